@@ -1,0 +1,49 @@
+//! The one error type of `voxpace-core`.
+
+use crate::ReplyId;
+
+/// Everything that can go wrong in the core track.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The requested format or configuration is not supported; the text says which part.
+    #[error("invalid track format: {0}")]
+    InvalidFormat(String),
+    /// A configuration value is out of range; the text names it.
+    #[error("invalid track configuration: {0}")]
+    InvalidConfig(String),
+    /// The reply was interrupted; audio pushed for it is refused and will never play.
+    #[error("reply {0} was interrupted; its audio is refused")]
+    ReplyInterrupted(ReplyId),
+    /// The reply was already finished; no more audio can be added to it.
+    #[error("reply {0} is already finished")]
+    ReplyFinished(ReplyId),
+    /// Intake is closed after an interrupt in manual input mode; call `enable_input` first.
+    #[error("audio intake is closed after an interrupt (manual input control): call enable_input() before opening a reply")]
+    IntakeClosed,
+    /// The reply ended with an incomplete sample (an odd byte, or half a stereo sample
+    /// frame); everything before it plays.
+    #[error(
+        "reply {reply} finished with {bytes} byte(s) of an incomplete sample, which were dropped"
+    )]
+    PartialSample {
+        /// The reply.
+        reply: ReplyId,
+        /// How many bytes were dropped.
+        bytes: usize,
+    },
+    /// The track was dropped (its frame side is gone).
+    #[error("the track is closed")]
+    TrackClosed,
+    /// The track's command queue is full: the frame side is not rendering.
+    #[error("the track's command queue is full: is anything rendering frames?")]
+    CommandQueueFull,
+    /// A sink's queue was full or the sink is gone; recoverable by the caller.
+    #[error("sink {name}: {reason}")]
+    Sink {
+        /// The sink's name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,199 @@
+//! Many tracks, one thread: [`FrameClock`] renders every registered track once per frame
+//! period, so ten thousand tracks cost one timer, not ten thousand.
+//!
+//! The period is divided into slots of about a millisecond; each track is placed in the
+//! least loaded slot and rendered at that slot's offset. Spreading the batches keeps every
+//! track's lateness to one small batch, and the thread sleeps precisely between them
+//! ([`Clock::block_until`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::{Clock, FrameInfo, Track};
+
+/// Called on the clock thread with each rendered frame; return `false` to remove the track.
+pub type FrameOutput = Box<dyn FnMut(&FrameInfo, &[i16]) -> bool + Send>;
+
+struct Registered {
+    track: Track,
+    output: FrameOutput,
+    buffer: Box<[i16]>,
+}
+
+/// Lateness histogram in 10 µs buckets up to 100 ms.
+const BUCKET: Duration = Duration::from_micros(10);
+const BUCKETS: usize = 10_000;
+
+/// Lateness of frames rendered by a [`FrameClock`]: how long after its due time each frame
+/// was handed to its output.
+#[derive(Debug, Clone)]
+pub struct FrameClockStats {
+    /// Frames rendered.
+    pub frames: u64,
+    /// Ticks (batches) run.
+    pub batches: u64,
+    /// Tracks registered now.
+    pub tracks: usize,
+    histogram: Vec<u64>,
+    /// The largest lateness seen.
+    pub max_lateness: Duration,
+}
+
+impl FrameClockStats {
+    /// The lateness that fraction `q` (0..=1) of frames did not exceed, to 10 µs.
+    pub fn lateness_quantile(&self, q: f64) -> Duration {
+        let total: u64 = self.histogram.iter().sum();
+        if total == 0 {
+            return Duration::ZERO;
+        }
+        let target = (total as f64 * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, n) in self.histogram.iter().enumerate() {
+            seen += n;
+            if seen >= target {
+                return BUCKET * (i as u32 + 1);
+            }
+        }
+        self.max_lateness
+    }
+}
+
+struct ClockShared {
+    adds: Mutex<Vec<Registered>>,
+    stats: Mutex<FrameClockStats>,
+    stop: AtomicBool,
+}
+
+/// A thread that renders many tracks in lockstep with a shared frame period.
+pub struct FrameClock {
+    shared: Arc<ClockShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FrameClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameClock").finish_non_exhaustive()
+    }
+}
+
+impl FrameClock {
+    /// Start the clock thread for tracks whose frames last `period`.
+    pub fn start<C: Clock>(clock: C, period: Duration) -> Self {
+        let shared = Arc::new(ClockShared {
+            adds: Mutex::new(Vec::new()),
+            stats: Mutex::new(FrameClockStats {
+                frames: 0,
+                batches: 0,
+                tracks: 0,
+                histogram: vec![0; BUCKETS],
+                max_lateness: Duration::ZERO,
+            }),
+            stop: AtomicBool::new(false),
+        });
+        let slots = (period.as_millis() as usize).max(1);
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("voxpace-frame-clock".into())
+            .spawn(move || run(clock, period, slots, &thread_shared))
+            .expect("spawning the frame clock thread");
+        Self {
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    /// Render `track` on this clock from the next tick on, handing each frame to `output`.
+    /// The track's frame length must equal the clock's period.
+    pub fn add<F>(&self, track: Track, output: F)
+    where
+        F: FnMut(&FrameInfo, &[i16]) -> bool + Send + 'static,
+    {
+        let buffer = vec![0; track.format().frame_len()].into_boxed_slice();
+        self.shared
+            .adds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Registered {
+                track,
+                output: Box::new(output),
+                buffer,
+            });
+    }
+
+    /// Lateness and counts so far.
+    pub fn stats(&self) -> FrameClockStats {
+        self.shared
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stop the thread; registered tracks are dropped (their handles see the track closed).
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FrameClock {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn run<C: Clock>(clock: C, period: Duration, slots: usize, shared: &ClockShared) {
+    let slot_len = period / slots as u32;
+    let mut lanes: Vec<Vec<Registered>> = (0..slots).map(|_| Vec::new()).collect();
+    let origin = clock.now();
+    let mut tick: u64 = 0;
+    while !shared.stop.load(Ordering::Acquire) {
+        for (slot, lane) in lanes.iter_mut().enumerate() {
+            let due = origin + period * tick as u32 + slot_len * slot as u32;
+            clock.block_until(due);
+            let start = clock.now().saturating_sub(due);
+            lane.retain_mut(|r| {
+                let info = r.track.render(&mut r.buffer);
+                (r.output)(&info, &r.buffer)
+            });
+            let end = clock.now().saturating_sub(due);
+            record(shared, lane.len(), start, end);
+        }
+        tick += 1;
+        // Registration happens between ticks; a busy lock just waits for the next tick.
+        if let Ok(mut adds) = shared.adds.try_lock() {
+            for r in adds.drain(..) {
+                let lane = lanes
+                    .iter_mut()
+                    .min_by_key(|l| l.len())
+                    .expect("at least one slot");
+                lane.push(r);
+            }
+        }
+    }
+}
+
+/// Record a batch of `n` frames rendered between `start` and `end` past due; frame `i` is
+/// taken to have gone out at the proportional point in between.
+fn record(shared: &ClockShared, n: usize, start: Duration, end: Duration) {
+    let Ok(mut stats) = shared.stats.try_lock() else {
+        return;
+    };
+    stats.batches += 1;
+    stats.frames += n as u64;
+    stats.max_lateness = stats.max_lateness.max(end);
+    let span = end.saturating_sub(start);
+    for i in 0..n {
+        let at = start + span.mul_f64((i + 1) as f64 / n as f64);
+        let bucket = ((at.as_nanos() / BUCKET.as_nanos()) as usize).min(BUCKETS - 1);
+        stats.histogram[bucket] += 1;
+    }
+}

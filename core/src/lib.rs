@@ -1,0 +1,51 @@
+//! # voxpace-core: the paced output track of a voice agent
+//!
+//! Text-to-speech audio goes in as *replies*, in chunks of any size; a perfectly paced stream
+//! of fixed-length frames comes out, with background audio mixed under the speech and a copy
+//! of the speech handed to sinks. The agent is told exactly what was heard and when.
+//!
+//! ```text
+//!  ReplyWriter ──push──▶ [bounded intake] ──▶ Track::render ──▶ FrameInfo + samples
+//!  TrackHandle ─pause/resume/interrupt─▶ (atomics)  │  ├─ Source (background bus, mixed)
+//!                                                    │  ├─ sink queues ──▶ worker ──▶ Sink
+//!  EventStream / Playback ◀──────── events ──────────┘  └─ paced by Pacer or FrameClock
+//! ```
+//!
+//! Contents:
+//! - [`Format`]: sample rate, channels, frame length, validated.
+//! - [`Track`] (the frame side, owned by whoever renders frames) and [`TrackHandle`] (the
+//!   control side: replies, pause, resume, interrupt, background, sinks, events).
+//! - [`ReplyWriter`]: one reply's PCM intake with back-pressure; [`Playback`]: a future of
+//!   how much of the reply was played ([`ReplyOutcome`]).
+//! - [`Event`] and [`EventStream`]: speech started, playback finished, paused, resumed,
+//!   speaking changed, sink detached.
+//! - [`Source`] and [`Limiter`]: the background bus and how it is mixed.
+//! - [`Sink`], [`SinkInfo`], [`SinkEvent`], [`Delivery`]: the sink fan-out.
+//! - [`Clock`], [`MonotonicClock`], [`VirtualClock`]: time, injected.
+//! - [`Pacer`]: one track's frames paced against a clock (async), with a defined catch-up
+//!   policy; [`FrameClock`]: many tracks ticked together on one thread.
+//! - [`Error`]: everything that can go wrong.
+
+mod clock;
+mod error;
+mod events;
+mod format;
+mod frame_clock;
+mod pacer;
+mod reply;
+mod sink;
+mod sink_tap;
+mod source;
+mod track;
+
+pub use clock::{Clock, MonotonicClock, VirtualClock, VirtualSleep};
+pub use error::Error;
+pub use events::{Event, EventStream, Position, ReplyOutcome};
+pub use format::{Format, FRAME_LENGTHS_MS, SAMPLE_RATES};
+pub use frame_clock::{FrameClock, FrameClockStats};
+pub use pacer::{CatchUp, Frame, Pacer, PacerStats};
+pub use reply::{Playback, ReplyId, ReplyWriter};
+pub use sink::{Delivery, PlaybackReport, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
+pub use sink_tap::SinkId;
+pub use source::{BusContext, Limiter, Source};
+pub use track::{FrameInfo, Track, TrackConfig, TrackHandle, TrackStats};

@@ -1,0 +1,141 @@
+//! Sinks: where a copy of the speech goes besides the track's own output (avatar
+//! renderers, local speakers, recorders).
+//!
+//! The track never calls a sink on the frame path. Each attached sink gets a bounded
+//! lock-free queue and its own worker thread; the frame path only copies the frame's speech
+//! into that queue (or counts a drop when it is full) and the worker calls
+//! [`Sink::handle`]. A sink that is slow, blocks or panics therefore never delays frames or
+//! other sinks: its queue fills and it loses audio (counted), or it is detached (an event
+//! says so).
+
+use std::time::Duration;
+
+use crate::{Format, ReplyId};
+
+/// When a sink receives speech audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// Each frame's speech at its play-out time, with its `pts`.
+    #[default]
+    Paced,
+    /// As soon as the speech is accepted from the producer (lip-sync lookahead), but never
+    /// more than `max_lead` ahead of play-out.
+    Ahead {
+        /// How far ahead of play-out audio may be delivered.
+        max_lead: Duration,
+    },
+}
+
+/// What a sink declares about itself when it is attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkInfo {
+    /// A name for logs and events.
+    pub name: String,
+    /// True for sinks that publish the audio themselves (an avatar server): while such a
+    /// sink is attached, the track's own output carries no speech, so listeners never hear
+    /// the voice twice. Such a sink should report playback with [`SinkContext::report_playback`].
+    pub owns_playback: bool,
+    /// When the sink receives audio.
+    pub delivery: Delivery,
+    /// How much audio the sink's queue holds before frames are dropped (counted).
+    pub queue: Duration,
+}
+
+impl SinkInfo {
+    /// A paced, non-owning sink with a 1 s queue.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            owns_playback: false,
+            delivery: Delivery::Paced,
+            queue: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One message to a sink, handed to [`Sink::handle`] on the sink's worker thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SinkEvent<'a> {
+    /// First message: the track's format.
+    Start {
+        /// The format of every `Audio` message.
+        format: Format,
+    },
+    /// A reply begins; its audio follows.
+    ReplyStarted {
+        /// The reply.
+        reply: ReplyId,
+    },
+    /// Speech audio, interleaved in the track's format.
+    Audio {
+        /// The reply this audio belongs to.
+        reply: ReplyId,
+        /// Position of the first sample within the reply, in samples per channel.
+        offset: u64,
+        /// Presentation timestamp of the first sample (paced delivery); `None` for audio
+        /// delivered ahead of play-out, whose play-out time is not yet known.
+        pts: Option<u64>,
+        /// The samples.
+        samples: &'a [i16],
+    },
+    /// The reply's last audio has been delivered (or it was interrupted).
+    ReplyEnded {
+        /// The reply.
+        reply: ReplyId,
+        /// True when it ended by interrupt.
+        interrupted: bool,
+    },
+    /// Barge-in: drop everything queued for `reply` and earlier, stop playing now.
+    Interrupted {
+        /// The newest reply the interrupt covers.
+        reply: ReplyId,
+    },
+    /// Playback paused; hold what is queued.
+    Paused,
+    /// Playback resumed.
+    Resumed,
+    /// Last message: the sink is detached or the track is gone; flush and close.
+    Stop,
+}
+
+/// What an owning sink reports about its own playback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlaybackReport {
+    /// The reply.
+    pub reply: ReplyId,
+    /// Samples per channel the sink actually played out.
+    pub played_samples: u64,
+    /// True when playback stopped because of an interrupt.
+    pub interrupted: bool,
+}
+
+/// A sink's error; returning one from [`Sink::handle`] detaches the sink.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A consumer of the track's speech, called on its own worker thread.
+pub trait Sink: Send + 'static {
+    /// Name, delivery mode, queue size, whether it publishes the audio itself.
+    fn info(&self) -> SinkInfo;
+
+    /// Handle one message. Returning an error (or panicking) detaches the sink.
+    fn handle(&mut self, event: SinkEvent<'_>, cx: &SinkContext) -> Result<(), SinkError>;
+}
+
+/// Handed to [`Sink::handle`]: the way back from a sink to the track.
+#[derive(Debug)]
+pub struct SinkContext {
+    pub(crate) reports: std::sync::Mutex<rtrb::Producer<PlaybackReport>>,
+}
+
+impl SinkContext {
+    /// Report how much of a reply the sink played (owning sinks). The track then emits its
+    /// `PlaybackFinished` from this report instead of its own estimate. Returns false when
+    /// the report could not be queued (the track is not keeping up or is gone).
+    pub fn report_playback(&self, report: PlaybackReport) -> bool {
+        match self.reports.lock() {
+            Ok(mut q) => q.push(report).is_ok(),
+            Err(_) => false,
+        }
+    }
+}

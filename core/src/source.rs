@@ -1,0 +1,107 @@
+//! The background bus: what the track mixes under speech, and how it is mixed.
+//!
+//! A [`Source`] is called once per frame on the frame path to add its samples to the
+//! bus. Implementations must be real-time safe: no allocation, no blocking lock, no I/O.
+//! Slow work (decoding, resampling) runs elsewhere and hands samples over through a
+//! bounded lock-free queue; `voxpace-sources` does exactly that.
+
+use crate::Format;
+
+/// What the mixer tells a [`Source`] about the frame being filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusContext {
+    /// The track's format; `out` holds one frame of it.
+    pub format: Format,
+    /// The frame's presentation timestamp in samples.
+    pub pts: u64,
+    /// True when this frame carries agent speech (the cue for ducking).
+    pub speech_active: bool,
+}
+
+/// A background signal mixed under speech (music, ambience, one-shot clips).
+pub trait Source: Send + 'static {
+    /// Write one frame of background audio into `out` (interleaved, in `cx.format`,
+    /// exactly `cx.format.frame_len()` values, zeroed before the call). Leaving it untouched
+    /// means silence. Called on the frame path: must not block, allocate or do I/O.
+    fn fill(&mut self, out: &mut [i16], cx: &BusContext);
+}
+
+impl<F> Source for F
+where
+    F: FnMut(&mut [i16], &BusContext) + Send + 'static,
+{
+    fn fill(&mut self, out: &mut [i16], cx: &BusContext) {
+        self(out, cx)
+    }
+}
+
+/// How speech and background are summed when the sum leaves the 16-bit range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Limiter {
+    /// Sum in 32 bits and clamp to the 16-bit range (never wraps around).
+    Clip,
+    /// Identity below 90 % of full scale, then a smooth knee that approaches but never
+    /// reaches full scale: loud speech over loud music is compressed, not flattened.
+    #[default]
+    SoftKnee,
+}
+
+const KNEE: i32 = 29_491; // 0.9 of full scale
+const HEADROOM: i32 = i16::MAX as i32 - KNEE;
+
+impl Limiter {
+    /// Add `bus` into `out` sample by sample, limited to the 16-bit range.
+    pub fn mix_into(self, out: &mut [i16], bus: &[i16]) {
+        match self {
+            Limiter::Clip => {
+                for (o, b) in out.iter_mut().zip(bus) {
+                    *o = o.saturating_add(*b);
+                }
+            }
+            Limiter::SoftKnee => {
+                for (o, b) in out.iter_mut().zip(bus) {
+                    *o = soft_knee(*o as i32 + *b as i32);
+                }
+            }
+        }
+    }
+}
+
+/// `x` unchanged up to the knee; above it, `knee + h·e/(h+e)` for an excess `e`, which
+/// is continuous with slope 1 at the knee and stays below full scale for any `e`.
+#[inline]
+fn soft_knee(x: i32) -> i16 {
+    let magnitude = x.abs();
+    if magnitude <= KNEE {
+        return x as i16;
+    }
+    let excess = magnitude - KNEE;
+    let limited = KNEE + (HEADROOM * excess) / (HEADROOM + excess);
+    (limited * x.signum()) as i16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_never_wraps() {
+        let mut out = vec![30_000i16, -30_000, 100];
+        Limiter::Clip.mix_into(&mut out, &[30_000, -30_000, 23]);
+        assert_eq!(out, vec![i16::MAX, i16::MIN, 123]);
+    }
+
+    #[test]
+    fn soft_knee_is_identity_below_the_knee_and_monotonic_above() {
+        for x in -KNEE..=KNEE {
+            assert_eq!(soft_knee(x) as i32, x);
+        }
+        let mut last = soft_knee(KNEE);
+        for x in (KNEE + 1)..=(2 * i16::MAX as i32) {
+            let y = soft_knee(x);
+            assert!(y >= last && y < i16::MAX, "x={x} y={y}");
+            assert_eq!(soft_knee(-x), -y);
+            last = y;
+        }
+    }
+}
