@@ -1,0 +1,1 @@
+//! Placeholder: the sinks issue fills this.
