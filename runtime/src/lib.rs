@@ -1,1 +1,28 @@
-//! Placeholder: filled by its own issue.
+//! # voxpace-runtime: the `voxpace` binary's library
+//!
+//! One binary, configured by a TOML file, that ties the core track, background audio,
+//! plugin sinks and the WebRTC transport together:
+//!
+//! - [`config`]: the configuration file, parsed with spans and checked before anything
+//!   starts ([`Config`], [`Issue`]); [`check`]: the checks that decode files and load plugins.
+//! - [`script`] and [`render`]: a scripted conversation rendered on the virtual clock to a
+//!   WAV, an event log and a PNG ([`plot`]).
+//! - [`serve`]: agent outputs behind an HTTP control API, event stream, metrics and WHEP.
+//! - [`bus`]: each output's background bus (background source, gain, ducking, clips).
+//! - [`audio`]: WAV decoding and PCM conversion; [`events`]: events as JSON.
+//! - [`Error`]: everything that can go wrong.
+
+pub mod audio;
+pub mod bus;
+pub mod check;
+pub mod config;
+mod error;
+pub mod events;
+pub mod plot;
+mod plugins;
+pub mod render;
+pub mod script;
+pub mod serve;
+
+pub use config::{Config, Issue};
+pub use error::Error;

@@ -1,0 +1,883 @@
+//! The agent-output configuration file (TOML): parsed with spans, checked completely before
+//! anything starts, every problem reported with its file, line, key and what was expected.
+//!
+//! Two layers: `Raw*` types mirror the file (unknown keys denied, values carry their byte
+//! span), and [`Config`] is the validated result with paths resolved against the file's
+//! directory and durations as [`Duration`]s.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use voxpace_core::{Format, Limiter, TrackConfig};
+
+use crate::Error;
+
+/// The commented example configuration (`voxpace config example`). Its relative paths point
+/// at the example audio next to it in `runtime/assets/`.
+pub const EXAMPLE: &str = include_str!("../assets/example.toml");
+
+/// One problem in a configuration or script file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line of the offending value (0 when the problem has no place in the file).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The dotted key, e.g. `output.sample_rate`.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+    /// What would be accepted.
+    pub expected: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.problem)?;
+        if !self.expected.is_empty() {
+            write!(f, " (expected {})", self.expected)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every issue on its own line, prefixed with how many there are.
+pub(crate) fn format_issues(issues: &[Issue]) -> String {
+    let mut s = match issues.len() {
+        1 => String::from("1 problem:"),
+        n => format!("{n} problems:"),
+    };
+    for i in issues {
+        s.push_str("\n  ");
+        s.push_str(&i.to_string());
+    }
+    s
+}
+
+/// Collects issues for one source text, turning byte spans into lines and columns.
+#[derive(Debug)]
+pub(crate) struct Issues<'a> {
+    file: &'a Path,
+    text: &'a str,
+    pub(crate) list: Vec<Issue>,
+    places: BTreeMap<String, (usize, usize)>,
+}
+
+impl<'a> Issues<'a> {
+    pub(crate) fn new(file: &'a Path, text: &'a str) -> Self {
+        Self {
+            file,
+            text,
+            list: Vec::new(),
+            places: BTreeMap::new(),
+        }
+    }
+
+    /// Record a problem at `span` (a byte range in the text, `None` for "not in the file").
+    pub(crate) fn add(
+        &mut self,
+        span: Option<Range<usize>>,
+        key: impl Into<String>,
+        problem: impl Into<String>,
+        expected: impl Into<String>,
+    ) {
+        let (line, column) = span.map_or((0, 0), |s| line_col(self.text, s.start));
+        self.list.push(Issue {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: key.into(),
+            problem: problem.into(),
+            expected: expected.into(),
+        });
+    }
+
+    /// A TOML syntax or type error from the parser (unknown key, wrong type, bad syntax).
+    pub(crate) fn add_parse_error(&mut self, e: &toml::de::Error) {
+        let message = e.message().trim().to_string();
+        let key = e
+            .span()
+            .map(|s| key_at(self.text, s.start))
+            .unwrap_or_default();
+        // serde phrases type errors as "invalid type: X, expected Y": split them so the
+        // report reads like every other issue.
+        let (problem, expected) = match message.split_once(", expected ") {
+            Some((p, x)) => (p.to_string(), x.to_string()),
+            None => match message.split_once(" expected ") {
+                Some((p, x)) => (p.trim_end_matches(',').to_string(), x.to_string()),
+                None => (message, String::new()),
+            },
+        };
+        self.add(e.span(), key, problem, expected);
+    }
+
+    pub(crate) fn finish<T>(self, value: T) -> Result<T, Error> {
+        if self.list.is_empty() {
+            Ok(value)
+        } else {
+            Err(Error::Invalid(self.list))
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset` (column counted in characters).
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// The key written on the line holding `offset`: `a = …` gives `a`, `[a.b]` gives `a.b`.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = text[start..end].trim();
+    if let Some(header) = line.strip_prefix('[') {
+        return header
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string();
+    }
+    line.split_once('=')
+        .map(|(k, _)| k.trim().to_string())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    output: RawOutput,
+    background: Option<RawBackground>,
+    #[serde(default)]
+    clips: BTreeMap<String, RawClip>,
+    #[serde(default)]
+    sinks: Vec<RawSink>,
+    #[serde(default)]
+    transport: RawTransport,
+    #[serde(default)]
+    server: RawServer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    sample_rate: Option<Spanned<u32>>,
+    channels: Option<Spanned<u16>>,
+    frame_ms: Option<Spanned<u32>>,
+    buffer_ms: Option<Spanned<u64>>,
+    grace_period_ms: Option<Spanned<u64>>,
+    interrupt_fade_ms: Option<Spanned<u64>>,
+    start_threshold_ms: Option<Spanned<u64>>,
+    report_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    manual_input: bool,
+    #[serde(default)]
+    limiter: LimiterName,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum LimiterName {
+    #[default]
+    SoftKnee,
+    Clip,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackground {
+    file: Spanned<String>,
+    gain_db: Option<Spanned<f32>>,
+    #[serde(rename = "loop", default = "yes")]
+    looped: bool,
+    #[serde(default)]
+    ducking: Option<RawDucking>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDucking {
+    #[serde(default = "yes")]
+    enabled: bool,
+    depth_db: Option<Spanned<f32>>,
+    attack_ms: Option<Spanned<u64>>,
+    release_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClip {
+    file: Spanned<String>,
+    gain_db: Option<Spanned<f32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSink {
+    name: Option<String>,
+    plugin: Spanned<String>,
+    #[serde(default)]
+    delivery: DeliveryName,
+    max_lead_ms: Option<Spanned<u64>>,
+    queue_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    config: toml::Table,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum DeliveryName {
+    #[default]
+    Paced,
+    Ahead,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransport {
+    #[serde(default = "yes")]
+    whep: bool,
+    whep_listen: Option<Spanned<String>>,
+    whip_url: Option<Spanned<String>>,
+    whip_token: Option<String>,
+    #[serde(default)]
+    opus: RawOpus,
+    #[serde(default)]
+    tokens: Vec<String>,
+}
+
+impl Default for RawTransport {
+    fn default() -> Self {
+        Self {
+            whep: true,
+            whep_listen: None,
+            whip_url: None,
+            whip_token: None,
+            opus: RawOpus::default(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOpus {
+    bitrate: Option<Spanned<u32>>,
+    complexity: Option<Spanned<u8>>,
+    #[serde(default)]
+    fec: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    outputs: Option<Vec<String>>,
+    max_outputs: Option<Spanned<usize>>,
+    shutdown_grace_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    tokens: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+// ---------------------------------------------------------------------------------------
+// The validated configuration.
+
+/// A validated configuration: everything a runtime needs to start an agent output.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Format of every agent output.
+    pub format: Format,
+    /// Track behaviour (buffer bound, grace period, fade, limiter, …).
+    pub track: TrackConfig,
+    /// Background audio, if any.
+    pub background: Option<BackgroundConfig>,
+    /// One-shot clips by name.
+    pub clips: BTreeMap<String, ClipConfig>,
+    /// Sinks attached to every agent output.
+    pub sinks: Vec<SinkConfig>,
+    /// WebRTC delivery.
+    pub transport: TransportConfig,
+    /// The HTTP server of `voxpace serve`.
+    pub server: ServerConfig,
+    /// Where each file-valued key was written (key -> line, column), for later checks.
+    pub(crate) places: BTreeMap<String, (usize, usize)>,
+}
+
+/// Background audio mixed under speech.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackgroundConfig {
+    /// Audio file (absolute, resolved against the config file's directory).
+    pub file: PathBuf,
+    /// Gain applied to the file, in dB.
+    pub gain_db: f32,
+    /// Loop the file (otherwise it plays once).
+    pub looped: bool,
+    /// Lower the background while the agent speaks.
+    pub ducking: Option<DuckingConfig>,
+}
+
+/// How the background gives way to speech.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DuckingConfig {
+    /// Attenuation under speech in dB (negative).
+    pub depth_db: f32,
+    /// How fast the background goes down when speech starts.
+    pub attack: Duration,
+    /// How fast it comes back after speech.
+    pub release: Duration,
+}
+
+/// A one-shot clip fired over the API or from a script.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipConfig {
+    /// Audio file (absolute).
+    pub file: PathBuf,
+    /// Gain in dB.
+    pub gain_db: f32,
+}
+
+/// When a sink receives speech (mirrors `voxpace_core::Delivery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkDelivery {
+    /// At play-out time.
+    Paced,
+    /// As soon as accepted, at most `max_lead` ahead.
+    Ahead {
+        /// The lead cap.
+        max_lead: Duration,
+    },
+}
+
+/// A plugin sink attached to every agent output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkConfig {
+    /// Name for logs and events (defaults to the plugin's file stem).
+    pub name: String,
+    /// The plugin's shared library (absolute).
+    pub plugin: PathBuf,
+    /// When it receives audio.
+    pub delivery: SinkDelivery,
+    /// Its queue bound.
+    pub queue: Duration,
+    /// The plugin's own configuration table, passed to it as given.
+    pub config: toml::Table,
+}
+
+/// Opus encoder settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpusConfig {
+    /// Bits per second.
+    pub bitrate: u32,
+    /// 0 (fastest) to 10 (best).
+    pub complexity: u8,
+    /// In-band forward error correction.
+    pub fec: bool,
+}
+
+/// WebRTC delivery: WHEP for listeners, WHIP publishing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportConfig {
+    /// Serve WHEP endpoints for listeners.
+    pub whep: bool,
+    /// A separate listen address for WHEP (default: the control server's).
+    pub whep_listen: Option<SocketAddr>,
+    /// Publish each agent output to this WHIP endpoint.
+    pub whip_url: Option<String>,
+    /// Bearer token for the WHIP endpoint.
+    pub whip_token: Option<String>,
+    /// Opus encoder settings.
+    pub opus: OpusConfig,
+    /// Bearer tokens a WHEP listener must present (empty: open).
+    pub tokens: Vec<String>,
+}
+
+/// The HTTP server of `voxpace serve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Address of the control API, the web page and (by default) WHEP.
+    pub listen: SocketAddr,
+    /// Agent outputs created at start.
+    pub outputs: Vec<String>,
+    /// Most agent outputs alive at once.
+    pub max_outputs: usize,
+    /// How long replies in flight may finish after SIGINT/SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Bearer tokens the control API requires (empty: open).
+    pub tokens: Vec<String>,
+}
+
+impl Config {
+    /// Read, parse and check `path`, including that every referenced file exists.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse and check `text` as if read from `path` (relative files resolve against its
+    /// directory).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
+        let mut issues = Issues::new(path, text);
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                issues.add_parse_error(&e);
+                return Err(Error::Invalid(issues.list));
+            }
+        };
+        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let config = validate(raw, path, &base, &mut issues);
+        issues.finish(config)
+    }
+
+    /// An issue about the file-valued `key` (e.g. `background.file`), placed where the key
+    /// was written.
+    pub fn issue_at(
+        &self,
+        key: &str,
+        problem: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Issue {
+        let (line, column) = self.places.get(key).copied().unwrap_or((0, 0));
+        Issue {
+            file: self.path.clone(),
+            line,
+            column,
+            key: key.to_string(),
+            problem: problem.into(),
+            expected: expected.into(),
+        }
+    }
+
+    /// The track configuration and format pair a new agent output is built from.
+    pub fn track_parts(&self) -> (Format, TrackConfig) {
+        (self.format, self.track.clone())
+    }
+}
+
+fn ms(v: &Option<Spanned<u64>>, default: u64) -> Duration {
+    Duration::from_millis(v.as_ref().map_or(default, |s| *s.get_ref()))
+}
+
+fn span_of<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
+    v.as_ref().map(|s| s.span())
+}
+
+/// Resolve a file path from the config and check that it is a readable file.
+fn existing_file(
+    base: &Path,
+    value: &Spanned<String>,
+    key: &str,
+    what: &str,
+    issues: &mut Issues<'_>,
+) -> PathBuf {
+    let place = line_col(issues.text, value.span().start);
+    issues.places.insert(key.to_string(), place);
+    let given = Path::new(value.get_ref());
+    let resolved = if given.is_absolute() {
+        given.to_path_buf()
+    } else {
+        base.join(given)
+    };
+    match std::fs::metadata(&resolved) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => issues.add(
+            Some(value.span()),
+            key,
+            format!("{} is not a file", resolved.display()),
+            what,
+        ),
+        Err(e) => issues.add(
+            Some(value.span()),
+            key,
+            format!("{}: {e}", resolved.display()),
+            what,
+        ),
+    }
+    resolved
+}
+
+fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -> Config {
+    let o = &raw.output;
+    let rate = o.sample_rate.as_ref().map_or(24_000, |s| *s.get_ref());
+    let channels = o.channels.as_ref().map_or(1, |s| *s.get_ref());
+    let frame_ms = o.frame_ms.as_ref().map_or(20, |s| *s.get_ref());
+    let format = match Format::new(rate, channels, frame_ms) {
+        Ok(f) => f,
+        Err(_) => {
+            if !voxpace_core::SAMPLE_RATES.contains(&rate) {
+                issues.add(
+                    span_of(&o.sample_rate),
+                    "output.sample_rate",
+                    format!("{rate} Hz is not supported"),
+                    "8000, 16000, 24000 or 48000",
+                );
+            }
+            if !(1..=2).contains(&channels) {
+                issues.add(
+                    span_of(&o.channels),
+                    "output.channels",
+                    format!("{channels} channels is not supported"),
+                    "1 (mono) or 2 (stereo)",
+                );
+            }
+            if !voxpace_core::FRAME_LENGTHS_MS.contains(&frame_ms) {
+                issues.add(
+                    span_of(&o.frame_ms),
+                    "output.frame_ms",
+                    format!("{frame_ms} ms frames are not supported"),
+                    "10, 20, 40 or 60",
+                );
+            }
+            Format::default()
+        }
+    };
+    let track = TrackConfig {
+        buffer: ms(&o.buffer_ms, 10_000),
+        grace_period: ms(&o.grace_period_ms, 500),
+        interrupt_fade: ms(&o.interrupt_fade_ms, 10),
+        start_threshold: ms(&o.start_threshold_ms, 0),
+        manual_input: o.manual_input,
+        limiter: match o.limiter {
+            LimiterName::SoftKnee => Limiter::SoftKnee,
+            LimiterName::Clip => Limiter::Clip,
+        },
+        report_timeout: ms(&o.report_timeout_ms, 2_000),
+    };
+    if track.buffer < format.frame_duration() {
+        issues.add(
+            span_of(&o.buffer_ms),
+            "output.buffer_ms",
+            format!("{} ms is shorter than one frame", track.buffer.as_millis()),
+            format!("at least the frame length, {} ms", format.frame_ms()),
+        );
+    }
+    if track.interrupt_fade > format.frame_duration() {
+        issues.add(
+            span_of(&o.interrupt_fade_ms),
+            "output.interrupt_fade_ms",
+            format!(
+                "{} ms is longer than one frame",
+                track.interrupt_fade.as_millis()
+            ),
+            format!("0 to {} ms", format.frame_ms()),
+        );
+    }
+    if track.start_threshold > track.buffer {
+        issues.add(
+            span_of(&o.start_threshold_ms),
+            "output.start_threshold_ms",
+            "exceeds output.buffer_ms, so a reply could never start",
+            "at most output.buffer_ms",
+        );
+    }
+
+    let background = raw.background.as_ref().map(|b| {
+        let file = existing_file(base, &b.file, "background.file", "an audio file", issues);
+        let gain_db = gain(&b.gain_db, -12.0, "background.gain_db", issues);
+        let ducking = b.ducking.as_ref().filter(|d| d.enabled).map(|d| {
+            let depth_db = d.depth_db.as_ref().map_or(-12.0, |s| *s.get_ref());
+            if !(-60.0..=0.0).contains(&depth_db) {
+                issues.add(
+                    span_of(&d.depth_db),
+                    "background.ducking.depth_db",
+                    format!("{depth_db} dB"),
+                    "an attenuation between -60 and 0 dB",
+                );
+            }
+            DuckingConfig {
+                depth_db,
+                attack: ms(&d.attack_ms, 50),
+                release: ms(&d.release_ms, 400),
+            }
+        });
+        BackgroundConfig {
+            file,
+            gain_db,
+            looped: b.looped,
+            ducking,
+        }
+    });
+
+    let clips = raw
+        .clips
+        .iter()
+        .map(|(name, c)| {
+            let key = format!("clips.{name}.file");
+            let file = existing_file(base, &c.file, &key, "an audio file", issues);
+            let gain_db = gain(&c.gain_db, 0.0, &format!("clips.{name}.gain_db"), issues);
+            (name.clone(), ClipConfig { file, gain_db })
+        })
+        .collect();
+
+    let mut names = BTreeMap::new();
+    let sinks = raw
+        .sinks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let key = format!("sinks[{i}].plugin");
+            let plugin = existing_file(base, &s.plugin, &key, "a sink plugin library", issues);
+            let name = s.name.clone().unwrap_or_else(|| {
+                plugin
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().trim_start_matches("lib").to_string())
+                    .unwrap_or_else(|| format!("sink{i}"))
+            });
+            if names.insert(name.clone(), ()).is_some() {
+                issues.add(
+                    Some(s.plugin.span()),
+                    format!("sinks[{i}].name"),
+                    format!("a second sink named {name:?}"),
+                    "a unique name per sink",
+                );
+            }
+            let delivery = match s.delivery {
+                DeliveryName::Paced => {
+                    if let Some(lead) = &s.max_lead_ms {
+                        issues.add(
+                            Some(lead.span()),
+                            format!("sinks[{i}].max_lead_ms"),
+                            "only applies to delivery = \"ahead\"",
+                            "no max_lead_ms, or delivery = \"ahead\"",
+                        );
+                    }
+                    SinkDelivery::Paced
+                }
+                DeliveryName::Ahead => SinkDelivery::Ahead {
+                    max_lead: ms(&s.max_lead_ms, 500),
+                },
+            };
+            SinkConfig {
+                name,
+                plugin,
+                delivery,
+                queue: ms(&s.queue_ms, 1_000),
+                config: s.config.clone(),
+            }
+        })
+        .collect();
+
+    let t = &raw.transport;
+    let bitrate = t.opus.bitrate.as_ref().map_or(32_000, |s| *s.get_ref());
+    if !(6_000..=510_000).contains(&bitrate) {
+        issues.add(
+            span_of(&t.opus.bitrate),
+            "transport.opus.bitrate",
+            format!("{bitrate} b/s"),
+            "6000 to 510000 bits per second",
+        );
+    }
+    let complexity = t.opus.complexity.as_ref().map_or(5, |s| *s.get_ref());
+    if complexity > 10 {
+        issues.add(
+            span_of(&t.opus.complexity),
+            "transport.opus.complexity",
+            format!("{complexity}"),
+            "0 to 10",
+        );
+    }
+    let whep_listen = t
+        .whep_listen
+        .as_ref()
+        .and_then(|a| socket_addr(a, "transport.whep_listen", issues));
+    if let Some(url) = &t.whip_url {
+        let u = url.get_ref();
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            issues.add(
+                Some(url.span()),
+                "transport.whip_url",
+                format!("{u:?} is not an http(s) URL"),
+                "a URL like \"http://127.0.0.1:8080/whip/agent\"",
+            );
+        }
+    }
+    let transport = TransportConfig {
+        whep: t.whep,
+        whep_listen,
+        whip_url: t.whip_url.as_ref().map(|u| u.get_ref().clone()),
+        whip_token: t.whip_token.clone(),
+        opus: OpusConfig {
+            bitrate,
+            complexity,
+            fec: t.opus.fec,
+        },
+        tokens: t.tokens.clone(),
+    };
+
+    let s = &raw.server;
+    let listen = s
+        .listen
+        .as_ref()
+        .and_then(|a| socket_addr(a, "server.listen", issues))
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7700)));
+    let outputs = s.outputs.clone().unwrap_or_else(|| vec!["default".into()]);
+    for id in &outputs {
+        if !valid_output_id(id) {
+            issues.add(
+                None,
+                "server.outputs",
+                format!("{id:?} is not a valid output id"),
+                "1 to 64 characters from a-z, A-Z, 0-9, '-', '_'",
+            );
+        }
+    }
+    let max_outputs = s.max_outputs.as_ref().map_or(16, |m| *m.get_ref());
+    if max_outputs == 0 || max_outputs < outputs.len() {
+        issues.add(
+            span_of(&s.max_outputs),
+            "server.max_outputs",
+            format!(
+                "{max_outputs} leaves no room for the {} configured outputs",
+                outputs.len()
+            ),
+            "at least 1 and at least the number of server.outputs",
+        );
+    }
+    let server = ServerConfig {
+        listen,
+        outputs,
+        max_outputs,
+        shutdown_grace: ms(&s.shutdown_grace_ms, 5_000),
+        tokens: s.tokens.clone(),
+    };
+
+    Config {
+        path: path.to_path_buf(),
+        format,
+        track,
+        background,
+        clips,
+        sinks,
+        transport,
+        server,
+        places: std::mem::take(&mut issues.places),
+    }
+}
+
+fn gain(v: &Option<Spanned<f32>>, default: f32, key: &str, issues: &mut Issues<'_>) -> f32 {
+    let g = v.as_ref().map_or(default, |s| *s.get_ref());
+    if !(-90.0..=12.0).contains(&g) {
+        issues.add(
+            span_of(v),
+            key,
+            format!("{g} dB"),
+            "a gain between -90 and +12 dB",
+        );
+    }
+    g
+}
+
+fn socket_addr(v: &Spanned<String>, key: &str, issues: &mut Issues<'_>) -> Option<SocketAddr> {
+    match v.get_ref().parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            issues.add(
+                Some(v.span()),
+                key,
+                format!("{:?} is not an address", v.get_ref()),
+                "IP:PORT, e.g. \"127.0.0.1:7700\"",
+            );
+            None
+        }
+    }
+}
+
+/// Output ids appear in URLs and logs: keep them short and plain.
+pub fn valid_output_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issues_of(text: &str) -> Vec<Issue> {
+        match Config::parse(Path::new("/nowhere/x.toml"), text) {
+            Err(Error::Invalid(list)) => list,
+            other => panic!("expected issues, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("a\nbc\n", 0), (1, 1));
+        assert_eq!(line_col("a\nbc\n", 3), (2, 2));
+    }
+
+    #[test]
+    fn defaults_are_the_seed_format() {
+        let c = Config::parse(Path::new("x.toml"), "").unwrap();
+        assert_eq!(c.format, Format::default());
+        assert_eq!(c.track.grace_period, Duration::from_millis(500));
+        assert_eq!(c.server.outputs, vec!["default".to_string()]);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_allowed_keys() {
+        let list = issues_of("[output]\nsample_rate = 24000\nsampel_rate = 1\n");
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].line, 3, "{:?}", list[0]);
+        assert_eq!(list[0].key, "sampel_rate");
+        assert!(list[0].expected.contains("sample_rate"), "{:?}", list[0]);
+    }
+
+    #[test]
+    fn wrong_type_says_what_was_expected() {
+        let list = issues_of("\n[output]\nchannels = \"two\"\n");
+        assert_eq!((list[0].line, list[0].key.as_str()), (3, "channels"));
+        assert!(list[0].problem.contains("string"), "{:?}", list[0]);
+        assert!(list[0].expected.contains("u16"), "{:?}", list[0]);
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_at_once() {
+        let list = issues_of(
+            "[output]\nsample_rate = 44100\nframe_ms = 30\n[background]\nfile = \"nope.wav\"\n",
+        );
+        let keys: Vec<_> = list.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("output.sample_rate", 2),
+                ("output.frame_ms", 3),
+                ("background.file", 5)
+            ]
+        );
+        assert!(
+            list[2].problem.contains("/nowhere/nope.wav"),
+            "{:?}",
+            list[2]
+        );
+    }
+}

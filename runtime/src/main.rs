@@ -1,0 +1,176 @@
+//! `voxpace`: serve, render and check agent outputs. See `voxpace --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use voxpace_runtime::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "voxpace",
+    version,
+    about = "The audio output path of a realtime voice agent"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter (tracing env-filter syntax); overrides RUST_LOG.
+    #[arg(long, global = true)]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check or print configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Render a scripted conversation on the virtual clock (faster than real time).
+    Render(RenderArgs),
+    /// Run agent outputs: control API, event stream, WHEP listeners, web page.
+    Serve(ServeArgs),
+    /// Check sink plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file (keys, types, values, referenced files); start nothing.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+    /// Print a commented example configuration.
+    Example,
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Load a sink plugin and report what it declares, without attaching it.
+    Check {
+        /// The plugin's shared library.
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// The agent-output configuration.
+    #[arg(long)]
+    config: PathBuf,
+    /// The conversation script (TOML; see `voxpace render --help-script`).
+    #[arg(long)]
+    script: PathBuf,
+    /// The mixed output WAV. The event log (`.events.jsonl`) and waveform (`.png`) are
+    /// written next to it unless given.
+    #[arg(long)]
+    out: PathBuf,
+    /// Event log path (JSON lines).
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Waveform picture path (PNG).
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The agent-output configuration.
+    #[arg(long)]
+    config: PathBuf,
+    /// Override `server.listen` (e.g. 127.0.0.1:0 for a free port).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &cli.log {
+        Some(f) => EnvFilter::new(f),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", voxpace_runtime::config::EXAMPLE);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let config = Config::load(&file)?;
+            voxpace_runtime::check::deep_check(&config)?;
+            println!(
+                "{}: ok ({}, {} clip(s), {} sink(s){})",
+                file.display(),
+                config.format,
+                config.clips.len(),
+                config.sinks.len(),
+                if config.background.is_some() {
+                    ", background"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        Command::Render(args) => {
+            let config = Config::load(&args.config)?;
+            voxpace_runtime::check::deep_check(&config)?;
+            let script = voxpace_runtime::script::Script::load(&args.script)?;
+            let out = voxpace_runtime::render::Outputs::beside(&args.out, args.events, args.png);
+            let summary = voxpace_runtime::render::render(&config, &script, &out, !args.quiet)
+                .with_context(|| format!("rendering {}", args.script.display()))?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let mut config = Config::load(&args.config)?;
+            voxpace_runtime::check::deep_check(&config)?;
+            if let Some(listen) = args.listen {
+                config.server.listen = listen;
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(voxpace_runtime::serve::run(config))
+        }
+        Command::Plugin(PluginCommand::Check { path }) => voxpace_runtime::check::plugin(&path),
+    }
+}

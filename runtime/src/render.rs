@@ -1,0 +1,533 @@
+//! `voxpace render`: play a [`Script`] through a real track on the virtual clock, as fast as
+//! the CPU allows, and write the mixed output (WAV), the event log (JSON lines) and a
+//! picture of the waveform with the events marked on it (PNG).
+//!
+//! Reproducible by construction: one thread drives [`Track::render`] frame by frame, every
+//! script step and every push of reply audio happens between two frames at a pts computed
+//! from the script, and nothing reads a clock. Same config and script, same bytes out.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use serde_json::{json, Value};
+use voxpace_core::{Error as CoreError, Event, Format, Playback, ReplyWriter, Track, TrackHandle};
+
+use crate::bus::{Bus, BusControl, Ducking, MemorySource};
+use crate::config::Issue;
+use crate::events::event_json;
+use crate::plot::{self, Marker};
+use crate::script::{Action, Script};
+use crate::{audio, Config, Error};
+
+/// Where `render` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// The mixed output.
+    pub wav: PathBuf,
+    /// The event log, one JSON object per line.
+    pub events: PathBuf,
+    /// The waveform picture.
+    pub png: PathBuf,
+}
+
+impl Outputs {
+    /// `out.wav` with `out.events.jsonl` and `out.png` beside it unless given.
+    pub fn beside(wav: &Path, events: Option<PathBuf>, png: Option<PathBuf>) -> Self {
+        Self {
+            wav: wav.to_path_buf(),
+            events: events.unwrap_or_else(|| wav.with_extension("events.jsonl")),
+            png: png.unwrap_or_else(|| wav.with_extension("png")),
+        }
+    }
+}
+
+/// What a render did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Frames rendered.
+    pub frames: u64,
+    /// Media time rendered.
+    pub media: Duration,
+    /// Wall time it took.
+    pub wall: Duration,
+    /// Replies played to the end.
+    pub completed: u64,
+    /// Replies ended by interrupt.
+    pub interrupted: u64,
+    /// Frames a started reply ran short of audio.
+    pub underruns: u64,
+    /// Lines in the event log.
+    pub events: usize,
+    /// The files written.
+    pub outputs: Outputs,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let speed = self.media.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
+        write!(
+            f,
+            "rendered {:.2} s ({} frames) in {:.3} s ({:.0}x real time): {} repl{} completed, {} interrupted, {} underrun frame(s), {} events\nwrote {}, {}, {}",
+            self.media.as_secs_f64(),
+            self.frames,
+            self.wall.as_secs_f64(),
+            speed,
+            self.completed,
+            if self.completed == 1 { "y" } else { "ies" },
+            self.interrupted,
+            self.underruns,
+            self.events,
+            self.outputs.wav.display(),
+            self.outputs.events.display(),
+            self.outputs.png.display(),
+        )
+    }
+}
+
+/// How much silence follows the last activity when the script sets no length.
+const TAIL: Duration = Duration::from_millis(500);
+/// The longest render when the script sets no length.
+const MAX_AUTO: Duration = Duration::from_secs(3600);
+
+/// One reply's audio being delivered to the track as a TTS engine would.
+struct Feed {
+    writer: Option<ReplyWriter>,
+    samples: Arc<[i16]>,
+    pos: usize,
+    start_pts: u64,
+    speed: Option<f64>,
+}
+
+enum FeedState {
+    Streaming,
+    Finished(Playback),
+    /// The reply was interrupted or superseded; the rest is not delivered.
+    Dropped,
+}
+
+impl Feed {
+    /// Deliver what the producer has made by the end of the frame at `pts`, as far as the
+    /// track's buffer bound allows without waiting.
+    fn pump(&mut self, pts: u64, handle: &TrackHandle, bound: usize) -> Result<FeedState, Error> {
+        let format = handle.format();
+        let ch = format.channels() as usize;
+        let target = match self.speed {
+            None => self.samples.len(),
+            Some(speed) => {
+                let elapsed = pts + format.frame_samples() as u64 - self.start_pts;
+                ((elapsed as f64 * speed) as usize * ch).min(self.samples.len())
+            }
+        };
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(FeedState::Dropped);
+        };
+        while self.pos < target {
+            let buffered = format.samples_in(handle.buffered()) as usize * ch;
+            let room = bound.saturating_sub(buffered + ch);
+            let mut n = (target - self.pos).min(room).min(format.frame_len() * 5);
+            n -= n % ch;
+            if n == 0 {
+                break;
+            }
+            match writer
+                .push_samples(&self.samples[self.pos..self.pos + n])
+                .now_or_never()
+            {
+                // No free slot this frame: nothing was taken, try again after the next frame.
+                None => break,
+                Some(Ok(())) => self.pos += n,
+                Some(Err(CoreError::ReplyInterrupted(_) | CoreError::ReplyFinished(_))) => {
+                    self.writer = None;
+                    return Ok(FeedState::Dropped);
+                }
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+        if self.pos == self.samples.len() {
+            let writer = self.writer.take().expect("checked above");
+            return match writer.finish() {
+                Ok(playback) => Ok(FeedState::Finished(playback)),
+                Err(CoreError::ReplyInterrupted(_) | CoreError::ReplyFinished(_)) => {
+                    Ok(FeedState::Dropped)
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
+        Ok(FeedState::Streaming)
+    }
+}
+
+/// Everything loaded before the first frame, so that nothing is decoded mid-render.
+struct Loaded {
+    files: BTreeMap<PathBuf, Arc<[i16]>>,
+    clips: BTreeMap<String, (Arc<[i16]>, f32)>,
+}
+
+fn preload(config: &Config, script: &Script) -> Result<Loaded, Error> {
+    let format = config.format;
+    let mut files = BTreeMap::new();
+    let mut issues = Vec::new();
+    let load = |path: &Path, files: &mut BTreeMap<PathBuf, Arc<[i16]>>| -> Result<(), Error> {
+        if !files.contains_key(path) {
+            files.insert(
+                path.to_path_buf(),
+                Arc::from(audio::load_for(path, format)?),
+            );
+        }
+        Ok(())
+    };
+    if let Some(bg) = &config.background {
+        load(&bg.file, &mut files)?;
+    }
+    for step in &script.steps {
+        match &step.action {
+            Action::Reply { file, .. } | Action::Background(Some(file)) => load(file, &mut files)?,
+            Action::Clip(name) if !config.clips.contains_key(name) => issues.push(Issue {
+                file: script.path.clone(),
+                line: step.line,
+                column: 1,
+                key: "clip".into(),
+                problem: format!("no clip named {name:?} in {}", config.path.display()),
+                expected: format!(
+                    "one of: {}",
+                    config.clips.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            }),
+            _ => {}
+        }
+    }
+    if !issues.is_empty() {
+        return Err(Error::Invalid(issues));
+    }
+    let mut clips = BTreeMap::new();
+    for (name, clip) in &config.clips {
+        clips.insert(
+            name.clone(),
+            (
+                Arc::from(audio::load_for(&clip.file, format)?),
+                clip.gain_db,
+            ),
+        );
+    }
+    Ok(Loaded { files, clips })
+}
+
+/// A file's name for the event log: no absolute paths, so logs compare across machines.
+fn short(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The state of one render, advanced frame by frame.
+struct Session<'a> {
+    config: &'a Config,
+    format: Format,
+    handle: TrackHandle,
+    bus: BusControl,
+    loaded: Loaded,
+    feed: Option<Feed>,
+    pending: Vec<Playback>,
+    log: Vec<Value>,
+    markers: Vec<Marker>,
+    bound: usize,
+}
+
+impl Session<'_> {
+    fn note(&mut self, pts: u64, mut line: Value, marker: Option<plot::Kind>) {
+        let obj = line.as_object_mut().expect("an object");
+        obj.insert("pts".into(), pts.into());
+        obj.insert(
+            "t_ms".into(),
+            (pts as f64 * 1000.0 / self.format.sample_rate() as f64).into(),
+        );
+        if let Some(kind) = marker {
+            self.markers.push(Marker { pts, kind });
+        }
+        self.log.push(line);
+    }
+
+    fn apply(&mut self, action: &Action, pts: u64) -> Result<(), Error> {
+        match action {
+            Action::Reply { file, stream_speed } => match self.handle.open_reply() {
+                Ok(writer) => {
+                    let id = writer.id().0;
+                    self.feed = Some(Feed {
+                        writer: Some(writer),
+                        samples: self.loaded.files[file].clone(),
+                        pos: 0,
+                        start_pts: pts,
+                        speed: *stream_speed,
+                    });
+                    let line = json!({"type": "step", "action": "reply", "file": short(file), "reply": id});
+                    self.note(pts, line, Some(plot::Kind::Step));
+                }
+                Err(e @ CoreError::IntakeClosed) => {
+                    let line = json!({"type": "step_refused", "action": "reply", "file": short(file), "reason": e.to_string()});
+                    self.note(pts, line, Some(plot::Kind::Step));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            Action::Interrupt => {
+                let through = self.handle.interrupt().map(|r| r.0);
+                let line = json!({"type": "step", "action": "interrupt", "through_reply": through});
+                self.note(pts, line, Some(plot::Kind::Step));
+            }
+            Action::Pause => {
+                self.handle.pause();
+                self.note(
+                    pts,
+                    json!({"type": "step", "action": "pause"}),
+                    Some(plot::Kind::Step),
+                );
+            }
+            Action::Resume => {
+                self.handle.resume();
+                self.note(
+                    pts,
+                    json!({"type": "step", "action": "resume"}),
+                    Some(plot::Kind::Step),
+                );
+            }
+            Action::EnableInput => {
+                self.handle.enable_input(self.config.track.manual_input);
+                self.note(
+                    pts,
+                    json!({"type": "step", "action": "enable_input"}),
+                    Some(plot::Kind::Step),
+                );
+            }
+            Action::Clip(name) => {
+                let (samples, gain) = self.loaded.clips[name].clone();
+                self.bus.fire_clip(samples, gain).map_err(bus_error)?;
+                let line = json!({"type": "step", "action": "clip", "clip": name});
+                self.note(pts, line, Some(plot::Kind::Clip));
+            }
+            Action::Background(file) => {
+                let looped = self.config.background.as_ref().is_none_or(|b| b.looped);
+                let source = file.as_ref().map(|f| {
+                    Box::new(MemorySource::new(self.loaded.files[f].clone(), looped))
+                        as Box<dyn voxpace_core::Source>
+                });
+                self.bus.set_background(source).map_err(bus_error)?;
+                let line = json!({"type": "step", "action": "background", "file": file.as_deref().map(short)});
+                self.note(pts, line, Some(plot::Kind::Step));
+            }
+            Action::BackgroundGain(db) => {
+                self.bus.set_gain_db(*db);
+                let line = json!({"type": "step", "action": "background_gain", "gain_db": db});
+                self.note(pts, line, Some(plot::Kind::Step));
+            }
+        }
+        Ok(())
+    }
+
+    fn pump(&mut self, pts: u64) -> Result<(), Error> {
+        if let Some(feed) = self.feed.as_mut() {
+            match feed.pump(pts, &self.handle, self.bound)? {
+                FeedState::Streaming => {}
+                FeedState::Finished(playback) => {
+                    self.pending.push(playback);
+                    self.feed = None;
+                }
+                FeedState::Dropped => self.feed = None,
+            }
+        }
+        Ok(())
+    }
+
+    fn idle(&mut self) -> bool {
+        self.pending.retain(|p| p.outcome().is_none());
+        self.feed.is_none()
+            && (self.pending.is_empty() || self.handle.is_paused())
+            && !self.handle.is_speaking()
+    }
+}
+
+fn bus_error(e: crate::bus::BusBusy) -> Error {
+    Error::Output {
+        path: PathBuf::from("<background bus>"),
+        reason: e.to_string(),
+    }
+}
+
+/// Render `script` with `config` and write `outputs`. Shows a progress bar on stderr when
+/// `progress` is true and stderr is a terminal.
+pub fn render(
+    config: &Config,
+    script: &Script,
+    outputs: &Outputs,
+    progress: bool,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let format = config.format;
+    let loaded = preload(config, script)?;
+    let mut track = Track::new(format, config.track.clone())?;
+    let handle = track.handle();
+    let mut events = handle.events();
+    let (bus, bus_ctl) = Bus::new(
+        config.background.as_ref().map_or(0.0, |b| b.gain_db),
+        config
+            .background
+            .as_ref()
+            .and_then(|b| b.ducking)
+            .map(|d| Ducking {
+                depth: audio::db_to_gain(d.depth_db),
+                attack: d.attack,
+                release: d.release,
+            }),
+    );
+    handle.set_background(Some(Box::new(bus)))?;
+    if let Some(bg) = &config.background {
+        let samples = loaded.files[&bg.file].clone();
+        bus_ctl
+            .set_background(Some(Box::new(MemorySource::new(samples, bg.looped))))
+            .map_err(bus_error)?;
+    }
+    let bound = format.samples_in(config.track.buffer) as usize * format.channels() as usize;
+    let mut s = Session {
+        config,
+        format,
+        handle: handle.clone(),
+        bus: bus_ctl,
+        loaded,
+        feed: None,
+        pending: Vec::new(),
+        log: Vec::new(),
+        markers: Vec::new(),
+        bound,
+    };
+
+    let fixed = script.length.map(|l| format.frames_in(l));
+    let estimate = fixed.unwrap_or_else(|| {
+        let end = script.steps.last().map_or(Duration::ZERO, |s| s.at);
+        let audio: u64 = script
+            .steps
+            .iter()
+            .filter_map(|st| match &st.action {
+                Action::Reply { file, .. } => Some(s.loaded.files[file].len() as u64),
+                _ => None,
+            })
+            .sum();
+        format.frames_in(end + format.duration_of(audio / format.channels() as u64) + TAIL)
+    });
+    let bar = progress_bar(estimate, progress);
+
+    let frame_samples = format.frame_samples() as u64;
+    let max_frames = fixed.unwrap_or_else(|| format.frames_in(MAX_AUTO));
+    let tail_frames = format.frames_in(TAIL);
+    let mut buf = vec![0i16; format.frame_len()];
+    let mut mix: Vec<i16> = Vec::with_capacity(estimate as usize * format.frame_len());
+    let mut speech = Vec::with_capacity(estimate as usize);
+    let mut next_step = 0;
+    let mut idle_frames = 0;
+    for frame in 0..max_frames {
+        let pts = frame * frame_samples;
+        while let Some(step) = script.steps.get(next_step) {
+            if format.samples_in(step.at) > pts {
+                break;
+            }
+            s.apply(&step.action, pts)?;
+            next_step += 1;
+        }
+        s.pump(pts)?;
+        let info = track.render(&mut buf);
+        mix.extend_from_slice(&buf);
+        speech.push(info.speech);
+        while let Some(event) = events.try_next() {
+            let kind = match &event {
+                Event::SpeechStarted { .. } => Some(plot::Kind::SpeechStarted),
+                Event::PlaybackFinished(o) if o.interrupted => Some(plot::Kind::Interrupted),
+                Event::PlaybackFinished(_) => Some(plot::Kind::Finished),
+                Event::Paused { .. } | Event::Resumed { .. } => Some(plot::Kind::Pause),
+                _ => None,
+            };
+            let line = event_json(&event, format.sample_rate());
+            let at = crate::events::event_pts(&event).unwrap_or(pts);
+            s.note(at, line, kind);
+        }
+        if frame % 64 == 0 {
+            bar.set_position(frame);
+        }
+        if fixed.is_none() && next_step == script.steps.len() {
+            idle_frames = if s.idle() { idle_frames + 1 } else { 0 };
+            if idle_frames >= tail_frames {
+                break;
+            }
+        }
+    }
+    let frames = speech.len() as u64;
+    bar.set_length(frames);
+    bar.finish_and_clear();
+
+    write_wav(&outputs.wav, format, &mix)?;
+    write_log(&outputs.events, &s.log)?;
+    plot::draw(&outputs.png, format, &mix, &speech, &s.markers).map_err(|reason| {
+        Error::Output {
+            path: outputs.png.clone(),
+            reason,
+        }
+    })?;
+    let stats = handle.stats();
+    Ok(Summary {
+        frames,
+        media: format.duration_of(frames * frame_samples),
+        wall: started.elapsed(),
+        completed: stats.replies_completed,
+        interrupted: stats.replies_interrupted,
+        underruns: stats.underruns,
+        events: s.log.len(),
+        outputs: outputs.clone(),
+    })
+}
+
+fn progress_bar(len: u64, show: bool) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "rendering {bar:40.cyan/blue} {pos}/{len} frames ({per_sec})",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn write_wav(path: &Path, format: Format, samples: &[i16]) -> Result<(), Error> {
+    let spec = hound::WavSpec {
+        channels: format.channels(),
+        sample_rate: format.sample_rate(),
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let fail = |e: hound::Error| Error::Output {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut w = hound::WavWriter::create(path, spec).map_err(fail)?;
+    let mut w16 = w.get_i16_writer(samples.len() as u32);
+    for &s in samples {
+        w16.write_sample(s);
+    }
+    w16.flush().map_err(fail)?;
+    w.finalize().map_err(fail)
+}
+
+fn write_log(path: &Path, log: &[Value]) -> Result<(), Error> {
+    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    for line in log {
+        serde_json::to_writer(&mut w, line).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        w.write_all(b"\n").map_err(|e| Error::io(path, e))?;
+    }
+    w.flush().map_err(|e| Error::io(path, e))
+}
