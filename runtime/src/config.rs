@@ -491,7 +491,7 @@ fn span_of<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
 }
 
 /// Resolve a file path from the config and check that it is a readable file.
-fn existing_file(
+pub(crate) fn existing_file(
     base: &Path,
     value: &Spanned<String>,
     key: &str,

@@ -245,21 +245,7 @@ fn resolve_existing(
     key: &str,
     issues: &mut Issues<'_>,
 ) -> PathBuf {
-    let p = Path::new(v.get_ref());
-    let p = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    };
-    if !p.is_file() {
-        issues.add(
-            Some(v.span()),
-            key,
-            format!("{} does not exist", p.display()),
-            "a WAV file",
-        );
-    }
-    p
+    crate::config::existing_file(base, v, key, "a WAV file", issues)
 }
 
 #[cfg(test)]
