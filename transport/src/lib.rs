@@ -1,1 +1,42 @@
-//! Placeholder: filled by its own issue.
+//! # voxpace-transport: a voxpace track delivered to WebRTC peers
+//!
+//! ```text
+//!  Track::render / Pacer / FrameClock ──FrameFeed::push──▶ Publisher (Opus encoder task)
+//!                                                            │ broadcast of EncodedFrame
+//!              ┌─────────────────────────────────────────────┼───────────────────────┐
+//!              ▼                                             ▼                       ▼
+//!   WhepServer (axum Router): viewers POST offers   WhipSession: publish to an SFU   ...
+//! ```
+//!
+//! Contents:
+//! - [`Publisher`] and [`FrameFeed`]: frames in (allocation-free, lock-free), Opus packets
+//!   out, RTP time derived from the track's pts. [`PublisherConfig`], [`OpusConfig`].
+//! - [`WhepServer`]: WHEP egress as an axum [`axum::Router`]; [`ServerConfig`] (bearer token,
+//!   CORS, body limit, session limit, [`PeerSettings`]).
+//! - [`WhipSession`]: publish tracks to a WHIP endpoint (RFC 9725); [`WhepViewer`]: play a
+//!   WHEP stream (for monitoring and tests); [`ClientOptions`].
+//! - [`WhipIngest`]: a WHIP endpoint that receives audio ([`IngestedTrack`]).
+//! - [`split_background`]: send the background bus as its own track instead of mixed.
+//! - [`OpusEncoder`], [`OpusDecoder`]: the codec, also for receivers.
+//! - [`Error`]: everything that can go wrong.
+
+mod background;
+mod client;
+mod error;
+mod media;
+mod opus;
+mod peer;
+mod publisher;
+mod sdp;
+mod server;
+mod whep;
+
+pub use background::{split_background, BackgroundTap};
+pub use client::{ClientOptions, WhepViewer, WhipSession};
+pub use error::Error;
+pub use media::RtpAudioPacket;
+pub use opus::{rtp_clock_factor, OpusConfig, OpusDecoder, OpusEncoder, OPUS_RTP_CLOCK};
+pub use peer::{IceServer, PeerSettings};
+pub use publisher::{EncodedFrame, FrameFeed, Publisher, PublisherConfig, PublisherStats};
+pub use server::{IngestedTrack, ServerConfig};
+pub use whep::{WhepServer, WhipIngest};

@@ -1,0 +1,337 @@
+//! The offering side of WHIP and WHEP: publish tracks to a WHIP endpoint (RFC 9725), or play
+//! a WHEP stream. Both build a peer connection, gather every candidate, POST the complete
+//! offer, apply the answer and DELETE the resource when closed.
+
+use std::sync::Arc;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
+
+use crate::media::{is_audio, spawn_reader, start_pump, Outgoing, RtpAudioPacket};
+use crate::peer::{
+    build_peer, local_audio_track, random_u64, set_local_and_gather, wait_connected, LiveCounter,
+    PeerEvents,
+};
+use crate::{Error, PeerSettings, Publisher};
+
+/// Options of a WHIP publisher or WHEP viewer.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Sent as `Authorization: Bearer <token>` on POST and DELETE.
+    pub bearer_token: Option<String>,
+    /// Network and ICE settings.
+    pub peer: PeerSettings,
+}
+
+/// A signalling resource created by a POST (its `Location`).
+#[derive(Debug)]
+struct Resource {
+    http: reqwest::Client,
+    url: reqwest::Url,
+    token: Option<String>,
+}
+
+impl Resource {
+    async fn create(
+        endpoint: &str,
+        token: Option<&str>,
+        offer: String,
+    ) -> Result<(Resource, String), Error> {
+        let http_err = |reason: String| Error::Http {
+            url: endpoint.to_owned(),
+            reason,
+        };
+        let url = reqwest::Url::parse(endpoint).map_err(|e| http_err(format!("bad URL: {e}")))?;
+        let http = reqwest::Client::new();
+        let mut request = http
+            .post(url.clone())
+            .header(CONTENT_TYPE, "application/sdp")
+            .body(offer);
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response = request.send().await.map_err(|e| http_err(e.to_string()))?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.map_err(|e| http_err(e.to_string()))?;
+        if status != reqwest::StatusCode::CREATED {
+            return Err(Error::Rejected {
+                url: endpoint.to_owned(),
+                status: status.as_u16(),
+                message: body.trim().to_owned(),
+            });
+        }
+        let location =
+            location.ok_or_else(|| http_err("201 Created without a Location header".into()))?;
+        let url = url
+            .join(&location)
+            .map_err(|e| http_err(format!("bad Location {location:?}: {e}")))?;
+        Ok((
+            Resource {
+                http,
+                url,
+                token: token.map(str::to_owned),
+            },
+            body,
+        ))
+    }
+
+    async fn delete(&self) -> Result<(), Error> {
+        let mut request = self.http.delete(self.url.clone());
+        if let Some(token) = &self.token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response = request.send().await.map_err(|e| Error::Http {
+            url: self.url.to_string(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(Error::Rejected {
+                url: self.url.to_string(),
+                status: status.as_u16(),
+                message: response.text().await.unwrap_or_default().trim().to_owned(),
+            })
+        }
+    }
+}
+
+/// Offer, POST, answer, connect: the part WHIP and WHEP clients share.
+async fn negotiate(
+    pc: &Arc<dyn PeerConnection>,
+    events: &mut PeerEvents,
+    endpoint: &str,
+    options: &ClientOptions,
+) -> Result<Resource, Error> {
+    let offer = pc.create_offer(None).await?;
+    let offer = set_local_and_gather(pc, events, offer, options.peer.gather_timeout).await?;
+    let (resource, answer) =
+        Resource::create(endpoint, options.bearer_token.as_deref(), offer).await?;
+    let applied = async {
+        let answer = RTCSessionDescription::answer(answer)
+            .map_err(|e| Error::Sdp(format!("the answer from {endpoint} does not parse: {e}")))?;
+        pc.set_remote_description(answer).await?;
+        wait_connected(&mut events.state, options.peer.connect_timeout).await
+    }
+    .await;
+    if let Err(e) = applied {
+        let _ = resource.delete().await;
+        return Err(e);
+    }
+    Ok(resource)
+}
+
+/// A track published to a WHIP endpoint. Dropping it without [`WhipSession::close`] leaves
+/// the remote resource to time out; close it to end the session cleanly.
+#[derive(Debug)]
+pub struct WhipSession {
+    inner: ClientSession,
+}
+
+/// A WHEP stream being played.
+#[derive(Debug)]
+pub struct WhepViewer {
+    inner: ClientSession,
+    tracks: mpsc::UnboundedReceiver<mpsc::Receiver<RtpAudioPacket>>,
+}
+
+struct ClientSession {
+    pc: Arc<dyn PeerConnection>,
+    resource: Resource,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    tasks: Vec<JoinHandle<()>>,
+    _live: LiveCounter,
+}
+
+impl std::fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSession")
+            .field("resource", &self.resource.url.as_str())
+            .field("state", &*self.state.borrow())
+            .finish()
+    }
+}
+
+impl ClientSession {
+    fn is_connected(&self) -> bool {
+        *self.state.borrow() == RTCPeerConnectionState::Connected
+    }
+
+    async fn close(self) -> Result<(), Error> {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let deleted = self.resource.delete().await;
+        let _ = self.pc.close().await;
+        deleted
+    }
+}
+
+impl WhipSession {
+    /// Publish `tracks` (the main track first, then optionally the background) to the WHIP
+    /// endpoint at `endpoint`, and start sending once connected.
+    pub async fn publish(
+        endpoint: &str,
+        tracks: &[Publisher],
+        options: ClientOptions,
+    ) -> Result<WhipSession, Error> {
+        if tracks.is_empty() {
+            return Err(Error::InvalidConfig(
+                "WHIP publish needs at least one track".into(),
+            ));
+        }
+        let live = LiveCounter::default();
+        let (pc, mut events) = build_peer(&options.peer, &live).await?;
+        let result = async {
+            let mut outgoing = Vec::new();
+            for publisher in tracks {
+                let ssrc = random_u64() as u32;
+                let track = local_audio_track("voxpace", publisher.label(), ssrc);
+                let transceiver = pc
+                    .add_transceiver_from_track(
+                        track.clone() as Arc<dyn TrackLocal>,
+                        Some(RTCRtpTransceiverInit {
+                            direction: RTCRtpTransceiverDirection::Sendonly,
+                            ..Default::default()
+                        }),
+                    )
+                    .await?;
+                let sender = transceiver
+                    .sender()
+                    .await?
+                    .ok_or_else(|| Error::WebRtc("transceiver without a sender".into()))?;
+                outgoing.push(Outgoing {
+                    track,
+                    sender,
+                    ssrc,
+                });
+            }
+            let resource = negotiate(&pc, &mut events, endpoint, &options).await?;
+            let mut tasks = Vec::new();
+            for (out, publisher) in outgoing.iter().zip(tracks) {
+                tasks.push(start_pump(out, publisher.subscribe()).await?);
+            }
+            Ok::<_, Error>((resource, tasks))
+        }
+        .await;
+        match result {
+            Ok((resource, tasks)) => Ok(WhipSession {
+                inner: ClientSession {
+                    pc,
+                    resource,
+                    state: events.state,
+                    tasks,
+                    _live: live,
+                },
+            }),
+            Err(e) => {
+                let _ = pc.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The URL of the session resource on the server (its `Location`).
+    pub fn resource_url(&self) -> &str {
+        self.inner.resource.url.as_str()
+    }
+
+    /// True while the peer connection is connected.
+    pub fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+
+    /// Stop sending, DELETE the resource and close the peer connection.
+    pub async fn close(self) -> Result<(), Error> {
+        self.inner.close().await
+    }
+}
+
+impl WhepViewer {
+    /// Play the WHEP stream at `endpoint`, offering to receive `audio_tracks` audio tracks
+    /// (1 for the mixed track, 2 to also receive a separate background track).
+    pub async fn connect(
+        endpoint: &str,
+        audio_tracks: usize,
+        options: ClientOptions,
+    ) -> Result<WhepViewer, Error> {
+        let live = LiveCounter::default();
+        let (pc, mut events) = build_peer(&options.peer, &live).await?;
+        let result = async {
+            for _ in 0..audio_tracks.max(1) {
+                pc.add_transceiver_from_kind(
+                    RtpCodecKind::Audio,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            }
+            negotiate(&pc, &mut events, endpoint, &options).await
+        }
+        .await;
+        let resource = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = pc.close().await;
+                return Err(e);
+            }
+        };
+        let (tx, tracks) = mpsc::unbounded_channel();
+        let mut remote = events.tracks;
+        let forward = tokio::spawn(async move {
+            while let Some(track) = remote.recv().await {
+                if !is_audio(&track).await {
+                    continue;
+                }
+                let (ptx, prx) = mpsc::channel(1024);
+                spawn_reader(track, ptx);
+                if tx.send(prx).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(WhepViewer {
+            inner: ClientSession {
+                pc,
+                resource,
+                state: events.state,
+                tasks: vec![forward],
+                _live: live,
+            },
+            tracks,
+        })
+    }
+
+    /// The next remote audio track's packets, in the order the server's tracks arrive.
+    pub async fn next_track(&mut self) -> Option<mpsc::Receiver<RtpAudioPacket>> {
+        self.tracks.recv().await
+    }
+
+    /// The URL of the session resource on the server (its `Location`).
+    pub fn resource_url(&self) -> &str {
+        self.inner.resource.url.as_str()
+    }
+
+    /// True while the peer connection is connected.
+    pub fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+
+    /// DELETE the resource and close the peer connection.
+    pub async fn close(self) -> Result<(), Error> {
+        self.inner.close().await
+    }
+}

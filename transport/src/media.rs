@@ -1,0 +1,160 @@
+//! RTP in and out of a peer connection: the per-peer packetiser that turns a publisher's
+//! encoded frames into RTP, and the reader that turns a remote track into packets.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rtc::rtp;
+use tokio::sync::{broadcast, mpsc};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::PeerConnection;
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::peer::random_u64;
+use crate::publisher::EncodedFrame;
+use crate::Error;
+
+/// One received RTP packet of an audio track.
+#[derive(Debug, Clone)]
+pub struct RtpAudioPacket {
+    /// RTP sequence number.
+    pub sequence: u16,
+    /// RTP timestamp (48 kHz for Opus).
+    pub timestamp: u32,
+    /// Marker bit: first packet of a talkspurt or after a gap.
+    pub marker: bool,
+    /// Synchronisation source.
+    pub ssrc: u32,
+    /// Payload type.
+    pub payload_type: u8,
+    /// The Opus packet.
+    pub payload: Bytes,
+    /// When it arrived.
+    pub received: Instant,
+}
+
+/// A local track added to a peer connection, waiting for negotiation to finish.
+pub(crate) struct Outgoing {
+    pub track: Arc<TrackLocalStaticRTP>,
+    pub sender: Arc<dyn RtpSender>,
+    pub ssrc: u32,
+}
+
+/// Add one Opus track per stream to `pc` (before the answer or offer is created).
+pub(crate) async fn add_tracks(
+    pc: &Arc<dyn PeerConnection>,
+    stream: &str,
+    labels: &[&str],
+) -> Result<Vec<Outgoing>, Error> {
+    let mut out = Vec::with_capacity(labels.len());
+    for label in labels {
+        let ssrc = random_u64() as u32;
+        let track = crate::peer::local_audio_track(stream, label, ssrc);
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+        out.push(Outgoing {
+            track,
+            sender,
+            ssrc,
+        });
+    }
+    Ok(out)
+}
+
+/// Start sending `frames` on a negotiated track. Each peer gets its own random SSRC, initial
+/// sequence number and timestamp offset (RFC 3550 §5.1); its timestamps then follow the
+/// track's pts exactly.
+pub(crate) async fn start_pump(
+    out: &Outgoing,
+    frames: broadcast::Receiver<EncodedFrame>,
+) -> Result<tokio::task::JoinHandle<()>, Error> {
+    let params = out.sender.get_parameters().await?;
+    let payload_type = params
+        .rtp_parameters
+        .codecs
+        .first()
+        .map(|c| c.payload_type)
+        .ok_or_else(|| Error::Sdp("no codec was negotiated for the audio track".into()))?;
+    let track = out.track.clone();
+    let ssrc = out.ssrc;
+    Ok(tokio::spawn(pump(track, frames, ssrc, payload_type)))
+}
+
+async fn pump(
+    track: Arc<TrackLocalStaticRTP>,
+    mut frames: broadcast::Receiver<EncodedFrame>,
+    ssrc: u32,
+    payload_type: u8,
+) {
+    let seed = random_u64();
+    let mut sequence = seed as u16;
+    let offset = (seed >> 32) as u32;
+    let mut marker = true;
+    loop {
+        let frame = match frames.recv().await {
+            Ok(frame) => frame,
+            Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                tracing::debug!(skipped, ssrc, "peer fell behind; skipping ahead");
+                marker = true;
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        let packet = rtp::Packet {
+            header: rtp::header::Header {
+                version: 2,
+                marker: marker || frame.after_gap,
+                payload_type,
+                sequence_number: sequence,
+                timestamp: offset.wrapping_add(frame.rtp_time as u32),
+                ssrc,
+                ..Default::default()
+            },
+            payload: frame.payload,
+        };
+        marker = false;
+        sequence = sequence.wrapping_add(1);
+        if let Err(e) = track.write_rtp(packet).await {
+            tracing::debug!(error = %e, ssrc, "peer track closed; pump stops");
+            break;
+        }
+    }
+}
+
+/// Forward a remote audio track's RTP packets into `tx` until the track ends.
+pub(crate) fn spawn_reader(
+    track: Arc<dyn TrackRemote>,
+    tx: mpsc::Sender<RtpAudioPacket>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(event) = track.poll().await {
+            match event {
+                TrackRemoteEvent::OnRtpPacket(p) => {
+                    let packet = RtpAudioPacket {
+                        sequence: p.header.sequence_number,
+                        timestamp: p.header.timestamp,
+                        marker: p.header.marker,
+                        ssrc: p.header.ssrc,
+                        payload_type: p.header.payload_type,
+                        payload: p.payload,
+                        received: Instant::now(),
+                    };
+                    // A consumer that does not keep up loses packets, like a real network.
+                    if tx.try_send(packet).is_err() && tx.is_closed() {
+                        break;
+                    }
+                }
+                TrackRemoteEvent::OnEnded => break,
+                _ => {}
+            }
+        }
+        let _ = track.stop().await;
+    })
+}
+
+/// Whether a track is audio (a remote peer might add something else).
+pub(crate) async fn is_audio(track: &Arc<dyn TrackRemote>) -> bool {
+    track.kind().await == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio
+}

@@ -1,0 +1,508 @@
+//! The HTTP signalling shared by the WHEP server and the WHIP ingest endpoint: one POST of an
+//! SDP offer creates a session (201, `Location`, SDP answer), DELETE of that location ends
+//! it, and a session whose peer fails, vanishes or never connects is torn down on its own.
+//!
+//! Every refusal is a plain-text explanation with the status the drafts and RFC 9725 use:
+//! 401 (bearer token missing/wrong, with `WWW-Authenticate: Bearer`), 404 (no such stream or
+//! session), 405 (PATCH: trickle ICE and ICE restarts are not supported), 413 (body over the
+//! limit), 415 (not `application/sdp`), 400 (not SDP), 422 (SDP without usable Opus audio),
+//! 503 (session limit reached), 500 (the WebRTC stack failed).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::Router;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
+
+use crate::media::{add_tracks, is_audio, spawn_reader, start_pump, RtpAudioPacket};
+use crate::peer::{build_peer, random_u64, set_local_and_gather, wait_connected, LiveCounter};
+use crate::sdp::{check_offer, OfferProblem, Wants};
+use crate::{Error, PeerSettings, Publisher};
+
+/// Settings of a WHEP server or WHIP ingest endpoint.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Required `Authorization: Bearer` token; `None` accepts everyone.
+    pub bearer_token: Option<String>,
+    /// Largest accepted offer body in bytes (a typical offer is 1 to 6 KiB).
+    pub max_body_bytes: usize,
+    /// Most concurrent sessions across all streams; further offers get 503.
+    pub max_sessions: usize,
+    /// Origins allowed by CORS (e.g. `https://player.example`); empty allows any origin.
+    pub allowed_origins: Vec<String>,
+    /// Network and ICE settings of the server's peer connections.
+    pub peer: PeerSettings,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bearer_token: None,
+            max_body_bytes: 64 * 1024,
+            max_sessions: 256,
+            allowed_origins: Vec::new(),
+            peer: PeerSettings::default(),
+        }
+    }
+}
+
+/// A received audio track from a WHIP publisher.
+#[derive(Debug)]
+pub struct IngestedTrack {
+    /// The stream name the publisher posted to.
+    pub stream: String,
+    /// The session (last path segment of its `Location`).
+    pub session: String,
+    /// Its RTP packets, in arrival order; closed when the session ends.
+    pub packets: mpsc::Receiver<RtpAudioPacket>,
+}
+
+pub(crate) enum Role {
+    /// WHEP: viewers receive published tracks (main first, background second).
+    Egress(Mutex<HashMap<String, Vec<Publisher>>>),
+    /// WHIP ingest: publishers send tracks, handed out through the channel.
+    Ingress(mpsc::UnboundedSender<IngestedTrack>),
+}
+
+struct Session {
+    stream: String,
+    pc: Arc<dyn PeerConnection>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub(crate) struct Inner {
+    config: ServerConfig,
+    pub(crate) role: Role,
+    sessions: Mutex<HashMap<String, Session>>,
+    pub(crate) live: LiveCounter,
+}
+
+/// Session bookkeeping shared by both roles.
+impl Inner {
+    pub(crate) fn new(config: ServerConfig, role: Role) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            role,
+            sessions: Mutex::new(HashMap::new()),
+            live: LiveCounter::default(),
+        })
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        // Session maps stay consistent even if a holder panicked: every update is one insert
+        // or remove.
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn session_ids(&self, stream: Option<&str>) -> Vec<String> {
+        self.lock_sessions()
+            .iter()
+            .filter(|(_, s)| stream.is_none_or(|n| s.stream == n))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// End a session: stop its tasks and close its peer connection. Idempotent.
+    pub(crate) fn remove(&self, id: &str, why: &str) -> bool {
+        let Some(session) = self.lock_sessions().remove(id) else {
+            return false;
+        };
+        tracing::info!(session = id, stream = %session.stream, why, "session ended");
+        for task in &session.tasks {
+            task.abort();
+        }
+        let pc = session.pc;
+        tokio::spawn(async move {
+            let _ = pc.close().await;
+        });
+        true
+    }
+
+    pub(crate) fn remove_stream_sessions(&self, stream: &str, why: &str) {
+        for id in self.session_ids(Some(stream)) {
+            self.remove(&id, why);
+        }
+    }
+
+    fn add_task(&self, id: &str, task: JoinHandle<()>) {
+        match self.lock_sessions().get_mut(id) {
+            Some(s) => s.tasks.push(task),
+            None => task.abort(),
+        }
+    }
+}
+
+pub(crate) fn router(inner: Arc<Inner>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_methods([Method::POST, Method::DELETE, Method::PATCH, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::IF_MATCH,
+        ])
+        .expose_headers([header::LOCATION, header::ETAG, header::LINK])
+        .allow_origin(if inner.config.allowed_origins.is_empty() {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(
+                inner
+                    .config
+                    .allowed_origins
+                    .iter()
+                    .filter_map(|o| HeaderValue::from_str(o).ok()),
+            )
+        });
+    Router::new()
+        .route("/{stream}", post(post_offer))
+        .route(
+            "/{stream}/{session}",
+            delete(delete_session).patch(patch_session),
+        )
+        .layer(cors)
+        .with_state(inner)
+}
+
+/// A refused request: status, plain-text explanation, and an optional extra header.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    header: Option<(header::HeaderName, HeaderValue)>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            header: None,
+        }
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.header = Some((name, value));
+        self
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut body = self.message;
+        body.push('\n');
+        let mut r = (
+            self.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response();
+        if let Some((name, value)) = self.header {
+            r.headers_mut().insert(name, value);
+        }
+        r
+    }
+}
+
+fn text(status: StatusCode, message: impl Into<String>) -> Response {
+    Refusal::new(status, message).into_response()
+}
+
+fn check_auth(config: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(expected) = &config.bearer_token else {
+        return Ok(());
+    };
+    let deny = |msg: &str, error: &str| {
+        let challenge = HeaderValue::from_str(&format!("Bearer error=\"{error}\""))
+            .unwrap_or(HeaderValue::from_static("Bearer"));
+        Err(Refusal::new(StatusCode::UNAUTHORIZED, msg)
+            .with_header(header::WWW_AUTHENTICATE, challenge))
+    };
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return deny(
+            "missing bearer token: send \"Authorization: Bearer <token>\"",
+            "invalid_request",
+        );
+    };
+    let value = value.to_str().unwrap_or("");
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => {
+            return deny(
+                "Authorization header is not a bearer token (expected \"Bearer <token>\")",
+                "invalid_request",
+            )
+        }
+    };
+    // Compare without an early exit so the time taken does not reveal a matching prefix.
+    let same = token.len() == expected.len()
+        && token
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        deny("invalid bearer token", "invalid_token")
+    }
+}
+
+async fn read_offer(
+    config: &ServerConfig,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, Refusal> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/sdp") {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "the offer must be sent with Content-Type: application/sdp (got {})",
+                if content_type.is_empty() {
+                    "none"
+                } else {
+                    content_type
+                }
+            ),
+        ));
+    }
+    let limit = config.max_body_bytes;
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the offer is larger than the {limit}-byte limit"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "the offer is not UTF-8 text"))
+}
+
+async fn post_offer(
+    State(inner): State<Arc<Inner>>,
+    OriginalUri(uri): OriginalUri,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(r) = check_auth(&inner.config, &headers) {
+        return r.into_response();
+    }
+    let publishers = match &inner.role {
+        Role::Egress(streams) => {
+            let streams = streams.lock().unwrap_or_else(|e| e.into_inner());
+            match streams.get(&stream) {
+                Some(p) => Some(p.clone()),
+                None => {
+                    return text(
+                        StatusCode::NOT_FOUND,
+                        format!("no stream named \"{stream}\" is published here"),
+                    )
+                }
+            }
+        }
+        Role::Ingress(_) => None,
+    };
+    let offer = match read_offer(&inner.config, &headers, body).await {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    let wants = if publishers.is_some() {
+        Wants::Receive
+    } else {
+        Wants::Send
+    };
+    let checked = match check_offer(&offer, wants) {
+        Ok(c) => c,
+        Err(OfferProblem::Malformed(m)) => return text(StatusCode::BAD_REQUEST, m),
+        Err(OfferProblem::Unusable(m)) => return text(StatusCode::UNPROCESSABLE_ENTITY, m),
+    };
+    if inner.lock_sessions().len() >= inner.config.max_sessions {
+        let mut r = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server is at its limit of {} sessions; try again later",
+                inner.config.max_sessions
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
+    }
+    match create_session(&inner, &stream, checked, publishers).await {
+        Ok((id, answer)) => {
+            let location = format!("{}/{}", uri.path().trim_end_matches('/'), id);
+            (
+                StatusCode::CREATED,
+                [
+                    (header::CONTENT_TYPE, "application/sdp".to_owned()),
+                    (header::LOCATION, location),
+                ],
+                answer,
+            )
+                .into_response()
+        }
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("could not answer the offer: {e}"),
+        ),
+    }
+}
+
+async fn create_session(
+    inner: &Arc<Inner>,
+    stream: &str,
+    checked: crate::sdp::CheckedOffer,
+    publishers: Option<Vec<Publisher>>,
+) -> Result<(String, String), Error> {
+    let settings = &inner.config.peer;
+    let (pc, mut events) = build_peer(settings, &inner.live).await?;
+    let result = async {
+        let outgoing = match &publishers {
+            Some(publishers) => {
+                let n = checked.audio_sections.min(publishers.len());
+                let labels: Vec<&str> = publishers[..n].iter().map(|p| p.label()).collect();
+                add_tracks(&pc, stream, &labels).await?
+            }
+            None => Vec::new(),
+        };
+        pc.set_remote_description(checked.desc).await?;
+        let answer = pc.create_answer(None).await?;
+        let sdp = set_local_and_gather(&pc, &mut events, answer, settings.gather_timeout).await?;
+        Ok::<_, Error>((outgoing, sdp))
+    }
+    .await;
+    let (outgoing, answer) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = pc.close().await;
+            return Err(e);
+        }
+    };
+
+    let id = format!("{:016x}{:016x}", random_u64(), random_u64());
+    inner.lock_sessions().insert(
+        id.clone(),
+        Session {
+            stream: stream.to_owned(),
+            pc: pc.clone(),
+            tasks: Vec::new(),
+        },
+    );
+    tracing::info!(session = %id, stream, "session created");
+
+    if let Role::Ingress(tx) = &inner.role {
+        let tx = tx.clone();
+        let (stream, session) = (stream.to_owned(), id.clone());
+        let mut tracks = events.tracks;
+        inner.add_task(
+            &id,
+            tokio::spawn(async move {
+                while let Some(track) = tracks.recv().await {
+                    if !is_audio(&track).await {
+                        continue;
+                    }
+                    let (ptx, packets) = mpsc::channel(1024);
+                    spawn_reader(track, ptx);
+                    let _ = tx.send(IngestedTrack {
+                        stream: stream.clone(),
+                        session: session.clone(),
+                        packets,
+                    });
+                }
+            }),
+        );
+    }
+
+    // The watcher: start media once connected, end the session when the peer fails, closes,
+    // vanishes (consent freshness expires into `failed`) or never connects.
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let mut state = events.state;
+    let connect_timeout = settings.connect_timeout;
+    let session = id.clone();
+    let watcher = tokio::spawn(async move {
+        if let Err(e) = wait_connected(&mut state, connect_timeout).await {
+            if let Some(inner) = weak.upgrade() {
+                inner.remove(&session, &e.to_string());
+            }
+            return;
+        }
+        if let (Some(inner), Some(publishers)) = (weak.upgrade(), &publishers) {
+            for (out, publisher) in outgoing.iter().zip(publishers) {
+                match start_pump(out, publisher.subscribe()).await {
+                    Ok(task) => inner.add_task(&session, task),
+                    Err(e) => tracing::warn!(error = %e, "could not start sending"),
+                }
+            }
+        }
+        let ended = state
+            .wait_for(|s| {
+                matches!(
+                    s,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                )
+            })
+            .await
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| "peer connection dropped".to_owned());
+        if let Some(inner) = weak.upgrade() {
+            inner.remove(&session, &format!("connection {ended}"));
+        }
+    });
+    inner.add_task(&id, watcher);
+    Ok((id, answer))
+}
+
+async fn delete_session(
+    State(inner): State<Arc<Inner>>,
+    Path((stream, session)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = check_auth(&inner.config, &headers) {
+        return r.into_response();
+    }
+    let known = inner
+        .lock_sessions()
+        .get(&session)
+        .is_some_and(|s| s.stream == stream);
+    if known && inner.remove(&session, "DELETE by the client") {
+        text(StatusCode::OK, "session ended")
+    } else {
+        text(
+            StatusCode::NOT_FOUND,
+            format!("no session \"{session}\" on stream \"{stream}\""),
+        )
+    }
+}
+
+async fn patch_session(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_auth(&inner.config, &headers) {
+        return r.into_response();
+    }
+    let mut r = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "trickle ICE and ICE restarts are not supported: the answer already carries every candidate; to restart, DELETE this session and POST a new offer",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("DELETE, OPTIONS"));
+    r
+}
