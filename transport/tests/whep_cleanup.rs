@@ -30,7 +30,7 @@ async fn setup() -> Setup {
     let base = serve(axum::Router::new().nest("/whep", server.router())).await;
     let agent = Agent::start(format, feed);
     // The agent talks for the whole test.
-    let _ = agent.say(speech_clip(24_000, 30.0));
+    drop(agent.say(speech_clip(24_000, 30.0)));
     Setup {
         server,
         url: format!("{base}/whep/agent"),

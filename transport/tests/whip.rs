@@ -30,12 +30,12 @@ async fn a_16k_track_published_over_whip_arrives_intact() {
         bearer_token: Some("wrong".into()),
         ..options.clone()
     };
-    match WhipSession::publish(&url, &[publisher.clone()], bad).await {
+    match WhipSession::publish(&url, std::slice::from_ref(&publisher), bad).await {
         Err(Error::Rejected { status: 401, .. }) => {}
         other => panic!("expected 401, got {other:?}"),
     }
 
-    let session = WhipSession::publish(&url, &[publisher.clone()], options)
+    let session = WhipSession::publish(&url, std::slice::from_ref(&publisher), options)
         .await
         .expect("published");
     assert!(session.is_connected());
