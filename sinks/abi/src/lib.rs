@@ -1,1 +1,166 @@
-//! Placeholder: filled by the sinks issue.
+//! # voxpace-sink-abi: write a voxpace sink plugin
+//!
+//! A *sink plugin* receives a copy of an agent's speech while voxpace plays it: an avatar
+//! renderer that lip-syncs to it, a local speaker, a recorder. voxpace loads plugins at run
+//! time from shared libraries (`.so`), so you ship one without recompiling voxpace. This
+//! crate is the only thing a plugin depends on.
+//!
+//! ## Guide
+//!
+//! 1. Make a library crate that builds a `cdylib`:
+//!
+//!    ```toml
+//!    [lib]
+//!    crate-type = ["cdylib", "rlib"]
+//!
+//!    [dependencies]
+//!    voxpace-sink-abi = "1.1"
+//!    ```
+//!
+//! 2. Implement [`SinkPlugin`] and export it with [`export_sink_plugin!`]:
+//!
+//!    ```
+//!    use voxpace_sink_abi::{export_sink_plugin, Event, Host, Info, SinkPlugin};
+//!
+//!    pub struct CountSamples { seen: u64 }
+//!
+//!    impl SinkPlugin for CountSamples {
+//!        fn new(config: &str) -> Result<Self, String> {
+//!            // `config` is the text the host passes through (the voxpace runtime passes
+//!            // the plugin's `config` table as TOML). Reject what you cannot use.
+//!            if !config.trim().is_empty() {
+//!                return Err(format!("takes no configuration, got {config:?}"));
+//!            }
+//!            Ok(Self { seen: 0 })
+//!        }
+//!        fn info(&self) -> Info {
+//!            Info::new("count-samples")
+//!        }
+//!        fn handle(&mut self, event: Event<'_>, _host: &Host<'_>) -> Result<(), String> {
+//!            if let Event::Audio { samples, .. } = event {
+//!                self.seen += samples.len() as u64;
+//!            }
+//!            Ok(())
+//!        }
+//!    }
+//!
+//!    export_sink_plugin!(CountSamples);
+//!    # fn main() {}
+//!    ```
+//!
+//! 3. `cargo build --release`, then check it without writing a host:
+//!    `voxpace plugin check target/release/libyour_plugin.so` (or `voxpace-plugin-check`)
+//!    loads it, prints its metadata, runs it through a scripted conversation and lists
+//!    every problem.
+//!
+//! `plugins/template` in the voxpace repository is this, ready to copy
+//! (`cargo xtask new-plugin NAME`); `plugins/avatar` is a complete lip-sync example.
+//!
+//! ## What the plugin receives
+//!
+//! [`Event::Start`] (the [`StreamFormat`]), then per reply [`Event::ReplyStarted`],
+//! [`Event::Audio`] (interleaved `i16` with the reply offset and, for paced delivery, the
+//! `pts`), [`Event::ReplyEnded`]; at any time [`Event::Interrupted`] (drop everything
+//! queued, stop now), [`Event::Paused`], [`Event::Resumed`]; last [`Event::Stop`].
+//!
+//! Calls come on the plugin's own worker thread, one at a time. Taking long only fills the
+//! plugin's bounded queue (its audio is dropped and counted); it never delays the voice.
+//! Returning `Err` or panicking detaches the plugin and the host's event stream says why.
+//!
+//! A plugin that publishes the audio itself (an avatar service) sets
+//! [`Info::owns_playback`], and reports each reply's played position with
+//! [`Host::report_playback`] when the reply ends or is interrupted. If it never reports, the
+//! host ends the reply after a timeout with an estimated position.
+//!
+//! ## Versioning
+//!
+//! The crate's version *is* the ABI version ([`ABI_VERSION`]). A host loads a plugin whose
+//! ABI has the same major version, whatever the minor, older or newer.
+//!
+//! A **minor** version may only append: a field at the end of [`SinkPluginMod`] or
+//! [`HostVtable`] (after the `last_prefix_field`; readers get `None` from libraries that
+//! predate it), a method at the end of [`SinkObject`], a new [`EventKind`] (older plugins
+//! ignore kinds they do not know), a new constant of [`DeliveryKind`] (older hosts treat
+//! an unknown kind as paced), a provided method or constant of [`SinkPlugin`].
+//!
+//! A **major** version is needed to change or remove anything: reorder, retype or remove a
+//! field or method, add a field to a by-value struct ([`RawEvent`], [`RawInfo`],
+//! [`StreamFormat`], [`PlaybackReport`], [`AbiVersion`]), change what an existing field or
+//! event means, or move to an abi_stable release with another ABI header. abi_stable checks
+//! every layout when loading, so a violation is refused with an error, never undefined
+//! behaviour.
+
+#![allow(non_local_definitions)] // `#[sabi_trait]` expands to impls the lint flags.
+#![warn(missing_docs)]
+
+pub mod compat;
+mod export;
+mod module;
+mod plugin;
+mod types;
+
+pub use module::{
+    CreateFn, SinkBox, SinkObject, SinkObject_TO, SinkPluginMod, SinkPluginModRef, ROOT_MODULE_NAME,
+};
+pub use plugin::{Delivery, Event, Host, Info, SinkPlugin};
+pub use types::{
+    AbiVersion, DeliveryKind, EventKind, HostVtable, HostVtableRef, PlaybackReport, RawEvent,
+    RawHost, RawInfo, StreamFormat,
+};
+
+/// The ABI version of this crate: its `major.minor` (a test keeps them equal).
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 1 };
+
+/// Re-exports the host side needs (it depends on abi_stable through this crate only).
+pub mod host {
+    pub use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError, RootModule};
+    pub use abi_stable::prefix_type::{PrefixTypeTrait, WithMetadata};
+    pub use abi_stable::std_types::{RResult, RStr, RString};
+}
+
+/// What the export macros expand to. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::export::{create, panic_message, Guarded};
+    pub use abi_stable::library::{
+        __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
+    };
+    pub use abi_stable::prefix_type::PrefixTypeTrait;
+    pub use abi_stable::std_types::RStr;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abi_version_is_the_crate_version() {
+        let mut parts = env!("CARGO_PKG_VERSION").split('.');
+        let major: u16 = parts.next().unwrap().parse().unwrap();
+        let minor: u16 = parts.next().unwrap().parse().unwrap();
+        assert_eq!(ABI_VERSION, AbiVersion { major, minor });
+    }
+
+    #[test]
+    fn export_symbol_is_abi_stables_loader_name() {
+        assert_eq!(
+            abi_stable::library::ROOT_MODULE_LOADER_NAME,
+            "_1as_0lib_1header_0root_bmodule_bloader"
+        );
+    }
+
+    #[test]
+    fn unknown_event_kinds_are_ignored() {
+        let raw = RawEvent::new(EventKind(200));
+        assert_eq!(Event::from_raw(&raw), None);
+        let raw = RawEvent::new(EventKind::STOP);
+        assert_eq!(Event::from_raw(&raw), Some(Event::Stop));
+    }
+
+    #[test]
+    fn same_major_loads_any_minor() {
+        assert!(ABI_VERSION.can_load(compat::v1_0::ABI_VERSION));
+        assert!(ABI_VERSION.can_load(AbiVersion { major: 1, minor: 9 }));
+        assert!(!ABI_VERSION.can_load(AbiVersion { major: 2, minor: 0 }));
+    }
+}

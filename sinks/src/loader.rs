@@ -1,0 +1,206 @@
+//! Loading a plugin library by path, with abi_stable's version and layout checks, and
+//! telling apart the ways that fails.
+
+use std::path::{Path, PathBuf};
+
+use voxpace_sink_abi::host::{lib_header_from_path, LibraryError};
+use voxpace_sink_abi::{AbiVersion, SinkPluginModRef, ROOT_MODULE_NAME};
+
+use crate::error::HOST_ABI;
+use crate::{Error, PluginSink};
+
+/// What a plugin library declares about itself, before any instance exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// The plugin's package name.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// One line about the plugin.
+    pub description: String,
+    /// The ABI version the plugin was built against.
+    pub abi: AbiVersion,
+    /// The configuration keys it accepts (ABI ≥ 1.1; `None` from a 1.0 plugin).
+    pub config_help: Option<String>,
+}
+
+impl std::fmt::Display for Metadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "name:        {}", self.name)?;
+        writeln!(f, "version:     {}", self.version)?;
+        writeln!(f, "abi:         {} (host {})", self.abi, HOST_ABI)?;
+        if !self.description.is_empty() {
+            writeln!(f, "description: {}", self.description)?;
+        }
+        match &self.config_help {
+            None => writeln!(f, "config:      (not described: built against ABI 1.0)"),
+            Some(h) if h.trim().is_empty() => writeln!(f, "config:      (takes none)"),
+            Some(h) => {
+                writeln!(f, "config:")?;
+                for line in h.lines() {
+                    writeln!(f, "  {line}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A loaded plugin library: make sink instances from it with [`Plugin::instantiate`].
+///
+/// Libraries are never unloaded (abi_stable's rule): loading the same file again is cheap
+/// and returns the same module.
+#[derive(Clone)]
+pub struct Plugin {
+    path: PathBuf,
+    module: SinkPluginModRef,
+    metadata: Metadata,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .field("metadata", &self.metadata)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Load the plugin library at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref().to_path_buf();
+        let module = open(&path)?;
+        let metadata = Metadata {
+            name: module.name().to_string(),
+            version: module.version().to_string(),
+            description: module.description().to_string(),
+            abi: module.abi_version(),
+            config_help: module.config_help().map(|h| h.to_string()),
+        };
+        Ok(Self {
+            path,
+            module,
+            metadata,
+        })
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the library declares.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Make a sink from `config` (text passed through to the plugin; the voxpace runtime
+    /// passes the plugin's `config` table as TOML). Fails with [`Error::ConfigRejected`] when
+    /// the plugin refuses it.
+    pub fn instantiate(&self, config: &str) -> Result<PluginSink, Error> {
+        let create = self.module.create();
+        let object = create(config.into(), HOST_ABI)
+            .into_result()
+            .map_err(|reason| Error::ConfigRejected {
+                path: self.path.clone(),
+                reason: reason.into_string(),
+            })?;
+        PluginSink::new(self.path.clone(), object)
+    }
+}
+
+fn open(path: &Path) -> Result<SinkPluginModRef, Error> {
+    let not_plugin = |reason: String| Error::NotAPlugin {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::MissingFile {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(not_plugin(format!("cannot be read: {e}"))),
+        Ok(m) if m.is_dir() => return Err(not_plugin("it is a directory".into())),
+        Ok(_) => {}
+    }
+    let header = lib_header_from_path(path).map_err(|e| match e {
+        LibraryError::OpenError { err, .. } => {
+            not_plugin(format!("it cannot be loaded as a shared library ({err})"))
+        }
+        LibraryError::GetSymbolError { .. } => not_plugin(
+            "it exports no plugin root module (a plugin exports one with \
+             `voxpace_sink_abi::export_sink_plugin!`)"
+                .into(),
+        ),
+        LibraryError::InvalidAbiHeader(h) => incompatible(
+            path,
+            "unknown".into(),
+            format!(
+                "it was built with an abi_stable release of another ABI ({}.{})",
+                h.abi_major, h.abi_minor
+            ),
+        ),
+        other => not_plugin(other.to_string()),
+    })?;
+    let name = header.root_mod_consts().name();
+    if name.as_str() != ROOT_MODULE_NAME {
+        return Err(not_plugin(format!(
+            "it is an abi_stable library whose root module is `{name}`, not `{ROOT_MODULE_NAME}`"
+        )));
+    }
+    let found = header.version_strings().version.to_string();
+    let declared_major = found.split('.').next().and_then(|m| m.parse::<u16>().ok());
+    if declared_major != Some(HOST_ABI.major) {
+        return Err(incompatible(
+            path,
+            found,
+            "the major versions differ".into(),
+        ));
+    }
+    header
+        .init_root_module::<SinkPluginModRef>()
+        .map_err(|e| match e {
+            LibraryError::IncompatibleVersionNumber { actual_version, .. } => incompatible(
+                path,
+                actual_version.to_string(),
+                "the major versions differ".into(),
+            ),
+            LibraryError::AbiInstability(detail) => incompatible(
+                path,
+                found.clone(),
+                format!(
+                    "its types do not match this host's layout: {}",
+                    first_lines(&detail.to_string(), 6)
+                ),
+            ),
+            other => Error::PluginFailed {
+                path: path.to_path_buf(),
+                reason: format!("its root module failed to load: {other}"),
+            },
+        })
+}
+
+fn incompatible(path: &Path, found: String, detail: String) -> Error {
+    Error::IncompatibleAbi {
+        path: path.to_path_buf(),
+        found,
+        expected_major: HOST_ABI.major,
+        detail,
+    }
+}
+
+fn first_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut out = lines
+        .iter()
+        .take(n)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" / ");
+    if lines.len() > n {
+        out.push_str(" / …");
+    }
+    out
+}
