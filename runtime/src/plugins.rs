@@ -9,3 +9,9 @@ pub fn check(path: &Path) -> Result<String, String> {
     }
     Err("sink plugins are not supported by this build yet (voxpace-sinks is not integrated)".into())
 }
+
+/// Load the plugin a `[[sinks]]` entry names, as a core sink.
+pub fn load(sink: &crate::config::SinkConfig) -> Result<Box<dyn voxpace_core::Sink>, String> {
+    check(&sink.plugin)?;
+    Err("sink plugins are not supported by this build yet".into())
+}

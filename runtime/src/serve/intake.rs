@@ -1,0 +1,408 @@
+//! Reply audio arriving over HTTP: the content type says what it is (raw 16-bit PCM with
+//! its rate and channels, or a WAV stream), and a [`Converter`] turns arbitrary body chunks
+//! into samples in the track's format (byte order, channel layout, sample rate).
+
+use voxpace_core::Format;
+
+use super::ApiError;
+
+/// Content types accepted for reply audio (also listed in 415 answers and the OpenAPI).
+pub const ACCEPTED: &str = "audio/L16;rate=R;channels=C (16-bit little-endian PCM; add endian=big for RFC 2586 byte order), audio/pcm;rate=R;channels=C, or audio/wav (16-bit PCM WAV, header first)";
+
+/// What the body carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Raw interleaved 16-bit PCM.
+    Raw {
+        /// Samples per second.
+        rate: u32,
+        /// 1 or 2.
+        channels: u16,
+        /// Byte order.
+        big_endian: bool,
+    },
+    /// A WAV stream; the layout comes from its header.
+    Wav,
+}
+
+/// Parse a `Content-Type` header value.
+pub fn parse_content_type(value: Option<&str>) -> Result<Wire, ApiError> {
+    let value =
+        value.ok_or_else(|| ApiError::unsupported(format!("no Content-Type; send {ACCEPTED}")))?;
+    let mut parts = value.split(';').map(str::trim);
+    let mime = parts.next().unwrap_or("").to_ascii_lowercase();
+    match mime.as_str() {
+        "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => Ok(Wire::Wav),
+        "audio/l16" | "audio/pcm" => {
+            let (mut rate, mut channels, mut big_endian) = (None, 1u16, false);
+            for p in parts.filter(|p| !p.is_empty()) {
+                let (k, v) = p.split_once('=').ok_or_else(|| {
+                    ApiError::unsupported(format!("malformed parameter {p:?} in {value:?}"))
+                })?;
+                let v = v.trim().trim_matches('"');
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "rate" => {
+                        rate = Some(v.parse::<u32>().ok().filter(|r| (1_000..=192_000).contains(r)).ok_or_else(
+                            || ApiError::unsupported(format!("rate={v} in {value:?}: expected a sample rate between 1000 and 192000")),
+                        )?)
+                    }
+                    "channels" => {
+                        channels = v.parse::<u16>().ok().filter(|c| (1..=2).contains(c)).ok_or_else(|| {
+                            ApiError::unsupported(format!("channels={v} in {value:?}: expected 1 or 2"))
+                        })?
+                    }
+                    "endian" | "endianness" => {
+                        big_endian = match v.to_ascii_lowercase().as_str() {
+                            "little" => false,
+                            "big" => true,
+                            _ => {
+                                return Err(ApiError::unsupported(format!(
+                                    "endian={v} in {value:?}: expected little or big"
+                                )))
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let rate = rate.ok_or_else(|| {
+                ApiError::unsupported(format!(
+                    "{value:?} has no rate parameter; send e.g. audio/L16;rate=16000;channels=1"
+                ))
+            })?;
+            Ok(Wire::Raw {
+                rate,
+                channels,
+                big_endian,
+            })
+        }
+        _ => Err(ApiError::unsupported(format!(
+            "Content-Type {value:?} is not reply audio; send {ACCEPTED}"
+        ))),
+    }
+}
+
+/// The largest WAV header accepted before the `data` chunk.
+const MAX_WAV_HEADER: usize = 64 * 1024;
+
+/// Body bytes in, samples in the track's format out, across chunks of any size.
+#[derive(Debug)]
+pub struct Converter {
+    target: Format,
+    /// The input layout once known (a WAV's after its header).
+    layout: Option<(u32, u16, bool)>,
+    /// Bytes not yet converted: the WAV header so far, or an incomplete sample frame.
+    carry: Vec<u8>,
+    resampler: Option<Resampler>,
+    scratch: Vec<i16>,
+}
+
+impl Converter {
+    /// A converter for `wire` into `target`.
+    pub fn new(wire: Wire, target: Format) -> Self {
+        let layout = match wire {
+            Wire::Raw {
+                rate,
+                channels,
+                big_endian,
+            } => Some((rate, channels, big_endian)),
+            Wire::Wav => None,
+        };
+        let mut c = Self {
+            target,
+            layout: None,
+            carry: Vec::new(),
+            resampler: None,
+            scratch: Vec::new(),
+        };
+        if let Some(l) = layout {
+            c.set_layout(l);
+        }
+        c
+    }
+
+    fn set_layout(&mut self, (rate, channels, big): (u32, u16, bool)) {
+        self.layout = Some((rate, channels, big));
+        if rate != self.target.sample_rate() {
+            self.resampler = Some(Resampler::new(
+                rate,
+                self.target.sample_rate(),
+                self.target.channels(),
+            ));
+        }
+    }
+
+    /// The input sample rate and channels, once known.
+    pub fn input_layout(&self) -> Option<(u32, u16)> {
+        self.layout.map(|(r, c, _)| (r, c))
+    }
+
+    /// Convert `bytes`, appending samples in the target format to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<i16>) -> Result<(), ApiError> {
+        let mut data = std::mem::take(&mut self.carry);
+        data.extend_from_slice(bytes);
+        let mut start = 0;
+        if self.layout.is_none() {
+            match parse_wav_header(&data)? {
+                None => {
+                    if data.len() > MAX_WAV_HEADER {
+                        return Err(ApiError::bad_request(
+                            "bad_audio",
+                            "no WAV data chunk within the first 64 KiB",
+                        ));
+                    }
+                    self.carry = data;
+                    return Ok(());
+                }
+                Some((layout, offset)) => {
+                    self.set_layout(layout);
+                    start = offset;
+                }
+            }
+        }
+        let (_, channels, big) = self.layout.expect("set above");
+        let frame_bytes = 2 * channels as usize;
+        let usable = (data.len() - start) / frame_bytes * frame_bytes;
+        self.scratch.clear();
+        self.scratch
+            .extend(data[start..start + usable].chunks_exact(2).map(|b| {
+                if big {
+                    i16::from_be_bytes([b[0], b[1]])
+                } else {
+                    i16::from_le_bytes([b[0], b[1]])
+                }
+            }));
+        self.carry = data[start + usable..].to_vec();
+        let remixed = crate::audio::remix(&self.scratch, channels, self.target.channels());
+        match self.resampler.as_mut() {
+            Some(r) => r.process(&remixed, out),
+            None => out.extend_from_slice(&remixed),
+        }
+        Ok(())
+    }
+
+    /// Flush the resampler at the end of the reply; `Err` with the number of bytes of an
+    /// incomplete sample (frame) left over, or if a WAV stream never reached its data.
+    pub fn finish(&mut self, out: &mut Vec<i16>) -> Result<(), ApiError> {
+        if self.layout.is_none() {
+            return Err(ApiError::bad_request(
+                "bad_audio",
+                "the WAV stream ended before its header was complete",
+            ));
+        }
+        if let Some(r) = self.resampler.as_mut() {
+            r.flush(out);
+        }
+        if !self.carry.is_empty() {
+            let n = self.carry.len();
+            self.carry.clear();
+            return Err(ApiError::bad_request(
+                "partial_sample",
+                format!("the audio ended with {n} byte(s) of an incomplete sample (odd-length PCM); they were dropped, everything before them plays"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parse a WAV header; `Ok(None)` while more bytes are needed. Returns the layout and the
+/// offset of the first data byte.
+fn parse_wav_header(b: &[u8]) -> Result<Option<((u32, u16, bool), usize)>, ApiError> {
+    let bad =
+        |m: &str| ApiError::bad_request("bad_audio", format!("not a 16-bit PCM WAV stream: {m}"));
+    if b.len() < 12 {
+        return Ok(None);
+    }
+    if &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
+        return Err(bad("no RIFF/WAVE header"));
+    }
+    let mut at = 12;
+    let mut layout = None;
+    loop {
+        if b.len() < at + 8 {
+            return Ok(None);
+        }
+        let id = &b[at..at + 4];
+        let size = u32::from_le_bytes([b[at + 4], b[at + 5], b[at + 6], b[at + 7]]) as usize;
+        let body = at + 8;
+        if id == b"data" {
+            return match layout {
+                Some(l) => Ok(Some((l, body))),
+                None => Err(bad("data chunk before the fmt chunk")),
+            };
+        }
+        if b.len() < body + size {
+            return Ok(None);
+        }
+        if id == b"fmt " {
+            if size < 16 {
+                return Err(bad("short fmt chunk"));
+            }
+            let f = &b[body..];
+            let tag = u16::from_le_bytes([f[0], f[1]]);
+            let channels = u16::from_le_bytes([f[2], f[3]]);
+            let rate = u32::from_le_bytes([f[4], f[5], f[6], f[7]]);
+            let bits = u16::from_le_bytes([f[14], f[15]]);
+            if !(tag == 1 || tag == 0xFFFE) || bits != 16 {
+                return Err(bad(&format!(
+                    "format tag {tag}, {bits} bits; expected 16-bit PCM"
+                )));
+            }
+            if !(1..=2).contains(&channels) || !(1_000..=192_000).contains(&rate) {
+                return Err(bad(&format!(
+                    "{channels} channels at {rate} Hz; expected mono or stereo, 1-192 kHz"
+                )));
+            }
+            layout = Some((rate, channels, false));
+        }
+        at = body + size + (size & 1);
+    }
+}
+
+/// Linear-interpolation resampler over a stream; exactly [`crate::audio::resample`] when
+/// the whole input comes in one piece.
+#[derive(Debug)]
+pub struct Resampler {
+    from: u64,
+    to: u64,
+    ch: usize,
+    /// Input frames not yet fully used (at least the last one, for interpolation).
+    pending: Vec<i16>,
+    /// Input frames dropped from the front of `pending` so far.
+    base: u64,
+    /// Output frames produced so far.
+    produced: u64,
+}
+
+impl Resampler {
+    /// From `from` Hz to `to` Hz, `channels` interleaved.
+    pub fn new(from: u32, to: u32, channels: u16) -> Self {
+        Self {
+            from: from as u64,
+            to: to as u64,
+            ch: channels as usize,
+            pending: Vec::new(),
+            base: 0,
+            produced: 0,
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<i16>, last: bool) {
+        let frames = (self.pending.len() / self.ch) as u64;
+        loop {
+            let num = self.produced * self.from;
+            let idx = num / self.to - self.base;
+            let frac = (num % self.to) as i64;
+            if idx + 1 >= frames && !(last && idx < frames) {
+                break;
+            }
+            for c in 0..self.ch {
+                let a = self.pending[idx as usize * self.ch + c] as i64;
+                let b = self
+                    .pending
+                    .get((idx as usize + 1) * self.ch + c)
+                    .map_or(a, |&v| v as i64);
+                out.push((a + (b - a) * frac / self.to as i64) as i16);
+            }
+            self.produced += 1;
+        }
+        // Keep from the frame the next output starts at.
+        let keep_from =
+            ((self.produced * self.from / self.to).saturating_sub(self.base)).min(frames);
+        self.pending.drain(..keep_from as usize * self.ch);
+        self.base += keep_from;
+    }
+
+    /// Resample a chunk (whole frames).
+    pub fn process(&mut self, input: &[i16], out: &mut Vec<i16>) {
+        self.pending.extend_from_slice(input);
+        self.emit(out, false);
+    }
+
+    /// The end of the stream: emit what the last input frames cover.
+    pub fn flush(&mut self, out: &mut Vec<i16>) {
+        self.emit(out, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            parse_content_type(Some("audio/L16; rate=16000; channels=2")).unwrap(),
+            Wire::Raw {
+                rate: 16_000,
+                channels: 2,
+                big_endian: false
+            }
+        );
+        assert_eq!(parse_content_type(Some("audio/wav")).unwrap(), Wire::Wav);
+        for bad in [
+            "text/plain",
+            "audio/L16",
+            "audio/L16;rate=16000;channels=3",
+            "audio/pcm;rate=x",
+        ] {
+            let e = parse_content_type(Some(bad)).unwrap_err();
+            assert_eq!(e.status.as_u16(), 415, "{bad}");
+        }
+    }
+
+    #[test]
+    fn streamed_resampling_equals_whole_buffer_resampling() {
+        let input: Vec<i16> = (0..10_007)
+            .map(|i| ((i * 37) % 2000 - 1000) as i16)
+            .collect();
+        let whole = crate::audio::resample(&input, 1, 16_000, 24_000);
+        let mut r = Resampler::new(16_000, 24_000, 1);
+        let mut out = Vec::new();
+        for chunk in input.chunks(333) {
+            r.process(chunk, &mut out);
+        }
+        r.flush(&mut out);
+        assert_eq!(out.len(), whole.len());
+        assert_eq!(out, whole);
+    }
+
+    #[test]
+    fn wav_stream_split_anywhere_converts_the_same() {
+        let mut bytes = Vec::new();
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 24_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        {
+            let mut w = hound::WavWriter::new(std::io::Cursor::new(&mut bytes), spec).unwrap();
+            for i in 0..1000i16 {
+                w.write_sample(i).unwrap();
+                w.write_sample(-i).unwrap();
+            }
+            w.finalize().unwrap();
+        }
+        let mut c = Converter::new(Wire::Wav, Format::default());
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(7) {
+            c.feed(chunk, &mut out).unwrap();
+        }
+        c.finish(&mut out).unwrap();
+        assert_eq!(out, vec![0i16; 1000], "stereo (i, -i) averages to mono 0");
+    }
+
+    #[test]
+    fn odd_length_pcm_is_reported_at_finish() {
+        let wire = parse_content_type(Some("audio/L16;rate=24000;channels=1")).unwrap();
+        let mut c = Converter::new(wire, Format::default());
+        let mut out = Vec::new();
+        c.feed(&[1, 0, 2], &mut out).unwrap();
+        c.feed(&[0, 3], &mut out).unwrap();
+        assert_eq!(out, vec![1, 2]);
+        let e = c.finish(&mut out).unwrap_err();
+        assert_eq!(e.status.as_u16(), 400);
+        assert!(e.message.contains("1 byte"), "{}", e.message);
+    }
+}

@@ -1,0 +1,196 @@
+//! `/metrics` in Prometheus' text exposition format.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use super::AppState;
+
+/// One metric family: help, type, and one sample per output.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+pub(crate) fn render(state: &AppState) -> String {
+    let outputs = state.outputs.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = String::new();
+    family(
+        &mut out,
+        "voxpace_outputs",
+        "gauge",
+        "Agent outputs running.",
+        &[(String::new(), outputs.len() as f64)],
+    );
+    family(
+        &mut out,
+        "voxpace_uptime_seconds",
+        "gauge",
+        "Seconds since the server started.",
+        &[(String::new(), state.started.elapsed().as_secs_f64())],
+    );
+    let per_output = |f: &dyn Fn(&super::output::Output) -> f64| -> Vec<(String, f64)> {
+        outputs
+            .values()
+            .map(|o| (format!("{{output=\"{}\"}}", o.id), f(o)))
+            .collect()
+    };
+    let counters: [(&str, &str, &dyn Fn(&super::output::Output) -> f64); 10] = [
+        ("voxpace_frames_total", "Frames sent by the output.", &|o| {
+            o.meter.frames.load(Ordering::Relaxed) as f64
+        }),
+        (
+            "voxpace_speech_frames_total",
+            "Frames that carried speech.",
+            &|o| o.handle.stats().speech_frames as f64,
+        ),
+        (
+            "voxpace_late_frames_total",
+            "Frames handed out more than 5 ms after their due time.",
+            &|o| o.meter.late_frames.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "voxpace_underruns_total",
+            "Frames inside a started reply that ran short of audio.",
+            &|o| o.handle.stats().underruns as f64,
+        ),
+        (
+            "voxpace_sink_drops_total",
+            "Frames of speech dropped because a sink's queue was full.",
+            &|o| o.handle.stats().sink_drops as f64,
+        ),
+        (
+            "voxpace_events_dropped_total",
+            "Track events dropped because the event forwarder lagged.",
+            &|o| o.handle.stats().events_dropped as f64,
+        ),
+        (
+            "voxpace_replies_completed_total",
+            "Replies played to the end.",
+            &|o| o.handle.stats().replies_completed as f64,
+        ),
+        (
+            "voxpace_replies_interrupted_total",
+            "Replies ended by interrupt.",
+            &|o| o.handle.stats().replies_interrupted as f64,
+        ),
+        (
+            "voxpace_monitor_drops_total",
+            "Frames a live-audio monitor missed.",
+            &|o| o.meter.monitor_drops.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "voxpace_publish_drops_total",
+            "Frames the WebRTC publisher's queue refused.",
+            &|o| o.meter.publish_drops.load(Ordering::Relaxed) as f64,
+        ),
+    ];
+    for (name, help, f) in counters {
+        family(&mut out, name, "counter", help, &per_output(f));
+    }
+    family(
+        &mut out,
+        "voxpace_speaking",
+        "gauge",
+        "1 while the output is speaking.",
+        &per_output(&|o| o.handle.is_speaking() as u8 as f64),
+    );
+    family(
+        &mut out,
+        "voxpace_buffered_seconds",
+        "gauge",
+        "Speech buffered and not yet played.",
+        &per_output(&|o| o.handle.buffered().as_secs_f64()),
+    );
+    #[cfg(feature = "webrtc")]
+    {
+        let publ = |f: &dyn Fn(&voxpace_transport::PublisherStats) -> f64| -> Vec<(String, f64)> {
+            outputs
+                .values()
+                .filter_map(|o| {
+                    o.publisher
+                        .as_ref()
+                        .map(|p| (format!("{{output=\"{}\"}}", o.id), f(&p.stats())))
+                })
+                .collect()
+        };
+        family(
+            &mut out,
+            "voxpace_encode_seconds_total",
+            "counter",
+            "Time spent encoding Opus.",
+            &publ(&|s| s.encode_nanos as f64 / 1e9),
+        );
+        family(
+            &mut out,
+            "voxpace_encoded_frames_total",
+            "counter",
+            "Frames encoded and sent to peers.",
+            &publ(&|s| s.frames_sent as f64),
+        );
+        family(
+            &mut out,
+            "voxpace_encoded_bytes_total",
+            "counter",
+            "Opus bytes produced.",
+            &publ(&|s| s.bytes as f64),
+        );
+        let peers: Vec<(String, f64)> = outputs
+            .values()
+            .filter_map(|o| {
+                o.publisher
+                    .as_ref()
+                    .map(|p| (format!("{{output=\"{}\"}}", o.id), p.peers() as f64))
+            })
+            .collect();
+        family(
+            &mut out,
+            "voxpace_peers",
+            "gauge",
+            "WebRTC peers listening.",
+            &peers,
+        );
+    }
+    drop(outputs);
+    if let Some(clock) = state
+        .clock
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        let s = clock.stats();
+        let q: Vec<(String, f64)> = [0.5, 0.99, 0.999]
+            .iter()
+            .map(|q| {
+                (
+                    format!("{{quantile=\"{q}\"}}"),
+                    s.lateness_quantile(*q).as_secs_f64(),
+                )
+            })
+            .collect();
+        family(
+            &mut out,
+            "voxpace_frame_lateness_seconds",
+            "summary",
+            "How late the frame clock hands frames to outputs.",
+            &q,
+        );
+        family(
+            &mut out,
+            "voxpace_frame_lateness_max_seconds",
+            "gauge",
+            "The largest frame lateness seen.",
+            &[(String::new(), s.max_lateness.as_secs_f64())],
+        );
+        family(
+            &mut out,
+            "voxpace_clock_frames_total",
+            "counter",
+            "Frames rendered by the frame clock.",
+            &[(String::new(), s.frames as f64)],
+        );
+    }
+    out
+}

@@ -1,0 +1,526 @@
+//! `voxpace serve`: agent outputs behind an HTTP control API.
+//!
+//! Every output is a core track rendered by one shared [`FrameClock`] thread (many outputs,
+//! one timer). The control API (axum) opens replies and streams their PCM in, pauses,
+//! resumes, interrupts, changes the background and fires clips; events go out as
+//! server-sent events; `/metrics` speaks Prometheus' text format; `/openapi.json` describes
+//! it all; `/` is a page to listen and try the buttons. With the `webrtc` feature each
+//! output is also published over WHEP (and WHIP when configured).
+//!
+//! Shutdown (SIGINT/SIGTERM, or [`Server::shutdown`]): new outputs and replies are refused,
+//! replies in flight may finish until `server.shutdown_grace_ms`, then every output is
+//! interrupted and ended, peers closed, event streams closed, the frame clock stopped.
+
+mod api;
+pub mod intake;
+mod metrics;
+mod openapi;
+pub mod output;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{broadcast, watch};
+use tracing::{info, warn, Instrument};
+use voxpace_core::{FrameClock, MonotonicClock, Track};
+
+use crate::bus::{Bus, Ducking, MemorySource};
+use crate::events::{event_json, event_name};
+use crate::{audio, Config};
+use output::{EventMsg, FrameSide, Meter, Output, MONITOR_SLOTS};
+
+/// An API error: status, a stable code and a sentence for people, as JSON.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code.
+    pub code: &'static str,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub(crate) fn unsupported(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        )
+    }
+
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.code, "message": self.message });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<voxpace_core::Error> for ApiError {
+    fn from(e: voxpace_core::Error) -> Self {
+        use voxpace_core::Error as E;
+        let msg = e.to_string();
+        match e {
+            E::ReplyInterrupted(_) => Self::conflict("reply_interrupted", msg),
+            E::ReplyFinished(_) => Self::conflict("reply_finished", msg),
+            E::IntakeClosed => Self::conflict("intake_closed", msg),
+            E::PartialSample { .. } => Self::bad_request("partial_sample", msg),
+            E::TrackClosed => Self::new(StatusCode::GONE, "output_ended", msg),
+            E::CommandQueueFull => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg),
+        }
+    }
+}
+
+/// Audio decoded once at start and shared by every output.
+#[derive(Debug)]
+struct Media {
+    background: Option<Arc<[i16]>>,
+    clips: BTreeMap<String, (Arc<[i16]>, f32)>,
+    demo: Arc<[i16]>,
+}
+
+/// The example speech, built into the binary for the web page's "demo reply" button.
+const DEMO_WAV: &[u8] = include_bytes!("../../assets/speech.wav");
+
+/// Everything the handlers share.
+pub(crate) struct AppState {
+    config: Config,
+    outputs: RwLock<BTreeMap<String, Arc<Output>>>,
+    clock: Mutex<Option<FrameClock>>,
+    media: Media,
+    accepting: AtomicBool,
+    shutdown: watch::Sender<bool>,
+    started: Instant,
+    #[cfg(feature = "webrtc")]
+    whep: Option<voxpace_transport::WhepServer>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    fn output(&self, id: &str) -> Result<Arc<Output>, ApiError> {
+        self.outputs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("unknown_output", format!("no agent output {id:?}")))
+    }
+
+    fn check_accepting(&self) -> Result<(), ApiError> {
+        if self.accepting.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down and takes no new work",
+            ))
+        }
+    }
+
+    /// Create and start an agent output.
+    fn create_output(&self, id: &str) -> Result<Arc<Output>, ApiError> {
+        self.check_accepting()?;
+        if !crate::config::valid_output_id(id) {
+            return Err(ApiError::bad_request(
+                "bad_output_id",
+                format!("{id:?} is not a valid output id: 1 to 64 characters from a-z, A-Z, 0-9, '-', '_'"),
+            ));
+        }
+        let mut outputs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
+        if outputs.contains_key(id) {
+            return Err(ApiError::conflict(
+                "output_exists",
+                format!("agent output {id:?} already exists"),
+            ));
+        }
+        if outputs.len() >= self.config.server.max_outputs {
+            return Err(ApiError::conflict(
+                "output_limit",
+                format!(
+                    "{} agent outputs are running, the configured maximum (server.max_outputs)",
+                    outputs.len()
+                ),
+            ));
+        }
+        let span = tracing::info_span!("output", id = %id);
+        let (format, track_config) = self.config.track_parts();
+        let track = Track::new(format, track_config)?;
+        let handle = track.handle();
+        let bg = self.config.background.as_ref();
+        let (bus, bus_ctl) = Bus::new(
+            bg.map_or(0.0, |b| b.gain_db),
+            bg.and_then(|b| b.ducking).map(|d| Ducking {
+                depth: audio::db_to_gain(d.depth_db),
+                attack: d.attack,
+                release: d.release,
+            }),
+        );
+        handle.set_background(Some(Box::new(bus)))?;
+        if let (Some(samples), Some(b)) = (&self.media.background, bg) {
+            let _ = bus_ctl
+                .set_background(Some(Box::new(MemorySource::new(samples.clone(), b.looped))));
+        }
+        let (events_tx, _) = broadcast::channel(1024);
+        let alive = Arc::new(AtomicBool::new(true));
+        let meter = Arc::new(Meter::default());
+        let (monitor_tx, monitor_rx) = rtrb::RingBuffer::new(MONITOR_SLOTS);
+
+        #[cfg(feature = "webrtc")]
+        let (publisher, feed) = match self.start_publisher(id, format) {
+            Ok(Some((p, f))) => (Some(p), Some(f)),
+            Ok(None) => (None, None),
+            Err(e) => return Err(e),
+        };
+
+        let mut frame_side = FrameSide {
+            alive: alive.clone(),
+            meter: meter.clone(),
+            new_monitors: monitor_rx,
+            monitors: Vec::with_capacity(MONITOR_SLOTS),
+            anchor: None,
+            sample_rate: format.sample_rate(),
+            #[cfg(feature = "webrtc")]
+            feed,
+        };
+        let output = Arc::new(Output {
+            id: id.to_string(),
+            handle: handle.clone(),
+            bus: bus_ctl,
+            events: events_tx.clone(),
+            meter,
+            created: Instant::now(),
+            span: span.clone(),
+            replies: Mutex::new(BTreeMap::new()),
+            alive,
+            monitors: Mutex::new(monitor_tx),
+            background_on: AtomicBool::new(self.media.background.is_some()),
+            #[cfg(feature = "webrtc")]
+            publisher,
+        });
+        // Events: one forwarder per output serialises each event once for all subscribers.
+        let mut stream = handle.events();
+        let rate = format.sample_rate();
+        tokio::spawn(
+            async move {
+                let mut seq = 0;
+                while let Some(event) = stream.next().await {
+                    seq += 1;
+                    let json = event_json(&event, rate);
+                    tracing::debug!(event = %json, "track event");
+                    if let voxpace_core::Event::SinkDetached { name, reason, .. } = &event {
+                        warn!(sink = %name, %reason, "sink detached");
+                    }
+                    let _ = events_tx.send(Arc::new(EventMsg {
+                        seq,
+                        name: event_name(&event),
+                        data: json.to_string(),
+                    }));
+                }
+            }
+            .instrument(span.clone()),
+        );
+        self.attach_sinks(&output)?;
+        if let Some(clock) = self
+            .clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            clock.add(track, move |info, samples| {
+                frame_side.on_frame(info, samples)
+            });
+        }
+        outputs.insert(id.to_string(), output.clone());
+        span.in_scope(|| info!(format = %format, "agent output started"));
+        Ok(output)
+    }
+
+    fn attach_sinks(&self, output: &Output) -> Result<(), ApiError> {
+        for sink in &self.config.sinks {
+            let attached = crate::plugins::load(sink)
+                .and_then(|s| output.handle.attach_sink(s).map_err(|e| e.to_string()));
+            if let Err(reason) = attached {
+                output.end();
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "sink_failed",
+                    format!("sink {:?} ({}): {reason}", sink.name, sink.plugin.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "webrtc")]
+    fn start_publisher(
+        &self,
+        id: &str,
+        format: voxpace_core::Format,
+    ) -> Result<Option<(voxpace_transport::Publisher, voxpace_transport::FrameFeed)>, ApiError>
+    {
+        let Some(whep) = &self.whep else {
+            return Ok(None);
+        };
+        let t = &self.config.transport;
+        let config = voxpace_transport::PublisherConfig {
+            opus: voxpace_transport::OpusConfig {
+                bitrate: t.opus.bitrate,
+                complexity: t.opus.complexity,
+                fec: t.opus.fec,
+                ..Default::default()
+            },
+            label: id.to_string(),
+            ..Default::default()
+        };
+        let (publisher, feed) = voxpace_transport::Publisher::new(format, config).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "transport",
+                e.to_string(),
+            )
+        })?;
+        whep.publish(id, vec![publisher.clone()]);
+        Ok(Some((publisher, feed)))
+    }
+
+    /// End an output: interrupt what plays, stop rendering, close its peers and streams.
+    fn end_output(&self, id: &str) -> Result<Arc<Output>, ApiError> {
+        let output = self
+            .outputs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+            .ok_or_else(|| {
+                ApiError::not_found("unknown_output", format!("no agent output {id:?}"))
+            })?;
+        output.handle.interrupt();
+        output.end();
+        #[cfg(feature = "webrtc")]
+        if let Some(whep) = &self.whep {
+            whep.unpublish(id);
+        }
+        let _ = output.events.send(Arc::new(EventMsg {
+            seq: u64::MAX,
+            name: "output_ended",
+            data: serde_json::json!({ "type": "output_ended", "output": id }).to_string(),
+        }));
+        output.span.in_scope(|| info!("agent output ended"));
+        Ok(output)
+    }
+}
+
+/// A running server (the library face of `voxpace serve`, used by tests too).
+#[derive(Debug)]
+pub struct Server {
+    state: Arc<AppState>,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Decode the media, bind the listener, create the configured outputs and start serving.
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        let format = config.format;
+        let background = match &config.background {
+            Some(b) => Some(Arc::from(audio::load_for(&b.file, format)?)),
+            None => None,
+        };
+        let mut clips = BTreeMap::new();
+        for (name, c) in &config.clips {
+            clips.insert(
+                name.clone(),
+                (Arc::from(audio::load_for(&c.file, format)?), c.gain_db),
+            );
+        }
+        let demo = demo_speech(format)?;
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        let (shutdown, _) = watch::channel(false);
+        let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
+        #[cfg(feature = "webrtc")]
+        let whep = config.transport.whep.then(|| {
+            voxpace_transport::WhepServer::new(voxpace_transport::ServerConfig {
+                bearer_token: config.transport.tokens.first().cloned(),
+                ..Default::default()
+            })
+        });
+        let state = Arc::new(AppState {
+            outputs: RwLock::new(BTreeMap::new()),
+            clock: Mutex::new(Some(clock)),
+            media: Media {
+                background,
+                clips,
+                demo,
+            },
+            accepting: AtomicBool::new(true),
+            shutdown,
+            started: Instant::now(),
+            #[cfg(feature = "webrtc")]
+            whep,
+            config,
+        });
+        for id in state.config.server.outputs.clone() {
+            state
+                .create_output(&id)
+                .map_err(|e| anyhow::anyhow!("creating output {id:?}: {}", e.message))?;
+        }
+        let app = api::router(state.clone());
+        let mut stop = state.shutdown.subscribe();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        info!(%addr, "voxpace serving");
+        Ok(Server { state, addr, task })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graceful shutdown: refuse new work, let replies in flight finish up to the grace
+    /// period, then end every output, close streams and peers, stop the frame clock.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let state = self.state;
+        state.accepting.store(false, Ordering::Release);
+        let grace = state.config.server.shutdown_grace;
+        let deadline = Instant::now() + grace;
+        info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutting down: letting replies in flight finish"
+        );
+        loop {
+            let busy: Vec<String> = state
+                .outputs
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .filter(|o| o.open_replies() > 0 || o.handle.is_speaking() && !o.handle.is_paused())
+                .map(|o| o.id.clone())
+                .collect();
+            if busy.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                warn!(outputs = ?busy, "shutdown grace period over: interrupting replies still playing");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ids: Vec<String> = state
+            .outputs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for id in ids {
+            let _ = state.end_output(&id);
+        }
+        let _ = state.shutdown.send(true);
+        // Give the frame clock a tick to drop the tracks (sinks then get Stop and flush).
+        tokio::time::sleep(state.config.format.frame_duration() * 3).await;
+        if let Some(clock) = state.clock.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            tokio::task::spawn_blocking(move || clock.stop()).await?;
+        }
+        let mut task = self.task;
+        match tokio::time::timeout(Duration::from_secs(5), &mut task).await {
+            Ok(joined) => joined??,
+            Err(_) => {
+                warn!("HTTP connections did not close within 5 s; dropping them");
+                task.abort();
+            }
+        }
+        info!("voxpace stopped");
+        Ok(())
+    }
+}
+
+fn demo_speech(format: voxpace_core::Format) -> anyhow::Result<Arc<[i16]>> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(DEMO_WAV))?;
+    let spec = reader.spec();
+    let samples: Vec<i16> = reader.into_samples::<i16>().collect::<Result<_, _>>()?;
+    Ok(Arc::from(audio::convert(
+        &samples,
+        spec.sample_rate,
+        spec.channels,
+        format,
+    )))
+}
+
+/// `voxpace serve`: start, print the address, run until SIGINT/SIGTERM, shut down.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let server = Server::start(config).await?;
+    // The first line on stdout, for scripts and tests that start on port 0.
+    println!("listening on http://{}", server.addr());
+    wait_for_signal().await;
+    info!("signal received; shutting down (a second signal exits at once)");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+    server.shutdown().await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
