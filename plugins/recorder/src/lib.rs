@@ -1,1 +1,93 @@
-//! Placeholder: the sinks issue fills this.
+//! Recorder: writes every speech sample it receives, in order, to a 16-bit PCM WAV file in
+//! the stream's format. Interrupted audio is simply not delivered, so the file holds what
+//! the host sent. The WAV header is completed on `Stop` (and on drop).
+//!
+//! Configuration (TOML):
+//! ```toml
+//! path = "speech.wav"   # required; its directory must exist
+//! ```
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use voxpace_sink_abi::{export_sink_plugin, Event, Host, Info, SinkPlugin};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    path: PathBuf,
+}
+
+/// The recorder plugin.
+pub struct Recorder {
+    path: PathBuf,
+    writer: Option<hound::WavWriter<BufWriter<File>>>,
+}
+
+impl SinkPlugin for Recorder {
+    const CONFIG_HELP: &'static str = "path = \"speech.wav\"  # required: the WAV file to write";
+
+    fn new(config: &str) -> Result<Self, String> {
+        let config: Config = toml::from_str(config).map_err(|e| e.to_string())?;
+        if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(format!("path: directory {} does not exist", dir.display()));
+            }
+        }
+        Ok(Self {
+            path: config.path,
+            writer: None,
+        })
+    }
+
+    fn info(&self) -> Info {
+        Info::new("recorder")
+    }
+
+    fn handle(&mut self, event: Event<'_>, _host: &Host<'_>) -> Result<(), String> {
+        match event {
+            Event::Start { format } => {
+                let spec = hound::WavSpec {
+                    channels: format.channels,
+                    sample_rate: format.sample_rate,
+                    bits_per_sample: 16,
+                    sample_format: hound::SampleFormat::Int,
+                };
+                let writer = hound::WavWriter::create(&self.path, spec)
+                    .map_err(|e| format!("{}: {e}", self.path.display()))?;
+                self.writer = Some(writer);
+            }
+            Event::Audio { samples, .. } => {
+                let writer = self.writer.as_mut().ok_or("audio before start")?;
+                let mut w = writer.get_i16_writer(samples.len() as u32);
+                for &s in samples {
+                    w.write_sample(s);
+                }
+                w.flush()
+                    .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            }
+            Event::Stop => {
+                if let Some(writer) = self.writer.take() {
+                    writer
+                        .finalize()
+                        .map_err(|e| format!("{}: {e}", self.path.display()))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("path", &self.path)
+            .field("open", &self.writer.is_some())
+            .finish()
+    }
+}
+
+export_sink_plugin!(Recorder);
