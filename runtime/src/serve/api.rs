@@ -237,14 +237,38 @@ async fn open_reply(
         ct => Some(parse_content_type(ct.and_then(|v| v.to_str().ok()))?),
     };
     check_length(&headers, wire)?;
+    let mut stream = body.into_data_stream();
+    // A WAV header is read and checked before the reply opens, so a bad one changes nothing.
+    let mut early = Vec::new();
+    let converter = match wire {
+        Some(w @ super::intake::Wire::Wav) => {
+            let mut c = Converter::new(w, output.handle.format());
+            while c.input_layout().is_none() {
+                match stream.next().await {
+                    Some(Ok(chunk)) => c.feed(&chunk, &mut early)?,
+                    Some(Err(e)) => {
+                        return Err(ApiError::bad_request(
+                            "body",
+                            format!("reading the request body: {e}"),
+                        ))
+                    }
+                    None => {
+                        return Err(ApiError::bad_request(
+                            "bad_audio",
+                            "the WAV stream ended before its header was complete",
+                        ))
+                    }
+                }
+            }
+            Some((w, c))
+        }
+        _ => None,
+    };
     let writer = output.handle.open_reply()?;
     let slot = Arc::new(ReplySlot {
         id: writer.id(),
         playback: writer.playback(),
-        intake: tokio::sync::Mutex::new(Some(Intake {
-            writer,
-            converter: None,
-        })),
+        intake: tokio::sync::Mutex::new(Some(Intake { writer, converter })),
         accepted: Default::default(),
         finished: Default::default(),
     });
@@ -254,7 +278,7 @@ async fn open_reply(
         .in_scope(|| tracing::info!(reply = slot.id.0, "reply opened"));
     let finish = q.finish.unwrap_or(!empty);
     let result = match wire {
-        Some(wire) => stream_in(&output, &slot, wire, body, finish).await,
+        Some(wire) => stream_in(&output, &slot, wire, stream, early, finish).await,
         None if finish => finish_slot(&slot).await,
         None => Ok(()),
     };
@@ -282,7 +306,16 @@ async fn append_audio(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
     )?;
-    let result = stream_in(&output, &slot, wire, body, q.finish.unwrap_or(false)).await;
+    let stream = body.into_data_stream();
+    let result = stream_in(
+        &output,
+        &slot,
+        wire,
+        stream,
+        Vec::new(),
+        q.finish.unwrap_or(false),
+    )
+    .await;
     respond(
         &output,
         &slot,
@@ -377,7 +410,8 @@ async fn stream_in(
     output: &Output,
     slot: &ReplySlot,
     wire: super::intake::Wire,
-    body: Body,
+    mut stream: axum::body::BodyDataStream,
+    early: Vec<i16>,
     finish: bool,
 ) -> Result<(), ApiError> {
     let mut guard = take_intake(slot).await?;
@@ -387,10 +421,14 @@ async fn stream_in(
         intake.converter = Some((wire, Converter::new(wire, format)));
     }
     let (_, converter) = intake.converter.as_mut().expect("set above");
-    let mut stream = body.into_data_stream();
     let mut samples = Vec::new();
     let ch = format.channels() as u64;
     let result: Result<(), ApiError> = async {
+        if !early.is_empty() {
+            intake.writer.push_samples(&early).await?;
+            slot.accepted
+                .fetch_add(early.len() as u64 / ch, Ordering::Relaxed);
+        }
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
                 ApiError::bad_request("body", format!("reading the request body: {e}"))
