@@ -87,7 +87,7 @@ async fn auth(State(state): St, req: Request, next: Next) -> Response {
             .map(str::to_owned)
     });
     match bearer.or(query) {
-        Some(t) if tokens.iter().any(|k| *k == t) => next.run(req).await,
+        Some(t) if tokens.contains(&t) => next.run(req).await,
         _ => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

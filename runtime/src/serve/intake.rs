@@ -207,7 +207,10 @@ impl Converter {
 
 /// Parse a WAV header; `Ok(None)` while more bytes are needed. Returns the layout and the
 /// offset of the first data byte.
-fn parse_wav_header(b: &[u8]) -> Result<Option<((u32, u16, bool), usize)>, ApiError> {
+/// Rate, channels, big-endian: the layout of raw input.
+type Layout = (u32, u16, bool);
+
+fn parse_wav_header(b: &[u8]) -> Result<Option<(Layout, usize)>, ApiError> {
     let bad =
         |m: &str| ApiError::bad_request("bad_audio", format!("not a 16-bit PCM WAV stream: {m}"));
     if b.len() < 12 {

@@ -14,6 +14,9 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
     }
 }
 
+/// Reads one figure of an output.
+type Getter = dyn Fn(&super::output::Output) -> f64;
+
 pub(crate) fn render(state: &AppState) -> String {
     let outputs = state.outputs.read().unwrap_or_else(|e| e.into_inner());
     let mut out = String::new();
@@ -37,7 +40,7 @@ pub(crate) fn render(state: &AppState) -> String {
             .map(|o| (format!("{{output=\"{}\"}}", o.id), f(o)))
             .collect()
     };
-    let counters: [(&str, &str, &dyn Fn(&super::output::Output) -> f64); 10] = [
+    let counters: [(&str, &str, &Getter); 10] = [
         ("voxpace_frames_total", "Frames sent by the output.", &|o| {
             o.meter.frames.load(Ordering::Relaxed) as f64
         }),

@@ -460,7 +460,8 @@ impl Server {
         let _ = state.shutdown.send(true);
         // Give the frame clock a tick to drop the tracks (sinks then get Stop and flush).
         tokio::time::sleep(state.config.format.frame_duration() * 3).await;
-        if let Some(clock) = state.clock.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let clock = state.clock.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(clock) = clock {
             tokio::task::spawn_blocking(move || clock.stop()).await?;
         }
         let mut task = self.task;
