@@ -1,0 +1,659 @@
+//! The background bus: [`BackgroundMixer`] (the [`Source`] the track calls every frame) and
+//! [`Background`] (the control handle that opens files, starts and stops them).
+//!
+//! ```text
+//!  Background::play ─ open + validate file ─▶ worker thread ─decode─resample─▶ ring ─┐
+//!        │                                                                           │
+//!        └── Command (SPSC, checked once per frame) ──▶ BackgroundMixer::fill ◀──────┘
+//!                                                        │ gain · fade · duck, sum
+//!  SourceEvents ◀── janitor thread ◀── retired voices ◀──┘ (freed off the frame path)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use rtrb::{Consumer, Producer, RingBuffer};
+use voxpace_core::{BusContext, Format, Source};
+
+use crate::decode::FileDecoder;
+use crate::dsp::{db_to_gain, samples, Ducker, Ducking, Fade, Ramp};
+use crate::events::{EventHub, FinishReason, SourceEvent, SourceEvents, SourceId};
+use crate::worker::{self, VoiceShared, WorkerSpec};
+use crate::Error;
+
+/// At most this many files play at once on one background (music being crossfaded counts
+/// twice while the crossfade runs). Each has one worker thread and one ring.
+pub const MAX_VOICES: usize = 16;
+const COMMAND_QUEUE: usize = 64;
+/// Gain changes are ramped over this long, so they never click.
+const GAIN_RAMP: Duration = Duration::from_millis(20);
+/// A new source starts once this many frames are decoded (so it never starts with a gap).
+const START_FRAMES: usize = 2;
+
+/// What happens when a file reaches its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Looping {
+    /// Play once, then leave the mix.
+    Once,
+    /// Start over seamlessly: the last sample is followed by the first. Right for music
+    /// made to loop.
+    Gapless,
+    /// Start over, overlapping the end and the start by this long with an equal-power
+    /// crossfade (about 10–100 ms). Right for files whose end does not meet their start,
+    /// which a gapless loop would click at. Each pass is shortened by the overlap.
+    Crossfade(Duration),
+}
+
+/// How to play a file: see [`Play::music`] and [`Play::clip`] for the two usual presets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Play {
+    /// What happens at the end of the file.
+    pub looping: Looping,
+    /// Gain in dB (0 = as recorded; negative is quieter).
+    pub gain_db: f32,
+    /// Fade-in from silence when nothing else is being replaced.
+    pub fade_in: Duration,
+    /// For [`Background::play`]: crossfade length when it replaces the current music.
+    pub crossfade: Duration,
+    /// Whether the source is ducked under speech (see [`Ducking`]).
+    pub ducked: bool,
+}
+
+impl Play {
+    /// Background music: loops gaplessly, fades in over 300 ms, crossfades over 1 s when
+    /// replaced, ducked under speech.
+    pub fn music() -> Self {
+        Self {
+            looping: Looping::Gapless,
+            gain_db: 0.0,
+            fade_in: Duration::from_millis(300),
+            crossfade: Duration::from_secs(1),
+            ducked: true,
+        }
+    }
+
+    /// A one-shot clip on top (a chime, a "thinking" sound): plays once, no fade, not
+    /// ducked.
+    pub fn clip() -> Self {
+        Self {
+            looping: Looping::Once,
+            gain_db: 0.0,
+            fade_in: Duration::ZERO,
+            crossfade: Duration::ZERO,
+            ducked: false,
+        }
+    }
+
+    /// Set [`Play::looping`].
+    pub fn looping(mut self, looping: Looping) -> Self {
+        self.looping = looping;
+        self
+    }
+
+    /// Set [`Play::gain_db`].
+    pub fn gain_db(mut self, db: f32) -> Self {
+        self.gain_db = db;
+        self
+    }
+
+    /// Set [`Play::fade_in`].
+    pub fn fade_in(mut self, d: Duration) -> Self {
+        self.fade_in = d;
+        self
+    }
+
+    /// Set [`Play::crossfade`].
+    pub fn crossfade(mut self, d: Duration) -> Self {
+        self.crossfade = d;
+        self
+    }
+
+    /// Set [`Play::ducked`].
+    pub fn ducked(mut self, ducked: bool) -> Self {
+        self.ducked = ducked;
+        self
+    }
+}
+
+impl Default for Play {
+    fn default() -> Self {
+        Self::music()
+    }
+}
+
+/// Settings of a background.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackgroundConfig {
+    /// Decoded audio kept ready per playing file (the ring between its worker and the
+    /// mixer). Bigger survives longer stalls of the decoder; memory grows with it (see the
+    /// crate docs). Default 400 ms.
+    pub buffer: Duration,
+    /// Ducking under speech. Default: [`Ducking::default`].
+    pub ducking: Ducking,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        Self {
+            buffer: Duration::from_millis(400),
+            ducking: Ducking::default(),
+        }
+    }
+}
+
+/// Counters of a background (from [`Background::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct BackgroundStats {
+    /// Frames filled.
+    pub frames: u64,
+    /// Times a playing source had too little decoded audio for a frame and played silence
+    /// for the rest of it (its decoder fell behind). Zero in a healthy system.
+    pub underruns: u64,
+    /// Sources in the mix now.
+    pub playing: usize,
+    /// Current ducking attenuation in dB (0 when not ducked, `-depth` when fully ducked).
+    pub ducking_db: f32,
+    /// Frames whose format did not match the background's (left silent).
+    pub format_mismatches: u64,
+}
+
+#[derive(Debug, Default)]
+struct SharedStats {
+    frames: AtomicU64,
+    underruns: AtomicU64,
+    playing: AtomicUsize,
+    ducking_db_bits: AtomicU32,
+    format_mismatches: AtomicU64,
+}
+
+enum Command {
+    Music { voice: Box<Voice>, crossfade: u64 },
+    Clip { voice: Box<Voice> },
+    Stop { id: Option<SourceId>, fade: u64 },
+    Gain { id: Option<SourceId>, gain: f32 },
+    Ducking(Ducking),
+}
+
+/// One playing file on the mixer side.
+struct Voice {
+    id: SourceId,
+    path: PathBuf,
+    rx: Consumer<f32>,
+    shared: Arc<VoiceShared>,
+    worker: Thread,
+    gain: Ramp,
+    fade: Fade,
+    fade_in: u64,
+    ducked: bool,
+    started: bool,
+    /// Set when the voice is fading out to leave the mix.
+    retiring: Option<FinishReason>,
+    /// Set when it has left the mix.
+    outcome: FinishReason,
+}
+
+impl Voice {
+    fn retire(&mut self, reason: FinishReason, fade: u64) {
+        if self.retiring.is_none() {
+            self.retiring = Some(reason);
+        }
+        self.fade.to(0.0, if self.started { fade } else { 0 });
+    }
+
+    /// Add one frame of this voice into `acc`; `Some(reason)` when it is done.
+    fn mix(
+        &mut self,
+        acc: &mut [f32],
+        duck: &[f32],
+        channels: usize,
+        stats: &SharedStats,
+    ) -> Option<FinishReason> {
+        let finished = self.shared.finished.load(Ordering::Acquire);
+        if !self.started {
+            if let Some(reason) = self.retiring {
+                return Some(reason);
+            }
+            if self.rx.slots() < START_FRAMES * acc.len() && !finished {
+                return None;
+            }
+            self.started = true;
+            self.fade.to(1.0, self.fade_in);
+        }
+        let available = self.rx.slots();
+        let n = (available - available % channels).min(acc.len());
+        if n < acc.len() && !finished {
+            stats.underruns.fetch_add(1, Ordering::Relaxed);
+        }
+        let frames = acc.len() / channels;
+        let read = n / channels;
+        if let Ok(chunk) = self.rx.read_chunk(n) {
+            let (a, b) = chunk.as_slices();
+            let mut samples = a.iter().chain(b.iter());
+            for (j, out) in acc.chunks_exact_mut(channels).enumerate().take(read) {
+                let mut g = self.gain.next() * self.fade.next();
+                if self.ducked {
+                    g *= duck[j];
+                }
+                for o in out {
+                    *o += g * samples.next().copied().unwrap_or(0.0);
+                }
+            }
+            chunk.commit_all();
+            self.shared.read.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        // Ramps keep time through silence too.
+        for _ in read..frames {
+            self.gain.next();
+            self.fade.next();
+        }
+        if self.retiring.is_some() && self.fade.is_silent() {
+            return self.retiring;
+        }
+        if finished && self.rx.is_empty() {
+            return Some(if self.shared.failed.load(Ordering::Acquire) {
+                FinishReason::Failed
+            } else {
+                self.retiring.unwrap_or(FinishReason::Ended)
+            });
+        }
+        None
+    }
+}
+
+/// The background bus as a [`Source`]: give it to the track with
+/// `handle.set_background(Some(Box::new(mixer)))`.
+///
+/// `fill` reads only the sources' rings and a command queue: it never decodes, allocates,
+/// locks or blocks. A source whose ring runs dry plays silence for the rest of the frame
+/// and is counted in [`BackgroundStats::underruns`].
+pub struct BackgroundMixer {
+    format: Format,
+    channels: usize,
+    voices: [Option<Box<Voice>>; MAX_VOICES],
+    music: Option<SourceId>,
+    commands: Consumer<Command>,
+    garbage: Producer<Box<Voice>>,
+    ducker: Ducker,
+    duck: Vec<f32>,
+    acc: Vec<f32>,
+    stats: Arc<SharedStats>,
+}
+
+impl std::fmt::Debug for BackgroundMixer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundMixer")
+            .field("format", &self.format)
+            .field("playing", &self.voices.iter().flatten().count())
+            .finish()
+    }
+}
+
+impl BackgroundMixer {
+    /// A background for tracks of `format`: the mixer (give it to the track) and its
+    /// control handle (keep it; clone it freely).
+    pub fn new(format: Format, config: BackgroundConfig) -> Result<(Self, Background), Error> {
+        config.ducking.validate()?;
+        if config.buffer < format.frame_duration() * (START_FRAMES as u32 + 1)
+            || config.buffer > Duration::from_secs(10)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "background buffer {:?} must hold at least {} frames and at most 10 s",
+                config.buffer,
+                START_FRAMES + 1
+            )));
+        }
+        let (cmd_tx, cmd_rx) = RingBuffer::new(COMMAND_QUEUE);
+        let (garbage_tx, garbage_rx) = RingBuffer::new(MAX_VOICES * 2);
+        let stats = Arc::new(SharedStats::default());
+        let hub = Arc::new(EventHub::default());
+        let live = Arc::new(Mutex::new(Vec::new()));
+        spawn_janitor(garbage_rx, hub.clone(), live.clone())?;
+        let capacity =
+            samples(config.buffer, format.sample_rate()) as usize * format.channels() as usize;
+        let mixer = Self {
+            format,
+            channels: format.channels() as usize,
+            voices: Default::default(),
+            music: None,
+            commands: cmd_rx,
+            garbage: garbage_tx,
+            ducker: Ducker::new(format.sample_rate(), config.ducking),
+            duck: vec![1.0; format.frame_samples()],
+            acc: vec![0.0; format.frame_len()],
+            stats: stats.clone(),
+        };
+        let control = Background {
+            inner: Arc::new(Control {
+                format,
+                capacity,
+                commands: Mutex::new(cmd_tx),
+                hub,
+                stats,
+                live,
+                next_id: AtomicU64::new(1),
+            }),
+        };
+        Ok((mixer, control))
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::Music {
+                mut voice,
+                crossfade,
+            } => {
+                if let Some(current) = self.music.and_then(|id| self.find(id)) {
+                    current.retire(FinishReason::Stopped, crossfade);
+                    voice.fade_in = crossfade;
+                }
+                self.music = Some(voice.id);
+                self.insert(voice);
+            }
+            Command::Clip { voice } => self.insert(voice),
+            Command::Stop { id, fade } => {
+                if let Some(v) = id.or(self.music).and_then(|id| self.find(id)) {
+                    v.retire(FinishReason::Stopped, fade);
+                }
+            }
+            Command::Gain { id, gain } => {
+                let ramp = samples(GAIN_RAMP, self.format.sample_rate());
+                if let Some(v) = id.or(self.music).and_then(|id| self.find(id)) {
+                    v.gain.to(gain, ramp);
+                }
+            }
+            Command::Ducking(d) => self.ducker.set(d),
+        }
+    }
+
+    fn find(&mut self, id: SourceId) -> Option<&mut Voice> {
+        self.voices
+            .iter_mut()
+            .flatten()
+            .find(|v| v.id == id)
+            .map(|v| &mut **v)
+    }
+
+    fn insert(&mut self, voice: Box<Voice>) {
+        match self.voices.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(voice),
+            None => self.discard(voice, FinishReason::Stopped),
+        }
+    }
+
+    /// Hand a voice to the janitor thread so its buffers are freed off the frame path.
+    fn discard(&mut self, mut voice: Box<Voice>, reason: FinishReason) {
+        voice.outcome = reason;
+        if self.music == Some(voice.id) {
+            self.music = None;
+        }
+        // The queue holds twice MAX_VOICES, so it is only full if the janitor is stuck;
+        // then dropping here is the lesser evil.
+        let _ = self.garbage.push(voice);
+    }
+}
+
+impl Source for BackgroundMixer {
+    fn fill(&mut self, out: &mut [i16], cx: &BusContext) {
+        if cx.format != self.format || out.len() != self.acc.len() {
+            self.stats.format_mismatches.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // Bounded: at most one queue's worth of commands per frame.
+        for _ in 0..COMMAND_QUEUE {
+            match self.commands.pop() {
+                Ok(c) => self.apply(c),
+                Err(_) => break,
+            }
+        }
+        self.ducker.render(cx.speech_active, &mut self.duck);
+        self.acc.fill(0.0);
+        let mut playing = 0;
+        for i in 0..MAX_VOICES {
+            let Some(voice) = self.voices[i].as_mut() else {
+                continue;
+            };
+            match voice.mix(&mut self.acc, &self.duck, self.channels, &self.stats) {
+                None => playing += 1,
+                Some(reason) => {
+                    if let Some(v) = self.voices[i].take() {
+                        self.discard(v, reason);
+                    }
+                }
+            }
+        }
+        if playing > 0 {
+            for (o, a) in out.iter_mut().zip(&self.acc) {
+                let v = *o as f32 + a * 32_768.0;
+                *o = v.round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;
+            }
+        }
+        let s = &self.stats;
+        s.frames.fetch_add(1, Ordering::Relaxed);
+        s.playing.store(playing, Ordering::Relaxed);
+        s.ducking_db_bits
+            .store(self.ducker.level_db().to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// Frees retired voices, reports them as finished and keeps the live list current. Exits
+/// when the mixer is gone.
+fn spawn_janitor(
+    mut garbage: Consumer<Box<Voice>>,
+    hub: Arc<EventHub>,
+    live: Arc<Mutex<Vec<(SourceId, Arc<VoiceShared>)>>>,
+) -> Result<(), Error> {
+    thread::Builder::new()
+        .name("voxpace-bg-janitor".into())
+        .spawn(move || loop {
+            while let Ok(voice) = garbage.pop() {
+                voice.shared.stop.store(true, Ordering::Release);
+                voice.worker.unpark();
+                lock(&live).retain(|(id, _)| *id != voice.id);
+                hub.send(SourceEvent::Finished {
+                    id: voice.id,
+                    path: voice.path.clone(),
+                    reason: voice.outcome,
+                });
+            }
+            if garbage.is_abandoned() && garbage.is_empty() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        })
+        .map(|_| ())
+        .map_err(|e| Error::InvalidArgument(format!("cannot start the janitor thread: {e}")))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The control side of a background: play music, play and cancel clips, set gains and
+/// ducking, read stats, subscribe to events. Clone + Send + Sync; every method is cheap
+/// except [`play`](Self::play) and [`play_clip`](Self::play_clip), which open the file
+/// (a few milliseconds of I/O: call them from a blocking context in async code).
+#[derive(Clone)]
+pub struct Background {
+    inner: Arc<Control>,
+}
+
+struct Control {
+    format: Format,
+    capacity: usize,
+    commands: Mutex<Producer<Command>>,
+    hub: Arc<EventHub>,
+    stats: Arc<SharedStats>,
+    live: Arc<Mutex<Vec<(SourceId, Arc<VoiceShared>)>>>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Background")
+            .field("format", &self.inner.format)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Background {
+    /// Play `path` as the background music, replacing (crossfading from) the current one.
+    /// The file is opened and its first block decoded before this returns, so a missing,
+    /// non-audio, unsupported or damaged file is an error here.
+    pub fn play(&self, path: impl AsRef<Path>, play: Play) -> Result<SourceId, Error> {
+        let voice = self.start(path.as_ref(), &play)?;
+        let crossfade = samples(play.crossfade, self.inner.format.sample_rate());
+        self.send_voice(Command::Music { voice, crossfade })
+    }
+
+    /// Play `path` on top of the music (a chime, a "thinking" loop), until it ends or is
+    /// cancelled with [`cancel`](Self::cancel).
+    pub fn play_clip(&self, path: impl AsRef<Path>, play: Play) -> Result<SourceId, Error> {
+        let voice = self.start(path.as_ref(), &play)?;
+        self.send_voice(Command::Clip { voice })
+    }
+
+    /// Fade the current music out over `fade` and stop it.
+    pub fn stop(&self, fade: Duration) -> Result<(), Error> {
+        let fade = samples(fade, self.inner.format.sample_rate());
+        self.send(Command::Stop { id: None, fade })
+    }
+
+    /// Fade one source (music or clip) out over `fade` and stop it. Unknown or already
+    /// finished ids are ignored.
+    pub fn cancel(&self, id: SourceId, fade: Duration) -> Result<(), Error> {
+        let fade = samples(fade, self.inner.format.sample_rate());
+        self.send(Command::Stop { id: Some(id), fade })
+    }
+
+    /// Change a source's gain (`None`: the current music), ramped over 20 ms.
+    pub fn set_gain_db(&self, id: Option<SourceId>, db: f32) -> Result<(), Error> {
+        let gain = checked_gain(db)?;
+        self.send(Command::Gain { id, gain })
+    }
+
+    /// Change the ducking under speech.
+    pub fn set_ducking(&self, ducking: Ducking) -> Result<(), Error> {
+        ducking.validate()?;
+        self.send(Command::Ducking(ducking))
+    }
+
+    /// Subscribe to [`SourceEvent`]s (failures, sources finishing).
+    pub fn subscribe(&self) -> SourceEvents {
+        self.inner.hub.subscribe()
+    }
+
+    /// Counters: frames, underruns, sources playing, current ducking.
+    pub fn stats(&self) -> BackgroundStats {
+        let s = &self.inner.stats;
+        BackgroundStats {
+            frames: s.frames.load(Ordering::Relaxed),
+            underruns: s.underruns.load(Ordering::Relaxed),
+            playing: s.playing.load(Ordering::Relaxed),
+            ducking_db: f32::from_bits(s.ducking_db_bits.load(Ordering::Relaxed)),
+            format_mismatches: s.format_mismatches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The format the background renders.
+    pub fn format(&self) -> Format {
+        self.inner.format
+    }
+
+    /// Block until every playing source has at least `ahead` of audio decoded (capped at
+    /// half its buffer) or has decoded its last sample; false on timeout. For rendering
+    /// faster than real time (offline rendering, a `VirtualClock`, tests): call it before
+    /// each frame so the background never underruns. Real-time callers never need it.
+    pub fn wait_buffered(&self, ahead: Duration, timeout: Duration) -> bool {
+        let f = self.inner.format;
+        let want = (samples(ahead, f.sample_rate()) as usize * f.channels() as usize)
+            .min(self.inner.capacity / 2) as u64;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ready = lock(&self.inner.live).iter().all(|(_, s)| {
+                s.finished.load(Ordering::Acquire)
+                    || s.written.load(Ordering::Acquire) - s.read.load(Ordering::Relaxed) >= want
+            });
+            if ready {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    fn start(&self, path: &Path, play: &Play) -> Result<Box<Voice>, Error> {
+        let gain = checked_gain(play.gain_db)?;
+        let c = &self.inner;
+        if c.commands.lock().map(|q| q.is_abandoned()).unwrap_or(true) {
+            return Err(Error::MixerGone);
+        }
+        if lock(&c.live).len() >= MAX_VOICES {
+            return Err(Error::TooManySources(MAX_VOICES));
+        }
+        let decoder = FileDecoder::open(path, c.format.channels() as usize)?;
+        let id = SourceId(c.next_id.fetch_add(1, Ordering::Relaxed));
+        let spec = WorkerSpec {
+            id,
+            path: path.to_path_buf(),
+            looping: play.looping,
+            format: c.format,
+            capacity: c.capacity,
+        };
+        let spawned = worker::spawn(decoder, spec, c.hub.clone())?;
+        lock(&c.live).push((id, spawned.shared.clone()));
+        Ok(Box::new(Voice {
+            id,
+            path: path.to_path_buf(),
+            rx: spawned.rx,
+            shared: spawned.shared,
+            worker: spawned.thread,
+            gain: Ramp::new(gain),
+            fade: Fade::silent(),
+            fade_in: samples(play.fade_in, c.format.sample_rate()),
+            ducked: play.ducked,
+            started: false,
+            retiring: None,
+            outcome: FinishReason::Ended,
+        }))
+    }
+
+    fn send_voice(&self, command: Command) -> Result<SourceId, Error> {
+        let (id, shared) = match &command {
+            Command::Music { voice, .. } | Command::Clip { voice } => {
+                (voice.id, voice.shared.clone())
+            }
+            _ => unreachable!("send_voice takes voice commands"),
+        };
+        self.send(command).inspect_err(|_| {
+            // The voice was dropped with the command: stop its worker and forget it.
+            shared.stop.store(true, Ordering::Release);
+            lock(&self.inner.live).retain(|(i, _)| *i != id);
+        })?;
+        Ok(id)
+    }
+
+    fn send(&self, command: Command) -> Result<(), Error> {
+        let mut q = lock(&self.inner.commands);
+        if q.is_abandoned() {
+            return Err(Error::MixerGone);
+        }
+        q.push(command).map_err(|_| Error::CommandQueueFull)
+    }
+}
+
+fn checked_gain(db: f32) -> Result<f32, Error> {
+    if db.is_finite() && db <= 24.0 {
+        Ok(db_to_gain(db))
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "gain {db} dB is not a finite value up to +24 dB"
+        )))
+    }
+}
