@@ -136,7 +136,7 @@ struct Seen {
     handled: BTreeMap<&'static str, u64>,
     audio_samples: u64,
     slowest: Duration,
-    errors: Vec<String>,
+    errors: Vec<(&'static str, String)>,
     stopped: bool,
 }
 
@@ -165,7 +165,7 @@ impl<S: Sink> Sink for Observed<S> {
             seen.audio_samples += samples;
             seen.slowest = seen.slowest.max(took);
             if let Err(e) = &result {
-                seen.errors.push(format!("{kind}: {e}"));
+                seen.errors.push((kind, e.to_string()));
             }
             if matches!(event, SinkEvent::Stop) {
                 seen.stopped = true;
@@ -305,12 +305,12 @@ fn converse(report: &mut CheckReport, sink: crate::PluginSink) -> Result<(), vox
     report.audio_samples = seen.audio_samples / format.channels() as u64;
     report.slowest_call = seen.slowest;
     let problems = &mut report.problems;
-    for e in &seen.errors {
-        problems.push(format!("returned an error from handle ({e})"));
+    for (kind, e) in &seen.errors {
+        problems.push(format!("failed handling `{kind}` and was detached: {e}"));
     }
     for e in &stage.seen_events {
         if let Event::SinkDetached { reason, .. } = e {
-            if !reason.is_empty() && !seen.errors.iter().any(|x| reason.contains(x.as_str())) {
+            if !reason.is_empty() && !seen.errors.iter().any(|(_, x)| reason.contains(x.as_str())) {
                 problems.push(format!("was detached by the host: {reason}"));
             }
         }

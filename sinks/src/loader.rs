@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use voxpace_sink_abi::host::{lib_header_from_path, LibraryError};
-use voxpace_sink_abi::{AbiVersion, SinkPluginModRef, ROOT_MODULE_NAME};
+use voxpace_sink_abi::{compat, AbiVersion, CreateFn, SinkPluginModRef, ROOT_MODULE_NAME};
 
 use crate::error::HOST_ABI;
 use crate::{Error, PluginSink};
@@ -53,7 +53,7 @@ impl std::fmt::Display for Metadata {
 #[derive(Clone)]
 pub struct Plugin {
     path: PathBuf,
-    module: SinkPluginModRef,
+    create: CreateFn,
     metadata: Metadata,
 }
 
@@ -70,17 +70,10 @@ impl Plugin {
     /// Load the plugin library at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref().to_path_buf();
-        let module = open(&path)?;
-        let metadata = Metadata {
-            name: module.name().to_string(),
-            version: module.version().to_string(),
-            description: module.description().to_string(),
-            abi: module.abi_version(),
-            config_help: module.config_help().map(|h| h.to_string()),
-        };
+        let (create, metadata) = open(&path)?;
         Ok(Self {
             path,
-            module,
+            create,
             metadata,
         })
     }
@@ -99,8 +92,7 @@ impl Plugin {
     /// passes the plugin's `config` table as TOML). Fails with [`Error::ConfigRejected`] when
     /// the plugin refuses it.
     pub fn instantiate(&self, config: &str) -> Result<PluginSink, Error> {
-        let create = self.module.create();
-        let object = create(config.into(), HOST_ABI)
+        let object = (self.create)(config.into(), HOST_ABI)
             .into_result()
             .map_err(|reason| Error::ConfigRejected {
                 path: self.path.clone(),
@@ -110,7 +102,7 @@ impl Plugin {
     }
 }
 
-fn open(path: &Path) -> Result<SinkPluginModRef, Error> {
+fn open(path: &Path) -> Result<(CreateFn, Metadata), Error> {
     let not_plugin = |reason: String| Error::NotAPlugin {
         path: path.to_path_buf(),
         reason,
@@ -125,7 +117,9 @@ fn open(path: &Path) -> Result<SinkPluginModRef, Error> {
         Ok(m) if m.is_dir() => return Err(not_plugin("it is a directory".into())),
         Ok(_) => {}
     }
-    let header = lib_header_from_path(path).map_err(|e| match e {
+    // dlopen searches the library path for a name without a slash: always pass a path.
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let header = lib_header_from_path(&absolute).map_err(|e| match e {
         LibraryError::OpenError { err, .. } => {
             not_plugin(format!("it cannot be loaded as a shared library ({err})"))
         }
@@ -151,35 +145,61 @@ fn open(path: &Path) -> Result<SinkPluginModRef, Error> {
         )));
     }
     let found = header.version_strings().version.to_string();
-    let declared_major = found.split('.').next().and_then(|m| m.parse::<u16>().ok());
-    if declared_major != Some(HOST_ABI.major) {
+    let mut parts = found.split('.').map(|p| p.parse::<u16>().ok());
+    let (major, minor) = (parts.next().flatten(), parts.next().flatten());
+    if major != Some(HOST_ABI.major) {
         return Err(incompatible(
             path,
             found,
             "the major versions differ".into(),
         ));
     }
-    header
+    let layout_error = |e: LibraryError| match e {
+        LibraryError::IncompatibleVersionNumber { actual_version, .. } => incompatible(
+            path,
+            actual_version.to_string(),
+            "the major versions differ".into(),
+        ),
+        LibraryError::AbiInstability(detail) => incompatible(
+            path,
+            found.clone(),
+            format!(
+                "its types do not match this host's layout: {}",
+                first_lines(&detail.to_string(), 6)
+            ),
+        ),
+        other => Error::PluginFailed {
+            path: path.to_path_buf(),
+            reason: format!("its root module failed to load: {other}"),
+        },
+    };
+    // abi_stable accepts a library whose root module has at least the host's fields. A
+    // plugin built against an older minor has fewer, so it is checked against the frozen
+    // copy of the root module of its own minor (the versioning rule in the crate docs).
+    if minor == Some(0) {
+        let m = header
+            .init_root_module::<compat::v1_0::SinkPluginModRef>()
+            .map_err(layout_error)?;
+        let metadata = Metadata {
+            name: m.name().to_string(),
+            version: m.version().to_string(),
+            description: m.description().to_string(),
+            abi: m.abi_version(),
+            config_help: None,
+        };
+        return Ok((m.create(), metadata));
+    }
+    let m = header
         .init_root_module::<SinkPluginModRef>()
-        .map_err(|e| match e {
-            LibraryError::IncompatibleVersionNumber { actual_version, .. } => incompatible(
-                path,
-                actual_version.to_string(),
-                "the major versions differ".into(),
-            ),
-            LibraryError::AbiInstability(detail) => incompatible(
-                path,
-                found.clone(),
-                format!(
-                    "its types do not match this host's layout: {}",
-                    first_lines(&detail.to_string(), 6)
-                ),
-            ),
-            other => Error::PluginFailed {
-                path: path.to_path_buf(),
-                reason: format!("its root module failed to load: {other}"),
-            },
-        })
+        .map_err(layout_error)?;
+    let metadata = Metadata {
+        name: m.name().to_string(),
+        version: m.version().to_string(),
+        description: m.description().to_string(),
+        abi: m.abi_version(),
+        config_help: m.config_help().map(|h| h.to_string()),
+    };
+    Ok((m.create(), metadata))
 }
 
 fn incompatible(path: &Path, found: String, detail: String) -> Error {
