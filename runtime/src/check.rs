@@ -29,7 +29,7 @@ pub fn deep_check(config: &Config) -> Result<(), Error> {
         audio_file(format!("clips.{name}.file"), &clip.file);
     }
     for (i, sink) in config.sinks.iter().enumerate() {
-        if let Err(reason) = crate::plugins::check(&sink.plugin) {
+        if let Err(reason) = crate::plugins::validate(sink) {
             issues.push(config.issue_at(
                 &format!("sinks[{i}].plugin"),
                 format!("{}: {reason}", sink.plugin.display()),
@@ -44,10 +44,14 @@ pub fn deep_check(config: &Config) -> Result<(), Error> {
     }
 }
 
-/// `voxpace plugin check PATH`: load the plugin and print what it declares.
-pub fn plugin(path: &Path) -> anyhow::Result<()> {
-    let report = crate::plugins::check(path)
-        .map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
-    println!("{}: ok\n{report}", path.display());
-    Ok(())
+/// `voxpace plugin check PATH`: load the plugin, print what it declares, run it through a
+/// short conversation on a real track; `Err` when any problem was found.
+pub fn plugin(path: &Path, config: &str) -> anyhow::Result<()> {
+    let report = crate::plugins::check(path, config);
+    print!("{report}");
+    if report.passed() {
+        Ok(())
+    } else {
+        anyhow::bail!("{}: {} problem(s)", path.display(), report.problems.len())
+    }
 }

@@ -238,18 +238,16 @@ struct RawClip {
 struct RawSink {
     name: Option<String>,
     plugin: Spanned<String>,
-    #[serde(default)]
-    delivery: DeliveryName,
+    delivery: Option<DeliveryName>,
     max_lead_ms: Option<Spanned<u64>>,
     queue_ms: Option<Spanned<u64>>,
     #[serde(default)]
     config: toml::Table,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 enum DeliveryName {
-    #[default]
     Paced,
     Ahead,
 }
@@ -383,10 +381,10 @@ pub struct SinkConfig {
     pub name: String,
     /// The plugin's shared library (absolute).
     pub plugin: PathBuf,
-    /// When it receives audio.
-    pub delivery: SinkDelivery,
-    /// Its queue bound.
-    pub queue: Duration,
+    /// When it receives audio (`None`: as the plugin declares).
+    pub delivery: Option<SinkDelivery>,
+    /// Its queue bound (`None`: as the plugin declares).
+    pub queue: Option<Duration>,
     /// The plugin's own configuration table, passed to it as given.
     pub config: toml::Table,
 }
@@ -660,7 +658,18 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
                 );
             }
             let delivery = match s.delivery {
-                DeliveryName::Paced => {
+                None => {
+                    if let Some(lead) = &s.max_lead_ms {
+                        issues.add(
+                            Some(lead.span()),
+                            format!("sinks[{i}].max_lead_ms"),
+                            "given without delivery = \"ahead\"",
+                            "delivery = \"ahead\" together with max_lead_ms",
+                        );
+                    }
+                    None
+                }
+                Some(DeliveryName::Paced) => {
                     if let Some(lead) = &s.max_lead_ms {
                         issues.add(
                             Some(lead.span()),
@@ -669,17 +678,20 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
                             "no max_lead_ms, or delivery = \"ahead\"",
                         );
                     }
-                    SinkDelivery::Paced
+                    Some(SinkDelivery::Paced)
                 }
-                DeliveryName::Ahead => SinkDelivery::Ahead {
+                Some(DeliveryName::Ahead) => Some(SinkDelivery::Ahead {
                     max_lead: ms(&s.max_lead_ms, 500),
-                },
+                }),
             };
             SinkConfig {
                 name,
                 plugin,
                 delivery,
-                queue: ms(&s.queue_ms, 1_000),
+                queue: s
+                    .queue_ms
+                    .as_ref()
+                    .map(|q| Duration::from_millis(*q.get_ref())),
                 config: s.config.clone(),
             }
         })

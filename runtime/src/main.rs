@@ -63,6 +63,9 @@ enum PluginCommand {
     Check {
         /// The plugin's shared library.
         path: PathBuf,
+        /// The plugin's configuration (TOML text, as in a `[sinks.config]` table).
+        #[arg(long, default_value = "")]
+        plugin_config: String,
     },
 }
 
@@ -171,6 +174,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             rt.block_on(voxpace_runtime::serve::run(config))
         }
-        Command::Plugin(PluginCommand::Check { path }) => voxpace_runtime::check::plugin(&path),
+        Command::Plugin(PluginCommand::Check {
+            path,
+            plugin_config,
+        }) => voxpace_runtime::check::plugin(&path, &plugin_config),
     }
 }
