@@ -237,7 +237,12 @@ impl Stage {
         let speech = speech_like(format, duration);
         let mut reply = self.handle.open_reply()?;
         let id = reply.id();
-        self.runtime.block_on(reply.push_samples(&speech))?;
+        // In 40 ms chunks, as a streaming TTS delivers it.
+        let chunk =
+            format.samples_in(Duration::from_millis(40)) as usize * format.channels() as usize;
+        for piece in speech.chunks(chunk) {
+            self.runtime.block_on(reply.push_samples(piece))?;
+        }
         reply.finish()?;
         Ok(id)
     }
