@@ -35,7 +35,9 @@ pub use background::{split_background, BackgroundTap};
 pub use client::{ClientOptions, WhepViewer, WhipSession};
 pub use error::Error;
 pub use media::RtpAudioPacket;
-pub use opus::{rtp_clock_factor, OpusConfig, OpusDecoder, OpusEncoder, OPUS_RTP_CLOCK};
+pub use opus::{
+    rtp_clock_factor, OpusApplication, OpusConfig, OpusDecoder, OpusEncoder, OPUS_RTP_CLOCK,
+};
 pub use peer::{IceServer, PeerSettings};
 pub use publisher::{EncodedFrame, FrameFeed, Publisher, PublisherConfig, PublisherStats};
 pub use server::{IngestedTrack, ServerConfig};

@@ -28,6 +28,9 @@ pub struct OpusConfig {
     pub fec: bool,
     /// Expected packet loss in percent (0 to 100); tunes how much FEC costs.
     pub packet_loss_percent: u8,
+    /// What libopus tunes for: speech intelligibility (`Voip`, the default), fidelity for
+    /// music and mixed content (`Audio`, cheaper to encode), or lowest delay (`LowDelay`).
+    pub application: OpusApplication,
     /// Discontinuous transmission: in silence libopus emits tiny packets, which are not sent.
     /// The RTP timestamp still follows the track's pts, so the gap is exact.
     pub dtx: bool,
@@ -40,9 +43,22 @@ impl Default for OpusConfig {
             complexity: 9,
             fec: true,
             packet_loss_percent: 10,
+            application: OpusApplication::Voip,
             dtx: false,
         }
     }
+}
+
+/// The libopus application mode (`OPUS_APPLICATION_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpusApplication {
+    /// Speech: SILK/hybrid modes, best intelligibility at low bitrates.
+    #[default]
+    Voip,
+    /// General audio: favours CELT, better for music beds, lower CPU.
+    Audio,
+    /// Restricted low delay: CELT only, no SILK lookahead.
+    LowDelay,
 }
 
 impl OpusConfig {
@@ -130,7 +146,11 @@ impl OpusEncoder {
         let mut inner = Encoder::new(
             opus_rate(sample_rate)?,
             opus_channels(channels)?,
-            Application::Voip,
+            match config.application {
+                OpusApplication::Voip => Application::Voip,
+                OpusApplication::Audio => Application::Audio,
+                OpusApplication::LowDelay => Application::LowDelay,
+            },
         )?;
         let ctl = |what: &str, e: audiopus::Error| Error::Opus(format!("setting {what}: {e}"));
         inner
@@ -146,9 +166,11 @@ impl OpusEncoder {
             .set_packet_loss_perc(config.packet_loss_percent)
             .map_err(|e| ctl("packet loss", e))?;
         inner.set_dtx(config.dtx).map_err(|e| ctl("dtx", e))?;
-        inner
-            .set_signal(Signal::Voice)
-            .map_err(|e| ctl("signal", e))?;
+        if config.application == OpusApplication::Voip {
+            inner
+                .set_signal(Signal::Voice)
+                .map_err(|e| ctl("signal", e))?;
+        }
         Ok(Self {
             inner,
             channels: channels as usize,
