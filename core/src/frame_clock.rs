@@ -132,14 +132,23 @@ impl FrameClock {
     }
 
     /// Stop the thread; registered tracks are dropped (their handles see the track closed).
+    /// Waits briefly for the thread to end; a thread blocked on a virtual clock that no
+    /// longer moves is left to end at its next tick instead of hanging the caller.
     pub fn stop(mut self) {
         self.halt();
     }
 
     fn halt(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        for _ in 0..100 {
+            if thread.is_finished() {
+                let _ = thread.join();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }

@@ -199,7 +199,7 @@ impl ReplyWriter {
     pub async fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
         self.check_open()?;
         let mut rest = bytes;
-        let mut samples = Vec::with_capacity((bytes.len() + 1) / 2);
+        let mut samples = Vec::with_capacity(bytes.len().div_ceil(2));
         if let Some(low) = self.carry_byte.take() {
             match rest.split_first() {
                 Some((high, tail)) => {

@@ -18,8 +18,10 @@ use crate::reply::ReplyState;
 use crate::sink_tap::{self, AheadFeed, PacedTap, SinkId, TapMsg};
 use crate::{BusContext, Error, Format, Limiter, ReplyId, ReplyWriter, Sink, Source};
 
-/// Chunks the intake queue holds; a producer pushing tiny chunks waits when it is full.
-const INTAKE_SLOTS: usize = 64;
+/// Chunks the intake queue holds: each push takes one slot, so the buffer holds at most
+/// this many chunks (2.56 s of 20 ms chunks) even when `buffer` allows more; a producer
+/// pushing tiny chunks then waits, as it does on a full buffer. 128 slots cost 3 KB.
+const INTAKE_SLOTS: usize = 128;
 /// Commands queued between two frames.
 const COMMAND_SLOTS: usize = 8;
 /// Events queued for the subscriber before new ones are dropped (counted).
@@ -105,12 +107,18 @@ pub(crate) enum Entry {
     Pcm(Box<[i16]>),
 }
 
+/// The background source and the frame buffer it fills (allocated off the frame path).
+pub(crate) struct Bus {
+    source: Box<dyn Source>,
+    buffer: Box<[i16]>,
+}
+
 pub(crate) enum Command {
     Intake {
         entries: rtrb::Consumer<Entry>,
         recycle: rtrb::Producer<Entry>,
     },
-    Background(Option<(Box<dyn Source>, Box<[i16]>)>),
+    Background(Option<Bus>),
     Events(rtrb::Producer<Event>),
     AttachSink(Box<PacedTap>),
     DetachSink(SinkId),
@@ -320,7 +328,7 @@ impl TrackHandle {
         intake.free_recycled();
         if intake.entries.as_ref().is_some_and(|e| e.slots() == 0) {
             // The queue is full of chunks; the start marker must still go in order, so the
-            // caller retries once frames have drained some. Rare: 64 queued chunks.
+            // caller retries once frames have drained some. Rare: 128 queued chunks.
             return Err(Error::CommandQueueFull);
         }
         let id = ReplyId(intake.last_id + 1);
@@ -385,9 +393,11 @@ impl TrackHandle {
     /// Replace the background source (`None` removes it).
     pub fn set_background(&self, source: Option<Box<dyn Source>>) -> Result<(), Error> {
         let len = self.shared.format.frame_len();
-        self.shared.send(Command::Background(
-            source.map(|s| (s, vec![0i16; len].into_boxed_slice())),
-        ))
+        self.shared
+            .send(Command::Background(source.map(|source| Bus {
+                source,
+                buffer: vec![0i16; len].into_boxed_slice(),
+            })))
     }
 
     /// Attach a sink: it gets its own bounded queue and worker thread.
@@ -515,9 +525,9 @@ pub struct Track {
     fade_values: usize,
     threshold_values: usize,
     report_timeout_frames: u64,
-    background: Option<(Box<dyn Source>, Box<[i16]>)>,
+    background: Option<Bus>,
     events: Option<rtrb::Producer<Event>>,
-    taps: Vec<Box<PacedTap>>,
+    taps: Vec<PacedTap>,
     owners: usize,
 }
 
@@ -707,7 +717,7 @@ impl Track {
                     if tap.owns {
                         self.owners += 1;
                     }
-                    self.taps.push(tap);
+                    self.taps.push(*tap);
                 }
                 Command::DetachSink(id) => {
                     if let Some(i) = self.taps.iter().position(|t| t.id == id) {
@@ -1064,7 +1074,11 @@ impl Track {
     }
 
     fn mix_background(&mut self, out: &mut [i16], speech_active: bool, pts: u64) {
-        let Some((source, bus)) = self.background.as_mut() else {
+        let Some(Bus {
+            source,
+            buffer: bus,
+        }) = self.background.as_mut()
+        else {
             return;
         };
         bus.fill(0);

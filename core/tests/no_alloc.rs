@@ -1,0 +1,116 @@
+//! The steady-state per-frame path allocates nothing: proven with a counting allocator
+//! that counts allocations made on this test's thread while frames render.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::ramp;
+use voxpace_core::{
+    BusContext, Format, Sink, SinkContext, SinkError, SinkEvent, SinkInfo, Track, TrackConfig,
+};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+struct Discard;
+
+impl Sink for Discard {
+    fn info(&self) -> SinkInfo {
+        SinkInfo::new("discard")
+    }
+    fn handle(&mut self, _: SinkEvent<'_>, _: &SinkContext) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn rendering_with_speech_background_sink_and_events_allocates_nothing() {
+    let format = Format::new(48_000, 2, 20).unwrap();
+    let mut track = Track::new(format, TrackConfig::default()).unwrap();
+    let h = track.handle();
+    let _events = h.events();
+    let mut phase = 0i16;
+    h.set_background(Some(Box::new(move |out: &mut [i16], _: &BusContext| {
+        for s in out.iter_mut() {
+            phase = phase.wrapping_add(97);
+            *s = phase / 8;
+        }
+    })))
+    .unwrap();
+    h.attach_sink(Box::new(Discard)).unwrap();
+    let mut reply = h.open_reply().unwrap();
+    for chunk in ramp(2 * 48_000 * 4).chunks(4800) {
+        reply.push_samples(chunk).await.unwrap();
+    }
+    reply.finish().unwrap();
+    let mut out = vec![0i16; format.frame_len()];
+    // Warm up: commands applied, first chunk taken, speaking state set.
+    for _ in 0..5 {
+        track.render(&mut out);
+    }
+    let n = allocations_during(|| {
+        for i in 0..150 {
+            if i == 50 {
+                h.pause();
+            }
+            if i == 60 {
+                h.resume();
+            }
+            let info = track.render(&mut out);
+            assert_eq!(info.channels, 2);
+        }
+    });
+    assert_eq!(n, 0, "allocations on the frame path");
+}
+
+#[test]
+fn an_idle_track_renders_silence_without_allocating() {
+    let mut track = Track::new(Format::default(), TrackConfig::default()).unwrap();
+    let mut out = vec![0i16; 480];
+    track.render(&mut out);
+    let n = allocations_during(|| {
+        for _ in 0..1000 {
+            track.render(&mut out);
+        }
+    });
+    assert_eq!(n, 0);
+}

@@ -1,0 +1,115 @@
+//! Pacing on the virtual clock: one frame per period, catch-up policy, many tracks on one
+//! frame clock, and hours of track time in milliseconds.
+
+mod common;
+
+use std::time::Duration;
+
+use common::ramp;
+use voxpace_core::{CatchUp, Clock, Format, FrameClock, Pacer, Track, TrackConfig, VirtualClock};
+
+fn track() -> Track {
+    Track::new(Format::default(), TrackConfig::default()).unwrap()
+}
+
+#[tokio::test]
+async fn exactly_one_frame_per_period_against_the_clock() {
+    let clock = VirtualClock::auto_advance();
+    let mut pacer = Pacer::new(track(), clock.clone());
+    let start = clock.now();
+    for k in 0..100u64 {
+        let frame = pacer.next_frame().await;
+        assert_eq!(frame.pts(), 480 * k);
+        assert_eq!(clock.now() - start, Duration::from_millis(20 * k));
+    }
+    assert_eq!(pacer.stats().late_frames, 0);
+}
+
+#[tokio::test]
+async fn an_hour_of_track_time_runs_in_moments_on_the_virtual_clock() {
+    let clock = VirtualClock::auto_advance();
+    let t = track();
+    let h = t.handle();
+    let mut pacer = Pacer::new(t, clock.clone());
+    let mut reply = h.open_reply().unwrap();
+    reply.push_samples(&ramp(24_000)).await.unwrap();
+    let playback = reply.finish().unwrap();
+    for _ in 0..(3600 * 50) {
+        pacer.next_frame().await;
+    }
+    assert_eq!(clock.now(), Duration::from_millis(20 * (3600 * 50 - 1)));
+    assert_eq!(playback.await.unwrap().played_samples, 24_000);
+    assert_eq!(h.stats().frames, 3600 * 50);
+}
+
+#[tokio::test]
+async fn a_late_consumer_gets_a_bounded_burst_and_the_schedule_reanchors() {
+    let clock = VirtualClock::new();
+    let catch_up = CatchUp {
+        max_burst: 3,
+        late_after: Duration::from_millis(5),
+    };
+    let mut pacer = Pacer::with_catch_up(track(), clock.clone(), catch_up);
+    pacer.next_frame().await; // anchors at 0
+    clock.advance(Duration::from_millis(200)); // a stall of 10 periods
+                                               // Three frames come back to back, no more.
+    let mut pts = Vec::new();
+    for _ in 0..3 {
+        pts.push(pacer.next_frame().await.pts());
+        assert_eq!(clock.now(), Duration::from_millis(200));
+    }
+    assert_eq!(pacer.stats().resyncs, 1);
+    // The fourth waits for the next period of the new schedule.
+    let clock2 = clock.clone();
+    let waiter = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        clock2.advance(Duration::from_millis(20));
+    });
+    pts.push(pacer.next_frame().await.pts());
+    waiter.await.unwrap();
+    assert_eq!(clock.now(), Duration::from_millis(220));
+    assert_eq!(pts, vec![480, 960, 1440, 1920], "pts stay continuous");
+    assert!(pacer.stats().late_frames >= 2);
+    assert_eq!(
+        pacer.track().handle().stats().late_frames,
+        pacer.stats().late_frames
+    );
+}
+
+#[test]
+fn a_frame_clock_renders_every_track_once_per_period() {
+    let clock = VirtualClock::new();
+    let fc = FrameClock::start(clock.clone(), Duration::from_millis(20));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for id in 0..5u32 {
+        let tx = tx.clone();
+        fc.add(track(), move |info, samples| {
+            assert_eq!(samples.len(), 480);
+            tx.send((id, info.pts)).is_ok()
+        });
+    }
+    // Tracks join at the end of a tick; then every period renders each of them once.
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        clock.advance(Duration::from_millis(1));
+        while let Ok(x) = rx.try_recv() {
+            seen.push(x);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    while let Ok(x) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.push(x);
+    }
+    for id in 0..5u32 {
+        let pts: Vec<u64> = seen
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, p)| *p)
+            .collect();
+        assert!(pts.len() >= 5, "track {id} rendered {} frames", pts.len());
+        assert!(pts.iter().enumerate().all(|(k, p)| *p == 480 * k as u64));
+    }
+    let stats = fc.stats();
+    assert!(stats.frames >= 25);
+    fc.stop();
+}
