@@ -59,6 +59,8 @@ pub(crate) struct FileDecoder {
     scratch: Vec<f32>,
     decoded_frames: u64,
     expected_frames: Option<u64>,
+    /// Where the next packet should start, in the track's time base.
+    next_pts: Option<i64>,
     /// The first block, decoded by `open` to validate the file, handed out first.
     first: Vec<f32>,
 }
@@ -165,6 +167,7 @@ impl FileDecoder {
             scratch: Vec::new(),
             decoded_frames: 0,
             expected_frames,
+            next_pts: None,
             first: Vec::new(),
         };
         let mut first = Vec::new();
@@ -238,6 +241,17 @@ impl FileDecoder {
             if packet.track_id != self.track_id {
                 continue;
             }
+            // Demuxers resynchronise past damaged data silently; a jump in the timestamps
+            // by more than a packet is that damage (playing on would click).
+            let (pts, dur) = (packet.pts.get(), packet.dur.get() as i64);
+            if let Some(expected) = self.next_pts {
+                if pts > expected + dur.max(1) {
+                    return Err(self.corrupt(format!(
+                        "damaged data skipped by the demuxer (timestamps jump from {expected} to {pts})"
+                    )));
+                }
+            }
+            self.next_pts = Some(pts + dur);
             let buf = match self.decoder.decode(&packet) {
                 Ok(buf) => buf,
                 Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {

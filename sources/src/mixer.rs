@@ -412,10 +412,12 @@ impl Source for BackgroundMixer {
         self.ducker.render(cx.speech_active, &mut self.duck);
         self.acc.fill(0.0);
         let mut playing = 0;
+        let mut mixed = false;
         for i in 0..MAX_VOICES {
             let Some(voice) = self.voices[i].as_mut() else {
                 continue;
             };
+            mixed = true;
             match voice.mix(&mut self.acc, &self.duck, self.channels, &self.stats) {
                 None => playing += 1,
                 Some(reason) => {
@@ -425,7 +427,7 @@ impl Source for BackgroundMixer {
                 }
             }
         }
-        if playing > 0 {
+        if mixed {
             for (o, a) in out.iter_mut().zip(&self.acc) {
                 let v = *o as f32 + a * 32_768.0;
                 *o = v.round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;

@@ -1,0 +1,197 @@
+//! Bad input: each kind of broken file gives its own typed error naming the file, at open
+//! time or, for damage further in, as a `Failed` event while the source fades out.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use voxpace_sources::{probe, Error, FinishReason, Looping, Play, SourceEvent};
+
+#[test]
+fn missing_file_is_not_found_and_names_it() {
+    let path = fixture("no_such_file.flac");
+    let err = probe(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound { path: p } if *p == path),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no_such_file.flac"), "{err}");
+    let r = Renderer::new(format(24_000, 1));
+    let err = r.bg.play(&path, Play::music()).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+#[test]
+fn a_directory_is_an_io_error() {
+    let err = probe(fixture("")).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+}
+
+#[test]
+fn text_is_not_audio() {
+    let err = probe(fixture("not_audio.wav")).unwrap_err();
+    assert!(matches!(&err, Error::NotAudio { .. }), "{err:?}");
+    assert!(err.to_string().contains("not_audio.wav"), "{err}");
+}
+
+#[test]
+fn empty_file_is_not_audio() {
+    let dir = std::env::temp_dir().join(format!("voxpace-sources-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("empty.mp3");
+    std::fs::write(&path, b"").unwrap();
+    let err = probe(&path).unwrap_err();
+    assert!(matches!(err, Error::NotAudio { .. }), "{err:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn opus_is_unsupported_and_says_so() {
+    let err = probe(fixture("unsupported_opus.ogg")).unwrap_err();
+    match &err {
+        Error::Unsupported { path, what } => {
+            assert!(path.ends_with("unsupported_opus.ogg"));
+            assert!(what.contains("Opus"), "{what}");
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+/// Play a damaged file once; return the error it failed with and the output.
+fn play_broken(name: &str, rate: u32) -> (Error, Vec<i16>) {
+    let mut r = Renderer::new(format(rate, 1));
+    let events = r.bg.subscribe();
+    let id =
+        r.bg.play(
+            fixture(name),
+            Play::music().looping(Looping::Once).fade_in(Duration::ZERO),
+        )
+        .expect("the start of a damaged file still opens");
+    let out = r.render(150);
+    let failed = events
+        .next_timeout(Duration::from_secs(5))
+        .expect("an event");
+    let SourceEvent::Failed { id: i, path, error } = failed else {
+        panic!("{name}: expected Failed first, got {failed:?}");
+    };
+    assert_eq!(i, id);
+    assert!(path.ends_with(name));
+    assert_eq!(error.path(), Some(path.as_path()));
+    assert!(error.to_string().contains(name), "{error}");
+    let finished = events.next_timeout(Duration::from_secs(5));
+    assert!(
+        matches!(
+            finished,
+            Some(SourceEvent::Finished {
+                reason: FinishReason::Failed,
+                ..
+            })
+        ),
+        "{finished:?}"
+    );
+    assert_eq!(r.bg.stats().playing, 0);
+    assert_eq!(r.bg.stats().underruns, 0);
+    (error, out)
+}
+
+/// The output ends in a fade, not a cut: no step bigger than the tone's own.
+fn assert_fades_out(name: &str, out: &[i16], rate: u32, amplitude: f64) {
+    let x = channel(out, 1, 0);
+    let end = active_len(&x, 1e-4);
+    assert!(
+        end > rate as usize / 10,
+        "{name}: some audio played first ({end} samples)"
+    );
+    assert!(
+        x[end..].iter().all(|v| *v == 0.0),
+        "{name}: silence after the end"
+    );
+    let tail = &x[end.saturating_sub(rate as usize / 20)..(end + 10).min(x.len())];
+    let step = max_step(tail);
+    let natural = sine_step(amplitude, 1000.0, rate as f64);
+    assert!(
+        step <= natural * 1.05,
+        "{name}: step {step} at the end, tone's own {natural}"
+    );
+    // And the last 5 ms before silence are well below the tone's level.
+    let last = &x[end.saturating_sub(rate as usize / 200)..end];
+    assert!(
+        rms(last) < amplitude / 2.0,
+        "{name}: tail rms {}",
+        rms(last)
+    );
+}
+
+#[test]
+fn truncated_flac_fails_mid_stream_with_truncated_and_fades_out() {
+    let (err, out) = play_broken("truncated.flac", 24_000);
+    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+    assert_fades_out("truncated.flac", &out, 24_000, 0.5);
+}
+
+#[test]
+fn truncated_mp3_fails_with_truncated() {
+    let (err, out) = play_broken("truncated.mp3", 48_000);
+    match err {
+        Error::Truncated {
+            decoded_ms,
+            expected_ms,
+            ..
+        } => {
+            assert!((600..=900).contains(&decoded_ms), "{decoded_ms}");
+            assert!(expected_ms.is_some_and(|e| e >= 1900), "{expected_ms:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_fades_out("truncated.mp3", &out, 48_000, 0.475);
+}
+
+#[test]
+fn truncated_wav_fails_with_truncated() {
+    let (err, out) = play_broken("truncated.wav", 16_000);
+    match err {
+        Error::Truncated {
+            decoded_ms,
+            expected_ms,
+            ..
+        } => {
+            assert!((290..=300).contains(&decoded_ms), "{decoded_ms}");
+            assert_eq!(expected_ms, Some(1000));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_fades_out("truncated.wav", &out, 16_000, 0.5);
+}
+
+#[test]
+fn corrupt_flac_fails_with_corrupt() {
+    let (err, out) = play_broken("corrupt.flac", 24_000);
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert_fades_out("corrupt.flac", &out, 24_000, 0.5);
+}
+
+#[test]
+fn bad_arguments_are_rejected() {
+    let r = Renderer::new(format(24_000, 1));
+    let err =
+        r.bg.play(
+            fixture("tone_44k_stereo.flac"),
+            Play::music().gain_db(f32::NAN),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    assert!(r.bg.set_gain_db(None, f32::INFINITY).is_err());
+}
+
+#[test]
+fn commands_after_the_mixer_is_dropped_say_so() {
+    let r = Renderer::new(format(24_000, 1));
+    let bg = r.bg.clone();
+    drop(r);
+    let err = bg
+        .play(fixture("tone_44k_stereo.flac"), Play::music())
+        .unwrap_err();
+    assert!(matches!(err, Error::MixerGone), "{err:?}");
+    assert!(matches!(bg.stop(Duration::ZERO), Err(Error::MixerGone)));
+}
