@@ -62,8 +62,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/info", get(info))
         .merge(api);
     #[cfg(feature = "webrtc")]
-    if let Some(whep) = &state.whep {
-        app = app.merge(whep.router());
+    if let (Some(whep), None) = (&state.whep, state.config.transport.whep_listen) {
+        app = app.nest_service("/whep", whep.router());
     }
     app.with_state(state)
 }
@@ -102,7 +102,7 @@ async fn info(State(state): St) -> Json<Value> {
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "format": { "sample_rate": c.format.sample_rate(), "channels": c.format.channels(), "frame_ms": c.format.frame_ms() },
-        "outputs": c.server.outputs,
+        "outputs": state.outputs.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect::<Vec<_>>(),
         "clips": c.clips.keys().collect::<Vec<_>>(),
         "whep": cfg!(feature = "webrtc") && c.transport.whep,
         "auth": !c.server.tokens.is_empty(),

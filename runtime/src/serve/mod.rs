@@ -253,6 +253,10 @@ impl AppState {
             }
             .instrument(span.clone()),
         );
+        #[cfg(feature = "webrtc")]
+        if let Some(p) = &output.publisher {
+            self.start_whip(id, p.clone(), events_tx.clone());
+        }
         self.attach_sinks(&output)?;
         if let Some(clock) = self
             .clock
@@ -317,6 +321,45 @@ impl AppState {
         Ok(Some((publisher, feed)))
     }
 
+    /// Publish an output over WHIP when `transport.whip_url` is set (`{output}` in the URL
+    /// becomes the output id). Failures are logged and sent as `publish_failed` events.
+    #[cfg(feature = "webrtc")]
+    fn start_whip(
+        &self,
+        id: &str,
+        publisher: voxpace_transport::Publisher,
+        events: broadcast::Sender<Arc<EventMsg>>,
+    ) {
+        let t = &self.config.transport;
+        if let Some(url) = &t.whip_url {
+            let url = url.replace("{output}", id);
+            let options = voxpace_transport::ClientOptions {
+                bearer_token: t.whip_token.clone(),
+                peer: peer_settings(self.config.server.listen),
+            };
+            tokio::spawn(async move {
+                match voxpace_transport::WhipSession::publish(&url, &[publisher.clone()], options).await {
+                    Ok(session) => {
+                        info!(%url, "publishing over WHIP");
+                        // Held until the output ends (its publisher closes), then closed.
+                        while !publisher.is_finished() {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        let _ = session.close().await;
+                    }
+                    Err(e) => {
+                        warn!(%url, error = %e, "WHIP publish failed");
+                        let _ = events.send(Arc::new(EventMsg {
+                            seq: 0,
+                            name: "publish_failed",
+                            data: serde_json::json!({"type": "publish_failed", "url": url, "reason": e.to_string()}).to_string(),
+                        }));
+                    }
+                }
+            }.instrument(tracing::info_span!("whip", output = %id)));
+        }
+    }
+
     /// End an output: interrupt what plays, stop rendering, close its peers and streams.
     fn end_output(&self, id: &str) -> Result<Arc<Output>, ApiError> {
         let output = self
@@ -377,6 +420,7 @@ impl Server {
         let whep = config.transport.whep.then(|| {
             voxpace_transport::WhepServer::new(voxpace_transport::ServerConfig {
                 bearer_token: config.transport.tokens.first().cloned(),
+                peer: peer_settings(config.transport.whep_listen.unwrap_or(addr)),
                 ..Default::default()
             })
         });
@@ -409,6 +453,22 @@ impl Server {
                 })
                 .await
         });
+        #[cfg(feature = "webrtc")]
+        if let (Some(whep_addr), Some(whep)) = (state.config.transport.whep_listen, &state.whep) {
+            let l = tokio::net::TcpListener::bind(whep_addr)
+                .await
+                .with_context(|| format!("binding transport.whep_listen {whep_addr}"))?;
+            let app = axum::Router::new().nest_service("/whep", whep.router());
+            let mut stop = state.shutdown.subscribe();
+            info!(addr = %l.local_addr()?, "WHEP on its own address");
+            tokio::spawn(async move {
+                axum::serve(l, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            });
+        }
         info!(%addr, "voxpace serving");
         Ok(Server { state, addr, task })
     }
@@ -474,6 +534,16 @@ impl Server {
         }
         info!("voxpace stopped");
         Ok(())
+    }
+}
+
+/// ICE settings: loopback candidates (and fast checks) when serving on a loopback address.
+#[cfg(feature = "webrtc")]
+fn peer_settings(addr: SocketAddr) -> voxpace_transport::PeerSettings {
+    if addr.ip().is_loopback() {
+        voxpace_transport::PeerSettings::loopback()
+    } else {
+        voxpace_transport::PeerSettings::default()
     }
 }
 
