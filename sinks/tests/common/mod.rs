@@ -1,0 +1,200 @@
+//! Shared by the plugin tests: build the plugin libraries (once per test binary, with the
+//! same cargo and target directory as the tests) and find them by path; drive a track.
+
+#![allow(dead_code)] // each test binary uses part of this
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use voxpace_core::{Event, Format, FrameInfo, ReplyId, Track, TrackConfig, TrackHandle};
+
+/// Every plugin crate the tests load, by directory name under `plugins/`.
+pub const PLUGINS: &[&str] = &[
+    "avatar",
+    "speaker",
+    "recorder",
+    "template",
+    "faulty-panic",
+    "faulty-block",
+    "faulty-rejects-config",
+    "faulty-abi-major",
+    "abi-previous-minor",
+];
+
+/// `target/<profile>` of this test binary (`target/<profile>/deps/<test>-<hash>`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Build every plugin with `cargo build -p ...` into this test binary's target directory.
+/// `cargo test` from a fresh clone therefore works; prebuilt plugins are simply up to date.
+fn build_plugins() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = profile_dir();
+            let target = dir.parent().expect("target dir").to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(workspace)
+                .arg("build")
+                .arg("--quiet")
+                .arg("--target-dir")
+                .arg(&target);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            for p in PLUGINS {
+                cmd.arg("-p").arg(format!("voxpace-plugin-{p}"));
+            }
+            let status = cmd.status().expect("run cargo build for the plugins");
+            assert!(status.success(), "building the plugins failed: {cmd:?}");
+            dir
+        })
+        .clone()
+}
+
+/// The built `.so` of plugin `name` (a directory under `plugins/`).
+pub fn plugin(name: &str) -> PathBuf {
+    assert!(PLUGINS.contains(&name), "unknown plugin {name}");
+    let dir = build_plugins();
+    let path = dir.join(format!("libvoxpace_plugin_{}.so", name.replace('-', "_")));
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// A scratch directory unique to one test.
+pub fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("voxpace-sinks-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A track and what happened on it.
+pub struct Stage {
+    pub track: Track,
+    pub handle: TrackHandle,
+    events: voxpace_core::EventStream,
+    pub events_seen: Vec<Event>,
+    /// Every rendered frame's info and samples.
+    pub frames: Vec<(FrameInfo, Vec<i16>)>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Stage {
+    pub fn new(config: TrackConfig) -> Self {
+        let format = Format::new(24_000, 1, 20).unwrap();
+        let track = Track::new(format, config).unwrap();
+        let handle = track.handle();
+        let events = handle.events();
+        Self {
+            track,
+            handle,
+            events,
+            events_seen: Vec::new(),
+            frames: Vec::new(),
+            runtime: tokio::runtime::Builder::new_current_thread().build().unwrap(),
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.track.format()
+    }
+
+    /// Render `n` frames, a little faster than real time (sinks are real threads).
+    pub fn render(&mut self, n: usize) {
+        let mut out = vec![0; self.format().frame_len()];
+        for _ in 0..n {
+            let info = self.track.render(&mut out);
+            self.frames.push((info, out.clone()));
+            while let Some(e) = self.events.try_next() {
+                self.events_seen.push(e);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Open a reply, push `samples` in 40 ms chunks, finish it.
+    pub fn say(&mut self, samples: &[i16]) -> ReplyId {
+        let mut reply = self.handle.open_reply().unwrap();
+        let id = reply.id();
+        for chunk in samples.chunks(960) {
+            self.runtime.block_on(reply.push_samples(chunk)).unwrap();
+        }
+        reply.finish().unwrap();
+        id
+    }
+
+    /// Render until `reply` finished (at most `limit` frames); its outcome.
+    pub fn until_finished(&mut self, reply: ReplyId, limit: usize) -> voxpace_core::ReplyOutcome {
+        for _ in 0..limit {
+            if let Some(o) = self.outcome(reply) {
+                return o;
+            }
+            self.render(1);
+        }
+        self.outcome(reply)
+            .unwrap_or_else(|| panic!("reply {reply:?} did not finish in {limit} frames"))
+    }
+
+    pub fn outcome(&self, reply: ReplyId) -> Option<voxpace_core::ReplyOutcome> {
+        self.events_seen.iter().find_map(|e| match e {
+            Event::PlaybackFinished(o) if o.reply == reply => Some(*o),
+            _ => None,
+        })
+    }
+
+    /// The pts of every frame that carried `reply`'s speech, in order.
+    pub fn speech_pts(&self, reply: ReplyId) -> Vec<u64> {
+        self.frames
+            .iter()
+            .filter(|(i, _)| i.reply == Some(reply) && i.speech)
+            .map(|(i, _)| i.pts)
+            .collect()
+    }
+}
+
+/// Recognisable speech: no zero samples, different in every frame.
+pub fn pattern(len: usize, seed: i32) -> Vec<i16> {
+    (0..len as i32)
+        .map(|i| {
+            let t = i as f32 / 24_000.0;
+            let tone = (2.0 * std::f32::consts::PI * 220.0 * t).sin() * 8000.0;
+            let v = tone as i32 + (i * 7 + seed) % 97 + 1;
+            if v == 0 {
+                1
+            } else {
+                v as i16
+            }
+        })
+        .collect()
+}
+
+/// Poll `f` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The samples of a finalised WAV file (None while it is not finalised yet).
+pub fn wav_samples(path: &Path, expect_at_least: usize) -> Option<Vec<i16>> {
+    let reader = hound::WavReader::open(path).ok()?;
+    let samples: Vec<i16> = reader.into_samples::<i16>().collect::<Result<_, _>>().ok()?;
+    (samples.len() >= expect_at_least).then_some(samples)
+}
