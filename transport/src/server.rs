@@ -160,8 +160,13 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
                     .filter_map(|o| HeaderValue::from_str(o).ok()),
             )
         });
+    let offers = match inner.role {
+        // WHEP streams also serve a small browser player on GET.
+        Role::Egress(_) => post(post_offer).get(player_page),
+        Role::Ingress(_) => post(post_offer),
+    };
     Router::new()
-        .route("/{stream}", post(post_offer))
+        .route("/{stream}", offers)
         .route(
             "/{stream}/{session}",
             delete(delete_session).patch(patch_session),
@@ -470,6 +475,15 @@ async fn create_session(
     });
     inner.add_task(&id, watcher);
     Ok((id, answer))
+}
+
+/// A page that plays the stream with the browser's own WebRTC (a WHEP client in 40 lines).
+async fn player_page() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("../assets/player.html"),
+    )
+        .into_response()
 }
 
 async fn delete_session(

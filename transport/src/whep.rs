@@ -33,8 +33,9 @@ impl WhepServer {
         }
     }
 
-    /// The routes: `POST /{stream}`, `DELETE /{stream}/{session}`, `PATCH` (405) and CORS
-    /// preflight. Mount with `Router::nest("/whep", server.router())`.
+    /// The routes: `POST /{stream}` (WHEP offer), `GET /{stream}` (a browser player page),
+    /// `DELETE /{stream}/{session}`, `PATCH` (405) and CORS preflight. Mount with
+    /// `Router::nest("/whep", server.router())`.
     pub fn router(&self) -> Router {
         router(self.inner.clone())
     }

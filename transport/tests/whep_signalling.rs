@@ -244,6 +244,15 @@ async fn bad_requests_get_the_right_status_and_the_server_keeps_serving() {
         .unwrap();
     assert_eq!(r.headers().get("access-control-allow-origin").unwrap(), "*");
 
+    // GET serves a browser player for the stream.
+    let page = client.get(&url).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.text().await.unwrap().contains("RTCPeerConnection"));
+
     // After all that, a real viewer still gets audio.
     assert!(
         server.sessions(None).is_empty(),
@@ -301,4 +310,39 @@ async fn cors_can_be_limited_to_listed_origins() {
     );
     let other = preflight("https://evil.example").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_beyond_the_session_limit_get_503() {
+    let format = Format::new(24_000, 1, 20).unwrap();
+    let (publisher, feed) = publisher(format);
+    let config = voxpace_transport::ServerConfig {
+        max_sessions: 1,
+        ..server_config()
+    };
+    let server = WhepServer::new(config);
+    server.publish("agent", vec![publisher]);
+    let base = serve(server.router()).await;
+    let _agent = Agent::start(format, feed);
+    let url = format!("{base}/agent");
+    let options = ClientOptions {
+        bearer_token: Some(TOKEN.into()),
+        peer: fast_peer(),
+    };
+    let first = WhepViewer::connect(&url, 1, options.clone()).await.unwrap();
+    match WhepViewer::connect(&url, 1, options.clone()).await {
+        Err(Error::Rejected {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 503);
+            assert!(message.contains("limit of 1 sessions"), "{message}");
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    // Once the first viewer leaves, there is room again.
+    first.close().await.unwrap();
+    let again = WhepViewer::connect(&url, 1, options)
+        .await
+        .expect("room again");
+    again.close().await.unwrap();
 }
