@@ -13,8 +13,20 @@ fn the_template_passes_the_check_out_of_the_box() {
     let meta = report.metadata.as_ref().unwrap();
     assert_eq!(meta.name, "voxpace-plugin-template");
     assert_eq!(meta.abi, voxpace_sinks::ABI_VERSION);
-    for kind in ["start", "reply-started", "audio", "reply-ended", "interrupted", "paused", "resumed", "stop"] {
-        assert!(report.handled.contains_key(kind), "{kind} not delivered: {report}");
+    for kind in [
+        "start",
+        "reply-started",
+        "audio",
+        "reply-ended",
+        "interrupted",
+        "paused",
+        "resumed",
+        "stop",
+    ] {
+        assert!(
+            report.handled.contains_key(kind),
+            "{kind} not delivered: {report}"
+        );
     }
     let text = report.to_string();
     assert!(text.contains("voxpace-plugin-template") && text.contains("no problems"));
@@ -24,7 +36,10 @@ fn the_template_passes_the_check_out_of_the_box() {
 fn good_plugins_pass_and_owning_avatars_report() {
     let dir = scratch("check-good");
     let wav = dir.join("r.wav");
-    let report = check_plugin(plugin("recorder"), &format!("path = {:?}", wav.to_str().unwrap()));
+    let report = check_plugin(
+        plugin("recorder"),
+        &format!("path = {:?}", wav.to_str().unwrap()),
+    );
     assert!(report.passed(), "{report}");
     let jsonl = dir.join("a.jsonl");
     let report = check_plugin(
@@ -33,7 +48,10 @@ fn good_plugins_pass_and_owning_avatars_report() {
     );
     assert!(report.passed(), "{report}");
     assert!(report.info.as_ref().unwrap().owns_playback);
-    let report = check_plugin(plugin("abi-previous-minor"), &format!("path = {:?}", dir.join("p.txt").to_str().unwrap()));
+    let report = check_plugin(
+        plugin("abi-previous-minor"),
+        &format!("path = {:?}", dir.join("p.txt").to_str().unwrap()),
+    );
     assert!(report.passed(), "{report}");
     assert!(report.to_string().contains("built against ABI 1.0"));
 }
@@ -42,21 +60,48 @@ fn good_plugins_pass_and_owning_avatars_report() {
 fn every_faulty_plugin_is_reported_with_its_problem() {
     let report = check_plugin(plugin("faulty-panic"), "");
     assert!(!report.passed());
-    assert!(report.problems.iter().any(|p| p.contains("deliberate panic")), "{report}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("deliberate panic")),
+        "{report}"
+    );
 
     let report = check_plugin(plugin("faulty-block"), "");
-    assert!(report.problems.iter().any(|p| p.contains("did not handle `Stop`")), "{report}");
-    assert!(report.problems.iter().any(|p| p.contains("dropped")), "{report}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("did not handle `Stop`")),
+        "{report}"
+    );
+    assert!(
+        report.problems.iter().any(|p| p.contains("dropped")),
+        "{report}"
+    );
 
     let report = check_plugin(plugin("faulty-rejects-config"), "x = 1");
-    assert!(matches!(report.error, Some(Error::ConfigRejected { .. })), "{report}");
-    assert!(report.metadata.is_some(), "metadata is printed even when the config is rejected");
+    assert!(
+        matches!(report.error, Some(Error::ConfigRejected { .. })),
+        "{report}"
+    );
+    assert!(
+        report.metadata.is_some(),
+        "metadata is printed even when the config is rejected"
+    );
 
     let report = check_plugin(plugin("faulty-abi-major"), "");
-    assert!(matches!(report.error, Some(Error::IncompatibleAbi { .. })), "{report}");
+    assert!(
+        matches!(report.error, Some(Error::IncompatibleAbi { .. })),
+        "{report}"
+    );
 
     let report = check_plugin("/definitely/not/here.so", "");
-    assert!(matches!(report.error, Some(Error::MissingFile { .. })), "{report}");
+    assert!(
+        matches!(report.error, Some(Error::MissingFile { .. })),
+        "{report}"
+    );
 }
 
 #[test]
@@ -68,7 +113,10 @@ fn the_check_binary_prints_the_report_and_sets_the_exit_code() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{stdout}");
-    assert!(stdout.contains("name:        voxpace-plugin-template"), "{stdout}");
+    assert!(
+        stdout.contains("name:        voxpace-plugin-template"),
+        "{stdout}"
+    );
     let bad = std::process::Command::new(exe)
         .arg(plugin("faulty-rejects-config"))
         .args(["--config", "device = \"x\""])

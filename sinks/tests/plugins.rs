@@ -22,9 +22,12 @@ fn stage() -> Stage {
 
 fn recorder(dir: &std::path::Path, name: &str) -> (PluginSink, std::path::PathBuf) {
     let wav = dir.join(name);
-    let sink = PluginSink::load(plugin("recorder"), &format!("path = {:?}", wav.to_str().unwrap()))
-        .unwrap()
-        .with_queue(Duration::from_secs(10));
+    let sink = PluginSink::load(
+        plugin("recorder"),
+        &format!("path = {:?}", wav.to_str().unwrap()),
+    )
+    .unwrap()
+    .with_queue(Duration::from_secs(10));
     (sink, wav)
 }
 
@@ -49,7 +52,10 @@ fn recorder_writes_exactly_what_the_track_played() {
     let expected: Vec<i16> = first.iter().chain(&second).copied().collect();
     let got = wait_for(LONG, || wav_samples(&wav, expected.len())).expect("recorder finished");
     assert_eq!(got.len(), expected.len());
-    assert!(got == expected, "the recording differs from the speech sent");
+    assert!(
+        got == expected,
+        "the recording differs from the speech sent"
+    );
     // And it is what the track itself played, frame by frame.
     let played: Vec<i16> = stage
         .frames
@@ -86,8 +92,16 @@ fn recorder_keeps_the_played_prefix_of_an_interrupted_reply() {
     })
     .expect("recorder wrote something");
     assert!(!got.is_empty());
-    assert!(got.len() as u64 <= outcome.played_samples, "{} > {}", got.len(), outcome.played_samples);
-    assert!(got[..] == speech[..got.len()], "the recording is not a prefix of the reply");
+    assert!(
+        got.len() as u64 <= outcome.played_samples,
+        "{} > {}",
+        got.len(),
+        outcome.played_samples
+    );
+    assert!(
+        got[..] == speech[..got.len()],
+        "the recording is not a prefix of the reply"
+    );
     assert_eq!(got.len() % 480, 0, "whole frames");
 }
 
@@ -136,10 +150,7 @@ fn read_jsonl(path: &std::path::Path) -> Vec<Value> {
 fn wait_for_stop(path: &std::path::Path) -> Vec<Value> {
     wait_for(LONG, || {
         let lines = read_jsonl(path);
-        lines
-            .iter()
-            .any(|v| v["type"] == "stop")
-            .then_some(lines)
+        lines.iter().any(|v| v["type"] == "stop").then_some(lines)
     })
     .expect("the avatar handled stop")
 }
@@ -149,8 +160,11 @@ fn avatar_lip_sync_is_aligned_to_pts_and_stops_at_the_interrupt() {
     let dir = scratch("avatar");
     let out = dir.join("lipsync.jsonl");
     let mut stage = stage();
-    let sink =
-        PluginSink::load(plugin("avatar"), &format!("path = {:?}", out.to_str().unwrap())).unwrap();
+    let sink = PluginSink::load(
+        plugin("avatar"),
+        &format!("path = {:?}", out.to_str().unwrap()),
+    )
+    .unwrap();
     let id = stage.handle.attach_sink(Box::new(sink)).unwrap();
     stage.render(3);
     // Reply 1: half a second of silence then half a second of loud speech.
@@ -187,7 +201,11 @@ fn avatar_lip_sync_is_aligned_to_pts_and_stops_at_the_interrupt() {
     // Reply 1: one record per played frame, with exactly the frame's pts.
     let f1 = frames(a.0);
     let pts1: Vec<u64> = f1.iter().map(|v| v["pts"].as_u64().unwrap()).collect();
-    assert_eq!(pts1, stage.speech_pts(a), "one lip-sync frame per speech frame, same pts");
+    assert_eq!(
+        pts1,
+        stage.speech_pts(a),
+        "one lip-sync frame per speech frame, same pts"
+    );
     for (i, v) in f1.iter().enumerate() {
         assert_eq!(v["offset"].as_u64().unwrap(), i as u64 * 480);
         let time = v["time_ms"].as_f64().unwrap();
@@ -195,8 +213,12 @@ fn avatar_lip_sync_is_aligned_to_pts_and_stops_at_the_interrupt() {
     }
     // Closed during the silence, open during the speech.
     let open = |v: &&Value| v["open"].as_f64().unwrap();
-    assert!(f1[..25].iter().all(|v| open(v) == 0.0 && v["viseme"] == "rest"));
-    assert!(f1[30..].iter().all(|v| open(v) > 0.5 && v["viseme"] != "rest"));
+    assert!(f1[..25]
+        .iter()
+        .all(|v| open(v) == 0.0 && v["viseme"] == "rest"));
+    assert!(f1[30..]
+        .iter()
+        .all(|v| open(v) > 0.5 && v["viseme"] != "rest"));
 
     // Reply 2: a prefix of its played frames, nothing at or after the interrupt's frame,
     // and nothing of it after the `interrupted` record.
@@ -244,7 +266,10 @@ fn avatar_owning_playback_reports_what_it_played() {
     let cut = stage.until_finished(b, 300);
     assert!(cut.interrupted);
     assert_eq!(cut.position, Position::Reported);
-    assert!(cut.played_samples > 0 && cut.played_samples < 48_000, "{cut:?}");
+    assert!(
+        cut.played_samples > 0 && cut.played_samples < 48_000,
+        "{cut:?}"
+    );
 }
 
 #[test]
@@ -300,7 +325,11 @@ fn a_panicking_plugin_is_detached_and_the_track_plays_on() {
     })
     .expect("the panicking plugin was detached");
     assert_eq!(detached.0, "faulty-panic");
-    assert!(detached.1.contains("deliberate panic on audio"), "{}", detached.1);
+    assert!(
+        detached.1.contains("deliberate panic on audio"),
+        "{}",
+        detached.1
+    );
     // Frames kept coming and the other sink got everything.
     assert_eq!(stage.speech_pts(a).len(), 50);
     stage.handle.detach_sink(good).unwrap();
@@ -361,7 +390,10 @@ fn load_errors_are_distinct_and_name_the_file() {
         .expect("a proc-macro .so in target/*/deps");
     let e = Plugin::load(&other).unwrap_err();
     assert!(matches!(e, Error::NotAPlugin { .. }), "{e}");
-    assert!(e.to_string().contains("exports no plugin root module"), "{e}");
+    assert!(
+        e.to_string().contains("exports no plugin root module"),
+        "{e}"
+    );
 
     // Built against another major version of the ABI.
     let major = plugin("faulty-abi-major");
@@ -377,7 +409,9 @@ fn load_errors_are_distinct_and_name_the_file() {
         }
         other => panic!("expected IncompatibleAbi, got {other}"),
     }
-    assert!(e.to_string().contains("libvoxpace_plugin_faulty_abi_major.so"));
+    assert!(e
+        .to_string()
+        .contains("libvoxpace_plugin_faulty_abi_major.so"));
 
     // Loads, but its initialisation rejects the configuration.
     let rejects = Plugin::load(plugin("faulty-rejects-config")).unwrap();
@@ -402,7 +436,10 @@ fn a_plugin_built_against_the_previous_minor_abi_loads_and_runs() {
     let log = dir.join("events.txt");
     let plugin = Plugin::load(plugin("abi-previous-minor")).unwrap();
     let meta = plugin.metadata();
-    assert_eq!(meta.abi, voxpace_sink_abi::AbiVersion { major: 1, minor: 0 });
+    assert_eq!(
+        meta.abi,
+        voxpace_sink_abi::AbiVersion { major: 1, minor: 0 }
+    );
     assert_eq!(meta.config_help, None, "1.0 had no config_help field");
     assert_eq!(meta.name, "voxpace-plugin-abi-previous-minor");
     let sink = plugin
@@ -427,7 +464,12 @@ fn a_plugin_built_against_the_previous_minor_abi_loads_and_runs() {
     // The current ABI's plugins do describe their configuration.
     let current = Plugin::load(common::plugin("recorder")).unwrap();
     assert_eq!(current.metadata().abi, voxpace_sinks::ABI_VERSION);
-    assert!(current.metadata().config_help.as_deref().unwrap().contains("path"));
+    assert!(current
+        .metadata()
+        .config_help
+        .as_deref()
+        .unwrap()
+        .contains("path"));
 }
 
 #[test]

@@ -101,7 +101,9 @@ impl Stage {
             events,
             events_seen: Vec::new(),
             frames: Vec::new(),
-            runtime: tokio::runtime::Builder::new_current_thread().build().unwrap(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
         }
     }
 
@@ -195,6 +197,9 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 /// The samples of a finalised WAV file (None while it is not finalised yet).
 pub fn wav_samples(path: &Path, expect_at_least: usize) -> Option<Vec<i16>> {
     let reader = hound::WavReader::open(path).ok()?;
-    let samples: Vec<i16> = reader.into_samples::<i16>().collect::<Result<_, _>>().ok()?;
+    let samples: Vec<i16> = reader
+        .into_samples::<i16>()
+        .collect::<Result<_, _>>()
+        .ok()?;
     (samples.len() >= expect_at_least).then_some(samples)
 }
