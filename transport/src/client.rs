@@ -178,6 +178,26 @@ impl ClientSession {
     }
 }
 
+/// The methods every client session has, delegated to its [`ClientSession`].
+macro_rules! session_methods {
+    ($close_doc:literal) => {
+        /// The URL of the session resource on the server (its `Location`).
+        pub fn resource_url(&self) -> &str {
+            self.inner.resource.url.as_str()
+        }
+
+        /// True while the peer connection is connected.
+        pub fn is_connected(&self) -> bool {
+            self.inner.is_connected()
+        }
+
+        #[doc = $close_doc]
+        pub async fn close(self) -> Result<(), Error> {
+            self.inner.close().await
+        }
+    };
+}
+
 impl WhipSession {
     /// Publish `tracks` (the main track first, then optionally the background) to the WHIP
     /// endpoint at `endpoint`, and start sending once connected.
@@ -242,20 +262,7 @@ impl WhipSession {
         }
     }
 
-    /// The URL of the session resource on the server (its `Location`).
-    pub fn resource_url(&self) -> &str {
-        self.inner.resource.url.as_str()
-    }
-
-    /// True while the peer connection is connected.
-    pub fn is_connected(&self) -> bool {
-        self.inner.is_connected()
-    }
-
-    /// Stop sending, DELETE the resource and close the peer connection.
-    pub async fn close(self) -> Result<(), Error> {
-        self.inner.close().await
-    }
+    session_methods!("Stop sending, DELETE the resource and close the peer connection.");
 }
 
 impl WhepViewer {
@@ -320,18 +327,5 @@ impl WhepViewer {
         self.tracks.recv().await
     }
 
-    /// The URL of the session resource on the server (its `Location`).
-    pub fn resource_url(&self) -> &str {
-        self.inner.resource.url.as_str()
-    }
-
-    /// True while the peer connection is connected.
-    pub fn is_connected(&self) -> bool {
-        self.inner.is_connected()
-    }
-
-    /// DELETE the resource and close the peer connection.
-    pub async fn close(self) -> Result<(), Error> {
-        self.inner.close().await
-    }
+    session_methods!("DELETE the resource and close the peer connection.");
 }

@@ -78,6 +78,24 @@ async fn still_hears(rx: &mut tokio::sync::mpsc::Receiver<RtpAudioPacket>) {
     );
 }
 
+/// The other viewer's session ends, its peer connection is freed, and the staying viewer
+/// keeps hearing the agent.
+async fn only_the_stayer_remains(
+    server: &WhepServer,
+    stay_rx: &mut tokio::sync::mpsc::Receiver<RtpAudioPacket>,
+    who: &str,
+) {
+    eventually(&format!("{who}: session ends"), || {
+        server.sessions(None).len() == 1
+    })
+    .await;
+    eventually(&format!("{who}: peer connection freed"), || {
+        server.live_peer_connections() == 1
+    })
+    .await;
+    still_hears(stay_rx).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_mid_speech_ends_only_that_session() {
     let s = setup().await;
@@ -134,15 +152,7 @@ async fn a_viewer_that_vanishes_is_cleaned_up() {
     assert!(got > 5, "the vanished viewer was receiving ({got} packets)");
     assert_eq!(s.server.sessions(None).len(), 2);
 
-    eventually("the vanished viewer's session ends", || {
-        s.server.sessions(None).len() == 1
-    })
-    .await;
-    eventually("its peer connection is freed", || {
-        s.server.live_peer_connections() == 1
-    })
-    .await;
-    still_hears(&mut stay_rx).await;
+    only_the_stayer_remains(&s.server, &mut stay_rx, "the vanished viewer").await;
 }
 
 struct Gathered(tokio::sync::watch::Sender<bool>);
@@ -208,13 +218,5 @@ async fn ice_failure_ends_the_session() {
     assert_eq!(response.status().as_u16(), 201, "the offer itself is fine");
     assert_eq!(s.server.sessions(None).len(), 2);
 
-    eventually("the session whose ICE failed ends", || {
-        s.server.sessions(None).len() == 1
-    })
-    .await;
-    eventually("its peer connection is freed", || {
-        s.server.live_peer_connections() == 1
-    })
-    .await;
-    still_hears(&mut stay_rx).await;
+    only_the_stayer_remains(&s.server, &mut stay_rx, "the viewer whose ICE failed").await;
 }
