@@ -136,7 +136,7 @@ pub fn tone(x: &[f64], rate: f64, lo: f64, hi: f64) -> Tone {
     // leakage when the window holds a non-integer number of cycles.
     let (mut a, mut b) = (best - 1.0, best + 1.0);
     let g = (5f64.sqrt() - 1.0) / 2.0;
-    for _ in 0..40 {
+    for _ in 0..28 {
         let c = b - g * (b - a);
         let d = a + g * (b - a);
         if fit(x, rate, c).1 > fit(x, rate, d).1 {
@@ -157,22 +157,34 @@ pub fn tone(x: &[f64], rate: f64, lo: f64, hi: f64) -> Tone {
 /// Least squares for x ≈ p·cos + q·sin + dc: (amplitude, sine energy, residual energy).
 fn fit(x: &[f64], rate: f64, freq: f64) -> (f64, f64, f64) {
     let w = 2.0 * std::f64::consts::PI * freq / rate;
+    // cos/sin of w·i by rotation, re-anchored every 1024 samples against drift.
+    let basis = |i: usize, (c, s): (f64, f64)| -> (f64, f64) {
+        if i % 1024 == 0 {
+            ((w * i as f64).cos(), (w * i as f64).sin())
+        } else {
+            (c * w.cos() - s * w.sin(), s * w.cos() + c * w.sin())
+        }
+    };
     let mut m = [[0.0f64; 3]; 3];
     let mut v = [0.0f64; 3];
+    let mut cs = (1.0, 0.0);
     for (i, xi) in x.iter().enumerate() {
-        let basis = [(w * i as f64).cos(), (w * i as f64).sin(), 1.0];
+        cs = basis(i, cs);
+        let b = [cs.0, cs.1, 1.0];
         for r in 0..3 {
-            v[r] += basis[r] * xi;
+            v[r] += b[r] * xi;
             for c in 0..3 {
-                m[r][c] += basis[r] * basis[c];
+                m[r][c] += b[r] * b[c];
             }
         }
     }
     let coef = solve3(m, v);
     let mut signal = 0.0;
     let mut noise = 0.0;
+    let mut cs = (1.0, 0.0);
     for (i, xi) in x.iter().enumerate() {
-        let f = coef[0] * (w * i as f64).cos() + coef[1] * (w * i as f64).sin();
+        cs = basis(i, cs);
+        let f = coef[0] * cs.0 + coef[1] * cs.1;
         signal += f * f;
         noise += (xi - f - coef[2]).powi(2);
     }
