@@ -14,7 +14,7 @@ use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOpt
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::Error;
@@ -94,9 +94,41 @@ impl FileDecoder {
             });
         }
         let file = File::open(path).map_err(io_err)?;
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let ext = path.extension().and_then(|e| e.to_str());
+        Self::from_source(path, Box::new(file), ext, out_channels)
+    }
+
+    /// Open audio from any byte source; `path` only names it in errors. A panic inside
+    /// the decoder library (malformed input it does not guard against) becomes
+    /// [`Error::Corrupt`] instead of unwinding into the caller.
+    pub(crate) fn from_source(
+        path: &Path,
+        source: Box<dyn MediaSource>,
+        ext: Option<&str>,
+        out_channels: usize,
+    ) -> Result<Self, Error> {
+        let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::open_source(path, source, ext, out_channels)
+        }));
+        guarded.unwrap_or_else(|_| {
+            Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                decoded_ms: 0,
+                detail: "the decoder library crashed on this data".into(),
+            })
+        })
+    }
+
+    fn open_source(
+        path: &Path,
+        source: Box<dyn MediaSource>,
+        ext: Option<&str>,
+        out_channels: usize,
+    ) -> Result<Self, Error> {
+        let path_buf = path.to_path_buf();
+        let mss = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        if let Some(ext) = ext {
             hint.with_extension(ext);
         }
         let not_audio = |reason: &str| Error::NotAudio {
@@ -191,7 +223,11 @@ impl FileDecoder {
             out.append(&mut self.first);
             return Ok(true);
         }
-        self.decode_packet(out)
+        let guarded =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.decode_packet(out)));
+        guarded.unwrap_or_else(|_| {
+            Err(self.corrupt("the decoder library crashed on this data".into()))
+        })
     }
 
     fn decoded_ms(&self) -> u64 {
@@ -292,6 +328,15 @@ impl FileDecoder {
                 self.layout = Some(layout);
             }
             buf.copy_to_vec_interleaved(&mut self.scratch);
+            // Float files can hold NaN, infinities or absurd values (damaged or hostile);
+            // they would poison the resampler's FFT. Anything beyond ±8 (+18 dBFS) is junk.
+            for x in &mut self.scratch {
+                *x = if x.is_finite() {
+                    x.clamp(-8.0, 8.0)
+                } else {
+                    0.0
+                };
+            }
             mix_down(&self.scratch, self.in_channels, &self.matrix, out);
             self.decoded_frames += frames as u64;
             return Ok(true);

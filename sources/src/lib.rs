@@ -71,6 +71,9 @@ mod resample;
 mod tts;
 mod worker;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use decode::{probe, FileInfo};
 pub use dsp::Ducking;
 pub use error::Error;

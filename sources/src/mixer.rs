@@ -212,7 +212,9 @@ impl Voice {
         channels: usize,
         stats: &SharedStats,
     ) -> Option<FinishReason> {
-        let finished = self.shared.finished.load(Ordering::Acquire);
+        // A worker that vanished without finishing (it cannot panic, but if it did) counts
+        // as finished: the voice drains and leaves instead of underrunning forever.
+        let finished = self.shared.finished.load(Ordering::Acquire) || self.rx.is_abandoned();
         if !self.started {
             if let Some(reason) = self.retiring {
                 return Some(reason);
@@ -657,5 +659,91 @@ fn checked_gain(db: f32) -> Result<f32, Error> {
         Err(Error::InvalidArgument(format!(
             "gain {db} dB is not a finite value up to +24 dB"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A voice fed by the test instead of a worker thread.
+    fn voice(format: Format) -> (Box<Voice>, Producer<f32>, Arc<VoiceShared>) {
+        let (tx, rx) = RingBuffer::new(format.frame_len() * 8);
+        let shared = Arc::new(VoiceShared::default());
+        let v = Box::new(Voice {
+            id: SourceId(99),
+            path: PathBuf::from("test"),
+            rx,
+            shared: shared.clone(),
+            worker: thread::current(),
+            gain: Ramp::new(1.0),
+            fade: Fade::silent(),
+            fade_in: 0,
+            ducked: false,
+            started: false,
+            retiring: None,
+            outcome: FinishReason::Ended,
+        });
+        (v, tx, shared)
+    }
+
+    fn fill(mixer: &mut BackgroundMixer, format: Format) -> Vec<i16> {
+        let mut out = vec![0i16; format.frame_len()];
+        let cx = BusContext {
+            format,
+            pts: 0,
+            speech_active: false,
+        };
+        mixer.fill(&mut out, &cx);
+        out
+    }
+
+    #[test]
+    fn a_dry_ring_plays_silence_and_counts_an_underrun_until_the_source_finishes() {
+        let format = Format::new(24_000, 1, 20).unwrap();
+        let config = BackgroundConfig {
+            ducking: Ducking::OFF,
+            ..Default::default()
+        };
+        let (mut mixer, bg) = BackgroundMixer::new(format, config).unwrap();
+        let (v, mut tx, shared) = voice(format);
+        mixer.apply(Command::Clip { voice: v });
+        // Not started until START_FRAMES are buffered: silence, but no underrun.
+        assert!(fill(&mut mixer, format).iter().all(|s| *s == 0));
+        assert_eq!(bg.stats().underruns, 0);
+        for _ in 0..2 * 480 {
+            tx.push(0.25).unwrap();
+        }
+        assert!(fill(&mut mixer, format).iter().all(|s| *s == 8_192));
+        assert!(fill(&mut mixer, format).iter().all(|s| *s == 8_192));
+        assert_eq!(bg.stats().underruns, 0);
+        // The decoder fell behind: silence and one underrun per frame.
+        assert!(fill(&mut mixer, format).iter().all(|s| *s == 0));
+        assert_eq!(bg.stats().underruns, 1);
+        for _ in 0..240 {
+            tx.push(-0.25).unwrap();
+        }
+        let out = fill(&mut mixer, format);
+        assert!(out[..240].iter().all(|s| *s == -8_192) && out[240..].iter().all(|s| *s == 0));
+        assert_eq!(bg.stats().underruns, 2);
+        assert_eq!(bg.stats().playing, 1);
+        // A finished source with an empty ring leaves the mix without an underrun.
+        tx.push(0.5).unwrap();
+        shared.finished.store(true, Ordering::Release);
+        let out = fill(&mut mixer, format);
+        assert_eq!(out[0], 16_384);
+        assert_eq!(bg.stats().underruns, 2);
+        assert_eq!(bg.stats().playing, 0);
+        assert!(mixer.voices.iter().all(|v| v.is_none()));
+    }
+
+    #[test]
+    fn a_format_mismatch_leaves_the_frame_silent_and_is_counted() {
+        let format = Format::new(24_000, 1, 20).unwrap();
+        let (mut mixer, bg) = BackgroundMixer::new(format, BackgroundConfig::default()).unwrap();
+        let other = Format::new(48_000, 2, 20).unwrap();
+        let out = fill(&mut mixer, other);
+        assert!(out.iter().all(|s| *s == 0));
+        assert_eq!(bg.stats().format_mismatches, 1);
     }
 }
