@@ -110,6 +110,9 @@ struct Shared {
     counters: Counters,
     encoder_done: AtomicU64,
     closed: AtomicBool,
+    /// Set when the feed is dropped. `Drop::drop` runs before the feed's ring ends are
+    /// dropped, so the encoder cannot rely on `is_abandoned` alone after that last wake.
+    feed_gone: AtomicBool,
 }
 
 /// The control side of a published track: peers subscribe to its encoded frames.
@@ -164,6 +167,7 @@ impl Publisher {
             counters: Counters::default(),
             encoder_done: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            feed_gone: AtomicBool::new(false),
         });
         let wake = Arc::new(AtomicWaker::new());
         let worker = EncoderTask {
@@ -296,7 +300,8 @@ impl FrameFeed {
 
 impl Drop for FrameFeed {
     fn drop(&mut self) {
-        // The ring is now abandoned; wake the encoder so it drains and stops.
+        // Wake the encoder so it drains what is queued and stops.
+        self.shared.feed_gone.store(true, Ordering::Release);
         self.wake.wake();
     }
 }
@@ -319,12 +324,15 @@ impl EncoderTask {
     async fn run(mut self) {
         loop {
             // Borrowed mutably so that the future stays `Send` (the ring ends are not `Sync`).
-            let (meta, wake) = (&mut self.meta, &self.wake);
+            let (meta, wake, gone) = (&mut self.meta, &self.wake, &self.shared.feed_gone);
             let ready = poll_fn(move |cx| {
                 wake.register(cx.waker());
+                // Read `gone` first: every push happened before it was set, so an empty ring
+                // seen afterwards is really drained.
+                let gone = gone.load(Ordering::Acquire);
                 if !meta.is_empty() {
                     Poll::Ready(true)
-                } else if meta.is_abandoned() {
+                } else if gone || meta.is_abandoned() {
                     Poll::Ready(false)
                 } else {
                     Poll::Pending

@@ -58,7 +58,8 @@ async fn viewer(url: &str) -> (WhepViewer, tokio::sync::mpsc::Receiver<RtpAudioP
 
 /// Wait (generously) until `cond` holds.
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(30);
     while !cond() {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -66,6 +67,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    eprintln!("{what}: after {:?}", started.elapsed());
 }
 
 /// The staying viewer still receives continuous audio after `packets` were already taken.

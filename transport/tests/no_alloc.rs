@@ -1,0 +1,102 @@
+//! The frame side of the transport allocates nothing: `FrameFeed::push` and the background
+//! tap, counted with an allocator that counts allocations made on this test's thread while
+//! the encoder task keeps running on other threads.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use voxpace_core::{BusContext, Format, Source, Track, TrackConfig};
+use voxpace_transport::{split_background, Publisher, PublisherConfig};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: delegates to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeding_frames_does_not_allocate() {
+    let format = Format::new(24_000, 1, 20).unwrap();
+    let (main, mut feed) = Publisher::new(format, PublisherConfig::default()).unwrap();
+    let (background, bg_feed) = Publisher::new(format, PublisherConfig::default()).unwrap();
+    let mut main_rx = main.subscribe();
+    let mut bg_rx = background.subscribe();
+    let mut tap = split_background(
+        |out: &mut [i16], cx: &BusContext| {
+            for (i, s) in out.iter_mut().enumerate() {
+                *s = ((cx.pts as usize + i) % 200) as i16 * 50;
+            }
+        },
+        bg_feed,
+    );
+    let mut track = Track::new(format, TrackConfig::default()).unwrap();
+    let mut pcm = vec![0i16; format.frame_len()];
+    let mut bus = vec![0i16; format.frame_len()];
+    let mut pushed = 0;
+    for round in 0..5 {
+        let n = allocations_during(|| {
+            for _ in 0..8 {
+                let info = track.render(&mut pcm);
+                if feed.push(&info, &pcm) {
+                    pushed += 1;
+                }
+                bus.fill(0);
+                let cx = BusContext {
+                    format,
+                    pts: info.pts,
+                    speech_active: false,
+                };
+                tap.fill(&mut bus, &cx);
+            }
+        });
+        assert_eq!(n, 0, "round {round}: the frame side allocated {n} times");
+        // Let the encoders (on other threads) drain between rounds, as the real clock would.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(pushed, 40);
+    assert!(bus.iter().all(|&s| s == 0), "the tap leaves the mix silent");
+    let (mut a, mut b) = (0, 0);
+    while a < 40 || b < 40 {
+        tokio::select! {
+            r = main_rx.recv() => { r.unwrap(); a += 1; }
+            r = bg_rx.recv() => { r.unwrap(); b += 1; }
+            _ = tokio::time::sleep(Duration::from_secs(5)) => panic!("encoded only {a} + {b}"),
+        }
+    }
+}
