@@ -1,7 +1,7 @@
 //! What happens to playing sources, reported off the frame path.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -70,10 +70,7 @@ impl SourceEvents {
     /// Wait up to `timeout` for the next event. `None` on timeout or when the mixer and its
     /// sources are all gone.
     pub fn next_timeout(&self, timeout: Duration) -> Option<SourceEvent> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(e) => Some(e),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.rx.recv_timeout(timeout).ok()
     }
 }
 

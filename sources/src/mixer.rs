@@ -443,12 +443,16 @@ impl Source for BackgroundMixer {
     }
 }
 
+/// The sources started and not yet retired, with their worker state (for `wait_buffered`
+/// and the source limit).
+type LiveList = Arc<Mutex<Vec<(SourceId, Arc<VoiceShared>)>>>;
+
 /// Frees retired voices, reports them as finished and keeps the live list current. Exits
 /// when the mixer is gone.
 fn spawn_janitor(
     mut garbage: Consumer<Box<Voice>>,
     hub: Arc<EventHub>,
-    live: Arc<Mutex<Vec<(SourceId, Arc<VoiceShared>)>>>,
+    live: LiveList,
 ) -> Result<(), Error> {
     thread::Builder::new()
         .name("voxpace-bg-janitor".into())
@@ -491,7 +495,7 @@ struct Control {
     commands: Mutex<Producer<Command>>,
     hub: Arc<EventHub>,
     stats: Arc<SharedStats>,
-    live: Arc<Mutex<Vec<(SourceId, Arc<VoiceShared>)>>>,
+    live: LiveList,
     next_id: AtomicU64,
 }
 

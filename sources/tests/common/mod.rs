@@ -159,7 +159,7 @@ fn fit(x: &[f64], rate: f64, freq: f64) -> (f64, f64, f64) {
     let w = 2.0 * std::f64::consts::PI * freq / rate;
     // cos/sin of w·i by rotation, re-anchored every 1024 samples against drift.
     let basis = |i: usize, (c, s): (f64, f64)| -> (f64, f64) {
-        if i % 1024 == 0 {
+        if i.is_multiple_of(1024) {
             ((w * i as f64).cos(), (w * i as f64).sin())
         } else {
             (c * w.cos() - s * w.sin(), s * w.cos() + c * w.sin())
@@ -201,8 +201,9 @@ fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> [f64; 3] {
         for r in 0..3 {
             if r != col {
                 let k = m[r][col] / m[col][col];
-                for c in 0..3 {
-                    m[r][c] -= k * m[col][c];
+                let pivot_row = m[col];
+                for (x, p) in m[r].iter_mut().zip(pivot_row) {
+                    *x -= k * p;
                 }
                 v[r] -= k * v[col];
             }
