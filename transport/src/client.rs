@@ -168,6 +168,22 @@ impl ClientSession {
         *self.state.borrow() == RTCPeerConnectionState::Connected
     }
 
+    async fn ended(&mut self) -> String {
+        match self
+            .state
+            .wait_for(|s| {
+                matches!(
+                    s,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                )
+            })
+            .await
+        {
+            Ok(s) => format!("connection {}", *s),
+            Err(_) => "peer connection dropped".to_owned(),
+        }
+    }
+
     async fn close(self) -> Result<(), Error> {
         for task in &self.tasks {
             task.abort();
@@ -189,6 +205,12 @@ macro_rules! session_methods {
         /// True while the peer connection is connected.
         pub fn is_connected(&self) -> bool {
             self.inner.is_connected()
+        }
+
+        /// Resolves when the connection has failed or closed (the server ended the session,
+        /// or the network went away), with the reason. Republish or reconnect after it.
+        pub async fn ended(&mut self) -> String {
+            self.inner.ended().await
         }
 
         #[doc = $close_doc]

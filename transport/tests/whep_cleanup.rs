@@ -222,3 +222,17 @@ async fn ice_failure_ends_the_session() {
 
     only_the_stayer_remains(&s.server, &mut stay_rx, "the viewer whose ICE failed").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_notices_when_the_server_ends_its_session() {
+    let s = setup().await;
+    let (mut v, _rx) = viewer(&s.url).await;
+    let id = v.resource_url().rsplit('/').next().unwrap().to_owned();
+    assert!(s.server.end_session(&id));
+    let why = tokio::time::timeout(Duration::from_secs(30), v.ended())
+        .await
+        .expect("the viewer notices");
+    assert!(why.starts_with("connection"), "{why}");
+    assert!(!v.is_connected());
+    assert!(s.server.sessions(None).is_empty());
+}
