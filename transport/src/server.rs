@@ -9,6 +9,7 @@
 //! 503 (session limit reached), 500 (the WebRTC stack failed).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use axum::body::Body;
@@ -83,6 +84,9 @@ pub(crate) struct Inner {
     pub(crate) role: Role,
     sessions: Mutex<HashMap<String, Session>>,
     pub(crate) live: LiveCounter,
+    /// Offers being answered right now: they count against `max_sessions` too, so that
+    /// concurrent offers cannot overshoot the limit.
+    pending: AtomicUsize,
 }
 
 /// Session bookkeeping shared by both roles.
@@ -93,6 +97,7 @@ impl Inner {
             role,
             sessions: Mutex::new(HashMap::new()),
             live: LiveCounter::default(),
+            pending: AtomicUsize::new(0),
         })
     }
 
@@ -341,7 +346,7 @@ async fn post_offer(
         Err(OfferProblem::Malformed(m)) => return text(StatusCode::BAD_REQUEST, m),
         Err(OfferProblem::Unusable(m)) => return text(StatusCode::UNPROCESSABLE_ENTITY, m),
     };
-    if inner.lock_sessions().len() >= inner.config.max_sessions {
+    let Some(_slot) = Slot::reserve(&inner) else {
         let mut r = text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -352,7 +357,7 @@ async fn post_offer(
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return r;
-    }
+    };
     match create_session(&inner, &stream, checked, publishers).await {
         Ok((id, answer)) => {
             let location = format!("{}/{}", uri.path().trim_end_matches('/'), id);
@@ -370,6 +375,28 @@ async fn post_offer(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("could not answer the offer: {e}"),
         ),
+    }
+}
+
+/// A reserved place under `max_sessions` while an offer is answered.
+struct Slot<'a>(&'a Inner);
+
+impl<'a> Slot<'a> {
+    fn reserve(inner: &'a Inner) -> Option<Self> {
+        // Under the session lock, so that counting and reserving are one step.
+        let sessions = inner.lock_sessions();
+        let pending = inner.pending.load(Ordering::Acquire);
+        if sessions.len() + pending >= inner.config.max_sessions {
+            return None;
+        }
+        inner.pending.fetch_add(1, Ordering::AcqRel);
+        Some(Slot(inner))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
