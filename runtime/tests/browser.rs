@@ -17,10 +17,16 @@ use serde_json::{json, Value};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// True when the only network interface is loopback.
+/// True when the only network interface of this process's namespace is loopback
+/// (`/proc/net/dev` is per network namespace; `/sys/class/net` is not).
 fn isolated() -> bool {
-    std::fs::read_dir("/sys/class/net")
-        .map(|d| d.filter_map(|e| e.ok()).all(|e| e.file_name() == "lo"))
+    std::fs::read_to_string("/proc/net/dev")
+        .map(|t| {
+            t.lines()
+                .skip(2)
+                .filter_map(|l| l.split(':').next())
+                .all(|name| name.trim() == "lo")
+        })
         .unwrap_or(false)
 }
 
@@ -37,6 +43,7 @@ fn rerun_isolated(test: &str) -> bool {
         ])
         .arg(&exe)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("VOXPACE_NETNS", "1")
         .status()
         .expect("running unshare (util-linux; needs root) to isolate the browser's network");
     status.success()
@@ -86,6 +93,7 @@ impl Driver {
             "--disable-component-update",
             "--disable-sync",
             "--autoplay-policy=no-user-gesture-required",
+            "--allow-loopback-in-peer-connection",
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
         ];
@@ -184,10 +192,12 @@ impl Driver {
             {
                 return v;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what} (last value {v})"
-            );
+            if Instant::now() >= deadline {
+                let page = self
+                    .script("const p = window.voxpace && window.voxpace.pc; return {status: document.getElementById('status').textContent, transport: document.getElementById('transport').textContent, events: window.voxpace && window.voxpace.events, pc: p && p.connectionState, ice: p && p.iceConnectionState, gathering: p && p.iceGatheringState, local: p && p.localDescription && p.localDescription.sdp, remote: p && p.remoteDescription && p.remoteDescription.sdp};")
+                    .await;
+                panic!("timed out waiting for {what} (last value {v}); page: {page:#}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -196,6 +206,11 @@ impl Driver {
 #[test]
 fn the_page_plays_the_agent_over_webrtc_and_interrupt_silences_it() {
     if !isolated() {
+        assert!(
+            std::env::var_os("VOXPACE_NETNS").is_none(),
+            "inside unshare --net but still not isolated: {:?}",
+            std::fs::read_to_string("/proc/net/dev")
+        );
         assert!(
             rerun_isolated("the_page_plays_the_agent_over_webrtc_and_interrupt_silences_it"),
             "the browser test failed inside its network namespace (output above)"

@@ -93,7 +93,7 @@ impl From<voxpace_core::Error> for ApiError {
             E::IntakeClosed => Self::conflict("intake_closed", msg),
             E::PartialSample { .. } => Self::bad_request("partial_sample", msg),
             E::TrackClosed => Self::new(StatusCode::GONE, "output_ended", msg),
-            E::CommandQueueFull => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg),
+            E::IntakeFull => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg),
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg),
         }
     }
@@ -255,7 +255,7 @@ impl AppState {
         );
         #[cfg(feature = "webrtc")]
         if let Some(p) = &output.publisher {
-            self.start_whip(id, p.clone(), events_tx.clone());
+            self.start_whip(id, p.clone(), output.events.clone());
         }
         self.attach_sinks(&output)?;
         if let Some(clock) = self
