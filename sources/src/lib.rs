@@ -53,14 +53,21 @@
 //! Long files are streamed, never decoded whole. Per source: the ring,
 //! `buffer × rate × channels × 4` bytes (default 400 ms: 38 KB at 24 kHz mono, 154 KB at
 //! 48 kHz stereo), plus the decoder's packet and block buffers, symphonia's 64 KiB read
-//! buffer, the resampler's FFT state and a worker stack. Measured with a counting
-//! allocator (`tests/memory.rs`), a looping source at 48 kHz stereo holds MEMORY_TBD in
-//! total, independent of the file's length and of how long it plays.
+//! buffer and the resampler's FFT state. Measured with a counting allocator
+//! (`tests/memory.rs`, one looping source, 48 kHz stereo track, 400 ms buffer): WAV
+//! 372 KiB, MP3 422 KiB, AAC/M4A 466–531 KiB, FLAC 583 KiB, Ogg Vorbis 1.9 MiB (its
+//! decoder's codebook tables); the same after 1 s and after 12 s of play, whatever the
+//! file's length. Plus one worker thread (its stack is mapped lazily).
 //!
 //! ## Resampling quality
-//! A 1 kHz tone at -6 dBFS through the resampler (as decoded file audio and through
-//! [`TtsResampler`]) measured SNR_TBD (signal to everything-else, including the 16-bit
-//! output quantisation; `tests/quality.rs` asserts a floor).
+//! rubato's synchronous FFT resampler (fixed ratio, Blackman-Harris window), delay
+//! compensated so output is sample-aligned with the input. A 1 kHz tone at -6 dBFS comes
+//! out with an SNR (tone power over everything else, including the 16-bit output
+//! quantisation, whose floor for this tone is about 92 dB) of **92–94 dB** from lossless
+//! files at 8, 22.05, 44.1, 48 and 96 kHz into 8–48 kHz tracks, and **88–89 dB** through
+//! [`TtsResampler`] (22.05 kHz into 8–48 kHz; its input is 16-bit too, so two rounding
+//! floors add up to ~89 dB: the resampler itself is below both); frequency within 0.01 Hz, level within
+//! 0.05 dB. `tests/formats.rs` and `tests/tts.rs` assert ≥ 85 dB. No listener hears that.
 
 mod decode;
 mod dsp;

@@ -128,6 +128,13 @@ enum Step {
 
 impl Worker {
     fn run(mut self) {
+        self.run_until_done();
+        // Also on cancellation: nothing more will come, and `wait_buffered` must not wait
+        // for a source whose mixer is gone.
+        self.shared.finished.store(true, Ordering::Release);
+    }
+
+    fn run_until_done(&mut self) {
         loop {
             if self.cancelled() {
                 return;
