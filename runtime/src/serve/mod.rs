@@ -338,7 +338,7 @@ impl AppState {
                 peer: peer_settings(self.config.server.listen),
             };
             tokio::spawn(async move {
-                match voxpace_transport::WhipSession::publish(&url, &[publisher.clone()], options).await {
+                match voxpace_transport::WhipSession::publish(&url, std::slice::from_ref(&publisher), options).await {
                     Ok(session) => {
                         info!(%url, "publishing over WHIP");
                         // Held until the output ends (its publisher closes), then closed.
