@@ -34,7 +34,7 @@ const TTS_CHUNK_MS: u32 = 10;
 ///     out.extend_from_slice(tts.process(&chunk)); // reply.push_samples(...).await? here
 /// }
 /// out.extend_from_slice(tts.flush());
-/// assert_eq!(out.len(), 3487); // 3205 frames at 22.05 kHz = 3487.8 frames at 24 kHz
+/// assert_eq!(out.len(), 3488); // 3205 frames at 22.05 kHz = 3488.4 frames at 24 kHz
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct TtsResampler {
