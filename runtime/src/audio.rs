@@ -66,63 +66,28 @@ pub fn read_wav(path: &Path) -> Result<Pcm, Error> {
 /// Read a WAV file and convert it to `format`'s rate and channel count.
 pub fn load_for(path: &Path, format: Format) -> Result<Vec<i16>, Error> {
     let pcm = read_wav(path)?;
-    if pcm.channels > 2 {
-        return Err(Error::Audio {
-            path: path.to_path_buf(),
-            reason: format!(
-                "{} channels; only mono and stereo files are supported",
-                pcm.channels
-            ),
-        });
-    }
-    Ok(convert(&pcm.samples, pcm.sample_rate, pcm.channels, format))
+    convert(&pcm.samples, pcm.sample_rate, pcm.channels, format).map_err(|reason| Error::Audio {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
-/// Convert interleaved PCM (`rate`, `channels` of 1 or 2) to `format`.
-pub fn convert(samples: &[i16], rate: u32, channels: u16, format: Format) -> Vec<i16> {
-    let remixed = remix(samples, channels, format.channels());
-    resample(&remixed, format.channels(), rate, format.sample_rate())
-}
-
-/// Mono to stereo duplicates; stereo to mono averages.
-pub fn remix(samples: &[i16], from: u16, to: u16) -> Vec<i16> {
-    match (from, to) {
-        (1, 2) => samples.iter().flat_map(|&s| [s, s]).collect(),
-        (2, 1) => samples
-            .chunks_exact(2)
-            .map(|p| ((p[0] as i32 + p[1] as i32) / 2) as i16)
-            .collect(),
-        _ => samples.to_vec(),
+/// Convert interleaved PCM (`rate`, `channels`) to `format` with the sources crate's
+/// streaming TTS resampler (exact copy when the layout already matches).
+pub fn convert(
+    samples: &[i16],
+    rate: u32,
+    channels: u16,
+    format: Format,
+) -> Result<Vec<i16>, String> {
+    if rate == format.sample_rate() && channels == format.channels() {
+        return Ok(samples.to_vec());
     }
-}
-
-/// Resample with linear interpolation (good enough for speech previews and music beds; the
-/// result is exactly reproducible, which `render` needs).
-pub fn resample(samples: &[i16], channels: u16, from: u32, to: u32) -> Vec<i16> {
-    if from == to || samples.is_empty() {
-        return samples.to_vec();
-    }
-    let ch = channels as usize;
-    let frames_in = samples.len() / ch;
-    let frames_out = (frames_in as u64 * to as u64 / from as u64) as usize;
-    let mut out = Vec::with_capacity(frames_out * ch);
-    for i in 0..frames_out {
-        // Position in input frames, in fixed point so every platform computes the same.
-        let num = i as u64 * from as u64;
-        let idx = (num / to as u64) as usize;
-        let frac = (num % to as u64) as i64;
-        for c in 0..ch {
-            let a = samples[idx * ch + c] as i64;
-            let b = samples.get((idx + 1) * ch + c).map_or(a, |&v| v as i64);
-            out.push((a + (b - a) * frac / to as i64) as i16);
-        }
-    }
-    out
-}
-
-/// dB to a linear factor.
-pub fn db_to_gain(db: f32) -> f32 {
-    10f32.powf(db / 20.0)
+    let mut r =
+        voxpace_sources::TtsResampler::new(rate, channels, format).map_err(|e| e.to_string())?;
+    let mut out = r.process(samples).to_vec();
+    out.extend_from_slice(r.flush());
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -130,17 +95,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resample_keeps_duration_and_endpoints() {
-        let ramp: Vec<i16> = (0..16_000).map(|i| (i % 1000) as i16).collect();
-        let out = resample(&ramp, 1, 16_000, 24_000);
-        assert_eq!(out.len(), 24_000);
-        assert_eq!(out[0], 0);
-        assert_eq!(out[3], 2, "1.5 samples in per 1 out: 3 out = 2 in");
+    fn conversion_keeps_the_duration() {
+        let tone: Vec<i16> = (0..16_000).map(|i| ((i % 100) * 50) as i16).collect();
+        let out = convert(&tone, 16_000, 1, Format::default()).unwrap();
+        assert!((out.len() as i64 - 24_000).abs() < 100, "{}", out.len());
+        let same = convert(&tone, 24_000, 1, Format::default()).unwrap();
+        assert_eq!(same, tone);
     }
+}
 
-    #[test]
-    fn remix_round_trips_mono() {
-        let m = vec![1i16, -5, 300];
-        assert_eq!(remix(&remix(&m, 1, 2), 2, 1), m);
-    }
+/// [`convert`] for the binary's built-in audio, whose layout is known to be valid.
+pub(crate) fn convert_or_fail(
+    samples: &[i16],
+    rate: u32,
+    channels: u16,
+    format: Format,
+) -> anyhow::Result<Vec<i16>> {
+    convert(samples, rate, channels, format).map_err(anyhow::Error::msg)
 }

@@ -3,22 +3,18 @@
 
 use std::path::Path;
 
-use crate::{audio, Config, Error};
+use crate::{Config, Error};
 
 /// Decode every referenced audio file (and load every plugin); report all failures at once,
 /// each at the line of the key that named the file.
 pub fn deep_check(config: &Config) -> Result<(), Error> {
     let mut issues = Vec::new();
     let mut audio_file = |key: String, path: &Path| {
-        if let Err(e) = audio::read_wav(path) {
-            let reason = match e {
-                Error::Audio { reason, .. } => reason,
-                other => other.to_string(),
-            };
+        if let Err(e) = voxpace_sources::probe(path) {
             issues.push(config.issue_at(
                 &key,
-                format!("{}: {reason}", path.display()),
-                "a PCM WAV file (8/16/24/32-bit integer or 32-bit float, mono or stereo)",
+                e.to_string(),
+                "an audio file: WAV, FLAC, MP3, Ogg Vorbis or AAC (MP4), 8 to 96 kHz",
             ));
         }
     };

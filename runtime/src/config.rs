@@ -223,6 +223,7 @@ struct RawDucking {
     enabled: bool,
     depth_db: Option<Spanned<f32>>,
     attack_ms: Option<Spanned<u64>>,
+    hold_ms: Option<Spanned<u64>>,
     release_ms: Option<Spanned<u64>>,
 }
 
@@ -349,6 +350,8 @@ pub struct DuckingConfig {
     pub depth_db: f32,
     /// How fast the background goes down when speech starts.
     pub attack: Duration,
+    /// How long it stays down after speech stops.
+    pub hold: Duration,
     /// How fast it comes back after speech.
     pub release: Duration,
 }
@@ -612,8 +615,9 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
             }
             DuckingConfig {
                 depth_db,
-                attack: ms(&d.attack_ms, 50),
-                release: ms(&d.release_ms, 400),
+                attack: ms(&d.attack_ms, 60),
+                hold: ms(&d.hold_ms, 300),
+                release: ms(&d.release_ms, 600),
             }
         });
         BackgroundConfig {

@@ -8,12 +8,12 @@
 //! - [`script`] and [`render`]: a scripted conversation rendered on the virtual clock to a
 //!   WAV, an event log and a PNG ([`plot`]).
 //! - [`serve`]: agent outputs behind an HTTP control API, event stream, metrics and WHEP.
-//! - [`bus`]: each output's background bus (background source, gain, ducking, clips).
+//! - [`background`]: each output's background bus (music, gain, ducking, clips) from `voxpace-sources`.
 //! - [`audio`]: WAV decoding and PCM conversion; [`events`]: events as JSON.
 //! - [`Error`]: everything that can go wrong.
 
 pub mod audio;
-pub mod bus;
+pub mod background;
 pub mod check;
 pub mod config;
 mod error;

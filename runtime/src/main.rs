@@ -106,7 +106,9 @@ fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let filter = match &cli.log {
         Some(f) => EnvFilter::new(f),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        // symphonia logs what its typed errors (reported by voxpace) already say.
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,symphonia_core=off,symphonia=off")),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

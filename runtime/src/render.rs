@@ -17,7 +17,7 @@ use futures_util::FutureExt;
 use serde_json::{json, Value};
 use voxpace_core::{Error as CoreError, Event, Format, Playback, ReplyWriter, Track, TrackHandle};
 
-use crate::bus::{Bus, BusControl, Ducking, MemorySource};
+use crate::background::Bus;
 use crate::config::Issue;
 use crate::events::event_json;
 use crate::plot::{self, Marker};
@@ -162,31 +162,34 @@ impl Feed {
     }
 }
 
-/// Everything loaded before the first frame, so that nothing is decoded mid-render.
+/// Reply audio decoded before the first frame, so that nothing is decoded mid-render.
 struct Loaded {
     files: BTreeMap<PathBuf, Arc<[i16]>>,
-    clips: BTreeMap<String, (Arc<[i16]>, f32)>,
 }
 
 fn preload(config: &Config, script: &Script) -> Result<Loaded, Error> {
-    let format = config.format;
     let mut files = BTreeMap::new();
     let mut issues = Vec::new();
-    let load = |path: &Path, files: &mut BTreeMap<PathBuf, Arc<[i16]>>| -> Result<(), Error> {
-        if !files.contains_key(path) {
-            files.insert(
-                path.to_path_buf(),
-                Arc::from(audio::load_for(path, format)?),
-            );
-        }
-        Ok(())
-    };
-    if let Some(bg) = &config.background {
-        load(&bg.file, &mut files)?;
-    }
     for step in &script.steps {
         match &step.action {
-            Action::Reply { file, .. } | Action::Background(Some(file)) => load(file, &mut files)?,
+            Action::Reply { file, .. } if !files.contains_key(file) => {
+                files.insert(
+                    file.clone(),
+                    Arc::from(audio::load_for(file, config.format)?),
+                );
+            }
+            Action::Background(Some(file)) => {
+                if let Err(e) = voxpace_sources::probe(file) {
+                    issues.push(Issue {
+                        file: script.path.clone(),
+                        line: step.line,
+                        column: 1,
+                        key: "background".into(),
+                        problem: e.to_string(),
+                        expected: "an audio file".into(),
+                    });
+                }
+            }
             Action::Clip(name) if !config.clips.contains_key(name) => issues.push(Issue {
                 file: script.path.clone(),
                 line: step.line,
@@ -204,17 +207,7 @@ fn preload(config: &Config, script: &Script) -> Result<Loaded, Error> {
     if !issues.is_empty() {
         return Err(Error::Invalid(issues));
     }
-    let mut clips = BTreeMap::new();
-    for (name, clip) in &config.clips {
-        clips.insert(
-            name.clone(),
-            (
-                Arc::from(audio::load_for(&clip.file, format)?),
-                clip.gain_db,
-            ),
-        );
-    }
-    Ok(Loaded { files, clips })
+    Ok(Loaded { files })
 }
 
 /// A file's name for the event log: no absolute paths, so logs compare across machines.
@@ -229,7 +222,7 @@ struct Session<'a> {
     config: &'a Config,
     format: Format,
     handle: TrackHandle,
-    bus: BusControl,
+    bus: Bus,
     loaded: Loaded,
     feed: Option<Feed>,
     pending: Vec<Playback>,
@@ -303,23 +296,20 @@ impl Session<'_> {
                 );
             }
             Action::Clip(name) => {
-                let (samples, gain) = self.loaded.clips[name].clone();
-                self.bus.fire_clip(samples, gain).map_err(bus_error)?;
+                self.bus.clip(&self.config.clips[name])?;
                 let line = json!({"type": "step", "action": "clip", "clip": name});
                 self.note(pts, line, Some(plot::Kind::Clip));
             }
             Action::Background(file) => {
-                let looped = self.config.background.as_ref().is_none_or(|b| b.looped);
-                let source = file.as_ref().map(|f| {
-                    Box::new(MemorySource::new(self.loaded.files[f].clone(), looped))
-                        as Box<dyn voxpace_core::Source>
-                });
-                self.bus.set_background(source).map_err(bus_error)?;
+                match file {
+                    Some(f) => self.bus.play_file(f)?,
+                    None => self.bus.set_enabled(false)?,
+                }
                 let line = json!({"type": "step", "action": "background", "file": file.as_deref().map(short)});
                 self.note(pts, line, Some(plot::Kind::Step));
             }
             Action::BackgroundGain(db) => {
-                self.bus.set_gain_db(*db);
+                self.bus.set_gain_db(*db)?;
                 let line = json!({"type": "step", "action": "background_gain", "gain_db": db});
                 self.note(pts, line, Some(plot::Kind::Step));
             }
@@ -349,13 +339,6 @@ impl Session<'_> {
     }
 }
 
-fn bus_error(e: crate::bus::BusBusy) -> Error {
-    Error::Output {
-        path: PathBuf::from("<background bus>"),
-        reason: e.to_string(),
-    }
-}
-
 /// Render `script` with `config` and write `outputs`. Shows a progress bar on stderr when
 /// `progress` is true and stderr is a terminal.
 pub fn render(
@@ -370,31 +353,13 @@ pub fn render(
     let mut track = Track::new(format, config.track.clone())?;
     let handle = track.handle();
     let mut events = handle.events();
-    let (bus, bus_ctl) = Bus::new(
-        config.background.as_ref().map_or(0.0, |b| b.gain_db),
-        config
-            .background
-            .as_ref()
-            .and_then(|b| b.ducking)
-            .map(|d| Ducking {
-                depth: audio::db_to_gain(d.depth_db),
-                attack: d.attack,
-                release: d.release,
-            }),
-    );
-    handle.set_background(Some(Box::new(bus)))?;
-    if let Some(bg) = &config.background {
-        let samples = loaded.files[&bg.file].clone();
-        bus_ctl
-            .set_background(Some(Box::new(MemorySource::new(samples, bg.looped))))
-            .map_err(bus_error)?;
-    }
+    let bus = Bus::start(config, &handle)?;
     let bound = format.samples_in(config.track.buffer) as usize * format.channels() as usize;
     let mut s = Session {
         config,
         format,
         handle: handle.clone(),
-        bus: bus_ctl,
+        bus,
         loaded,
         feed: None,
         pending: Vec::new(),
@@ -436,6 +401,18 @@ pub fn render(
             next_step += 1;
         }
         s.pump(pts)?;
+        // Background files decode on their own threads: wait until the next frames are
+        // ready, so the mix never depends on thread timing.
+        if !s.bus.wait_buffered(format) {
+            return Err(Error::Audio {
+                path: config
+                    .background
+                    .as_ref()
+                    .map(|b| b.file.clone())
+                    .unwrap_or_default(),
+                reason: "the background decoder fell 10 s behind".into(),
+            });
+        }
         let info = track.render(&mut buf);
         mix.extend_from_slice(&buf);
         speech.push(info.speech);

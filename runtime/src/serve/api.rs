@@ -117,7 +117,7 @@ fn output_json(o: &Output) -> Value {
         "paused": o.handle.is_paused(),
         "buffered_ms": o.handle.buffered().as_millis() as u64,
         "level": { "peak": o.meter.peak.load(Ordering::Relaxed), "rms": o.meter.rms.load(Ordering::Relaxed) },
-        "background": { "enabled": o.background_on.load(Ordering::Relaxed), "gain_db": o.bus.gain_db() },
+        "background": { "enabled": o.bus.is_enabled(), "gain_db": o.bus.gain_db() },
         "stats": {
             "frames": s.frames, "speech_frames": s.speech_frames, "underruns": s.underruns,
             "late_frames": o.meter.late_frames.load(Ordering::Relaxed), "sink_drops": s.sink_drops,
@@ -521,7 +521,7 @@ struct BackgroundChange {
 async fn get_background(State(state): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let o = state.output(&id)?;
     Ok(Json(
-        json!({ "enabled": o.background_on.load(Ordering::Relaxed), "gain_db": o.bus.gain_db() }),
+        json!({ "enabled": o.bus.is_enabled(), "gain_db": o.bus.gain_db() }),
     ))
 }
 
@@ -545,33 +545,25 @@ async fn put_background(
             ));
         }
     }
-    if let Some(on) = change.enabled {
-        let source = match (on, &state.media.background) {
-            (true, Some(samples)) => {
-                let looped = state.config.background.as_ref().is_none_or(|b| b.looped);
-                Some(
-                    Box::new(crate::bus::MemorySource::new(samples.clone(), looped))
-                        as Box<dyn voxpace_core::Source>,
-                )
-            }
-            (true, None) => {
-                return Err(ApiError::conflict(
-                    "no_background",
-                    "the configuration has no [background] to enable",
-                ))
-            }
-            (false, _) => None,
-        };
-        o.bus
-            .set_background(source)
-            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))?;
-        o.background_on.store(on, Ordering::Relaxed);
+    let busy = |e: crate::Error| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "background", e.to_string())
+    };
+    if change.enabled == Some(true) && state.config.background.is_none() {
+        return Err(ApiError::conflict(
+            "no_background",
+            "the configuration has no [background] to enable",
+        ));
     }
     if let Some(g) = change.gain_db {
-        o.bus.set_gain_db(g);
+        o.bus.set_gain_db(g).map_err(busy)?;
+    }
+    if let Some(on) = change.enabled {
+        if on != o.bus.is_enabled() {
+            o.bus.set_enabled(on).map_err(busy)?;
+        }
     }
     Ok(Json(
-        json!({ "enabled": o.background_on.load(Ordering::Relaxed), "gain_db": o.bus.gain_db() }),
+        json!({ "enabled": o.bus.is_enabled(), "gain_db": o.bus.gain_db() }),
     ))
 }
 
@@ -580,13 +572,13 @@ async fn fire_clip(
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let o = state.output(&id)?;
-    let (samples, gain) = state.media.clips.get(&name).cloned().ok_or_else(|| {
+    let clip = state.config.clips.get(&name).ok_or_else(|| {
         ApiError::not_found(
             "unknown_clip",
             format!(
                 "no clip {name:?}; configured: {}",
                 state
-                    .media
+                    .config
                     .clips
                     .keys()
                     .cloned()
@@ -596,7 +588,7 @@ async fn fire_clip(
         )
     })?;
     o.bus
-        .fire_clip(samples, gain)
+        .clip(clip)
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))?;
     Ok(Json(json!({ "output": id, "clip": name })))
 }

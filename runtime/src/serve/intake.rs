@@ -82,6 +82,9 @@ pub fn parse_content_type(value: Option<&str>) -> Result<Wire, ApiError> {
     }
 }
 
+/// Rate, channels, big-endian: the layout of raw input.
+type Layout = (u32, u16, bool);
+
 /// The largest WAV header accepted before the `data` chunk.
 const MAX_WAV_HEADER: usize = 64 * 1024;
 
@@ -90,10 +93,10 @@ const MAX_WAV_HEADER: usize = 64 * 1024;
 pub struct Converter {
     target: Format,
     /// The input layout once known (a WAV's after its header).
-    layout: Option<(u32, u16, bool)>,
+    layout: Option<Layout>,
     /// Bytes not yet converted: the WAV header so far, or an incomplete sample frame.
     carry: Vec<u8>,
-    resampler: Option<Resampler>,
+    resampler: Option<voxpace_sources::TtsResampler>,
     scratch: Vec<i16>,
 }
 
@@ -116,20 +119,22 @@ impl Converter {
             scratch: Vec::new(),
         };
         if let Some(l) = layout {
-            c.set_layout(l);
+            // Raw layouts were range-checked when the content type was parsed.
+            let _ = c.set_layout(l);
         }
         c
     }
 
-    fn set_layout(&mut self, (rate, channels, big): (u32, u16, bool)) {
+    fn set_layout(&mut self, (rate, channels, big): Layout) -> Result<(), ApiError> {
         self.layout = Some((rate, channels, big));
-        if rate != self.target.sample_rate() {
-            self.resampler = Some(Resampler::new(
-                rate,
-                self.target.sample_rate(),
-                self.target.channels(),
-            ));
+        if rate != self.target.sample_rate() || channels != self.target.channels() {
+            let r =
+                voxpace_sources::TtsResampler::new(rate, channels, self.target).map_err(|e| {
+                    ApiError::unsupported(format!("{rate} Hz, {channels} channel(s): {e}"))
+                })?;
+            self.resampler = Some(r);
         }
+        Ok(())
     }
 
     /// The input sample rate and channels, once known.
@@ -155,7 +160,7 @@ impl Converter {
                     return Ok(());
                 }
                 Some((layout, offset)) => {
-                    self.set_layout(layout);
+                    self.set_layout(layout)?;
                     start = offset;
                 }
             }
@@ -173,10 +178,9 @@ impl Converter {
                 }
             }));
         self.carry = data[start + usable..].to_vec();
-        let remixed = crate::audio::remix(&self.scratch, channels, self.target.channels());
         match self.resampler.as_mut() {
-            Some(r) => r.process(&remixed, out),
-            None => out.extend_from_slice(&remixed),
+            Some(r) => out.extend_from_slice(r.process(&self.scratch)),
+            None => out.extend_from_slice(&self.scratch),
         }
         Ok(())
     }
@@ -191,7 +195,7 @@ impl Converter {
             ));
         }
         if let Some(r) = self.resampler.as_mut() {
-            r.flush(out);
+            out.extend_from_slice(r.flush());
         }
         if !self.carry.is_empty() {
             let n = self.carry.len();
@@ -207,9 +211,6 @@ impl Converter {
 
 /// Parse a WAV header; `Ok(None)` while more bytes are needed. Returns the layout and the
 /// offset of the first data byte.
-/// Rate, channels, big-endian: the layout of raw input.
-type Layout = (u32, u16, bool);
-
 fn parse_wav_header(b: &[u8]) -> Result<Option<(Layout, usize)>, ApiError> {
     let bad =
         |m: &str| ApiError::bad_request("bad_audio", format!("not a 16-bit PCM WAV stream: {m}"));
@@ -262,72 +263,6 @@ fn parse_wav_header(b: &[u8]) -> Result<Option<(Layout, usize)>, ApiError> {
     }
 }
 
-/// Linear-interpolation resampler over a stream; exactly [`crate::audio::resample`] when
-/// the whole input comes in one piece.
-#[derive(Debug)]
-pub struct Resampler {
-    from: u64,
-    to: u64,
-    ch: usize,
-    /// Input frames not yet fully used (at least the last one, for interpolation).
-    pending: Vec<i16>,
-    /// Input frames dropped from the front of `pending` so far.
-    base: u64,
-    /// Output frames produced so far.
-    produced: u64,
-}
-
-impl Resampler {
-    /// From `from` Hz to `to` Hz, `channels` interleaved.
-    pub fn new(from: u32, to: u32, channels: u16) -> Self {
-        Self {
-            from: from as u64,
-            to: to as u64,
-            ch: channels as usize,
-            pending: Vec::new(),
-            base: 0,
-            produced: 0,
-        }
-    }
-
-    fn emit(&mut self, out: &mut Vec<i16>, last: bool) {
-        let frames = (self.pending.len() / self.ch) as u64;
-        loop {
-            let num = self.produced * self.from;
-            let idx = num / self.to - self.base;
-            let frac = (num % self.to) as i64;
-            if idx + 1 >= frames && !(last && idx < frames) {
-                break;
-            }
-            for c in 0..self.ch {
-                let a = self.pending[idx as usize * self.ch + c] as i64;
-                let b = self
-                    .pending
-                    .get((idx as usize + 1) * self.ch + c)
-                    .map_or(a, |&v| v as i64);
-                out.push((a + (b - a) * frac / self.to as i64) as i16);
-            }
-            self.produced += 1;
-        }
-        // Keep from the frame the next output starts at.
-        let keep_from =
-            ((self.produced * self.from / self.to).saturating_sub(self.base)).min(frames);
-        self.pending.drain(..keep_from as usize * self.ch);
-        self.base += keep_from;
-    }
-
-    /// Resample a chunk (whole frames).
-    pub fn process(&mut self, input: &[i16], out: &mut Vec<i16>) {
-        self.pending.extend_from_slice(input);
-        self.emit(out, false);
-    }
-
-    /// The end of the stream: emit what the last input frames cover.
-    pub fn flush(&mut self, out: &mut Vec<i16>) {
-        self.emit(out, true);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,22 +287,6 @@ mod tests {
             let e = parse_content_type(Some(bad)).unwrap_err();
             assert_eq!(e.status.as_u16(), 415, "{bad}");
         }
-    }
-
-    #[test]
-    fn streamed_resampling_equals_whole_buffer_resampling() {
-        let input: Vec<i16> = (0..10_007)
-            .map(|i| ((i * 37) % 2000 - 1000) as i16)
-            .collect();
-        let whole = crate::audio::resample(&input, 1, 16_000, 24_000);
-        let mut r = Resampler::new(16_000, 24_000, 1);
-        let mut out = Vec::new();
-        for chunk in input.chunks(333) {
-            r.process(chunk, &mut out);
-        }
-        r.flush(&mut out);
-        assert_eq!(out.len(), whole.len());
-        assert_eq!(out, whole);
     }
 
     #[test]

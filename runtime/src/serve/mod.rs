@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{info, warn, Instrument};
 use voxpace_core::{FrameClock, MonotonicClock, Track};
 
-use crate::bus::{Bus, Ducking, MemorySource};
+use crate::background::Bus;
 use crate::events::{event_json, event_name};
 use crate::{audio, Config};
 use output::{EventMsg, FrameSide, Meter, Output, MONITOR_SLOTS};
@@ -102,8 +102,6 @@ impl From<voxpace_core::Error> for ApiError {
 /// Audio decoded once at start and shared by every output.
 #[derive(Debug)]
 struct Media {
-    background: Option<Arc<[i16]>>,
-    clips: BTreeMap<String, (Arc<[i16]>, f32)>,
     demo: Arc<[i16]>,
 }
 
@@ -180,20 +178,13 @@ impl AppState {
         let (format, track_config) = self.config.track_parts();
         let track = Track::new(format, track_config)?;
         let handle = track.handle();
-        let bg = self.config.background.as_ref();
-        let (bus, bus_ctl) = Bus::new(
-            bg.map_or(0.0, |b| b.gain_db),
-            bg.and_then(|b| b.ducking).map(|d| Ducking {
-                depth: audio::db_to_gain(d.depth_db),
-                attack: d.attack,
-                release: d.release,
-            }),
-        );
-        handle.set_background(Some(Box::new(bus)))?;
-        if let (Some(samples), Some(b)) = (&self.media.background, bg) {
-            let _ = bus_ctl
-                .set_background(Some(Box::new(MemorySource::new(samples.clone(), b.looped))));
-        }
+        let bus = Bus::start(&self.config, &handle).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "background",
+                e.to_string(),
+            )
+        })?;
         let (events_tx, _) = broadcast::channel(1024);
         let alive = Arc::new(AtomicBool::new(true));
         let meter = Arc::new(Meter::default());
@@ -219,7 +210,7 @@ impl AppState {
         let output = Arc::new(Output {
             id: id.to_string(),
             handle: handle.clone(),
-            bus: bus_ctl,
+            bus,
             events: events_tx.clone(),
             meter,
             created: Instant::now(),
@@ -227,7 +218,6 @@ impl AppState {
             replies: Mutex::new(BTreeMap::new()),
             alive,
             monitors: Mutex::new(monitor_tx),
-            background_on: AtomicBool::new(self.media.background.is_some()),
             #[cfg(feature = "webrtc")]
             publisher,
         });
@@ -253,6 +243,7 @@ impl AppState {
             }
             .instrument(span.clone()),
         );
+        forward_source_events(&output);
         #[cfg(feature = "webrtc")]
         if let Some(p) = &output.publisher {
             self.start_whip(id, p.clone(), output.events.clone());
@@ -386,6 +377,39 @@ impl AppState {
     }
 }
 
+/// Background files that fail mid-stream (or finish) become `source_failed` /
+/// `source_finished` events on the output's stream; a thread waits on them until the output
+/// ends.
+fn forward_source_events(output: &Arc<Output>) {
+    let events = output.bus.background.subscribe();
+    let tx = output.events.clone();
+    let alive = output.alive.clone();
+    let span = output.span.clone();
+    std::thread::Builder::new()
+        .name("voxpace-source-events".into())
+        .spawn(move || {
+            while alive.load(Ordering::Acquire) {
+                let Some(ev) = events.next_timeout(Duration::from_millis(200)) else {
+                    continue;
+                };
+                let (name, data) = match ev {
+                    voxpace_sources::SourceEvent::Failed { id, path, error } => {
+                        span.in_scope(|| warn!(file = %path.display(), %error, "background source failed"));
+                        ("source_failed", serde_json::json!({"type": "source_failed", "source": format!("{id:?}"), "file": path.display().to_string(), "reason": error.to_string()}))
+                    }
+                    voxpace_sources::SourceEvent::Finished { id, path, reason } => (
+                        "source_finished",
+                        serde_json::json!({"type": "source_finished", "source": format!("{id:?}"), "file": path.display().to_string(), "reason": format!("{reason:?}")}),
+                    ),
+                    _ => continue,
+                };
+                let _ = tx.send(Arc::new(EventMsg { seq: 0, name, data: data.to_string() }));
+            }
+        })
+        .map(drop)
+        .unwrap_or_else(|e| warn!(error = %e, "could not start the source event thread"));
+}
+
 /// A running server (the library face of `voxpace serve`, used by tests too).
 #[derive(Debug)]
 pub struct Server {
@@ -398,17 +422,6 @@ impl Server {
     /// Decode the media, bind the listener, create the configured outputs and start serving.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         let format = config.format;
-        let background = match &config.background {
-            Some(b) => Some(Arc::from(audio::load_for(&b.file, format)?)),
-            None => None,
-        };
-        let mut clips = BTreeMap::new();
-        for (name, c) in &config.clips {
-            clips.insert(
-                name.clone(),
-                (Arc::from(audio::load_for(&c.file, format)?), c.gain_db),
-            );
-        }
         let demo = demo_speech(format)?;
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
@@ -427,11 +440,7 @@ impl Server {
         let state = Arc::new(AppState {
             outputs: RwLock::new(BTreeMap::new()),
             clock: Mutex::new(Some(clock)),
-            media: Media {
-                background,
-                clips,
-                demo,
-            },
+            media: Media { demo },
             accepting: AtomicBool::new(true),
             shutdown,
             started: Instant::now(),
@@ -551,12 +560,12 @@ fn demo_speech(format: voxpace_core::Format) -> anyhow::Result<Arc<[i16]>> {
     let reader = hound::WavReader::new(std::io::Cursor::new(DEMO_WAV))?;
     let spec = reader.spec();
     let samples: Vec<i16> = reader.into_samples::<i16>().collect::<Result<_, _>>()?;
-    Ok(Arc::from(audio::convert(
+    Ok(Arc::from(audio::convert_or_fail(
         &samples,
         spec.sample_rate,
         spec.channels,
         format,
-    )))
+    )?))
 }
 
 /// `voxpace serve`: start, print the address, run until SIGINT/SIGTERM, shut down.

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use voxpace_core::{FrameInfo, Playback, ReplyId, ReplyWriter, TrackHandle};
 
 use super::intake::{Converter, Wire};
-use crate::bus::BusControl;
+use crate::background::Bus;
 
 /// Live-audio monitors one output feeds at most.
 pub const MONITOR_SLOTS: usize = 4;
@@ -81,7 +81,7 @@ pub struct Output {
     /// The track's control side.
     pub handle: TrackHandle,
     /// The background bus.
-    pub bus: BusControl,
+    pub bus: Bus,
     /// Live events.
     pub events: broadcast::Sender<Arc<EventMsg>>,
     /// Figures from the frame callback.
@@ -93,7 +93,6 @@ pub struct Output {
     pub(crate) replies: Mutex<BTreeMap<u64, Arc<ReplySlot>>>,
     pub(crate) alive: Arc<AtomicBool>,
     pub(crate) monitors: Mutex<rtrb::Producer<rtrb::Producer<i16>>>,
-    pub(crate) background_on: AtomicBool,
     #[cfg(feature = "webrtc")]
     pub(crate) publisher: Option<voxpace_transport::Publisher>,
 }

@@ -1,0 +1,149 @@
+//! Each output's background bus, from `voxpace-sources`: the configured music (looped,
+//! ducked under speech), its live gain, and one-shot clips.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use voxpace_core::{Format, TrackHandle};
+use voxpace_sources::{
+    Background, BackgroundConfig as MixerConfig, BackgroundMixer, Ducking, Looping, Play,
+};
+
+use crate::config::{BackgroundConfig, ClipConfig, Config};
+use crate::Error;
+
+/// How fast the music fades out when turned off.
+pub const STOP_FADE: Duration = Duration::from_millis(200);
+
+/// A track's background: the sources crate's mixer in the track's background slot, and
+/// the state the API reports (on/off, gain).
+#[derive(Debug)]
+pub struct Bus {
+    /// The control handle.
+    pub background: Background,
+    config: Option<BackgroundConfig>,
+    on: AtomicBool,
+    gain_db: AtomicU32,
+}
+
+fn play_for(b: &BackgroundConfig, gain_db: f32) -> Play {
+    Play::music()
+        .gain_db(gain_db)
+        .looping(if b.looped {
+            Looping::Gapless
+        } else {
+            Looping::Once
+        })
+        .ducked(b.ducking.is_some())
+}
+
+fn to_err(e: voxpace_sources::Error) -> Error {
+    Error::Audio {
+        path: e.path().map(|p| p.to_path_buf()).unwrap_or_default(),
+        reason: e.to_string(),
+    }
+}
+
+impl Bus {
+    /// Put a mixer into `handle`'s background slot and start the configured music.
+    pub fn start(config: &Config, handle: &TrackHandle) -> Result<Bus, Error> {
+        let b = config.background.clone();
+        let ducking = b
+            .as_ref()
+            .and_then(|b| b.ducking)
+            .map_or(Ducking::OFF, |d| Ducking {
+                depth_db: -d.depth_db,
+                attack: d.attack,
+                hold: d.hold,
+                release: d.release,
+            });
+        let (mixer, background) = BackgroundMixer::new(
+            config.format,
+            MixerConfig {
+                ducking,
+                ..Default::default()
+            },
+        )
+        .map_err(to_err)?;
+        handle.set_background(Some(Box::new(mixer)))?;
+        let gain = b.as_ref().map_or(0.0, |b| b.gain_db);
+        let bus = Bus {
+            background,
+            on: AtomicBool::new(false),
+            gain_db: AtomicU32::new(gain.to_bits()),
+            config: b,
+        };
+        if bus.config.is_some() {
+            bus.set_enabled(true)?;
+        }
+        Ok(bus)
+    }
+
+    /// Play (from the start) or stop the configured music.
+    pub fn set_enabled(&self, on: bool) -> Result<(), Error> {
+        match (&self.config, on) {
+            (Some(b), true) => {
+                self.background
+                    .play(&b.file, play_for(b, self.gain_db()))
+                    .map_err(to_err)?;
+            }
+            (None, true) => {
+                return Err(Error::Audio {
+                    path: Default::default(),
+                    reason: "the configuration has no [background] to play".into(),
+                })
+            }
+            (_, false) => self.background.stop(STOP_FADE).map_err(to_err)?,
+        }
+        self.on.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Play another file as the music (crossfading), with the configured options.
+    pub fn play_file(&self, file: &std::path::Path) -> Result<(), Error> {
+        let b = self.config.clone().unwrap_or(BackgroundConfig {
+            file: file.to_path_buf(),
+            gain_db: self.gain_db(),
+            looped: true,
+            ducking: None,
+        });
+        self.background
+            .play(file, play_for(&b, self.gain_db()))
+            .map_err(to_err)?;
+        self.on.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Change the music's level (ramped).
+    pub fn set_gain_db(&self, db: f32) -> Result<(), Error> {
+        self.gain_db.store(db.to_bits(), Ordering::Relaxed);
+        if self.is_enabled() {
+            self.background.set_gain_db(None, db).map_err(to_err)?;
+        }
+        Ok(())
+    }
+
+    /// Fire a clip on top.
+    pub fn clip(&self, clip: &ClipConfig) -> Result<(), Error> {
+        self.background
+            .play_clip(&clip.file, Play::clip().gain_db(clip.gain_db))
+            .map(drop)
+            .map_err(to_err)
+    }
+
+    /// Is the music on?
+    pub fn is_enabled(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// The music's level in dB.
+    pub fn gain_db(&self) -> f32 {
+        f32::from_bits(self.gain_db.load(Ordering::Relaxed))
+    }
+
+    /// For rendering faster than real time: wait until every source has `ahead` decoded.
+    pub fn wait_buffered(&self, format: Format) -> bool {
+        self.background
+            .wait_buffered(format.frame_duration() * 2, Duration::from_secs(10))
+    }
+}
