@@ -90,6 +90,16 @@ pub fn convert(
     Ok(out)
 }
 
+/// [`convert`] for the binary's built-in audio, whose layout is known to be valid.
+pub(crate) fn convert_or_fail(
+    samples: &[i16],
+    rate: u32,
+    channels: u16,
+    format: Format,
+) -> anyhow::Result<Vec<i16>> {
+    convert(samples, rate, channels, format).map_err(anyhow::Error::msg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,14 +112,4 @@ mod tests {
         let same = convert(&tone, 24_000, 1, Format::default()).unwrap();
         assert_eq!(same, tone);
     }
-}
-
-/// [`convert`] for the binary's built-in audio, whose layout is known to be valid.
-pub(crate) fn convert_or_fail(
-    samples: &[i16],
-    rate: u32,
-    channels: u16,
-    format: Format,
-) -> anyhow::Result<Vec<i16>> {
-    convert(samples, rate, channels, format).map_err(anyhow::Error::msg)
 }
