@@ -160,11 +160,13 @@ fn avatar_lip_sync_is_aligned_to_pts_and_stops_at_the_interrupt() {
     let dir = scratch("avatar");
     let out = dir.join("lipsync.jsonl");
     let mut stage = stage();
+    // A queue far longer than the test, so a busy machine cannot make it drop.
     let sink = PluginSink::load(
         plugin("avatar"),
         &format!("path = {:?}", out.to_str().unwrap()),
     )
-    .unwrap();
+    .unwrap()
+    .with_queue(Duration::from_secs(10));
     let id = stage.handle.attach_sink(Box::new(sink)).unwrap();
     stage.render(3);
     // Reply 1: half a second of silence then half a second of loud speech.
@@ -204,7 +206,8 @@ fn avatar_lip_sync_is_aligned_to_pts_and_stops_at_the_interrupt() {
     assert_eq!(
         pts1,
         stage.speech_pts(a),
-        "one lip-sync frame per speech frame, same pts"
+        "one lip-sync frame per speech frame, same pts ({:?})",
+        stage.handle.stats()
     );
     for (i, v) in f1.iter().enumerate() {
         assert_eq!(v["offset"].as_u64().unwrap(), i as u64 * 480);
@@ -248,7 +251,9 @@ fn avatar_owning_playback_reports_what_it_played() {
     let out = dir.join("lipsync.jsonl");
     let mut stage = stage();
     let config = format!("path = {:?}\nowns_playback = true", out.to_str().unwrap());
-    let sink = PluginSink::load(plugin("avatar"), &config).unwrap();
+    let sink = PluginSink::load(plugin("avatar"), &config)
+        .unwrap()
+        .with_queue(Duration::from_secs(10));
     assert!(sink.info().owns_playback);
     stage.handle.attach_sink(Box::new(sink)).unwrap();
     let speech = pattern(12_000, 7);
