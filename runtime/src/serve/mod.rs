@@ -93,8 +93,11 @@ impl From<voxpace_core::Error> for ApiError {
             E::IntakeClosed => Self::conflict("intake_closed", msg),
             E::PartialSample { .. } => Self::bad_request("partial_sample", msg),
             E::TrackClosed => Self::new(StatusCode::GONE, "output_ended", msg),
-            E::IntakeFull => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg),
-            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg),
+            E::InvalidFormat(_) | E::InvalidConfig(_) | E::Sink { .. } => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg)
+            }
+            // A full command or intake queue: the frame side has not caught up yet.
+            _ => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg),
         }
     }
 }
