@@ -74,7 +74,7 @@ struct RenderArgs {
     /// The agent-output configuration.
     #[arg(long)]
     config: PathBuf,
-    /// The conversation script (TOML; see `voxpace render --help-script`).
+    /// The conversation script (TOML; example: runtime/assets/demo-script.toml).
     #[arg(long)]
     script: PathBuf,
     /// The mixed output WAV. The event log (`.events.jsonl`) and waveform (`.png`) are
