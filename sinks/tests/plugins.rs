@@ -344,6 +344,19 @@ fn a_panicking_plugin_is_detached_and_the_track_plays_on() {
 }
 
 #[test]
+fn panics_while_starting_or_describing_itself_are_errors_not_crashes() {
+    let faulty = Plugin::load(plugin("faulty-panic")).unwrap();
+    let e = faulty.instantiate("when = \"new\"").unwrap_err();
+    assert!(matches!(e, Error::ConfigRejected { .. }), "{e}");
+    assert!(e.to_string().contains("panicked while starting"), "{e}");
+    let e = faulty.instantiate("when = \"info\"").unwrap_err();
+    assert!(matches!(e, Error::PluginFailed { .. }), "{e}");
+    assert!(e.to_string().contains("panicked in info"), "{e}");
+    // The host is fine and the library still works.
+    assert!(faulty.instantiate("").is_ok());
+}
+
+#[test]
 fn a_blocking_plugin_loses_its_audio_but_never_delays_frames_or_other_sinks() {
     let dir = scratch("block");
     let mut stage = stage();
