@@ -380,6 +380,26 @@ fn a_blocking_plugin_loses_its_audio_but_never_delays_frames_or_other_sinks() {
 }
 
 #[test]
+fn an_owning_plugin_that_never_reports_is_timed_out_with_an_estimated_position() {
+    let mut stage = Stage::new(TrackConfig {
+        interrupt_fade: Duration::ZERO,
+        report_timeout: Duration::from_millis(400),
+        ..TrackConfig::default()
+    });
+    let hung = PluginSink::load(plugin("faulty-block"), "owns_playback = true").unwrap();
+    assert!(hung.info().owns_playback);
+    stage.handle.attach_sink(Box::new(hung)).unwrap();
+    let a = stage.say(&pattern(48_000, 13));
+    stage.render(10);
+    stage.handle.interrupt();
+    // 400 ms of media time is 20 frames; the reply must end by then, not hang.
+    let outcome = stage.until_finished(a, 25);
+    assert!(outcome.interrupted);
+    assert_eq!(outcome.position, Position::Estimated);
+    assert!(outcome.played_samples > 0 && outcome.played_samples <= 11 * 480);
+}
+
+#[test]
 fn load_errors_are_distinct_and_name_the_file() {
     let dir = scratch("errors");
     // Missing file.
