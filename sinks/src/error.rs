@@ -55,14 +55,6 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
-    /// A new plugin crate could not be made from the template.
-    #[error("{}: cannot make the plugin crate: {reason}", path.display())]
-    Scaffold {
-        /// The crate directory that was to be made.
-        path: PathBuf,
-        /// Why not.
-        reason: String,
-    },
     /// The track used for a check refused something.
     #[error("{}: {source}", path.display())]
     Track {
@@ -82,7 +74,6 @@ impl Error {
             | Error::IncompatibleAbi { path, .. }
             | Error::ConfigRejected { path, .. }
             | Error::PluginFailed { path, .. }
-            | Error::Scaffold { path, .. }
             | Error::Track { path, .. } => path,
         }
     }

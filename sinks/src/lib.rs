@@ -19,7 +19,6 @@
 //! - [`PluginSink`]: an instance as a `Sink` (events forwarded over the ABI, playback
 //!   reports forwarded back).
 //! - [`check_plugin`] and [`CheckReport`]: `voxpace plugin check` as a function.
-//! - [`new_plugin`]: a new plugin crate from `plugins/template` (`cargo xtask new-plugin`).
 //! - [`Error`]: missing file, not a plugin, incompatible ABI, configuration rejected.
 //!
 //! Isolation: each sink runs on its own worker thread behind a bounded queue (core's fan
@@ -31,11 +30,9 @@ mod adapter;
 mod check;
 mod error;
 mod loader;
-mod scaffold;
 
 pub use adapter::PluginSink;
 pub use check::{check_plugin, CheckReport};
 pub use error::Error;
 pub use loader::{Metadata, Plugin};
-pub use scaffold::new_plugin;
 pub use voxpace_sink_abi::{AbiVersion, ABI_VERSION};
