@@ -77,18 +77,27 @@
 //! The crate's version *is* the ABI version ([`ABI_VERSION`]). A host loads a plugin whose
 //! ABI has the same major version, whatever the minor, older or newer.
 //!
-//! A **minor** version may only append: a field at the end of [`SinkPluginMod`] or
-//! [`HostVtable`] (after the `last_prefix_field`; readers get `None` from libraries that
-//! predate it), a method at the end of [`SinkObject`], a new [`EventKind`] (older plugins
-//! ignore kinds they do not know), a new constant of [`DeliveryKind`] (older hosts treat
-//! an unknown kind as paced), a provided method or constant of [`SinkPlugin`].
+//! A **minor** version may only:
+//! - append a field at the end of the root module [`SinkPluginMod`] (after its
+//!   `last_prefix_field`; hosts read it as `None` from older plugins), and freeze the
+//!   previous minor's root module in [`compat`] (`compat::v1_<N>`);
+//! - add an [`EventKind`] (older plugins ignore kinds they do not know) or a
+//!   [`DeliveryKind`] (older hosts treat an unknown kind as paced);
+//! - add provided methods or constants to [`SinkPlugin`] (as `CONFIG_HELP` in 1.1), and
+//!   new helper items.
 //!
-//! A **major** version is needed to change or remove anything: reorder, retype or remove a
-//! field or method, add a field to a by-value struct ([`RawEvent`], [`RawInfo`],
-//! [`StreamFormat`], [`PlaybackReport`], [`AbiVersion`]), change what an existing field or
-//! event means, or move to an abi_stable release with another ABI header. abi_stable checks
-//! every layout when loading, so a violation is refused with an error, never undefined
-//! behaviour.
+//! Everything else needs a **major** version: changing, reordering, retyping or removing a
+//! field or method; adding a field to a by-value struct ([`RawEvent`], [`RawInfo`],
+//! [`StreamFormat`], [`PlaybackReport`], [`AbiVersion`]); appending a method to
+//! [`SinkObject`] or a field to [`HostVtable`] (unless the frozen copies in [`compat`] are
+//! extended to freeze those types too); changing what an existing field or event means;
+//! moving to an abi_stable release with another ABI header.
+//!
+//! Why the frozen copies: abi_stable accepts a library whose root module has *at least* the
+//! host's fields (a plugin newer than the host) but refuses one with fewer. The host
+//! therefore reads the version a plugin declares and checks an older-minor plugin against
+//! the frozen root module of that minor. abi_stable checks every layout when loading, so a
+//! violation of these rules is refused with an error, never undefined behaviour.
 
 #![allow(non_local_definitions)] // `#[sabi_trait]` expands to impls the lint flags.
 #![warn(missing_docs)]
