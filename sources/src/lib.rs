@@ -69,6 +69,13 @@
 //! floors add up to ~89 dB: the resampler itself is below both); frequency within 0.01 Hz, level within
 //! 0.05 dB. `tests/formats.rs` and `tests/tts.rs` assert ≥ 85 dB. No listener hears that.
 
+//! ## Cost
+//! `cargo bench -p voxpace-sources` (release, one core of a shared 2-core machine, 48 kHz
+//! stereo track): decode + resample takes 0.7–1.8 ms of CPU per second of audio (WAV
+//! 0.7–1.5, Vorbis 1.4, FLAC/MP3/AAC 1.7–1.8) and mixing 0.25 ms per source per second, so
+//! one core sustains roughly 500 compressed or 1000 PCM background sources in real time;
+//! the frame path itself costs about 5 µs per source per 20 ms frame.
+
 mod decode;
 mod dsp;
 mod error;
