@@ -2,14 +2,24 @@
 //!
 //! - `cargo xtask ci`: what CI runs (`.ci/run`) and the README's test command.
 //! - `cargo xtask matrix`: the cross-crate integration matrix ([`matrix`]).
+//! - `cargo xtask bench`: one benchmark report, Rust and the Python reference side by side.
+//! - `cargo xtask new-plugin NAME`: a new sink plugin from the template ([`new_plugin`]).
 //!
 //! Each subcommand lives in its own module; this file only dispatches.
 
+mod alloc_count;
+mod bench;
 mod ci;
 mod matrix;
+mod new_plugin;
 mod system;
 
 use anyhow::{bail, Result};
+
+/// Counts allocations on the frame path for `cargo xtask bench` (forwards to the system
+/// allocator; counting is off except around measured `Track::render` calls).
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 const HELP: &str = "\
 cargo xtask <command>
@@ -20,6 +30,11 @@ commands:
   matrix        build the plugins, then run every track × format × input rate × sink ×
                 background cell through a scripted conversation and check it
                 (`cargo xtask matrix --help` for options)
+  bench [--quick]
+                run the benchmarks and the Python reference's, print one report with ratios
+  new-plugin NAME
+                scaffold plugins/NAME from plugins/template, build it and run the plugin
+                check on it
 ";
 
 fn main() -> Result<()> {
@@ -27,6 +42,8 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::run_ci(&args[1..]),
         Some("matrix") => matrix::run_matrix(&args[1..]),
+        Some("new-plugin") => new_plugin::run_new_plugin(&args[1..]),
+        Some("bench") => bench::run_bench(&args[1..]),
         None | Some("help") | Some("--help") | Some("-h") => {
             print!("{HELP}");
             Ok(())

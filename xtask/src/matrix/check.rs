@@ -178,12 +178,7 @@ pub fn check_events(rec: &Recording, exp: &Expected, format: Format, f: &mut Fin
 
 /// The output minus `background` (if any) must be exactly the expected speech, except in
 /// the interrupt frame, where speech fades out within the fade and is silent after it.
-pub fn check_output(
-    rec: &Recording,
-    exp: &Expected,
-    background: Option<&[i16]>,
-    f: &mut Findings,
-) {
+pub fn check_output(rec: &Recording, exp: &Expected, background: Option<&[i16]>, f: &mut Findings) {
     let fl = rec.frame_len();
     let speech = |i: usize| rec.out[i] as i32 - background.map_or(0, |b| b[i] as i32);
     let ia = exp.interrupt_frame * fl;
@@ -252,7 +247,10 @@ pub fn check_resampling(rec: &Recording, input: Input, format: Format, f: &mut F
         let want = (n_in * format.sample_rate() as f64 / input.rate as f64).round() as usize;
         let got = rec.pushed[r].len() / ch;
         f.check(got == want, || {
-            format!("reply {}: resampled to {got} samples, expected {want}", r + 1)
+            format!(
+                "reply {}: resampled to {got} samples, expected {want}",
+                r + 1
+            )
         });
         let edge = format.samples_in(std::time::Duration::from_millis(20)) as usize;
         let (snr, lag, level) = signal::snr_vs_formula(
@@ -268,7 +266,10 @@ pub fn check_resampling(rec: &Recording, input: Input, format: Format, f: &mut F
             worst = (snr, lag, level);
         }
         f.check(snr >= MIN_SNR_DB, || {
-            format!("reply {}: resampled speech SNR {snr:.1} dB < {MIN_SNR_DB} dB", r + 1)
+            format!(
+                "reply {}: resampled speech SNR {snr:.1} dB < {MIN_SNR_DB} dB",
+                r + 1
+            )
         });
         f.check(lag.abs() <= 1.0, || {
             format!("reply {}: resampled speech is {lag:.2} samples late", r + 1)
@@ -277,7 +278,10 @@ pub fn check_resampling(rec: &Recording, input: Input, format: Format, f: &mut F
             format!("reply {}: resampled level off by {level:.2} dB", r + 1)
         });
     }
-    f.figure("speech", format!("SNR {:.1} dB lag {:.2}", worst.0, worst.1));
+    f.figure(
+        "speech",
+        format!("SNR {:.1} dB lag {:.2}", worst.0, worst.1),
+    );
 }
 
 /// Tones resampled and quantised to 16 bits: anything below this is audible damage.

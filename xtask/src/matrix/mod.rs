@@ -9,7 +9,8 @@
 //! - [`signal`]: the synthetic speech and the SNR / level measurements.
 //!
 //! Meaningless combinations are not generated: a plain track has neither background nor
-//! sinks, an input rate equal to the track's rate is the "same" cell.
+//! sinks, an input rate equal to the track's rate is the "same" cell, and the speaker runs
+//! with one background file rather than each (see [`speaker_background`]).
 
 mod cell;
 mod check;
@@ -47,6 +48,9 @@ exits non-zero if any cell fails.
   --jobs N         cells run in parallel (default: the number of cores)
   --no-build       use the plugins already built
   --list           print the cell names and exit
+
+Cells run in a release build of xtask (built on first use); set XTASK_MATRIX_DEBUG=1 to run
+them in the debug build instead.
 ";
 
 struct Options {
@@ -119,7 +123,13 @@ fn cells(backgrounds: &[PathBuf]) -> Result<Vec<Cell>> {
             let mut inputs = vec![(Input { rate, channels }, true)];
             for r in [16_000, 22_050, 44_100] {
                 if r != rate || channels != 1 {
-                    inputs.push((Input { rate: r, channels: 1 }, false));
+                    inputs.push((
+                        Input {
+                            rate: r,
+                            channels: 1,
+                        },
+                        false,
+                    ));
                 }
             }
             let sinks: &[SinkKind] = if with_sinks {
@@ -134,7 +144,10 @@ fn cells(backgrounds: &[PathBuf]) -> Result<Vec<Cell>> {
             };
             for (input, same_rate) in &inputs {
                 for sink in sinks {
-                    for bg in &bgs {
+                    for bg in bgs
+                        .iter()
+                        .filter(|bg| speaker_background(*sink, bg, backgrounds))
+                    {
                         out.push(Cell {
                             track,
                             format,
@@ -151,6 +164,24 @@ fn cells(backgrounds: &[PathBuf]) -> Result<Vec<Cell>> {
     Ok(out)
 }
 
+/// The speaker (real time, one at a time: ALSA's `default` is one file) runs with one
+/// background file, not each: sinks receive the speech before the background is mixed in,
+/// so the file cannot change what the speaker gets (the recorder cells prove that for every
+/// file, sample for sample).
+fn speaker_background(sink: SinkKind, bg: &Option<PathBuf>, all: &[PathBuf]) -> bool {
+    let Some(bg) = bg else {
+        return true;
+    };
+    if sink != SinkKind::Speaker {
+        return true;
+    }
+    let representative = all
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "flac"))
+        .or(all.first());
+    Some(bg) == representative
+}
+
 /// Package names of the plugin crates, by directory name.
 fn plugin_packages() -> Result<Vec<(String, String)>> {
     let dir = root().join("plugins");
@@ -165,7 +196,11 @@ fn plugin_packages() -> Result<Vec<(String, String)>> {
             .find_map(|l| l.trim().strip_prefix("name = "))
             .map(|n| n.trim().trim_matches('"').to_string())
             .with_context(|| format!("{}: no package name", path.display()))?;
-        let dir_name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let dir_name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         out.push((dir_name, name));
     }
     out.sort();
@@ -236,6 +271,26 @@ pub fn run_matrix(args: &[String]) -> Result<()> {
     } else {
         plugin_packages()?
     };
+    // Decoding and resampling unoptimised take most of the time: run the cells from a
+    // release build of this tool (built once, then cached), unless this is one.
+    if cfg!(debug_assertions) && std::env::var_os("XTASK_MATRIX_DEBUG").is_none() {
+        let mut release = cargo();
+        release
+            .args([
+                "run",
+                "--release",
+                "-q",
+                "-p",
+                "xtask",
+                "--bin",
+                "xtask",
+                "--",
+                "matrix",
+            ])
+            .args(args)
+            .arg("--no-build");
+        return run(release, "the matrix, from a release build of xtask");
+    }
 
     let tmp = std::env::temp_dir().join(format!("voxpace-matrix-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
@@ -271,7 +326,10 @@ pub fn run_matrix(args: &[String]) -> Result<()> {
         .into_iter()
         .partition(|c| c.sink.plugin().is_none_or(|p| !skipped.contains_key(p)));
     for (name, why) in &skipped {
-        let n = skip.iter().filter(|c| c.sink.plugin() == Some(name)).count();
+        let n = skip
+            .iter()
+            .filter(|c| c.sink.plugin() == Some(name))
+            .count();
         if n > 0 {
             println!("skipping {n} cells with the {name} sink: {why}");
         }
@@ -320,15 +378,16 @@ fn run_cells(cells: &[Cell], cx: &Context, jobs: usize) -> Vec<Outcome> {
                     return;
                 };
                 let t = Instant::now();
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell::run(cell, cx)))
-                    .unwrap_or_else(|p| {
-                        let msg = p
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        Err(anyhow::anyhow!("panicked: {msg}"))
-                    });
+                let r =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell::run(cell, cx)))
+                        .unwrap_or_else(|p| {
+                            let msg = p
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default();
+                            Err(anyhow::anyhow!("panicked: {msg}"))
+                        });
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some((r, t.elapsed()));
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n % 50 == 0 {
@@ -347,7 +406,12 @@ fn run_cells(cells: &[Cell], cx: &Context, jobs: usize) -> Vec<Outcome> {
 
 /// Print one row per cell (failures listed under their row); returns the failure count.
 fn print_table(cells: &[Cell], results: &[Outcome]) -> usize {
-    let width = cells.iter().map(|c| c.name().len()).max().unwrap_or(4).max(4);
+    let width = cells
+        .iter()
+        .map(|c| c.name().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     println!("{:width$}  {:6}  {:>6}  figures", "cell", "result", "ms");
     let mut failed = 0;
     for (c, (r, t)) in cells.iter().zip(results) {
@@ -357,7 +421,11 @@ fn print_table(cells: &[Cell], results: &[Outcome]) -> usize {
                 let figures: Vec<String> =
                     f.figures.iter().map(|(k, v)| format!("{k}: {v}")).collect();
                 let result = if f.failures.is_empty() { "ok" } else { "FAIL" };
-                println!("{:width$}  {result:6}  {ms:>6.0}  {}", c.name(), figures.join("; "));
+                println!(
+                    "{:width$}  {result:6}  {ms:>6.0}  {}",
+                    c.name(),
+                    figures.join("; ")
+                );
                 if !f.failures.is_empty() {
                     failed += 1;
                     for why in &f.failures {
@@ -367,7 +435,11 @@ fn print_table(cells: &[Cell], results: &[Outcome]) -> usize {
             }
             Err(e) => {
                 failed += 1;
-                println!("{:width$}  {:6}  {ms:>6.0}  could not run: {e:#}", c.name(), "FAIL");
+                println!(
+                    "{:width$}  {:6}  {ms:>6.0}  could not run: {e:#}",
+                    c.name(),
+                    "FAIL"
+                );
             }
         }
     }

@@ -129,6 +129,23 @@ impl Shared {
     }
 }
 
+/// Read `value` until it satisfies `ok` (bounded like [`wait`]); returns the value.
+pub fn wait_for<T: Copy>(
+    mut value: impl FnMut() -> T,
+    ok: impl Fn(T) -> bool,
+    what: &str,
+) -> Result<T> {
+    let mut last = value();
+    wait(
+        || {
+            last = value();
+            ok(last)
+        },
+        what,
+    )?;
+    Ok(last)
+}
+
 /// Spin politely until `done`, at most 20 s (a stuck plugin fails the cell, never hangs it).
 fn wait(mut done: impl FnMut() -> bool, what: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);

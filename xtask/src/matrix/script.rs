@@ -104,7 +104,10 @@ impl Converter {
     }
 
     fn flush(&mut self) -> Vec<i16> {
-        self.tts.as_mut().map(|t| t.flush().to_vec()).unwrap_or_default()
+        self.tts
+            .as_mut()
+            .map(|t| t.flush().to_vec())
+            .unwrap_or_default()
     }
 }
 
@@ -136,8 +139,7 @@ impl<H: Hooks> Run<'_, H> {
         }
         // The interrupt frame's faded speech is not copied to sinks.
         let teed = info.speech && index != self.rec.interrupt_at;
-        self.hooks
-            .after_frame(&info, teed.then_some(info.pts))?;
+        self.hooks.after_frame(&info, teed.then_some(info.pts))?;
         Ok(())
     }
 
@@ -240,9 +242,13 @@ pub fn run<H: Hooks>(track: Track, input: Input, hooks: &mut H) -> Result<Record
         tts.reset();
     }
     // The agent's TTS is still sending: the next push must be refused.
-    let next = stream.next().unwrap_or(&speech[1][..2 * input.channels as usize]);
+    let next = stream
+        .next()
+        .unwrap_or(&speech[1][..2 * input.channels as usize]);
     match now(w.push_samples(next))? {
-        Err(e @ CoreError::ReplyInterrupted(_)) => run.rec.push_after_interrupt = Some(e.to_string()),
+        Err(e @ CoreError::ReplyInterrupted(_)) => {
+            run.rec.push_after_interrupt = Some(e.to_string())
+        }
         Err(e) => run.rec.push_after_interrupt = Some(format!("unexpected error: {e}")),
         Ok(()) => run.rec.push_after_interrupt = None,
     }

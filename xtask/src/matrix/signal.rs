@@ -183,7 +183,10 @@ mod tests {
         let half: Vec<i16> = (0..3200)
             .flat_map(|i| {
                 let t = (i as f64 - 0.5) / 16_000.0;
-                [speech_value(0, 0, t).round() as i16, speech_value(0, 1, t).round() as i16]
+                [
+                    speech_value(0, 0, t).round() as i16,
+                    speech_value(0, 1, t).round() as i16,
+                ]
             })
             .collect();
         let (snr, lag, _) = snr_vs_formula(&half, 16_000, 2, 0, false, 20, 5);
