@@ -1,10 +1,12 @@
 //! Memory per playing source is bounded and does not grow with the file's length or the
 //! time it plays: a counting global allocator tracks live heap bytes while sources loop.
+//! The same allocator checks that the frame path (`fill`) never allocates or frees.
 
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
@@ -13,15 +15,29 @@ use voxpace_sources::{Looping, Play};
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+/// Allocations and frees made by a thread while its `WATCH` flag is set.
+static WATCHED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static WATCH: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if WATCH.with(|w| w.get()) {
+        WATCHED.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        note();
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        note();
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -37,6 +53,9 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+
+/// The live-byte count is process-wide: the tests here take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
@@ -72,6 +91,7 @@ fn measure(file: &str) -> (isize, isize, isize) {
 
 #[test]
 fn memory_per_source_is_bounded_and_stated() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     for file in [
         "tone_44k_stereo.flac",
         "tone_44k_stereo.mp3",
@@ -96,4 +116,75 @@ fn memory_per_source_is_bounded_and_stated() {
         let bound = if file.ends_with(".ogg") { 2_500 } else { 1_000 } * 1024;
         assert!(peak < bound, "{file}: {peak} bytes");
     }
+}
+
+#[test]
+fn the_frame_path_never_allocates_or_frees() {
+    use voxpace_core::{BusContext, Source};
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // The watcher itself works: an allocation on a watched thread is seen.
+    WATCH.with(|w| w.set(true));
+    drop(std::hint::black_box(Box::new(7u64)));
+    WATCH.with(|w| w.set(false));
+    assert_eq!(WATCHED.swap(0, Ordering::Relaxed), 2);
+    let f = format(48_000, 2);
+    let (mut mixer, bg) = background(f);
+    let mut out = vec![0i16; f.frame_len()];
+    let mut fills = 0;
+    let mut fill = |mixer: &mut voxpace_sources::BackgroundMixer, speech: bool| {
+        assert!(bg.wait_buffered(Duration::from_millis(60), Duration::from_secs(20)));
+        let cx = BusContext {
+            format: f,
+            pts: fills * 960,
+            speech_active: speech,
+        };
+        WATCH.with(|w| w.set(true));
+        mixer.fill(&mut out, &cx);
+        WATCH.with(|w| w.set(false));
+        fills += 1;
+    };
+    // Music with a crossfaded loop, a short clip that ends, a looping clip that is
+    // cancelled, a switch of music, gain and ducking changes, a stop: every command and
+    // every way of leaving the mix goes through `fill`.
+    bg.play(
+        fixture("seam_24k_mono.wav"),
+        Play::music().looping(Looping::Crossfade(Duration::from_millis(20))),
+    )
+    .unwrap();
+    bg.play_clip(fixture("tone_s32_48k_mono.wav"), Play::clip())
+        .unwrap();
+    let thinking = bg
+        .play_clip(
+            fixture("loop_48k_mono.flac"),
+            Play::clip().looping(Looping::Gapless),
+        )
+        .unwrap();
+    for k in 0..60 {
+        fill(&mut mixer, k % 20 < 10);
+    }
+    bg.cancel(thinking, Duration::from_millis(40)).unwrap();
+    bg.set_gain_db(None, -6.0).unwrap();
+    bg.set_ducking(voxpace_sources::Ducking::default()).unwrap();
+    for k in 0..20 {
+        fill(&mut mixer, k % 4 == 0);
+    }
+    bg.play(
+        fixture("tone_44k_stereo.mp3"),
+        Play::music().crossfade(Duration::from_millis(200)),
+    )
+    .unwrap();
+    for _ in 0..30 {
+        fill(&mut mixer, false);
+    }
+    bg.stop(Duration::from_millis(100)).unwrap();
+    for _ in 0..10 {
+        fill(&mut mixer, true);
+    }
+    assert_eq!(bg.stats().playing, 0);
+    assert_eq!(bg.stats().underruns, 0);
+    assert_eq!(
+        WATCHED.load(Ordering::Relaxed),
+        0,
+        "allocations or frees inside fill"
+    );
 }
