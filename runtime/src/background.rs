@@ -46,7 +46,13 @@ fn to_err(e: voxpace_sources::Error) -> Error {
 
 impl Bus {
     /// Put a mixer into `handle`'s background slot and start the configured music.
-    pub fn start(config: &Config, handle: &TrackHandle) -> Result<Bus, Error> {
+    /// `buffer` is the decoded audio kept ready per file (`None`: the sources default);
+    /// rendering faster than real time wants seconds, since decoders top up periodically.
+    pub fn start(
+        config: &Config,
+        handle: &TrackHandle,
+        buffer: Option<Duration>,
+    ) -> Result<Bus, Error> {
         let b = config.background.clone();
         let ducking = b
             .as_ref()
@@ -61,7 +67,7 @@ impl Bus {
             config.format,
             MixerConfig {
                 ducking,
-                ..Default::default()
+                buffer: buffer.unwrap_or(MixerConfig::default().buffer),
             },
         )
         .map_err(to_err)?;
@@ -144,6 +150,6 @@ impl Bus {
     /// For rendering faster than real time: wait until every source has `ahead` decoded.
     pub fn wait_buffered(&self, format: Format) -> bool {
         self.background
-            .wait_buffered(format.frame_duration() * 2, Duration::from_secs(10))
+            .wait_buffered(format.frame_duration(), Duration::from_secs(10))
     }
 }

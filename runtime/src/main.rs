@@ -131,16 +131,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// A line on stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config(ConfigCommand::Example) => {
-            print!("{}", voxpace_runtime::config::EXAMPLE);
+            say(voxpace_runtime::config::EXAMPLE.trim_end());
             Ok(())
         }
         Command::Config(ConfigCommand::Check { file }) => {
             let config = Config::load(&file)?;
             voxpace_runtime::check::deep_check(&config)?;
-            println!(
+            say(&format!(
                 "{}: ok ({}, {} clip(s), {} sink(s){})",
                 file.display(),
                 config.format,
@@ -151,7 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     ""
                 }
-            );
+            ));
             Ok(())
         }
         Command::Render(args) => {
@@ -161,7 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let out = voxpace_runtime::render::Outputs::beside(&args.out, args.events, args.png);
             let summary = voxpace_runtime::render::render(&config, &script, &out, !args.quiet)
                 .with_context(|| format!("rendering {}", args.script.display()))?;
-            println!("{summary}");
+            say(&summary.to_string());
             Ok(())
         }
         Command::Serve(args) => {

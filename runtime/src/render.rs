@@ -91,6 +91,9 @@ impl fmt::Display for Summary {
 
 /// How much silence follows the last activity when the script sets no length.
 const TAIL: Duration = Duration::from_millis(500);
+/// Decoded background kept ready while rendering: the decoders top up every 20 ms of wall
+/// time, so this bounds the render speed at about `RENDER_DECODE_AHEAD / 20 ms`.
+const RENDER_DECODE_AHEAD: Duration = Duration::from_secs(8);
 /// The longest render when the script sets no length.
 const MAX_AUTO: Duration = Duration::from_secs(3600);
 
@@ -353,7 +356,7 @@ pub fn render(
     let mut track = Track::new(format, config.track.clone())?;
     let handle = track.handle();
     let mut events = handle.events();
-    let bus = Bus::start(config, &handle)?;
+    let bus = Bus::start(config, &handle, Some(RENDER_DECODE_AHEAD))?;
     let bound = format.samples_in(config.track.buffer) as usize * format.channels() as usize;
     let mut s = Session {
         config,

@@ -181,7 +181,7 @@ impl AppState {
         let (format, track_config) = self.config.track_parts();
         let track = Track::new(format, track_config)?;
         let handle = track.handle();
-        let bus = Bus::start(&self.config, &handle).map_err(|e| {
+        let bus = Bus::start(&self.config, &handle, None).map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "background",
