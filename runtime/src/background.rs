@@ -147,9 +147,11 @@ impl Bus {
         f32::from_bits(self.gain_db.load(Ordering::Relaxed))
     }
 
-    /// For rendering faster than real time: wait until every source has `ahead` decoded.
+    /// For rendering faster than real time: wait until every source has two frames decoded
+    /// (a new source starts mixing only once it has two, so less would make its start
+    /// depend on thread timing).
     pub fn wait_buffered(&self, format: Format) -> bool {
         self.background
-            .wait_buffered(format.frame_duration(), Duration::from_secs(10))
+            .wait_buffered(format.frame_duration() * 2, Duration::from_secs(10))
     }
 }
