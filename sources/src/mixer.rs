@@ -32,6 +32,9 @@ const COMMAND_QUEUE: usize = 64;
 const GAIN_RAMP: Duration = Duration::from_millis(20);
 /// A new source starts once this many frames are decoded (so it never starts with a gap).
 const START_FRAMES: usize = 2;
+/// The shortest fade a stop, cancel or switch uses: a cut from full level to silence
+/// clicks; 5 ms is inaudible as a fade and removes the click.
+const MIN_FADE: Duration = Duration::from_millis(5);
 
 /// What happens when a file reaches its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +59,8 @@ pub struct Play {
     pub gain_db: f32,
     /// Fade-in from silence when nothing else is being replaced.
     pub fade_in: Duration,
-    /// For [`Background::play`]: crossfade length when it replaces the current music.
+    /// For [`Background::play`]: crossfade length when it replaces the current music (at
+    /// least 5 ms).
     pub crossfade: Duration,
     /// Whether the source is ducked under speech (see [`Ducking`]).
     pub ducked: bool,
@@ -514,7 +518,10 @@ impl Background {
     /// non-audio, unsupported or damaged file is an error here.
     pub fn play(&self, path: impl AsRef<Path>, play: Play) -> Result<SourceId, Error> {
         let voice = self.start(path.as_ref(), &play)?;
-        let crossfade = samples(play.crossfade, self.inner.format.sample_rate());
+        let crossfade = samples(
+            play.crossfade.max(MIN_FADE),
+            self.inner.format.sample_rate(),
+        );
         self.send_voice(Command::Music { voice, crossfade })
     }
 
@@ -525,16 +532,17 @@ impl Background {
         self.send_voice(Command::Clip { voice })
     }
 
-    /// Fade the current music out over `fade` and stop it.
+    /// Fade the current music out over `fade` (at least 5 ms, so it never clicks) and stop
+    /// it.
     pub fn stop(&self, fade: Duration) -> Result<(), Error> {
-        let fade = samples(fade, self.inner.format.sample_rate());
+        let fade = samples(fade.max(MIN_FADE), self.inner.format.sample_rate());
         self.send(Command::Stop { id: None, fade })
     }
 
-    /// Fade one source (music or clip) out over `fade` and stop it. Unknown or already
-    /// finished ids are ignored.
+    /// Fade one source (music or clip) out over `fade` (at least 5 ms) and stop it.
+    /// Unknown or already finished ids are ignored.
     pub fn cancel(&self, id: SourceId, fade: Duration) -> Result<(), Error> {
-        let fade = samples(fade, self.inner.format.sample_rate());
+        let fade = samples(fade.max(MIN_FADE), self.inner.format.sample_rate());
         self.send(Command::Stop { id: Some(id), fade })
     }
 

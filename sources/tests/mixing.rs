@@ -309,3 +309,24 @@ fn nothing_playing_leaves_the_bus_untouched() {
     assert!(out.iter().all(|s| *s == 0));
     assert_eq!(r.bg.stats().frames, 5);
 }
+
+#[test]
+fn even_an_immediate_stop_does_not_click() {
+    let mut r = Renderer::new(format(24_000, 1));
+    r.bg.play(
+        fixture("loop_48k_mono.flac"),
+        Play::music().fade_in(Duration::ZERO),
+    )
+    .unwrap();
+    let mut out = r.render(10);
+    r.bg.stop(Duration::ZERO).unwrap();
+    out.extend(r.render(3));
+    let x = channel(&out, 1, 0);
+    assert!(x[x.len() - 480..].iter().all(|v| *v == 0.0), "stopped");
+    let natural = sine_step(0.5, 1000.0, 24_000.0);
+    assert!(
+        max_step(&x[480..]) <= natural * 1.05,
+        "{} vs {natural}",
+        max_step(&x[480..])
+    );
+}
