@@ -1,42 +1,183 @@
 //! `cargo xtask ci`: the whole check, as CI runs it.
+//!
+//! Steps: system packages, fmt check, clippy with warnings denied, the build (plugins as
+//! cdylib), every test (their output, with the `test result:` lines, stays on the
+//! terminal), the integration matrix, and a bounded fuzz run of the decoder. Every step
+//! runs even if an earlier one failed (after the build), so one run shows everything that
+//! is wrong; the summary at the end lists each step and the closing line says the verdict.
 
-use std::time::Instant;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
-use crate::system::{cargo, ensure_packages, run};
+use crate::system::{cargo, ensure_packages, root, run};
 
-pub fn run_ci(_args: &[String]) -> Result<()> {
+const HELP: &str = "\
+cargo xtask ci [--fuzz-seconds N] [--no-matrix] [--no-fuzz]
+
+  --fuzz-seconds N  how long the bounded fuzz run lasts (default 60)
+  --no-matrix       skip the integration matrix
+  --no-fuzz         skip the fuzz run
+";
+
+struct Step {
+    name: String,
+    ok: bool,
+    took: Duration,
+    note: String,
+}
+
+fn step(steps: &mut Vec<Step>, name: &str, f: impl FnOnce() -> Result<String>) -> bool {
     let start = Instant::now();
-    ensure_packages()?;
+    let result = f();
+    let ok = result.is_ok();
+    let note = match result {
+        Ok(n) => n,
+        Err(e) => format!("{e:#}"),
+    };
+    steps.push(Step {
+        name: name.into(),
+        ok,
+        took: start.elapsed(),
+        note,
+    });
+    ok
+}
 
-    let mut fmt = cargo();
-    fmt.args(["fmt", "--all", "--", "--check"]);
-    run(fmt, "cargo fmt --check")?;
+fn cmd(c: Command, what: &str) -> Result<String> {
+    run(c, what).map(|_| String::new())
+}
 
-    let mut clippy = cargo();
-    clippy.args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
-    run(clippy, "cargo clippy -D warnings")?;
+/// Fuzz the file decoder for `secs` seconds if `sources/fuzz` exists (cargo-fuzz,
+/// installed when missing; `RUSTC_BOOTSTRAP=1` lets its sanitizer flags work on stable).
+fn fuzz(secs: u64) -> Result<String> {
+    let dir = root().join("sources/fuzz");
+    if !dir.join("Cargo.toml").is_file() {
+        return Ok("skipped: sources/fuzz does not exist".into());
+    }
+    let has_fuzz = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        let mut install = cargo();
+        install.args(["install", "--locked", "cargo-fuzz"]);
+        run(install, "cargo install cargo-fuzz")?;
+    }
+    std::fs::create_dir_all(dir.join("corpus/open_and_decode"))?;
+    let mut f = cargo();
+    f.current_dir(&dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args([
+            "fuzz",
+            "run",
+            "open_and_decode",
+            "corpus/open_and_decode",
+            "../fixtures",
+            "--",
+        ])
+        .arg(format!("-max_total_time={secs}"))
+        .args(["-max_len=65536", "-rss_limit_mb=1024", "-timeout=10"]);
+    run(f, &format!("cargo fuzz run open_and_decode ({secs} s)"))?;
+    Ok(format!("{secs} s, no crash"))
+}
 
+pub fn run_ci(args: &[String]) -> Result<()> {
+    let (mut fuzz_secs, mut matrix, mut fuzzing) = (60u64, true, true);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--fuzz-seconds" => {
+                fuzz_secs = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| anyhow::anyhow!("--fuzz-seconds needs a number"))?;
+            }
+            "--no-matrix" => matrix = false,
+            "--no-fuzz" => fuzzing = false,
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(());
+            }
+            other => bail!("ci: unknown argument `{other}`\n\n{HELP}"),
+        }
+    }
+    let start = Instant::now();
+    let mut steps = Vec::new();
+    let mut go = step(&mut steps, "system packages", || {
+        ensure_packages().map(|_| String::new())
+    });
+    go = go
+        && step(&mut steps, "cargo fmt --check", || {
+            let mut fmt = cargo();
+            fmt.args(["fmt", "--all", "--", "--check"]);
+            cmd(fmt, "cargo fmt --check")
+        });
+    go = go
+        && step(&mut steps, "cargo clippy -D warnings", || {
+            let mut clippy = cargo();
+            clippy.args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]);
+            cmd(clippy, "cargo clippy -D warnings")
+        });
     // Plugins are loaded by path in the tests, so every cdylib is built first.
-    let mut build = cargo();
-    build.args(["build", "--workspace"]);
-    run(build, "cargo build --workspace (plugins as cdylib)")?;
+    go = go
+        && step(&mut steps, "cargo build --workspace", || {
+            let mut build = cargo();
+            build.args(["build", "--workspace"]);
+            cmd(build, "cargo build --workspace (plugins as cdylib)")
+        });
+    if go {
+        step(&mut steps, "cargo test --workspace", || {
+            let mut test = cargo();
+            test.args(["test", "--workspace", "--no-fail-fast"]);
+            cmd(test, "cargo test --workspace")
+        });
+        if matrix {
+            step(&mut steps, "cargo xtask matrix", || {
+                crate::matrix::run_matrix(&[]).map(|_| String::new())
+            });
+        }
+        if fuzzing {
+            step(&mut steps, "fuzz sources (open_and_decode)", || {
+                fuzz(fuzz_secs)
+            });
+        }
+    }
 
-    let mut test = cargo();
-    test.args(["test", "--workspace", "--no-fail-fast"]);
-    run(test, "cargo test --workspace")?;
-
-    eprintln!(
-        "xtask ci: fmt, clippy, build and tests passed in {:.0} s",
-        start.elapsed().as_secs_f64()
-    );
-    Ok(())
+    println!();
+    println!("xtask ci summary:");
+    for s in &steps {
+        println!(
+            "  {:6} {:>5.0} s  {}{}",
+            if s.ok { "ok" } else { "FAILED" },
+            s.took.as_secs_f64(),
+            s.name,
+            if s.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.note.lines().next().unwrap_or(""))
+            }
+        );
+    }
+    let failed: Vec<&str> = steps
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| s.name.as_str())
+        .collect();
+    let secs = start.elapsed().as_secs_f64();
+    if failed.is_empty() {
+        println!("xtask ci: ok, {} steps passed in {secs:.0} s", steps.len());
+        Ok(())
+    } else {
+        println!("xtask ci: FAILED ({}) after {secs:.0} s", failed.join(", "));
+        bail!("ci failed: {}", failed.join(", "))
+    }
 }
