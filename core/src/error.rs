@@ -35,8 +35,9 @@ pub enum Error {
     /// The track was dropped (its frame side is gone).
     #[error("the track is closed")]
     TrackClosed,
-    /// The track's command queue is full: the frame side is not rendering.
-    #[error("the track's command queue is full: is anything rendering frames?")]
+    /// The intake queue holds its maximum number of chunks (64); frames must play some
+    /// before another reply can be opened.
+    #[error("the track's intake queue is full (64 chunks queued): render frames, or push fewer, larger chunks")]
     CommandQueueFull,
     /// A sink's queue was full or the sink is gone; recoverable by the caller.
     #[error("sink {name}: {reason}")]

@@ -22,9 +22,9 @@ struct Registered {
     buffer: Box<[i16]>,
 }
 
-/// Lateness histogram in 10 µs buckets up to 100 ms.
+/// Lateness histogram in 10 µs buckets up to 1 s.
 const BUCKET: Duration = Duration::from_micros(10);
-const BUCKETS: usize = 10_000;
+const BUCKETS: usize = 100_000;
 
 /// Lateness of frames rendered by a [`FrameClock`]: how long after its due time each frame
 /// was handed to its output.

@@ -31,6 +31,7 @@ mod error;
 mod events;
 mod format;
 mod frame_clock;
+mod mailbox;
 mod pacer;
 mod reply;
 mod sink;

@@ -14,16 +14,16 @@ use std::time::Duration;
 use atomic_waker::AtomicWaker;
 
 use crate::events::{Event, EventStream, Position, ReplyOutcome};
+use crate::mailbox::Mailbox;
 use crate::reply::ReplyState;
 use crate::sink_tap::{self, AheadFeed, PacedTap, SinkId, TapMsg};
 use crate::{BusContext, Error, Format, Limiter, ReplyId, ReplyWriter, Sink, Source};
 
 /// Chunks the intake queue holds: each push takes one slot, so the buffer holds at most
-/// this many chunks (2.56 s of 20 ms chunks) even when `buffer` allows more; a producer
-/// pushing tiny chunks then waits, as it does on a full buffer. 128 slots cost 3 KB.
-const INTAKE_SLOTS: usize = 128;
-/// Commands queued between two frames.
-const COMMAND_SLOTS: usize = 8;
+/// this many chunks (6.4 s of 100 ms chunks, 1.28 s of 20 ms ones) even when `buffer`
+/// allows more; a producer pushing tiny chunks then waits, as it does on a full buffer.
+/// The queue and its recycle queue cost 2.5 KB, allocated with the first reply.
+const INTAKE_SLOTS: usize = 64;
 /// Events queued for the subscriber before new ones are dropped (counted).
 const EVENT_SLOTS: usize = 256;
 /// Owning-sink replies awaiting a playback report at once.
@@ -107,19 +107,22 @@ pub(crate) enum Entry {
     Pcm(Box<[i16]>),
 }
 
+pub(crate) struct Intake {
+    entries: rtrb::Consumer<Entry>,
+    recycle: rtrb::Producer<Box<[i16]>>,
+}
+
 /// The background source and the frame buffer it fills (allocated off the frame path).
 pub(crate) struct Bus {
     source: Box<dyn Source>,
     buffer: Box<[i16]>,
 }
 
+/// Commands are boxed where large so that an idle track's command queue stays small.
 pub(crate) enum Command {
-    Intake {
-        entries: rtrb::Consumer<Entry>,
-        recycle: rtrb::Producer<Entry>,
-    },
-    Background(Option<Bus>),
-    Events(rtrb::Producer<Event>),
+    Intake(Box<Intake>),
+    Background(Option<Box<Bus>>),
+    Events(Box<rtrb::Producer<Event>>),
     AttachSink(Box<PacedTap>),
     DetachSink(SinkId),
 }
@@ -138,7 +141,7 @@ struct Counters {
 /// The control side's half of the intake, behind a lock that only control calls take.
 struct IntakeSide {
     entries: Option<rtrb::Producer<Entry>>,
-    recycle: Option<rtrb::Consumer<Entry>>,
+    recycle: Option<rtrb::Consumer<Box<[i16]>>>,
     last_id: u64,
     open: Option<Arc<ReplyState>>,
     accepting: bool,
@@ -152,6 +155,8 @@ pub(crate) struct Shared {
     pub(crate) bound_values: usize,
     queued: AtomicUsize,
     space_waker: AtomicWaker,
+    /// Set by a producer before it waits for room, so the frame side wakes only then.
+    space_wanted: AtomicBool,
     pub(crate) event_waker: AtomicWaker,
     pause_requested: AtomicBool,
     interrupt_through: AtomicU64,
@@ -163,7 +168,7 @@ pub(crate) struct Shared {
     pub(crate) play_offset: AtomicU64,
     counters: Counters,
     intake: Mutex<IntakeSide>,
-    commands: Mutex<rtrb::Producer<Command>>,
+    commands: Mailbox<Command>,
     next_sink: AtomicU64,
     pub(crate) sink_drops: AtomicU64,
 }
@@ -184,8 +189,11 @@ impl Shared {
     }
 
     fn send(&self, command: Command) -> Result<(), Error> {
-        let mut q = self.commands.lock().unwrap_or_else(|e| e.into_inner());
-        q.push(command).map_err(|_| Error::CommandQueueFull)
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::TrackClosed);
+        }
+        self.commands.push(command);
+        Ok(())
     }
 
     pub(crate) fn check_writable(&self, state: &ReplyState) -> Result<(), Error> {
@@ -210,7 +218,7 @@ impl Shared {
     ) -> Poll<Result<(), Error>> {
         let fits = |s: &Self| {
             let slots = s.intake().entries.as_ref().map_or(0, |p| p.slots());
-            s.queued.load(Ordering::Acquire) + len <= s.bound_values.max(len) && slots > 0
+            s.queued.load(Ordering::SeqCst) + len <= s.bound_values.max(len) && slots > 0
         };
         let gone = |s: &Self| {
             if s.closed.load(Ordering::Acquire) {
@@ -227,6 +235,8 @@ impl Shared {
         if fits(self) {
             return Poll::Ready(Ok(()));
         }
+        // Dekker-style handshake with `Track::take`: announce, register, re-check (SeqCst).
+        self.space_wanted.store(true, Ordering::SeqCst);
         self.space_waker.register(cx.waker());
         if let Some(e) = gone(self) {
             return Poll::Ready(Err(e));
@@ -318,17 +328,17 @@ impl TrackHandle {
         if intake.entries.is_none() {
             let (entries_tx, entries_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
             let (recycle_tx, recycle_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
-            self.shared.send(Command::Intake {
+            self.shared.send(Command::Intake(Box::new(Intake {
                 entries: entries_rx,
                 recycle: recycle_tx,
-            })?;
+            })))?;
             intake.entries = Some(entries_tx);
             intake.recycle = Some(recycle_rx);
         }
         intake.free_recycled();
         if intake.entries.as_ref().is_some_and(|e| e.slots() == 0) {
             // The queue is full of chunks; the start marker must still go in order, so the
-            // caller retries once frames have drained some. Rare: 128 queued chunks.
+            // caller retries once frames have drained some. Rare: 64 queued chunks.
             return Err(Error::CommandQueueFull);
         }
         let id = ReplyId(intake.last_id + 1);
@@ -393,11 +403,12 @@ impl TrackHandle {
     /// Replace the background source (`None` removes it).
     pub fn set_background(&self, source: Option<Box<dyn Source>>) -> Result<(), Error> {
         let len = self.shared.format.frame_len();
-        self.shared
-            .send(Command::Background(source.map(|source| Bus {
+        self.shared.send(Command::Background(source.map(|source| {
+            Box::new(Bus {
                 source,
                 buffer: vec![0i16; len].into_boxed_slice(),
-            })))
+            })
+        })))
     }
 
     /// Attach a sink: it gets its own bounded queue and worker thread.
@@ -420,7 +431,7 @@ impl TrackHandle {
     /// Subscribe to the track's events. Only the newest stream receives them.
     pub fn events(&self) -> EventStream {
         let (tx, rx) = rtrb::RingBuffer::new(EVENT_SLOTS);
-        if self.shared.send(Command::Events(tx)).is_err() {
+        if self.shared.send(Command::Events(Box::new(tx))).is_err() {
             // The frame side is not rendering; the stream will end when it is dropped.
             self.shared
                 .counters
@@ -507,16 +518,18 @@ struct PendingReport {
 /// or [`crate::FrameClock`] does that); everything else happens through [`TrackHandle`].
 pub struct Track {
     shared: Arc<Shared>,
-    config: TrackConfig,
-    commands: rtrb::Consumer<Command>,
+    limiter: Limiter,
     entries: Option<rtrb::Consumer<Entry>>,
-    recycle: Option<rtrb::Producer<Entry>>,
+    recycle: Option<rtrb::Producer<Box<[i16]>>>,
     /// Chunk being played and the read position in it.
     chunk: Option<(Box<[i16]>, usize)>,
     current: Option<Current>,
-    pending: [Option<PendingReport>; PENDING_REPORTS],
+    /// Owning sinks' replies awaiting a report; capacity reserved when such a sink attaches.
+    pending: Vec<PendingReport>,
     pts: u64,
     frame_index: u64,
+    frames: u64,
+    speech_frames: u64,
     paused: bool,
     handled_through: u64,
     speaking: bool,
@@ -525,7 +538,7 @@ pub struct Track {
     fade_values: usize,
     threshold_values: usize,
     report_timeout_frames: u64,
-    background: Option<Bus>,
+    background: Option<Box<Bus>>,
     events: Option<rtrb::Producer<Event>>,
     taps: Vec<PacedTap>,
     owners: usize,
@@ -560,12 +573,12 @@ impl Track {
         let channels = format.channels() as usize;
         let values = |d: Duration| format.samples_in(d) as usize * channels;
         let frame_ms = format.frame_ms() as u64;
-        let (commands_tx, commands_rx) = rtrb::RingBuffer::new(COMMAND_SLOTS);
         let shared = Arc::new(Shared {
             format,
             bound_values: values(config.buffer),
             queued: AtomicUsize::new(0),
             space_waker: AtomicWaker::new(),
+            space_wanted: AtomicBool::new(false),
             event_waker: AtomicWaker::new(),
             pause_requested: AtomicBool::new(false),
             interrupt_through: AtomicU64::new(0),
@@ -584,7 +597,7 @@ impl Track {
                 manual: config.manual_input,
                 ahead: Vec::new(),
             }),
-            commands: Mutex::new(commands_tx),
+            commands: Mailbox::new(),
             next_sink: AtomicU64::new(0),
             sink_drops: AtomicU64::new(0),
         });
@@ -594,15 +607,16 @@ impl Track {
             grace_frames: (config.grace_period.as_millis() as u64).div_ceil(frame_ms),
             report_timeout_frames: (config.report_timeout.as_millis() as u64).div_ceil(frame_ms),
             shared,
-            config,
-            commands: commands_rx,
+            limiter: config.limiter,
             entries: None,
             recycle: None,
             chunk: None,
             current: None,
-            pending: Default::default(),
+            pending: Vec::new(),
             pts: 0,
             frame_index: 0,
+            frames: 0,
+            speech_frames: 0,
             paused: false,
             handled_through: 0,
             speaking: false,
@@ -624,11 +638,6 @@ impl Track {
     /// The track's format.
     pub fn format(&self) -> Format {
         self.shared.format
-    }
-
-    /// The configuration the track was built with.
-    pub fn config(&self) -> &TrackConfig {
-        &self.config
     }
 
     /// The pts the next frame will carry.
@@ -673,6 +682,7 @@ impl Track {
             Speech::NONE
         };
         let filled = speech.filled;
+        out[filled..].fill(0);
         if let (Some(reply), false) = (speech.reply, interrupting) {
             self.tee_audio(reply, speech.offset, pts, &out[..filled]);
         }
@@ -688,11 +698,12 @@ impl Track {
         self.mix_background(out, filled > 0, pts);
         self.update_speaking(filled > 0, pts);
 
+        // Only this side writes these counters: plain stores, no read-modify-write.
+        self.frames += 1;
+        self.speech_frames += (filled > 0) as u64;
         let c = &self.shared.counters;
-        c.frames.fetch_add(1, Ordering::Relaxed);
-        if filled > 0 {
-            c.speech_frames.fetch_add(1, Ordering::Relaxed);
-        }
+        c.frames.store(self.frames, Ordering::Relaxed);
+        c.speech_frames.store(self.speech_frames, Ordering::Relaxed);
         self.pts += format.frame_samples() as u64;
         self.frame_index += 1;
         FrameInfo {
@@ -705,17 +716,28 @@ impl Track {
     }
 
     fn apply_commands(&mut self) {
-        while let Ok(command) = self.commands.pop() {
+        if self.shared.commands.is_empty() {
+            return;
+        }
+        // Rare (a control call happened): the clone lets `apply` borrow the track mutably.
+        let shared = self.shared.clone();
+        shared.commands.drain(|command| self.apply(command));
+    }
+
+    fn apply(&mut self, command: Command) {
+        {
             match command {
-                Command::Intake { entries, recycle } => {
-                    self.entries = Some(entries);
-                    self.recycle = Some(recycle);
+                Command::Intake(intake) => {
+                    self.entries = Some(intake.entries);
+                    self.recycle = Some(intake.recycle);
                 }
                 Command::Background(bg) => self.background = bg,
-                Command::Events(tx) => self.events = Some(tx),
+                Command::Events(tx) => self.events = Some(*tx),
                 Command::AttachSink(tap) => {
                     if tap.owns {
                         self.owners += 1;
+                        // Attaching is a control event: reserve here, never while playing.
+                        self.pending.reserve(PENDING_REPORTS);
                     }
                     self.taps.push(*tap);
                 }
@@ -843,8 +865,9 @@ impl Track {
                 self.recycle(pcm);
             }
         }
-        self.shared.queued.fetch_sub(filled, Ordering::AcqRel);
-        if filled > 0 {
+        self.shared.queued.fetch_sub(filled, Ordering::SeqCst);
+        if filled > 0 && self.shared.space_wanted.load(Ordering::SeqCst) {
+            self.shared.space_wanted.store(false, Ordering::Relaxed);
             self.shared.space_waker.wake();
         }
         filled
@@ -855,7 +878,7 @@ impl Track {
         if let Some(recycle) = self.recycle.as_mut() {
             // A full recycle queue means nobody has pushed for a while; freeing here is
             // then the lesser evil (rare, never in steady state).
-            let _ = recycle.push(Entry::Pcm(pcm));
+            let _ = recycle.push(pcm);
         }
     }
 
@@ -908,21 +931,18 @@ impl Track {
             return self.publish_outcome(&state, outcome);
         }
         let deadline_frame = self.frame_index + self.report_timeout_frames;
-        match self.pending.iter_mut().find(|p| p.is_none()) {
-            Some(slot) => {
-                *slot = Some(PendingReport {
-                    state,
-                    outcome,
-                    deadline_frame,
-                })
-            }
-            None => self.publish_outcome(
-                &state,
-                ReplyOutcome {
-                    position: Position::Estimated,
-                    ..outcome
-                },
-            ),
+        if self.pending.len() < PENDING_REPORTS {
+            self.pending.push(PendingReport {
+                state,
+                outcome,
+                deadline_frame,
+            });
+        } else {
+            let outcome = ReplyOutcome {
+                position: Position::Estimated,
+                ..outcome
+            };
+            self.publish_outcome(&state, outcome);
         }
     }
 
@@ -939,20 +959,16 @@ impl Track {
 
     /// Owning sinks' reports, and timeouts for replies whose report never comes.
     fn poll_reports(&mut self, pts: u64) {
-        let waiting = self.pending.iter().any(Option::is_some);
         for t in 0..self.taps.len() {
             while let Ok(report) = self.taps[t].reports.pop() {
-                if !waiting {
-                    continue;
-                }
-                let Some(slot) = self
+                let Some(i) = self
                     .pending
-                    .iter_mut()
-                    .find(|p| p.as_ref().is_some_and(|p| p.outcome.reply == report.reply))
+                    .iter()
+                    .position(|p| p.outcome.reply == report.reply)
                 else {
                     continue;
                 };
-                let p = slot.take().expect("matched");
+                let p = self.pending.swap_remove(i);
                 let outcome = ReplyOutcome {
                     played_samples: report.played_samples,
                     played: self.shared.format.duration_of(report.played_samples),
@@ -964,18 +980,18 @@ impl Track {
                 self.publish_outcome(&p.state, outcome);
             }
         }
-        for i in 0..PENDING_REPORTS {
-            let due = self.pending[i]
-                .as_ref()
-                .is_some_and(|p| self.frame_index >= p.deadline_frame);
-            if due {
-                let p = self.pending[i].take().expect("checked");
-                let outcome = ReplyOutcome {
-                    position: Position::Estimated,
-                    ..p.outcome
-                };
-                self.publish_outcome(&p.state, outcome);
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.frame_index < self.pending[i].deadline_frame {
+                i += 1;
+                continue;
             }
+            let p = self.pending.swap_remove(i);
+            let outcome = ReplyOutcome {
+                position: Position::Estimated,
+                ..p.outcome
+            };
+            self.publish_outcome(&p.state, outcome);
         }
     }
 
@@ -1074,13 +1090,13 @@ impl Track {
     }
 
     fn mix_background(&mut self, out: &mut [i16], speech_active: bool, pts: u64) {
-        let Some(Bus {
-            source,
-            buffer: bus,
-        }) = self.background.as_mut()
-        else {
+        let Some(background) = self.background.as_deref_mut() else {
             return;
         };
+        let Bus {
+            source,
+            buffer: bus,
+        } = background;
         bus.fill(0);
         let cx = BusContext {
             format: self.shared.format,
@@ -1088,7 +1104,7 @@ impl Track {
             speech_active,
         };
         source.fill(bus, &cx);
-        self.config.limiter.mix_into(out, bus);
+        self.limiter.mix_into(out, bus);
     }
 
     fn update_speaking(&mut self, speech: bool, pts: u64) {
@@ -1134,7 +1150,7 @@ impl Drop for Track {
         }
         self.shared.event_waker.wake();
         self.shared.space_waker.wake();
-        for p in self.pending.iter().flatten() {
+        for p in &self.pending {
             p.state.wake_closed();
         }
         if let Some(current) = &self.current {

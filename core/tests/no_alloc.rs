@@ -78,7 +78,7 @@ async fn rendering_with_speech_background_sink_and_events_allocates_nothing() {
     .unwrap();
     h.attach_sink(Box::new(Discard)).unwrap();
     let mut reply = h.open_reply().unwrap();
-    for chunk in ramp(2 * 48_000 * 4).chunks(4800) {
+    for chunk in ramp(2 * 48_000 * 4).chunks(9600) {
         reply.push_samples(chunk).await.unwrap();
     }
     reply.finish().unwrap();

@@ -292,14 +292,14 @@ async fn ahead_delivery_leads_playout_by_at_most_the_cap_and_interrupt_drops_the
     h.attach_sink(Box::new(sink)).unwrap();
     render(&mut t, 1);
     let mut r = h.open_reply().unwrap();
-    for chunk in ramp(480 * 100).chunks(480) {
+    for chunk in ramp(480 * 100).chunks(960) {
         r.push_samples(chunk).await.unwrap();
     }
     // Before playback starts only the first 200 ms (4800 samples) may be delivered.
-    // Offsets 0..=4800 are within the lead: eleven 480-sample chunks.
-    wait_for(&log, "lookahead", |l| audio_of(l, 1).len() >= 4800 + 480);
+    // Offsets 0..=4800 are within the lead: six 960-sample chunks.
+    wait_for(&log, "lookahead", |l| audio_of(l, 1).len() >= 4800 + 960);
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(audio_of(&log.lock().unwrap(), 1).len(), 4800 + 480);
+    assert_eq!(audio_of(&log.lock().unwrap(), 1).len(), 4800 + 960);
     render(&mut t, 10); // play 200 ms: the lead window moves on
     wait_for(&log, "more lookahead", |l| audio_of(l, 1).len() >= 9600);
     h.interrupt();

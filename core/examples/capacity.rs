@@ -1,0 +1,162 @@
+//! Real-time capacity and memory of tracks, printed for `cargo xtask bench`.
+//!
+//! `cargo run --release -p voxpace-core --example capacity -- [--tracks N,N,..] [--seconds S]`
+//!
+//! For each N: N tracks on one [`FrameClock`] thread (the measured core), each speaking a
+//! reply that a producer thread keeps 100-200 ms ahead with 100 ms pushes, as the Python
+//! reference's harness does. Reports frame lateness (p50/p99/max), frames missing from the
+//! window, underruns and the clock thread's CPU. Then memory per idle track and per track
+//! holding 1 s of 24 kHz mono speech, from the process's resident set.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use voxpace_core::{Format, FrameClock, MonotonicClock, ReplyWriter, Track, TrackConfig};
+
+fn now<F: Future>(f: F) -> F::Output {
+    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("push waited"),
+    }
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// CPU time (user + system) of the thread named `voxpace-frame-c…`, from /proc.
+fn clock_thread_cpu() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("voxpace-frame") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+        return Duration::from_millis(ticks * 10);
+    }
+    Duration::ZERO
+}
+
+fn capacity(n: usize, seconds: u64) {
+    let format = Format::default();
+    let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
+    let delivered = Arc::new(AtomicU64::new(0));
+    let mut writers: Vec<ReplyWriter> = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    let chunk: Vec<i16> = (0..2400).map(|i| (i % 2000) as i16 + 1).collect();
+    for _ in 0..n {
+        let track = Track::new(format, TrackConfig::default()).unwrap();
+        let h = track.handle();
+        let mut w = h.open_reply().unwrap();
+        now(w.push_samples(&chunk)).unwrap();
+        now(w.push_samples(&chunk)).unwrap();
+        writers.push(w);
+        handles.push(h);
+        let delivered = delivered.clone();
+        clock.add(track, move |_, _| {
+            delivered.fetch_add(1, Ordering::Relaxed);
+            true
+        });
+    }
+    // Producer: every 100 ms, 100 ms more for every track (real time, 100-200 ms lead).
+    let start = Instant::now();
+    let cpu0 = clock_thread_cpu();
+    let mut next = start;
+    while start.elapsed() < Duration::from_secs(seconds) {
+        next += Duration::from_millis(100);
+        for w in &mut writers {
+            now(w.push_samples(&chunk)).unwrap();
+        }
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let elapsed = start.elapsed();
+    let cpu = clock_thread_cpu().saturating_sub(cpu0);
+    let stats = clock.stats();
+    let underruns: u64 = handles.iter().map(|h| h.stats().underruns).sum();
+    let expected = (elapsed.as_millis() as u64 / 20) * n as u64;
+    let got = delivered.load(Ordering::Relaxed);
+    let p50 = stats.lateness_quantile(0.50);
+    let p99 = stats.lateness_quantile(0.99);
+    let ok = p99 < Duration::from_millis(1) && got + n as u64 >= expected && underruns == 0;
+    println!(
+        "capacity tracks={n:>6} frames={got:>9}/{expected:<9} p50={:>6.3}ms p99={:>6.3}ms max={:>7.3}ms underruns={underruns:<5} clock-thread-cpu={:>5.1}% ok={}",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        stats.max_lateness.as_secs_f64() * 1e3,
+        cpu.as_secs_f64() / elapsed.as_secs_f64() * 100.0,
+        if ok { "yes" } else { "NO" }
+    );
+    drop(writers);
+    clock.stop();
+}
+
+fn memory(n: usize) {
+    let format = Format::default();
+    let base = rss_bytes();
+    let tracks: Vec<Track> = (0..n)
+        .map(|_| Track::new(format, TrackConfig::default()).unwrap())
+        .collect();
+    let idle = rss_bytes().saturating_sub(base);
+    let second: Vec<i16> = (0..24_000).map(|i| (i % 2000) as i16 + 1).collect();
+    let mut writers = Vec::with_capacity(n);
+    let before = rss_bytes();
+    for t in &tracks {
+        let mut w = t.handle().open_reply().unwrap();
+        for c in second.chunks(2400) {
+            now(w.push_samples(c)).unwrap();
+        }
+        writers.push(w);
+    }
+    let held = rss_bytes().saturating_sub(before);
+    println!(
+        "memory tracks={n} idle={} B/track holding-1s-24k-mono={} B/track (raw PCM 48000 B, +{:.1}%)",
+        idle / n as u64,
+        (idle + held) / n as u64,
+        ((idle + held) as f64 / n as f64 / 48_000.0 - 1.0) * 100.0
+    );
+    drop(writers);
+    drop(tracks);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let ns: Vec<usize> = arg("--tracks")
+        .unwrap_or_else(|| "100,1000,4000,8000,12000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let seconds: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
+    memory(
+        arg("--memory-tracks")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2000),
+    );
+    for n in ns {
+        capacity(n, seconds);
+    }
+}
