@@ -170,16 +170,17 @@ impl AheadFeed {
         self.wake();
     }
 
+    /// Queue pushed audio in frame-sized messages, so the worker's lead cap holds to a
+    /// frame however large the producer's chunks are.
     pub(crate) fn audio(&mut self, reply: ReplyId, offset: u64, samples: &[i16]) {
-        if !push_audio(
-            &mut self.msgs,
-            &mut self.audio,
-            reply,
-            offset,
-            None,
-            samples,
-        ) {
-            self.track.sink_drops.fetch_add(1, Ordering::Relaxed);
+        let format = self.track.format;
+        let channels = format.channels() as u64;
+        let mut offset = offset;
+        for frame in samples.chunks(format.frame_len()) {
+            if !push_audio(&mut self.msgs, &mut self.audio, reply, offset, None, frame) {
+                self.track.sink_drops.fetch_add(1, Ordering::Relaxed);
+            }
+            offset += frame.len() as u64 / channels;
         }
         self.wake();
     }

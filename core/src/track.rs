@@ -526,6 +526,11 @@ pub struct Track {
     current: Option<Current>,
     /// Owning sinks' replies awaiting a report; capacity reserved when such a sink attaches.
     pending: Vec<PendingReport>,
+    /// Reports that arrived before their reply ended here (an ahead-delivering avatar can
+    /// finish playing before the frame side reaches the reply's end).
+    early_reports: Vec<crate::PlaybackReport>,
+    /// The newest reply whose outcome is published: later reports for it are stale.
+    last_ended: u64,
     pts: u64,
     frame_index: u64,
     frames: u64,
@@ -613,6 +618,8 @@ impl Track {
             chunk: None,
             current: None,
             pending: Vec::new(),
+            early_reports: Vec::new(),
+            last_ended: 0,
             pts: 0,
             frame_index: 0,
             frames: 0,
@@ -738,6 +745,7 @@ impl Track {
                         self.owners += 1;
                         // Attaching is a control event: reserve here, never while playing.
                         self.pending.reserve(PENDING_REPORTS);
+                        self.early_reports.reserve(PENDING_REPORTS);
                     }
                     self.taps.push(*tap);
                 }
@@ -930,6 +938,15 @@ impl Track {
         if self.owners == 0 {
             return self.publish_outcome(&state, outcome);
         }
+        if let Some(i) = self
+            .early_reports
+            .iter()
+            .position(|r| r.reply == outcome.reply)
+        {
+            let report = self.early_reports.swap_remove(i);
+            let outcome = self.reported(outcome, &report, pts);
+            return self.publish_outcome(&state, outcome);
+        }
         let deadline_frame = self.frame_index + self.report_timeout_frames;
         if self.pending.len() < PENDING_REPORTS {
             self.pending.push(PendingReport {
@@ -946,7 +963,25 @@ impl Track {
         }
     }
 
+    /// The outcome an owning sink's report establishes.
+    fn reported(
+        &self,
+        outcome: ReplyOutcome,
+        report: &crate::PlaybackReport,
+        pts: u64,
+    ) -> ReplyOutcome {
+        ReplyOutcome {
+            played_samples: report.played_samples,
+            played: self.shared.format.duration_of(report.played_samples),
+            interrupted: report.interrupted || outcome.interrupted,
+            position: Position::Reported,
+            pts,
+            ..outcome
+        }
+    }
+
     fn publish_outcome(&mut self, state: &ReplyState, outcome: ReplyOutcome) {
+        self.last_ended = self.last_ended.max(outcome.reply.0);
         let c = &self.shared.counters;
         if outcome.interrupted {
             c.replies_interrupted.fetch_add(1, Ordering::Relaxed);
@@ -966,17 +1001,15 @@ impl Track {
                     .iter()
                     .position(|p| p.outcome.reply == report.reply)
                 else {
+                    // Not ended here yet: keep it (bounded) until the reply ends.
+                    let stale = report.reply.0 <= self.last_ended;
+                    if !stale && self.early_reports.len() < PENDING_REPORTS {
+                        self.early_reports.push(report);
+                    }
                     continue;
                 };
                 let p = self.pending.swap_remove(i);
-                let outcome = ReplyOutcome {
-                    played_samples: report.played_samples,
-                    played: self.shared.format.duration_of(report.played_samples),
-                    interrupted: report.interrupted || p.outcome.interrupted,
-                    position: Position::Reported,
-                    pts,
-                    ..p.outcome
-                };
+                let outcome = self.reported(p.outcome, &report, pts);
                 self.publish_outcome(&p.state, outcome);
             }
         }

@@ -296,10 +296,10 @@ async fn ahead_delivery_leads_playout_by_at_most_the_cap_and_interrupt_drops_the
         r.push_samples(chunk).await.unwrap();
     }
     // Before playback starts only the first 200 ms (4800 samples) may be delivered.
-    // Offsets 0..=4800 are within the lead: six 960-sample chunks.
-    wait_for(&log, "lookahead", |l| audio_of(l, 1).len() >= 4800 + 960);
+    // Ahead audio travels in frames: offsets 0..=4800 are within the lead, 11 frames.
+    wait_for(&log, "lookahead", |l| audio_of(l, 1).len() >= 4800 + 480);
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(audio_of(&log.lock().unwrap(), 1).len(), 4800 + 960);
+    assert_eq!(audio_of(&log.lock().unwrap(), 1).len(), 4800 + 480);
     render(&mut t, 10); // play 200 ms: the lead window moves on
     wait_for(&log, "more lookahead", |l| audio_of(l, 1).len() >= 9600);
     h.interrupt();
@@ -337,4 +337,31 @@ async fn sinks_attach_and_detach_while_playing() {
         ramp(480 * 20)[480 * 3..480 * 5]
     );
     let _ = ReplyId(1);
+}
+
+#[tokio::test]
+async fn an_ahead_owning_sink_may_report_before_the_reply_ends_on_the_frame_side() {
+    let mut t = Track::new(Format::default(), TrackConfig::default()).unwrap();
+    let h = t.handle();
+    let mut info = SinkInfo::new("fast-avatar");
+    info.owns_playback = true;
+    info.delivery = Delivery::Ahead {
+        max_lead: Duration::from_secs(2),
+    };
+    let (mut sink, log) = Recorder::new(info);
+    sink.report = true; // reports as soon as it sees the (ahead) reply end
+    h.attach_sink(Box::new(sink)).unwrap();
+    render(&mut t, 1);
+    let mut r = h.open_reply().unwrap();
+    r.push_samples(&ramp(480 * 10)).await.unwrap();
+    let playback = r.finish().unwrap();
+    wait_for(&log, "ahead reply end", |l| {
+        l.contains(&Seen::ReplyEnded(1, false))
+    });
+    render(&mut t, 2); // the report arrives while the frame side is mid-reply
+    assert!(playback.outcome().is_none());
+    render(&mut t, 8);
+    let outcome = playback.outcome().expect("ended with the early report");
+    assert_eq!(outcome.position, Position::Reported);
+    assert_eq!(outcome.played_samples, 123);
 }
