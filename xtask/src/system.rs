@@ -17,6 +17,14 @@ pub const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("chromium", "the browser test of the web page"),
     ("chromium-driver", "drives chromium in the browser test"),
     (
+        "iproute2",
+        "`ip`: loopback-only network namespaces for browser tests",
+    ),
+    (
+        "util-linux",
+        "`unshare`: loopback-only network namespaces for browser tests",
+    ),
+    (
         "alsa-utils",
         "ALSA file routing for the speaker plugin test",
     ),
