@@ -149,6 +149,7 @@ fn main() {
         .unwrap_or_else(|| "100,1000,4000,8000,12000".into())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
+        .filter(|n| *n > 0)
         .collect();
     let seconds: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
     memory(

@@ -732,31 +732,29 @@ impl Track {
     }
 
     fn apply(&mut self, command: Command) {
-        {
-            match command {
-                Command::Intake(intake) => {
-                    self.entries = Some(intake.entries);
-                    self.recycle = Some(intake.recycle);
+        match command {
+            Command::Intake(intake) => {
+                self.entries = Some(intake.entries);
+                self.recycle = Some(intake.recycle);
+            }
+            Command::Background(bg) => self.background = bg,
+            Command::Events(tx) => self.events = Some(*tx),
+            Command::AttachSink(tap) => {
+                if tap.owns {
+                    self.owners += 1;
+                    // Attaching is a control event: reserve here, never while playing.
+                    self.pending.reserve(PENDING_REPORTS);
+                    self.early_reports.reserve(PENDING_REPORTS);
                 }
-                Command::Background(bg) => self.background = bg,
-                Command::Events(tx) => self.events = Some(*tx),
-                Command::AttachSink(tap) => {
+                self.taps.push(*tap);
+            }
+            Command::DetachSink(id) => {
+                if let Some(i) = self.taps.iter().position(|t| t.id == id) {
+                    let tap = self.taps.swap_remove(i);
                     if tap.owns {
-                        self.owners += 1;
-                        // Attaching is a control event: reserve here, never while playing.
-                        self.pending.reserve(PENDING_REPORTS);
-                        self.early_reports.reserve(PENDING_REPORTS);
+                        self.owners -= 1;
                     }
-                    self.taps.push(*tap);
-                }
-                Command::DetachSink(id) => {
-                    if let Some(i) = self.taps.iter().position(|t| t.id == id) {
-                        let tap = self.taps.swap_remove(i);
-                        if tap.owns {
-                            self.owners -= 1;
-                        }
-                        tap.stop();
-                    }
+                    tap.stop();
                 }
             }
         }
@@ -767,11 +765,7 @@ impl Track {
         if want == self.paused {
             return;
         }
-        // An interrupt that is about to be handled also ends the pause: let it report.
-        if !want && self.shared.interrupt_through.load(Ordering::Acquire) > self.handled_through {
-            self.set_paused(false, pts);
-            return;
-        }
+        // `interrupt` clears the request too, so an interrupt ends a pause here.
         self.set_paused(want, pts);
     }
 
