@@ -638,12 +638,18 @@ async fn events(
         .data(json!({ "type": "hello", "output": id }).to_string());
     let stream =
         futures_util::stream::unfold((rx, stop, false), |(mut rx, mut stop, ended)| async move {
-            if ended || *stop.borrow() {
+            if ended {
                 return None;
             }
-            let next = tokio::select! {
-                r = rx.recv() => r,
-                _ = stop.wait_for(|s| *s) => return None,
+            // On shutdown, deliver what is already queued (e.g. output_ended), then end.
+            let next = if *stop.borrow() {
+                rx.try_recv().ok().map(Ok)?
+            } else {
+                tokio::select! {
+                    biased;
+                    r = rx.recv() => r,
+                    _ = stop.wait_for(|s| *s) => rx.try_recv().ok().map(Ok)?,
+                }
             };
             match next {
                 Ok(msg) => {
