@@ -754,6 +754,16 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
         .as_ref()
         .and_then(|a| socket_addr(a, "server.listen", issues))
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7700)));
+    if let (Some(w), Some(spanned)) = (transport.whep_listen, &t.whep_listen) {
+        if w == listen && listen.port() != 0 {
+            issues.add(
+                Some(spanned.span()),
+                "transport.whep_listen",
+                format!("{w} is also server.listen"),
+                "another address, or no whep_listen (WHEP is then served at server.listen)",
+            );
+        }
+    }
     let outputs = s.outputs.clone().unwrap_or_else(|| vec!["default".into()]);
     for id in &outputs {
         if !valid_output_id(id) {

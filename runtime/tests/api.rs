@@ -635,3 +635,38 @@ async fn tokens_guard_the_control_api() {
     assert_eq!(s, 200, "health stays open");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_input_closes_intake_after_an_interrupt_until_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), "");
+    config.track.manual_input = true;
+    let server = Server::start(config).await.unwrap();
+    let api = Api::new(&server);
+    let pcm = "audio/L16;rate=24000;channels=1";
+    let (s, _) = api
+        .post("/v1/outputs/default/replies", Some(pcm), tone(24_000, 500))
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = api
+        .post("/v1/outputs/default/interrupt", None, vec![])
+        .await;
+    assert_eq!(s, 200);
+    let (s, e) = api
+        .post("/v1/outputs/default/replies", Some(pcm), tone(24_000, 100))
+        .await;
+    assert_eq!((s, e["error"].as_str()), (409, Some("intake_closed")));
+    let (s, _) = api
+        .post("/v1/outputs/default/enable-input", None, vec![])
+        .await;
+    assert_eq!(s, 200);
+    let (s, r) = api
+        .post(
+            "/v1/outputs/default/replies?wait=true",
+            Some(pcm),
+            tone(24_000, 100),
+        )
+        .await;
+    assert_eq!((s, r["state"].as_str()), (201, Some("played")));
+    server.shutdown().await.unwrap();
+}

@@ -41,6 +41,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/outputs/{id}/interrupt", post(interrupt))
         .route("/v1/outputs/{id}/pause", post(pause))
         .route("/v1/outputs/{id}/resume", post(resume))
+        .route("/v1/outputs/{id}/enable-input", post(enable_input))
         .route(
             "/v1/outputs/{id}/background",
             get(get_background).put(put_background),
@@ -507,6 +508,13 @@ async fn resume(State(state): St, Path(id): Path<String>) -> Result<Json<Value>,
     let o = state.output(&id)?;
     o.handle.resume();
     Ok(Json(json!({ "output": id, "paused": false })))
+}
+
+/// Re-open intake after an interrupt when `output.manual_input` is set.
+async fn enable_input(State(state): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let o = state.output(&id)?;
+    o.handle.enable_input(state.config.track.manual_input);
+    Ok(Json(json!({ "output": id, "input": "open" })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -88,6 +88,7 @@ pub(crate) fn document() -> Value {
             "/v1/outputs/{id}/interrupt": {"post": op("Interrupt (barge-in)", "Every reply opened so far ends as interrupted; the playing one fades out within a frame.", &["id"], &[("200", "Which replies were covered"), unknown])},
             "/v1/outputs/{id}/pause": {"post": op("Pause", "Hold speech from the next frame on (silence goes out).", &["id"], &[("200", "Paused"), unknown])},
             "/v1/outputs/{id}/resume": {"post": op("Resume", "Play held speech again, unchanged.", &["id"], &[("200", "Resumed"), unknown])},
+            "/v1/outputs/{id}/enable-input": {"post": op("Re-open intake", "With output.manual_input, an interrupt closes intake (new replies get 409 intake_closed) until this is called.", &["id"], &[("200", "Intake open"), unknown])},
             "/v1/outputs/{id}/background": {
                 "get": op("The background", "Enabled and gain.", &["id"], &[("200", "The background"), unknown]),
                 "put": bg
