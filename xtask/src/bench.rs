@@ -41,6 +41,9 @@ struct Options {
 /// Output of one benchmark command (stdout and stderr together) and how long it took.
 struct Ran {
     what: String,
+    /// Standard output alone (the figures).
+    stdout: String,
+    /// Standard output, then standard error (shown when the command failed).
     text: String,
     ok: bool,
     secs: f64,
@@ -54,6 +57,7 @@ fn capture(mut cmd: Command, what: &str) -> Ran {
     match out {
         Ok(o) => Ran {
             what: what.into(),
+            stdout: String::from_utf8_lossy(&o.stdout).to_string(),
             text: String::from_utf8_lossy(&o.stdout).to_string()
                 + &String::from_utf8_lossy(&o.stderr),
             ok: o.status.success(),
@@ -61,6 +65,7 @@ fn capture(mut cmd: Command, what: &str) -> Ran {
         },
         Err(e) => Ran {
             what: what.into(),
+            stdout: String::new(),
             text: format!("could not start: {e}"),
             ok: false,
             secs,
@@ -109,14 +114,30 @@ fn criterion_times(text: &str) -> Vec<(String, f64)> {
     out
 }
 
-/// The Python harness's throughput lines: (track, scenario) -> µs per frame (best).
-fn python_throughput(text: &str) -> Vec<(String, String, f64)> {
+/// One line of the Python harness's throughput mode.
+#[derive(Debug, PartialEq)]
+struct PyFrame {
+    track: String,
+    scenario: String,
+    /// µs per frame, pushing and rendering (best of the repeats).
+    total: f64,
+    /// µs per frame in `recv()` alone: the frame path.
+    recv: f64,
+}
+
+fn python_throughput(text: &str) -> Vec<PyFrame> {
+    let value = |l: &str, key: &str| -> Option<f64> {
+        l.split(key).nth(1)?.split_whitespace().next()?.parse().ok()
+    };
     text.lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
-            let (track, scenario) = (w.next()?, w.next()?);
-            let total = l.split("total=").nth(1)?.split_whitespace().next()?;
-            Some((track.into(), scenario.into(), total.parse().ok()?))
+            Some(PyFrame {
+                track: w.next()?.into(),
+                scenario: w.next()?.into(),
+                total: value(l, "total=")?,
+                recv: value(l, "recv=")?,
+            })
         })
         .collect()
 }
@@ -268,11 +289,8 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         .as_ref()
         .map(|r| python_throughput(&r.text))
         .unwrap_or_default();
-    let py_frame = |track: &str, sc: &str| {
-        pt.iter()
-            .find(|(t, s, _)| t == track && s == sc)
-            .map(|(_, _, v)| *v)
-    };
+    let py = |track: &str, sc: &str| pt.iter().find(|p| p.track == track && p.scenario == sc);
+    let py_frame = |track: &str, sc: &str| py(track, sc).map(|p| p.recv);
     println!();
     println!("==================== voxpace benchmark report ====================");
     println!(
@@ -283,8 +301,12 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     println!();
     println!("CPU per 20 ms frame at 24 kHz mono (one core; lower is better)");
     println!(
-        "{:<34} {:>12} {:>12} {:>10} {:>14}",
-        "case", "Rust", "Python", "Py/Rust", "Rust frames/s"
+        "  Rust: Track::render (criterion median); Python: recv() (best of repeats); both the"
+    );
+    println!("  frame path alone. Python incl. pushing (add_new_bytes) in the last column.");
+    println!(
+        "{:<34} {:>12} {:>12} {:>10} {:>14} {:>14}",
+        "case", "Rust", "Python", "Py/Rust", "Rust frames/s", "Py push+recv"
     );
     let rows = [
         ("plain: speech", "plain speech", ("plain", "steady")),
@@ -300,12 +322,13 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         let r = rust_frame(key);
         let p = py_frame(pk, ps);
         println!(
-            "{:<34} {:>12} {:>12} {:>10} {:>14}",
+            "{:<34} {:>12} {:>12} {:>10} {:>14} {:>14}",
             label,
             fmt_opt(r, "µs", 3),
             fmt_opt(p, "µs", 2),
             ratio(p, r),
-            r.map_or("-".into(), |r| format!("{:.0}", 1e6 / r))
+            r.map_or("-".into(), |r| format!("{:.0}", 1e6 / r)),
+            fmt_opt(py(pk, ps).map(|p| p.total), "µs", 2)
         );
     }
     let opus_lines: Vec<&str> = opus
@@ -345,9 +368,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         })
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let rust_tp = rust_frame("plain speech").map(|us| 20_000.0 / us);
-    let py_tp_streams = py_frame("plain", "steady").map(|us| 20_000.0 / us);
+    let py_tp_streams = py("plain", "steady").map(|p| 20_000.0 / p.total);
     println!(
-        "  throughput bound (20 ms / CPU per frame, plain): Rust {} vs Python {} -> {}",
+        "  throughput bound (20 ms / CPU per frame, plain; Python incl. pushing): Rust {} vs Python {} -> {}",
         fmt_opt(rust_tp, "streams", 0),
         fmt_opt(py_tp_streams, "streams", 0),
         ratio(rust_tp, py_tp_streams).replace('×', "× more in Rust")
@@ -411,7 +434,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     println!();
     println!("Background decode cost per format (decode + resample to the track format)");
     let mut in_summary = false;
-    for l in decode.text.lines() {
+    for l in decode.stdout.lines() {
         if l.starts_with("Background cost") {
             in_summary = true;
         }
@@ -467,10 +490,15 @@ mod tests {
         assert_eq!(t[0].0, "frame/plain speech 24k mono");
         assert!((t[0].1 - 1.2).abs() < 1e-9);
         assert!((t[1].1 - 0.0955).abs() < 1e-9);
-        let py = "plain      steady         frames= 20000 total=    6.17 us/frame (median 6.38)  add= 4.61\n";
+        let py = "plain      steady         frames= 20000 total=    6.17 us/frame (median     6.38)  add=    4.61  recv=    1.39  -> 1 frames/CPU-s\n";
         assert_eq!(
             python_throughput(py),
-            vec![("plain".into(), "steady".into(), 6.17)]
+            vec![PyFrame {
+                track: "plain".into(),
+                scenario: "steady".into(),
+                total: 6.17,
+                recv: 1.39
+            }]
         );
         let mem = "| track | state | method | bytes per track (N=300) |\n|---|---|---|---:|\n| plain | idle | rss | 4096 |\n";
         let m = python_memory(mem);

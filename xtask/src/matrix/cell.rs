@@ -64,9 +64,8 @@ impl Cell {
         let input = if self.same_rate {
             "in=same".to_string()
         } else {
-            format!("in={:.2}k", self.input.rate as f64 / 1000.0)
-                .replace(".00k", "k")
-                .replace(".05k", ".05k")
+            // 16k, 22.05k, 44.1k
+            format!("in={}k", self.input.rate as f64 / 1000.0)
         };
         let bg = self
             .background
@@ -78,6 +77,10 @@ impl Cell {
     }
 }
 
+/// A background render is determined by the format (rate, channels), the file and which
+/// frames carried speech (ducking follows speech).
+pub type ReferenceKey = (u32, u16, PathBuf, Vec<bool>);
+
 /// Shared by all cells of a run.
 pub struct Context {
     pub plugins: HashMap<&'static str, Arc<Plugin>>,
@@ -87,7 +90,7 @@ pub struct Context {
     pub speaker_file: PathBuf,
     /// Background-only renders by (format, file, speech pattern): the background a cell
     /// must contain, computed once per distinct key.
-    pub references: Mutex<HashMap<(u32, u16, PathBuf, Vec<bool>), Arc<Vec<i16>>>>,
+    pub references: Mutex<HashMap<ReferenceKey, Arc<Vec<i16>>>>,
 }
 
 /// Background music as every cell plays it: looping, -12 dB, faded in, ducked.

@@ -390,7 +390,7 @@ fn run_cells(cells: &[Cell], cx: &Context, jobs: usize) -> Vec<Outcome> {
                         });
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some((r, t.elapsed()));
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 50 == 0 {
+                if n.is_multiple_of(50) {
                     eprintln!("matrix: {n}/{} cells run", cells.len());
                 }
             });
