@@ -39,10 +39,16 @@ struct Speaking {
     reply: ReplyWriter,
     chunk: Vec<i16>,
     out: Vec<i16>,
+    depth: Duration,
 }
 
 impl Speaking {
     fn new(background: bool, sink: bool) -> Self {
+        Self::with_depth(background, sink, Duration::from_secs(2))
+    }
+
+    /// `depth`: how much speech is kept buffered (the seed's cost grew with it).
+    fn with_depth(background: bool, sink: bool, depth: Duration) -> Self {
         let format = Format::default();
         let track = Track::new(format, TrackConfig::default()).unwrap();
         let handle = track.handle();
@@ -73,13 +79,14 @@ impl Speaking {
             handle,
             reply,
             chunk,
+            depth,
         };
         s.top_up();
         s
     }
 
     fn top_up(&mut self) {
-        while self.handle.buffered() < Duration::from_secs(2) {
+        while self.handle.buffered() < self.depth {
             now(self.reply.push_samples(&self.chunk)).unwrap();
         }
     }
@@ -110,6 +117,11 @@ fn frame_cost(c: &mut Criterion) {
     let mut plain = Speaking::new(false, false);
     group.bench_function("plain speech 24k mono", |b| {
         b.iter_custom(|iters| plain.measure(iters))
+    });
+
+    let mut deep = Speaking::with_depth(false, false, Duration::from_millis(6000));
+    group.bench_function("plain speech 24k mono, 6 s buffered", |b| {
+        b.iter_custom(|iters| deep.measure(iters))
     });
 
     let mut idle = Track::new(Format::default(), TrackConfig::default()).unwrap();

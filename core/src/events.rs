@@ -68,6 +68,13 @@ pub enum Event {
         /// The frame's pts.
         pts: u64,
     },
+    /// The background source panicked and was removed; speech goes on without it.
+    BackgroundFailed {
+        /// The frame it failed on.
+        pts: u64,
+        /// The panic's message.
+        reason: String,
+    },
     /// A sink was detached because it failed (error or panic) or was removed.
     SinkDetached {
         /// The sink.

@@ -1130,8 +1130,19 @@ impl Track {
             pts,
             speech_active,
         };
-        source.fill(bus, &cx);
-        self.limiter.mix_into(out, bus);
+        // A panicking source must not take the frame clock down (the seed returned `None`
+        // to the media stack): it is dropped, the frame goes out without it, an event says why.
+        let filled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            source.fill(bus, &cx);
+        }));
+        match filled {
+            Ok(()) => self.limiter.mix_into(out, bus),
+            Err(panic) => {
+                self.background = None;
+                let reason = panic_message(panic.as_ref());
+                self.emit(Event::BackgroundFailed { pts, reason });
+            }
+        }
     }
 
     fn update_speaking(&mut self, speech: bool, pts: u64) {
@@ -1184,6 +1195,15 @@ impl Drop for Track {
             current.state.wake_closed();
         }
     }
+}
+
+/// The text of a panic payload, for events.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".into())
 }
 
 /// Linear fade from full level to silence over `samples` (interleaved, `channels` wide).

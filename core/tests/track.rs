@@ -308,11 +308,14 @@ async fn a_cancelled_reply_can_never_leak_into_the_next_one() {
 
 #[tokio::test]
 async fn manual_input_keeps_intake_closed_until_enabled() {
+    // Seed defect 2 (second half): the mixing variant bypassed the manual input gate, so
+    // the gate is tested here with background mixing on.
     let mut t = track(TrackConfig {
         manual_input: true,
         ..TrackConfig::default()
     });
     let h = t.handle();
+    h.set_background(Some(constant(50))).unwrap();
     let mut r = h.open_reply().unwrap();
     r.push_samples(&ramp(480)).await.unwrap();
     h.interrupt();
@@ -502,4 +505,35 @@ async fn a_partial_sample_at_finish_is_reported_and_the_rest_plays() {
     let out = samples(&render(&mut t, 1));
     assert_eq!(&out[..3], &[1, 2, 0]);
     assert_eq!(p.outcome().unwrap().played_samples, 2);
+}
+
+#[tokio::test]
+async fn a_panicking_background_is_dropped_and_speech_goes_on() {
+    // Seed defect 9: an error inside recv() returned None to the media stack.
+    let mut t = track(TrackConfig::default());
+    let h = t.handle();
+    let mut events = h.events();
+    let mut calls = 0;
+    h.set_background(Some(Box::new(move |out: &mut [i16], _: &BusContext| {
+        calls += 1;
+        if calls == 3 {
+            panic!("decoder state corrupted");
+        }
+        out.fill(10);
+    })))
+    .unwrap();
+    let mut r = h.open_reply().unwrap();
+    r.push_samples(&vec![1000; 480 * 6]).await.unwrap();
+    let frames = render(&mut t, 6);
+    assert!(frames[..2]
+        .iter()
+        .all(|(_, s)| s.iter().all(|x| *x == 1010)));
+    assert!(frames[2..]
+        .iter()
+        .all(|(_, s)| s.iter().all(|x| *x == 1000)));
+    let failed = drain(&mut events).into_iter().find_map(|e| match e {
+        Event::BackgroundFailed { pts, reason } => Some((pts, reason)),
+        _ => None,
+    });
+    assert_eq!(failed, Some((960, "decoder state corrupted".to_string())));
 }
