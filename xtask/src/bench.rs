@@ -244,7 +244,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     if o.quick {
         capacity.args([
             "--tracks",
-            "1000,4000",
+            "100,1000,4000",
             "--seconds",
             "3",
             "--memory-tracks",
@@ -306,7 +306,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     println!("  frame path alone. Python incl. pushing (add_new_bytes) in the last column.");
     println!(
         "{:<34} {:>12} {:>12} {:>10} {:>14} {:>14}",
-        "case", "Rust", "Python", "Py/Rust", "Rust frames/s", "Py push+recv"
+        "case", "Rust", "Python", "Py/Rust", "Rust frames/CPU-s", "Py push+recv"
     );
     let rows = [
         ("plain: speech", "plain speech", ("plain", "steady")),

@@ -237,19 +237,14 @@ mod tests {
         let ws = std::env::temp_dir().join(format!("xtask-new-plugin-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&ws);
         std::fs::create_dir_all(ws.join("plugins")).unwrap();
-        // The real workspace manifest with only the plugins as members and absolute paths.
+        // The real workspace's shared tables (package fields, dependencies, lints), with
+        // absolute paths, under a `[workspace]` whose only members are the plugins.
         let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-        let manifest: String = manifest
-            .lines()
-            .map(|l| {
-                if l.starts_with("members") {
-                    "members = [\"plugins/*\"]".to_string()
-                } else {
-                    l.replace("path = \"", &format!("path = \"{}/", root.display()))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
+        let shared = &manifest[manifest.find("\n[workspace.").expect("workspace tables")..];
+        let manifest = format!(
+            "[workspace]\nresolver = \"2\"\nmembers = [\"plugins/*\"]\n{}",
+            shared.replace("path = \"", &format!("path = \"{}/", root.display()))
+        );
         std::fs::write(ws.join("Cargo.toml"), manifest).unwrap();
         std::fs::copy(root.join("Cargo.lock"), ws.join("Cargo.lock")).unwrap();
         let names = Names::new("scaffold-probe").unwrap();
