@@ -333,7 +333,10 @@ fn check_background(bg: &[i16], format: Format, f: &mut Findings) {
         .map(|k| (k, signal::rms_db(frames(k, k + 1))))
         .find(|(_, db)| *db < want - depth - 6.0);
     if let Some((k, db)) = quiet {
-        f.fail(format!("background drops out at frame {k} ({db:.1} dBFS)"));
+        f.fail(format!(
+            "background drops out at frame {k}, {:.2} s into the file ({db:.1} dBFS)",
+            (k * format.frame_ms() as u64) as f64 / 1000.0
+        ));
     }
     f.figure(
         "bg dB",

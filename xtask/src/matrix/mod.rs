@@ -294,8 +294,24 @@ pub fn run_matrix(args: &[String]) -> Result<()> {
 
     let tmp = std::env::temp_dir().join(format!("voxpace-matrix-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
+    let home = std::env::var_os("HOME");
     let speaker_file = route_alsa_to_file(&tmp)?;
+    let result = run_cells_and_report(&opts, &packages, &tmp, speaker_file.clone(), all);
+    // The ALSA capture can be large (the null device runs far ahead of real time).
+    let _ = std::fs::remove_file(&speaker_file);
+    if let Some(home) = home {
+        std::env::set_var("HOME", home);
+    }
+    result
+}
 
+fn run_cells_and_report(
+    opts: &Options,
+    packages: &[(String, String)],
+    tmp: &Path,
+    speaker_file: PathBuf,
+    all: Vec<Cell>,
+) -> Result<()> {
     // Load each plugin the cells use once; a plugin that is missing or does not work here
     // skips its cells with the reason (never a faked pass).
     let mut plugins = HashMap::new();
@@ -337,7 +353,7 @@ pub fn run_matrix(args: &[String]) -> Result<()> {
 
     let cx = Context {
         plugins,
-        tmp: tmp.clone(),
+        tmp: tmp.to_path_buf(),
         speaker_lock: Mutex::new(()),
         speaker_file,
         references: Mutex::new(HashMap::new()),
@@ -347,7 +363,7 @@ pub fn run_matrix(args: &[String]) -> Result<()> {
     let failed = print_table(&runnable, &results);
     let secs = start.elapsed().as_secs_f64();
     if failed == 0 {
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::remove_dir_all(tmp);
     } else {
         println!("outputs of failed cells kept in {}", tmp.display());
     }
