@@ -26,7 +26,8 @@ cargo xtask <command>
 
 commands:
   ci            install missing system packages, then fmt check, clippy -D warnings,
-                build every crate and plugin, run every test (the README's test command)
+                build every crate and plugin, run every test, the matrix and a bounded
+                fuzz run; prints a summary (the README's test command; `ci --help`)
   matrix        build the plugins, then run every track × format × input rate × sink ×
                 background cell through a scripted conversation and check it
                 (`cargo xtask matrix --help` for options)
