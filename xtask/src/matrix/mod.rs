@@ -461,3 +461,97 @@ fn print_table(cells: &[Cell], results: &[Outcome]) -> usize {
     }
     failed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxpace_core::{FrameInfo, Track, TrackConfig, TrackHandle};
+
+    struct NoHooks;
+
+    impl script::Hooks for NoHooks {
+        fn before_frame(&mut self, _: u64) -> Result<()> {
+            Ok(())
+        }
+        fn after_frame(&mut self, _: &FrameInfo, _: Option<u64>) -> Result<()> {
+            Ok(())
+        }
+        fn detach(&mut self, _: &TrackHandle) -> Result<()> {
+            Ok(())
+        }
+        fn stopped(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn cells_are_pruned_as_documented() {
+        let files = [PathBuf::from("a.flac"), PathBuf::from("b.mp3")];
+        let all = cells(&files).unwrap();
+        // 15 format × input pairs (16k mono has no separate 16k input).
+        let count = |track: &str| all.iter().filter(|c| c.track == track).count();
+        assert_eq!(count("plain"), 15);
+        assert_eq!(count("background"), 15 * 2);
+        assert_eq!(count("sinks"), 15 * 3);
+        // recorder and avatar with each file, the speaker with one.
+        assert_eq!(count("background+sinks"), 15 * (2 + 2 + 1));
+        assert!(all
+            .iter()
+            .all(|c| c.track != "plain" || c.background.is_none()));
+        let names: std::collections::HashSet<String> = all.iter().map(Cell::name).collect();
+        assert_eq!(names.len(), all.len(), "cell names are unique");
+    }
+
+    /// The plain 24 kHz cells pass, and the checks are not blind: one changed sample and
+    /// one missing event are each reported.
+    #[test]
+    fn plain_cells_pass_and_the_checks_catch_a_changed_sample_or_event() {
+        let tmp = std::env::temp_dir().join(format!("xtask-matrix-test-{}", std::process::id()));
+        let cx = Context {
+            plugins: HashMap::new(),
+            tmp: tmp.clone(),
+            speaker_lock: Mutex::new(()),
+            speaker_file: tmp.join("none.wav"),
+            references: Mutex::new(HashMap::new()),
+        };
+        let plain: Vec<Cell> = cells(&[])
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.track == "plain" && c.format.sample_rate() == 24_000)
+            .collect();
+        assert_eq!(plain.len(), 4);
+        for c in &plain {
+            let f = cell::run(c, &cx).unwrap();
+            assert!(f.failures.is_empty(), "{}: {:?}", c.name(), f.failures);
+        }
+
+        let format = Format::new(24_000, 1, 20).unwrap();
+        let track = Track::new(format, TrackConfig::default()).unwrap();
+        let input = Input {
+            rate: 24_000,
+            channels: 1,
+        };
+        let mut rec = script::run(track, input, &mut NoHooks).unwrap();
+        let exp = check::expected(&rec, format);
+        let mut f = check::Findings::default();
+        check::check_output(&rec, &exp, None, &mut f);
+        check::check_events(&rec, &exp, format, &mut f);
+        assert!(f.failures.is_empty(), "{:?}", f.failures);
+
+        let at = (script::LEAD as usize + 3) * format.frame_len() + 7;
+        rec.out[at] = rec.out[at].wrapping_add(1);
+        let mut f = check::Findings::default();
+        check::check_output(&rec, &exp, None, &mut f);
+        assert_eq!(f.failures.len(), 1, "{:?}", f.failures);
+        assert!(f.failures[0].contains("1 values"), "{:?}", f.failures);
+
+        rec.events.remove(2);
+        let mut f = check::Findings::default();
+        check::check_events(&rec, &exp, format, &mut f);
+        assert!(
+            f.failures[0].starts_with("events differ at #2"),
+            "{:?}",
+            f.failures
+        );
+    }
+}
