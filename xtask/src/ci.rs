@@ -121,6 +121,7 @@ pub fn run_ci(args: &[String]) -> Result<()> {
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
                 "--",
                 "-D",
                 "warnings",
@@ -131,13 +132,15 @@ pub fn run_ci(args: &[String]) -> Result<()> {
     go = go
         && step(&mut steps, "cargo build --workspace", || {
             let mut build = cargo();
-            build.args(["build", "--workspace"]);
+            build.args(["build", "--workspace", "--all-features"]);
             cmd(build, "cargo build --workspace (plugins as cdylib)")
         });
     if go {
         step(&mut steps, "cargo test --workspace", || {
             let mut test = cargo();
-            test.args(["test", "--workspace", "--no-fail-fast"]);
+            // --all-features: the runtime's WebRTC (WHEP, WHIP, the browser test) is tested
+            // too; `ensure_packages` installed libopus for it.
+            test.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
             cmd(test, "cargo test --workspace")
         });
         if matrix {
