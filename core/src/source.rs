@@ -59,15 +59,16 @@ impl Limiter {
                 }
             }
             Limiter::SoftKnee => {
-                // Fast path: when no sum reaches the knee the plain sum is exact; both
-                // passes vectorise. Only frames with loud peaks take the knee per sample.
-                let peak = out
-                    .iter()
-                    .zip(bus)
-                    .map(|(o, b)| (*o as i32 + *b as i32).abs())
-                    .max()
-                    .unwrap_or(0);
-                if peak <= KNEE {
+                // Fast path in 16-bit lanes (saturating add, min and max vectorise on baseline
+                // x86-64): if no saturated sum reaches the knee, no sum overflowed and the
+                // plain sum is exact. Only a frame with a loud peak goes through the knee.
+                let (mut hi, mut lo) = (0i16, 0i16);
+                for (o, b) in out.iter().zip(bus) {
+                    let sum = o.saturating_add(*b);
+                    hi = hi.max(sum);
+                    lo = lo.min(sum);
+                }
+                if hi as i32 <= KNEE && lo as i32 >= -KNEE {
                     for (o, b) in out.iter_mut().zip(bus) {
                         *o = o.wrapping_add(*b);
                     }
@@ -103,6 +104,25 @@ mod tests {
         let mut out = vec![30_000i16, -30_000, 100];
         Limiter::Clip.mix_into(&mut out, &[30_000, -30_000, 23]);
         assert_eq!(out, vec![i16::MAX, i16::MIN, 123]);
+    }
+
+    #[test]
+    fn soft_knee_mix_is_the_exact_sum_below_the_knee_and_the_knee_above() {
+        let speech: Vec<i16> = (0..480)
+            .map(|i| (i * 37 % 20_000) as i16 - 10_000)
+            .collect();
+        let bus: Vec<i16> = (0..480).map(|i| (i * 53 % 18_000) as i16 - 9_000).collect();
+        let mut quiet = speech.clone();
+        Limiter::SoftKnee.mix_into(&mut quiet, &bus);
+        let exact: Vec<i16> = speech.iter().zip(&bus).map(|(s, b)| s + b).collect();
+        assert_eq!(quiet, exact);
+        let mut loud_speech = speech.clone();
+        loud_speech[100] = 32_000; // one loud sample sends the frame through the knee
+        let mut loud = loud_speech.clone();
+        Limiter::SoftKnee.mix_into(&mut loud, &bus);
+        for i in 0..480 {
+            assert_eq!(loud[i], soft_knee(loud_speech[i] as i32 + bus[i] as i32));
+        }
     }
 
     #[test]
