@@ -305,7 +305,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     );
     println!("  frame path alone. Python incl. pushing (add_new_bytes) in the last column.");
     println!(
-        "{:<34} {:>12} {:>12} {:>10} {:>14} {:>14}",
+        "{:<34} {:>12} {:>12} {:>10} {:>18} {:>14}",
         "case", "Rust", "Python", "Py/Rust", "Rust frames/CPU-s", "Py push+recv"
     );
     let rows = [
@@ -322,7 +322,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         let r = rust_frame(key);
         let p = py_frame(pk, ps);
         println!(
-            "{:<34} {:>12} {:>12} {:>10} {:>14} {:>14}",
+            "{:<34} {:>12} {:>12} {:>10} {:>18} {:>14}",
             label,
             fmt_opt(r, "µs", 3),
             fmt_opt(p, "µs", 2),
