@@ -211,6 +211,11 @@ impl FileDecoder {
         Ok(this)
     }
 
+    /// What was found when the file was opened.
+    pub(crate) fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
     /// The file's sample rate (known after `open`).
     pub(crate) fn sample_rate(&self) -> u32 {
         self.info.sample_rate

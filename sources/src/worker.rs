@@ -80,6 +80,7 @@ pub(crate) fn spawn(
         poll: poll_interval(spec.format, spec.capacity),
         spec,
         decoded: Vec::new(),
+        trim_head: 0,
         out: Vec::new(),
         out_pos: 0,
     };
@@ -104,6 +105,13 @@ fn poll_interval(format: Format, capacity: usize) -> Duration {
     (ring / 8).clamp(Duration::from_millis(2), Duration::from_millis(20))
 }
 
+/// Frames held back when AAC seams are trimmed: more than the largest end padding.
+const AAC_SEAM_FRAMES: usize = 4096;
+/// The encoder delay of AAC-LC as ffmpeg, FDK and Nero write it (decodes as a quiet ramp).
+const AAC_PRIMING_FRAMES: usize = 1024;
+/// The end padding decodes as digital silence; below -60 dBFS counts as it.
+const SEAM_SILENCE: f32 = 1e-3;
+
 struct Worker {
     decoder: FileDecoder,
     resampler: StreamResampler,
@@ -116,6 +124,9 @@ struct Worker {
     /// Decoded audio at the file's rate, not yet resampled. Its last frames are held back
     /// (see `hold`) so a loop seam can be crossfaded and a failure faded out.
     decoded: Vec<f32>,
+    /// Frames still to skip at the head of the pass being decoded (AAC priming after a
+    /// loop seam).
+    trim_head: usize,
     /// Resampled audio not yet in the ring.
     out: Vec<f32>,
     out_pos: usize,
@@ -174,7 +185,19 @@ impl Worker {
             Looping::Crossfade(d) => samples(d, rate) as usize,
             _ => 0,
         };
-        xfade.max(samples(FAIL_FADE, rate) as usize)
+        let seam = if self.trims_seams() {
+            AAC_SEAM_FRAMES
+        } else {
+            0
+        };
+        xfade.max(seam).max(samples(FAIL_FADE, rate) as usize)
+    }
+
+    /// AAC in MP4 starts with encoder priming and ends with frame padding, which symphonia
+    /// 0.6 does not trim (it ignores the MP4 edit list): looped as is, each seam would be a
+    /// gap of up to ~130 ms. Exact codecs are never trimmed, so their seams stay exact.
+    fn trims_seams(&self) -> bool {
+        self.spec.looping == Looping::Gapless && self.decoder.info().codec == "aac"
     }
 
     /// Push resampled output into the ring; true once all of it is in.
@@ -207,16 +230,24 @@ impl Worker {
 
     /// Decode one block (or handle the end of a pass) and resample what is not held back.
     fn decode_step(&mut self) -> Result<Step, Error> {
+        let before = self.decoded.len();
         if self.decoder.next_block(&mut self.decoded)? {
+            if self.trim_head > 0 {
+                self.trim_priming(before);
+            }
             self.resample_all_but(self.hold_frames());
             return Ok(Step::Continue);
         }
         match self.spec.looping {
             Looping::Once => Ok(Step::Done),
             Looping::Gapless => {
-                // Reopening (rather than seeking) restarts every codec cleanly, including the
-                // encoder-delay trimming of MP3 and AAC; the resampler keeps running, so the
-                // seam is exactly the file's end followed by its start.
+                // Reopening (rather than seeking) restarts every codec cleanly; the resampler
+                // keeps running, so the seam is the file's end followed by its start (for AAC,
+                // without its priming and padding: see `trims_seams`).
+                if self.trims_seams() {
+                    self.trim_silent_tail();
+                    self.trim_head = AAC_PRIMING_FRAMES;
+                }
                 self.decoder = FileDecoder::open(&self.spec.path, self.channels)?;
                 Ok(Step::Continue)
             }
@@ -228,6 +259,27 @@ impl Worker {
                 Ok(Step::Continue)
             }
         }
+    }
+
+    /// Skip what is left of the priming at the start of the pass, which begins at `from`
+    /// in `decoded`.
+    fn trim_priming(&mut self, from: usize) {
+        let ch = self.channels;
+        let skip = self.trim_head.min((self.decoded.len() - from) / ch);
+        self.decoded.drain(from..from + skip * ch);
+        self.trim_head -= skip;
+    }
+
+    /// Drop near-silent frames from the end of the held-back tail of a finished pass.
+    fn trim_silent_tail(&mut self) {
+        let ch = self.channels;
+        let silent = self
+            .decoded
+            .chunks_exact(ch)
+            .rev()
+            .take_while(|f| f.iter().all(|s| s.abs() < SEAM_SILENCE))
+            .count();
+        self.decoded.truncate(self.decoded.len() - silent * ch);
     }
 
     /// Overlap the held-back tail of the previous pass with the start of the next one.
