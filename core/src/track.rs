@@ -118,7 +118,7 @@ pub(crate) struct Bus {
     buffer: Box<[i16]>,
 }
 
-/// Commands are boxed where large so that an idle track's command queue stays small.
+/// Commands to the frame side, sent through a lock-free mailbox (see `mailbox.rs`).
 pub(crate) enum Command {
     Intake(Box<Intake>),
     Background(Option<Box<Bus>>),
