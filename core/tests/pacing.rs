@@ -113,3 +113,28 @@ fn a_frame_clock_renders_every_track_once_per_period() {
     assert!(stats.frames >= 25);
     fc.stop();
 }
+
+#[test]
+fn a_frame_clock_counts_frames_rendered_late_on_their_tracks() {
+    let clock = VirtualClock::new();
+    let fc = FrameClock::start(clock.clone(), Duration::from_millis(20));
+    let t = track();
+    let h = t.handle();
+    fc.add(t, |_, _| true);
+    // On time: the clock moves in 1 ms steps, each slot wakes at its due time.
+    for _ in 0..60 {
+        clock.advance(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(h.stats().late_frames, 0, "{:?}", h.stats());
+    let rendered = h.stats().frames;
+    assert!(rendered >= 2);
+    // A 200 ms stall: the frames due meanwhile go out late and are counted on the track.
+    clock.advance(Duration::from_millis(200));
+    let start = std::time::Instant::now();
+    while h.stats().late_frames == 0 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(h.stats().late_frames >= 1, "{:?}", h.stats());
+    fc.stop();
+}
