@@ -121,7 +121,7 @@ fn output_json(o: &Output) -> Value {
         "background": { "enabled": o.bus.is_enabled(), "gain_db": o.bus.gain_db() },
         "stats": {
             "frames": s.frames, "speech_frames": s.speech_frames, "underruns": s.underruns,
-            "late_frames": o.meter.late_frames.load(Ordering::Relaxed), "sink_drops": s.sink_drops,
+            "late_frames": s.late_frames, "sink_drops": s.sink_drops,
             "replies_completed": s.replies_completed, "replies_interrupted": s.replies_interrupted,
         },
         "uptime_ms": o.created.elapsed().as_millis() as u64,

@@ -52,7 +52,7 @@ pub(crate) fn render(state: &AppState) -> String {
         (
             "voxpace_late_frames_total",
             "Frames handed out more than 5 ms after their due time.",
-            &|o| o.meter.late_frames.load(Ordering::Relaxed) as f64,
+            &|o| o.handle.stats().late_frames as f64,
         ),
         (
             "voxpace_underruns_total",

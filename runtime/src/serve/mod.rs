@@ -205,8 +205,6 @@ impl AppState {
             meter: meter.clone(),
             new_monitors: monitor_rx,
             monitors: Vec::with_capacity(MONITOR_SLOTS),
-            anchor: None,
-            sample_rate: format.sample_rate(),
             #[cfg(feature = "webrtc")]
             feed,
         };

@@ -16,8 +16,6 @@ use crate::background::Bus;
 pub const MONITOR_SLOTS: usize = 4;
 /// How much audio a monitor buffers before frames are dropped for it.
 const MONITOR_BUFFER: Duration = Duration::from_secs(2);
-/// A frame handed out later than this past its due time counts as late.
-const LATE_AFTER: Duration = Duration::from_millis(5);
 /// Finished replies remembered for `GET .../replies/{id}`.
 const REMEMBERED_REPLIES: usize = 64;
 
@@ -41,8 +39,6 @@ pub struct Meter {
     pub rms: AtomicU64,
     /// Frames handed to outputs.
     pub frames: AtomicU64,
-    /// Frames that went out more than 5 ms after their due time.
-    pub late_frames: AtomicU64,
     /// Frames a monitor missed because it did not keep up.
     pub monitor_drops: AtomicU64,
     /// Frames the WebRTC publisher refused (its queue was full).
@@ -166,8 +162,6 @@ pub(crate) struct FrameSide {
     pub meter: Arc<Meter>,
     pub new_monitors: rtrb::Consumer<rtrb::Producer<i16>>,
     pub monitors: Vec<rtrb::Producer<i16>>,
-    pub anchor: Option<Instant>,
-    pub sample_rate: u32,
     #[cfg(feature = "webrtc")]
     pub feed: Option<voxpace_transport::FrameFeed>,
 }
@@ -175,16 +169,13 @@ pub(crate) struct FrameSide {
 impl FrameSide {
     /// Called on the frame clock thread once per frame: counters, meter, monitors, the
     /// WebRTC feed. No allocation (monitor vectors have their capacity up front), no lock.
+    // `info` goes to the WebRTC feed only.
+    #[cfg_attr(not(feature = "webrtc"), allow(unused_variables))]
     pub fn on_frame(&mut self, info: &FrameInfo, samples: &[i16]) -> bool {
         if !self.alive.load(Ordering::Acquire) {
             return false;
         }
-        let now = Instant::now();
-        let due_in = Duration::from_nanos(info.pts * 1_000_000_000 / self.sample_rate as u64);
-        let anchor = *self.anchor.get_or_insert(now - due_in);
-        if now.saturating_duration_since(anchor + due_in) > LATE_AFTER {
-            self.meter.late_frames.fetch_add(1, Ordering::Relaxed);
-        }
+        // Late frames are counted on the track by core's FrameClock (`TrackStats`).
         let (mut peak, mut sum) = (0u64, 0u64);
         for &s in samples {
             let a = s.unsigned_abs() as u64;
