@@ -48,3 +48,46 @@ pub enum Error {
         reason: String,
     },
 }
+
+/// What a caller can do about an error: every crate's `Error::kind()` answers with one of
+/// these, so callers (the runtime's HTTP mapping, a publisher's retry loop) decide by kind
+/// instead of matching variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input was wrong (a format, a configuration value, a request body): retrying the
+    /// same call cannot help; fix the input.
+    InvalidInput,
+    /// Transient: the same call may succeed later (a full queue, a busy peer, a network
+    /// fault). Back off and retry.
+    Retryable,
+    /// This reply (or this request) is over: what it still holds will not play. Open a new
+    /// reply; the track itself is fine.
+    ReplyTerminal,
+    /// The component is gone or broken (the track was dropped, a thread could not start):
+    /// nothing on it will work again; rebuild it.
+    Fatal,
+}
+
+impl ErrorKind {
+    /// True when retrying the same call later may succeed.
+    pub fn is_retryable(self) -> bool {
+        self == ErrorKind::Retryable
+    }
+}
+
+impl Error {
+    /// What the caller can do about this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidFormat(_) | Error::InvalidConfig(_) | Error::PartialSample { .. } => {
+                ErrorKind::InvalidInput
+            }
+            Error::CommandQueueFull => ErrorKind::Retryable,
+            Error::ReplyInterrupted(_) | Error::ReplyFinished(_) | Error::IntakeClosed => {
+                ErrorKind::ReplyTerminal
+            }
+            Error::TrackClosed | Error::Sink { .. } => ErrorKind::Fatal,
+        }
+    }
+}

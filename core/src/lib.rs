@@ -40,7 +40,7 @@ mod source;
 mod track;
 
 pub use clock::{Clock, MonotonicClock, VirtualClock, VirtualSleep};
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use events::{Event, EventStream, Position, ReplyOutcome};
 pub use format::{Format, FRAME_LENGTHS_MS, SAMPLE_RATES};
 pub use frame_clock::{FrameClock, FrameClockStats};
