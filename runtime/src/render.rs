@@ -250,7 +250,9 @@ impl Session<'_> {
 
     fn apply(&mut self, action: &Action, pts: u64) -> Result<(), Error> {
         match action {
-            Action::Reply { file, stream_speed } => match self.handle.open_reply() {
+            Action::Reply {
+                file, stream_speed, ..
+            } => match self.handle.open_reply() {
                 Ok(writer) => {
                     let id = writer.id().0;
                     self.feed = Some(Feed {
