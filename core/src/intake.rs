@@ -205,19 +205,17 @@ impl Intake {
         let end = offset + values as u64 / channels;
         // The marks this audio carries enter the mark ring before it (poll_room made room).
         let mut text = state.text();
+        let mut due = Vec::new();
         if text.has_unsent() {
-            let side = &mut *side;
-            text.send_due(state.id, end, |mark| {
-                for feed in &mut side.ahead {
-                    feed.text(&mark);
+            text.send_due(state.id, end, |mark| due.push(mark));
+            if let Some(ring) = side.marks.as_mut() {
+                for mark in &due {
+                    let _ = ring.push(mark.clone());
                 }
-                if let Some(ring) = side.marks.as_mut() {
-                    let _ = ring.push(mark);
-                }
-            });
+            }
         }
         for feed in &mut side.ahead {
-            feed.audio(state.id, offset, &pcm);
+            feed.audio(state.id, offset, &pcm, &due);
         }
         let Some(entries) = side.entries.as_mut() else {
             return Err(Error::TrackClosed);

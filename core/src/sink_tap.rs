@@ -191,12 +191,24 @@ impl AheadFeed {
     }
 
     /// Queue pushed audio in frame-sized messages, so the worker's lead cap holds to a
-    /// frame however large the producer's chunks are.
-    pub(crate) fn audio(&mut self, reply: ReplyId, offset: u64, samples: &[i16]) {
+    /// frame however large the producer's chunks are; each of the text `marks` it carries
+    /// goes just before the frame holding its first sample.
+    pub(crate) fn audio(
+        &mut self,
+        reply: ReplyId,
+        offset: u64,
+        samples: &[i16],
+        marks: &[MarkPos],
+    ) {
         let format = self.track.format();
         let channels = format.channels() as u64;
         let mut offset = offset;
+        let mut marks = marks.iter().peekable();
         for frame in samples.chunks(format.frame_len()) {
+            let end = offset + frame.len() as u64 / channels;
+            while let Some(mark) = marks.next_if(|m| m.offset < end) {
+                self.text(mark);
+            }
             if !push_audio(&mut self.msgs, &mut self.audio, reply, offset, None, frame) {
                 self.track.count_drop();
             }
@@ -206,7 +218,7 @@ impl AheadFeed {
     }
 
     /// A text mark, in order with the audio that carries it.
-    pub(crate) fn text(&mut self, mark: &MarkPos) {
+    fn text(&mut self, mark: &MarkPos) {
         let msg = TapMsg::Text {
             reply: mark.reply,
             offset: mark.offset,

@@ -440,3 +440,101 @@ async fn more_marks_than_the_ring_holds_play_in_order_without_waiting_forever() 
     assert_eq!(o.heard.unwrap().text, expected.as_str());
     assert_eq!(played, expected);
 }
+
+/// What a sink saw of the text and audio, in order: `(is_text, reply, offset, pts, text)`.
+type SinkLog = std::sync::Arc<std::sync::Mutex<Vec<(bool, u64, u64, Option<u64>, String)>>>;
+
+struct TextSink {
+    info: voxpace_core::SinkInfo,
+    log: SinkLog,
+}
+
+impl voxpace_core::Sink for TextSink {
+    fn info(&self) -> voxpace_core::SinkInfo {
+        self.info.clone()
+    }
+
+    fn handle(
+        &mut self,
+        event: voxpace_core::SinkEvent<'_>,
+        _: &voxpace_core::SinkContext,
+    ) -> Result<(), voxpace_core::SinkError> {
+        use voxpace_core::SinkEvent;
+        let entry = match event {
+            SinkEvent::Text {
+                reply,
+                offset,
+                pts,
+                text,
+            } => (true, reply.0, offset, pts, text.to_string()),
+            SinkEvent::Audio {
+                reply,
+                offset,
+                pts,
+                samples,
+            } => (false, reply.0, offset, pts, samples.len().to_string()),
+            _ => return Ok(()),
+        };
+        self.log.lock().unwrap().push(entry);
+        Ok(())
+    }
+}
+
+fn wait_until(log: &SinkLog, pred: impl Fn(&[(bool, u64, u64, Option<u64>, String)]) -> bool) {
+    let start = std::time::Instant::now();
+    while !pred(&log.lock().unwrap()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out: {:?}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[tokio::test]
+async fn sinks_get_each_mark_with_the_audio_that_carries_it() {
+    let mut track = Track::new(Format::default(), TrackConfig::default()).unwrap();
+    let h = track.handle();
+    let paced = SinkLog::default();
+    let ahead = SinkLog::default();
+    h.attach_sink(Box::new(TextSink {
+        info: voxpace_core::SinkInfo::new("captions"),
+        log: paced.clone(),
+    }))
+    .unwrap();
+    let mut info = voxpace_core::SinkInfo::new("avatar");
+    info.delivery = voxpace_core::Delivery::Ahead {
+        max_lead: Duration::from_millis(200),
+    };
+    h.attach_sink(Box::new(TextSink {
+        info,
+        log: ahead.clone(),
+    }))
+    .unwrap();
+    let (mut w, words) = worded_reply(&h);
+    w.push_samples(&ramp(24_000)).await.unwrap();
+    w.finish().unwrap();
+    render(&mut track, 55);
+    for (log, paced) in [(&paced, true), (&ahead, false)] {
+        wait_until(log, |l| l.iter().filter(|e| e.0).count() == 10);
+        wait_until(log, |l| l.iter().filter(|e| !e.0).count() >= 50);
+        let log = log.lock().unwrap();
+        let texts: Vec<&str> = log.iter().filter(|e| e.0).map(|e| e.4.as_str()).collect();
+        assert_eq!(texts, words, "every mark, in order");
+        for (i, e) in log.iter().enumerate().filter(|(_, e)| e.0) {
+            // The next audio message starts at or before the mark and carries it.
+            let audio = log[i + 1..].iter().find(|a| !a.0).unwrap();
+            let len: u64 = audio.4.parse().unwrap();
+            assert!(
+                audio.2 <= e.2 && e.2 < audio.2 + len,
+                "mark {e:?} before {audio:?}"
+            );
+            if paced {
+                assert_eq!(e.3, Some(e.2), "paced: the mark's own pts");
+            } else {
+                assert_eq!(e.3, None, "ahead: no pts yet");
+            }
+        }
+    }
+}
