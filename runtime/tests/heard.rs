@@ -66,9 +66,7 @@ async fn marks_keep_their_media_time_through_resampling() {
     assert_eq!(played.len(), onsets.len(), "{played:?}");
     for ((text, pts), &onset) in played.iter().zip(&onsets) {
         // The step crosses half its height at its media time; so does the mark.
-        let crossing = (*pts as usize - 20..)
-            .find(|&i| mix[i] >= 4_000)
-            .unwrap() as u64;
+        let crossing = (*pts as usize - 20..).find(|&i| mix[i] >= 4_000).unwrap() as u64;
         assert!(
             crossing.abs_diff(*pts) <= 1,
             "{text}: mark at output sample {pts}, its audio at {crossing} (input sample {onset})"
