@@ -166,18 +166,21 @@ struct Call<'a> {
 
 /// When the event plays out, as far as the core event says.
 fn playout_of(event: &SinkEvent<'_>, format: Format) -> Option<RawPlayout> {
-    let pts = match *event {
-        SinkEvent::Audio { pts, .. } => pts?,
-        _ => return None,
-    };
-    Some(at_pts(pts, format))
+    match *event {
+        SinkEvent::Audio {
+            reply, offset, pts, ..
+        } => Some(at_pts(pts?, reply, offset, format)),
+        _ => None,
+    }
 }
 
-fn at_pts(pts: u64, format: Format) -> RawPlayout {
+fn at_pts(pts: u64, reply: ReplyId, offset: u64, format: Format) -> RawPlayout {
     let due_ns = u128::from(pts) * 1_000_000_000 / u128::from(format.sample_rate());
     RawPlayout {
         pts,
         due_ns: u64::try_from(due_ns).unwrap_or(u64::MAX),
+        reply: reply.0,
+        offset,
     }
 }
 

@@ -406,6 +406,7 @@ fn load_errors_are_distinct_and_name_the_file() {
     let missing = dir.join("nope.so");
     let e = Plugin::load(&missing).unwrap_err();
     assert!(matches!(e, Error::MissingFile { .. }), "{e}");
+    assert_eq!(e.kind(), voxpace_core::ErrorKind::InvalidInput);
     assert!(e.to_string().contains("nope.so") && e.to_string().contains("no such"));
 
     // Not a shared library at all.
@@ -454,6 +455,7 @@ fn load_errors_are_distinct_and_name_the_file() {
     // Loads, but its initialisation rejects the configuration.
     let rejects = Plugin::load(plugin("faulty-rejects-config")).unwrap();
     let e = rejects.instantiate("device = \"hw:9\"").unwrap_err();
+    assert_eq!(e.kind(), voxpace_core::ErrorKind::InvalidInput);
     match &e {
         Error::ConfigRejected { reason, path } => {
             assert!(reason.contains("no such device"), "{reason}");

@@ -189,6 +189,12 @@ pub struct Playout {
     /// it is as deterministic as `pts`). Compare it only with other `due` values and with
     /// [`Host::now`]: `due - now` is how far ahead of its play-out something arrived.
     pub due: Duration,
+    /// The reply playing at that moment (0: none).
+    pub reply: u64,
+    /// How far into `reply`, in samples per channel: for `Interrupted` and `ReplyEnded`,
+    /// how much of the reply played (the fade included), which is what an owning plugin
+    /// that follows the host's schedule reports.
+    pub offset: u64,
 }
 
 impl Playout {
@@ -196,6 +202,8 @@ impl Playout {
         Self {
             pts: raw.pts,
             due: Duration::from_nanos(raw.due_ns),
+            reply: raw.reply,
+            offset: raw.offset,
         }
     }
 }

@@ -169,6 +169,10 @@ pub struct RawPlayout {
     /// The same moment on the host's play-out clock, in nanoseconds (see
     /// [`crate::Playout::due`]).
     pub due_ns: u64,
+    /// The reply playing at that moment (0: none).
+    pub reply: u64,
+    /// Position within that reply, in samples per channel.
+    pub offset: u64,
 }
 
 /// The host's functions a plugin may call during `handle`. A prefix type: new host
