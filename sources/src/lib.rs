@@ -77,10 +77,13 @@
 //! the frame path itself costs about 5 µs per source per 20 ms frame.
 
 mod decode;
+mod downmix;
 mod dsp;
 mod error;
 mod events;
+mod gapless;
 mod mixer;
+mod reply;
 mod resample;
 mod tts;
 mod worker;
@@ -88,11 +91,13 @@ mod worker;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use decode::{probe, FileInfo};
+pub use decode::{check_file, probe, FileCheck, FileInfo};
 pub use dsp::Ducking;
 pub use error::Error;
-pub use events::{FinishReason, SourceEvent, SourceEvents, SourceId};
+pub use events::{FinishReason, Recovery, SourceEvent, SourceEvents, SourceId};
 pub use mixer::{
     Background, BackgroundConfig, BackgroundMixer, BackgroundStats, Looping, Play, MAX_VOICES,
 };
+pub use reply::decode_file;
 pub use tts::TtsResampler;
+pub use worker::MAX_RESTARTS;
