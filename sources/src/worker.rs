@@ -260,7 +260,7 @@ impl Worker {
             }),
         });
         self.fade_out_tail();
-        self.decoder = FileDecoder::open(&self.spec.path, self.channels)?;
+        self.decoder = self.decoder.rewind()?;
         self.pass_start = self.in_frames;
         self.fade_in = samples(RESTART_FADE, self.decoder.sample_rate()) as usize;
         Ok(())
@@ -363,15 +363,16 @@ impl Worker {
         match self.spec.looping {
             Looping::Once => Ok(Step::Done),
             Looping::Gapless => {
-                // Reopening (rather than seeking) restarts every codec cleanly; the resampler
-                // keeps running, so the seam is the file's last real frame followed by its
-                // first (the decoder drops encoder delay and padding the container marks).
-                self.decoder = FileDecoder::open(&self.spec.path, self.channels)?;
+                // A new decoder (rather than a seek) restarts every codec cleanly; it reads
+                // the file already open (`rewind`), so no loop needs a new descriptor. The
+                // resampler keeps running, so the seam is the file's last real frame followed
+                // by its first (the decoder drops encoder delay and padding the container marks).
+                self.decoder = self.decoder.rewind()?;
                 self.pass_start = self.in_frames;
                 Ok(Step::Continue)
             }
             Looping::Crossfade(d) => {
-                let next = FileDecoder::open(&self.spec.path, self.channels)?;
+                let next = self.decoder.rewind()?;
                 self.decoder = next;
                 let want = samples(d, self.decoder.sample_rate()) as usize;
                 let before = self.decoded.len();
