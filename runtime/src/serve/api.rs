@@ -179,7 +179,7 @@ fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
         "output": output.id,
         "reply": slot.id.0,
         "state": state,
-        "accepted_ms": slot.accepted.load(Ordering::Relaxed) as f64 * 1000.0 / rate,
+        "accepted_ms": slot.playback.accepted() as f64 * 1000.0 / rate,
         "outcome": outcome.as_ref().map(outcome_json),
     })
 }
@@ -270,7 +270,6 @@ async fn open_reply(
         id: writer.id(),
         playback: writer.playback(),
         intake: tokio::sync::Mutex::new(Some(Intake { writer, converter })),
-        accepted: Default::default(),
         finished: Default::default(),
     });
     output.add_reply(slot.clone());
@@ -423,12 +422,9 @@ async fn stream_in(
     }
     let (_, converter) = intake.converter.as_mut().expect("set above");
     let mut samples = Vec::new();
-    let ch = format.channels() as u64;
     let result: Result<(), ApiError> = async {
         if !early.is_empty() {
             intake.writer.push_samples(&early).await?;
-            slot.accepted
-                .fetch_add(early.len() as u64 / ch, Ordering::Relaxed);
         }
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
@@ -438,8 +434,6 @@ async fn stream_in(
             converter.feed(&chunk, &mut samples)?;
             if !samples.is_empty() {
                 intake.writer.push_samples(&samples).await?;
-                slot.accepted
-                    .fetch_add(samples.len() as u64 / ch, Ordering::Relaxed);
             }
         }
         if finish {
@@ -447,8 +441,6 @@ async fn stream_in(
             let tail = converter.finish(&mut samples);
             if !samples.is_empty() {
                 intake.writer.push_samples(&samples).await?;
-                slot.accepted
-                    .fetch_add(samples.len() as u64 / ch, Ordering::Relaxed);
             }
             tail?;
         }
@@ -610,22 +602,16 @@ async fn demo_reply(State(state): St, Path(id): Path<String>) -> Result<Response
         id: writer.id(),
         playback: writer.playback(),
         intake: tokio::sync::Mutex::new(None),
-        accepted: Default::default(),
         finished: true.into(),
     });
     o.add_reply(slot.clone());
     let samples = state.media.demo.clone();
-    let ch = o.handle.format().channels() as u64;
     let chunk = o.handle.format().frame_len() * 10;
-    let slot2 = slot.clone();
     tokio::spawn(async move {
         for part in samples.chunks(chunk) {
             if writer.push_samples(part).await.is_err() {
                 return;
             }
-            slot2
-                .accepted
-                .fetch_add(part.len() as u64 / ch, Ordering::Relaxed);
         }
         let _ = writer.finish();
     });

@@ -142,45 +142,64 @@ impl Converter {
         self.layout.map(|(r, c, _)| (r, c))
     }
 
-    /// Convert `bytes`, appending samples in the target format to `out`.
+    /// Convert `bytes`, appending samples in the target format to `out`. Each byte is
+    /// copied once (decoded straight into `out`, or into the resampler's input); only the
+    /// bytes of an incomplete sample frame wait in the carry for the next chunk.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<i16>) -> Result<(), ApiError> {
-        let mut data = std::mem::take(&mut self.carry);
-        data.extend_from_slice(bytes);
-        let mut start = 0;
-        if self.layout.is_none() {
-            match parse_wav_header(&data)? {
-                None => {
-                    if data.len() > MAX_WAV_HEADER {
-                        return Err(ApiError::bad_request(
-                            "bad_audio",
-                            "no WAV data chunk within the first 64 KiB",
-                        ));
-                    }
-                    self.carry = data;
-                    return Ok(());
-                }
-                Some((layout, offset)) => {
-                    self.set_layout(layout)?;
-                    start = offset;
-                }
+        if self.layout.is_some() {
+            return self.convert(bytes, out);
+        }
+        self.carry.extend_from_slice(bytes);
+        match parse_wav_header(&self.carry)? {
+            None if self.carry.len() > MAX_WAV_HEADER => Err(ApiError::bad_request(
+                "bad_audio",
+                "no WAV data chunk within the first 64 KiB",
+            )),
+            None => Ok(()),
+            Some((layout, offset)) => {
+                self.set_layout(layout)?;
+                let data = self.carry.split_off(offset);
+                self.carry.clear();
+                self.convert(&data, out)
             }
         }
-        let (_, channels, big) = self.layout.expect("set above");
+    }
+
+    /// Decode whole sample frames of `bytes` (after completing the carried one).
+    fn convert(&mut self, mut bytes: &[u8], out: &mut Vec<i16>) -> Result<(), ApiError> {
+        let (_, channels, big) = self.layout.expect("layout known");
         let frame_bytes = 2 * channels as usize;
-        let usable = (data.len() - start) / frame_bytes * frame_bytes;
-        self.scratch.clear();
-        self.scratch
-            .extend(data[start..start + usable].chunks_exact(2).map(|b| {
+        let decode = |b: &[u8], to: &mut Vec<i16>| {
+            to.extend(b.chunks_exact(2).map(|p| {
                 if big {
-                    i16::from_be_bytes([b[0], b[1]])
+                    i16::from_be_bytes([p[0], p[1]])
                 } else {
-                    i16::from_le_bytes([b[0], b[1]])
+                    i16::from_le_bytes([p[0], p[1]])
                 }
-            }));
-        self.carry = data[start + usable..].to_vec();
-        match self.resampler.as_mut() {
-            Some(r) => out.extend_from_slice(r.process(&self.scratch)),
-            None => out.extend_from_slice(&self.scratch),
+            }))
+        };
+        let to = if self.resampler.is_some() {
+            self.scratch.clear();
+            &mut self.scratch
+        } else {
+            &mut *out
+        };
+        if !self.carry.is_empty() {
+            let need = frame_bytes - self.carry.len();
+            if bytes.len() < need {
+                self.carry.extend_from_slice(bytes);
+                return Ok(());
+            }
+            self.carry.extend_from_slice(&bytes[..need]);
+            decode(&self.carry, to);
+            self.carry.clear();
+            bytes = &bytes[need..];
+        }
+        let usable = bytes.len() / frame_bytes * frame_bytes;
+        decode(&bytes[..usable], to);
+        self.carry.extend_from_slice(&bytes[usable..]);
+        if let Some(r) = self.resampler.as_mut() {
+            out.extend_from_slice(r.process(&self.scratch));
         }
         Ok(())
     }

@@ -63,8 +63,6 @@ pub struct ReplySlot {
     pub intake: tokio::sync::Mutex<Option<Intake>>,
     /// Its outcome, once played.
     pub playback: Playback,
-    /// Samples per channel accepted (in the track's format).
-    pub accepted: AtomicU64,
     /// Set once finished by the API.
     pub finished: AtomicBool,
 }
