@@ -37,6 +37,35 @@ pub enum Error {
         "the track's intake is full (64 replies or blocks queued): retry once frames have played"
     )]
     IntakeFull,
+    /// A text mark was added at an offset whose audio was already pushed: a mark must go in
+    /// before the audio that carries it.
+    #[error("reply {reply}: a text mark at sample {offset} comes after audio up to sample {accepted} was pushed; add each mark before the audio that carries it")]
+    MarkBehindAudio {
+        /// The reply.
+        reply: ReplyId,
+        /// The mark's offset (samples per channel from the reply's start).
+        offset: u64,
+        /// Samples per channel of the reply pushed so far.
+        accepted: u64,
+    },
+    /// A text mark went back in time: marks come in playing order.
+    #[error("reply {reply}: a text mark at sample {offset} comes after one at sample {previous}; add marks in playing order")]
+    MarkOutOfOrder {
+        /// The reply.
+        reply: ReplyId,
+        /// The mark's offset.
+        offset: u64,
+        /// The previous mark's offset.
+        previous: u64,
+    },
+    /// More text marks at one sample than one piece of audio carries (16).
+    #[error("reply {reply}: more than 16 text marks at sample {offset}; join their texts into fewer marks")]
+    TooManyMarks {
+        /// The reply.
+        reply: ReplyId,
+        /// The offset they share.
+        offset: u64,
+    },
     /// The reply was interrupted; audio pushed for it is refused and will never play.
     #[error("reply {0} was interrupted; its audio is refused")]
     ReplyInterrupted(ReplyId),
@@ -94,7 +123,10 @@ impl Error {
             Error::InvalidFormat(_)
             | Error::InvalidConfig(_)
             | Error::PartialSample { .. }
-            | Error::PushSplitsSample { .. } => ErrorKind::InvalidInput,
+            | Error::PushSplitsSample { .. }
+            | Error::MarkBehindAudio { .. }
+            | Error::MarkOutOfOrder { .. }
+            | Error::TooManyMarks { .. } => ErrorKind::InvalidInput,
             Error::IntakeFull => ErrorKind::Retryable,
             Error::ReplyInterrupted(_) | Error::ReplyFinished(_) | Error::IntakeClosed => {
                 ErrorKind::ReplyTerminal

@@ -13,6 +13,11 @@
 //! [`IntakeReader`] is the frame half, owned by the frame side, which never locks.
 //! [`Carry`] holds the bytes of an incomplete sample frame between two pushes: the one
 //! place where a chunk that ends mid-sample waits for the rest.
+//!
+//! Text marks travel beside the entries in a mark ring: a reply's marks wait in its
+//! [`TextLog`](crate::text::TextLog) until audio reaching their offset is pushed, and enter
+//! the ring under the same lock just before that audio, so the frame side has every mark
+//! of the audio it plays, whatever pauses, interrupts or the start threshold do.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +26,7 @@ use crate::block::Block;
 use crate::reply_state::ReplyState;
 use crate::shared::Shared;
 use crate::sink_tap::{AheadFeed, TapMsg};
+use crate::text::{MarkPos, MARK_SLOTS};
 use crate::{Error, ReplyId, SinkId};
 
 /// Entries the intake ring holds: start markers and blocks. Blocks grow when the ring
@@ -92,6 +98,7 @@ pub(crate) struct Intake {
 struct IntakeSide {
     entries: Option<rtrb::Producer<Entry>>,
     recycle: Option<rtrb::Consumer<Arc<Block>>>,
+    marks: Option<rtrb::Producer<MarkPos>>,
     /// The open block and the reply it belongs to.
     tail: Option<(ReplyId, Arc<Block>)>,
     last_id: u64,
@@ -138,6 +145,7 @@ impl Intake {
             side: Mutex::new(IntakeSide {
                 entries: None,
                 recycle: None,
+                marks: None,
                 tail: None,
                 last_id: 0,
                 open: None,
@@ -175,14 +183,17 @@ impl Intake {
             // Room for every block the ring can hold twice over: the frame side never
             // finds it full in practice, so it never frees a block itself.
             let (recycle_tx, recycle_rx) = rtrb::RingBuffer::new(2 * INTAKE_SLOTS);
+            let (marks_tx, marks_rx) = rtrb::RingBuffer::new(MARK_SLOTS);
             install(IntakeReader {
                 shared: self.shared.clone(),
                 entries: Some(entries_rx),
                 recycle: Some(recycle_tx),
+                marks: Some(marks_rx),
                 block: None,
             })?;
             side.entries = Some(entries_tx);
             side.recycle = Some(recycle_rx);
+            side.marks = Some(marks_tx);
         }
         side.free_recycled();
         if side.free_slots() == 0 {
@@ -348,10 +359,33 @@ impl Intake {
             let (_, block) = side.tail.as_ref().expect("ensured above");
             let block = block.clone();
             let k = block.room().min(n - done);
-            let k = k - k % ch;
+            let mut k = k - k % ch;
             if k == 0 {
                 side.seal_tail();
                 continue;
+            }
+            // Held while this audio is published, so a mark added meanwhile sees the new
+            // frontier.
+            let mut text = state.text();
+            let start = state.accepted.load(Ordering::Relaxed) / ch as u64;
+            let mut due = Vec::new();
+            if text.has_unsent() {
+                // A piece carries a bounded number of marks, and they must fit the mark
+                // ring: cut the piece before the first that does not.
+                if let Some(at) = text.split_before(start, start + (k / ch) as u64) {
+                    k = k.min((at - start) as usize * ch);
+                }
+                let end = start + (k / ch) as u64;
+                let free = side.marks.as_ref().map_or(0, |m| m.slots());
+                if text.due(end) > free {
+                    break; // the frame side frees mark slots as it plays them
+                }
+                text.send_due(state.id, end, |mark| due.push(mark));
+                if let Some(ring) = side.marks.as_mut() {
+                    for mark in &due {
+                        let _ = ring.push(mark.clone());
+                    }
+                }
             }
             let from = block.published().0;
             // Counted before it is published, so the frame side never releases more than
@@ -365,13 +399,13 @@ impl Intake {
                     k
                 })
             };
-            let offset = (state.accepted.load(Ordering::Relaxed) + done as u64) / ch as u64;
             for feed in &mut side.ahead {
-                feed.audio(state.id, offset, block.read(from, from + k));
+                feed.audio(state.id, start, block.read(from, from + k), &due);
             }
+            state.accepted.fetch_add(k as u64, Ordering::Release);
+            drop(text);
             done += k;
         }
-        state.accepted.fetch_add(done as u64, Ordering::Relaxed);
         done
     }
 
@@ -405,22 +439,41 @@ impl Intake {
         let ch = self.shared.format.channels() as usize;
         let len = samples.len();
         let worth_it = len >= self.shared.format.frame_len() && len.is_multiple_of(ch);
-        if carry.len() > 0 || !worth_it || self.room_values(ch) < len || side.free_slots() == 0 {
+        let text = state.text();
+        let marks_waiting = text.has_unsent();
+        if carry.len() > 0
+            || !worth_it
+            || marks_waiting
+            || self.room_values(ch) < len
+            || side.free_slots() == 0
+        {
             return Ok(Err(samples));
         }
         side.seal_tail();
         let block = Arc::new(Block::adopt(samples));
         let offset = state.accepted.load(Ordering::Relaxed) / ch as u64;
         for feed in &mut side.ahead {
-            feed.audio(state.id, offset, block.read(0, len));
+            feed.audio(state.id, offset, block.read(0, len), &[]);
         }
         self.shared.room.fill(len);
         let entries = side.entries.as_mut().expect("a reply is open");
         if entries.push(Entry::Pcm(block)).is_err() {
             unreachable!("a slot was checked free under the lock");
         }
-        state.accepted.fetch_add(len as u64, Ordering::Relaxed);
+        state.accepted.fetch_add(len as u64, Ordering::Release);
+        drop(text);
         Ok(Ok(()))
+    }
+
+    /// Add a text mark to `state`'s reply at `offset` (samples per channel from its start),
+    /// not behind the audio already pushed. It waits in the reply's text until audio
+    /// reaching it is pushed.
+    pub(crate) fn mark(&self, state: &ReplyState, offset: u64, text: &str) -> Result<(), Error> {
+        self.check_writable(state)?;
+        let mut log = state.text();
+        let accepted = state.accepted.load(std::sync::atomic::Ordering::Acquire)
+            / self.shared.format.channels() as u64;
+        log.add(state.id, offset, text, accepted)
     }
 
     /// Mark a reply finished (no more audio) once; ahead sinks learn it in order.
@@ -512,6 +565,7 @@ pub(crate) struct IntakeReader {
     shared: Arc<Shared>,
     entries: Option<rtrb::Consumer<Entry>>,
     recycle: Option<rtrb::Producer<Arc<Block>>>,
+    marks: Option<rtrb::Consumer<MarkPos>>,
     /// Block being played and the read position in it.
     block: Option<(Arc<Block>, usize)>,
 }
@@ -523,6 +577,7 @@ impl IntakeReader {
             shared,
             entries: None,
             recycle: None,
+            marks: None,
             block: None,
         }
     }
@@ -531,6 +586,44 @@ impl IntakeReader {
     pub(crate) fn replace(&mut self, other: IntakeReader) {
         self.entries = other.entries;
         self.recycle = other.recycle;
+        self.marks = other.marks;
+    }
+
+    /// Pop `reply`'s next mark if its offset lies before `end` (its first sample has been
+    /// played), dropping marks of earlier replies on the way (ended or cut off).
+    pub(crate) fn next_mark(&mut self, reply: ReplyId, end: u64) -> Option<MarkPos> {
+        let marks = self.marks.as_mut()?;
+        loop {
+            let head = marks.peek().ok()?;
+            if head.reply < reply {
+                // Its text lives on in the reply's log: this drop frees nothing.
+                let _ = marks.pop();
+                self.shared.room.notify();
+                continue;
+            }
+            if head.reply != reply || head.offset >= end {
+                return None;
+            }
+            let mark = marks.pop().ok();
+            self.shared.room.notify();
+            return mark;
+        }
+    }
+
+    /// Drop the queued marks of replies up to `through` (ended, interrupted or dropped), so
+    /// they never hold up a producer waiting for room in the mark ring.
+    pub(crate) fn drop_marks_through(&mut self, through: u64) {
+        let Some(marks) = self.marks.as_mut() else {
+            return;
+        };
+        let mut dropped = false;
+        while marks.peek().is_ok_and(|m| m.reply.0 <= through) {
+            let _ = marks.pop();
+            dropped = true;
+        }
+        if dropped {
+            self.shared.room.notify();
+        }
     }
 
     /// Pop the next reply's start marker if it may start: once `threshold` values are

@@ -117,6 +117,12 @@ impl Room {
         }
     }
 
+    /// Room of another kind freed up (mark ring slots): wake a producer that waits (frame
+    /// side).
+    pub(crate) fn notify(&self) {
+        self.release(0);
+    }
+
     /// Wake a waiting producer whatever the room (interrupt, close: its push now fails).
     pub(crate) fn wake(&self) {
         self.waker.wake();

@@ -18,6 +18,7 @@ pub mod intake;
 mod metrics;
 mod openapi;
 pub mod output;
+mod text;
 mod wav;
 
 use std::collections::BTreeMap;
@@ -119,6 +120,9 @@ impl From<voxpace_core::Error> for ApiError {
             E::IntakeClosed => "intake_closed",
             E::PartialSample { .. } => "partial_sample",
             E::PushSplitsSample { .. } => "split_sample",
+            E::MarkBehindAudio { .. } | E::MarkOutOfOrder { .. } | E::TooManyMarks { .. } => {
+                "bad_marks"
+            }
             E::TrackClosed => "output_ended",
             E::IntakeFull => "busy",
             E::InvalidFormat(_) | E::InvalidConfig(_) => "invalid_config",
