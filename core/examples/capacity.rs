@@ -8,21 +8,11 @@
 //! window, underruns and the clock thread's CPU. Then memory per idle track and per track
 //! holding 1 s of 24 kHz mono speech, from the process's resident set.
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use voxpace_core::{Format, FrameClock, MonotonicClock, ReplyWriter, Track, TrackConfig};
-
-fn now<F: Future>(f: F) -> F::Output {
-    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("push waited"),
-    }
-}
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -65,8 +55,16 @@ fn capacity(n: usize, seconds: u64) {
         let track = Track::new(format, TrackConfig::default()).unwrap();
         let h = track.handle();
         let mut w = h.open_reply().unwrap();
-        now(w.push_samples(&chunk)).unwrap();
-        now(w.push_samples(&chunk)).unwrap();
+        assert_eq!(
+            w.try_push_samples(&chunk).unwrap(),
+            chunk.len(),
+            "the buffer had room"
+        );
+        assert_eq!(
+            w.try_push_samples(&chunk).unwrap(),
+            chunk.len(),
+            "the buffer had room"
+        );
         writers.push(w);
         handles.push(h);
         let delivered = delivered.clone();
@@ -82,7 +80,11 @@ fn capacity(n: usize, seconds: u64) {
     while start.elapsed() < Duration::from_secs(seconds) {
         next += Duration::from_millis(100);
         for w in &mut writers {
-            now(w.push_samples(&chunk)).unwrap();
+            assert_eq!(
+                w.try_push_samples(&chunk).unwrap(),
+                chunk.len(),
+                "the buffer had room"
+            );
         }
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
@@ -122,7 +124,11 @@ fn memory(n: usize) {
     for t in &tracks {
         let mut w = t.handle().open_reply().unwrap();
         for c in second.chunks(2400) {
-            now(w.push_samples(c)).unwrap();
+            assert_eq!(
+                w.try_push_samples(c).unwrap(),
+                c.len(),
+                "the buffer had room"
+            );
         }
         writers.push(w);
     }

@@ -1,4 +1,5 @@
-//! The one error type of `voxpace-core`.
+//! The one error type of `voxpace-core`, and [`ErrorKind`]: what a caller can do about an
+//! error, which every crate's `Error::kind()` answers with.
 
 use crate::ReplyId;
 
@@ -6,21 +7,12 @@ use crate::ReplyId;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The requested format or configuration is not supported; the text says which part.
+    /// The requested format is not supported; the text says which part.
     #[error("invalid track format: {0}")]
     InvalidFormat(String),
     /// A configuration value is out of range; the text names it.
     #[error("invalid track configuration: {0}")]
     InvalidConfig(String),
-    /// The reply was interrupted; audio pushed for it is refused and will never play.
-    #[error("reply {0} was interrupted; its audio is refused")]
-    ReplyInterrupted(ReplyId),
-    /// The reply was already finished; no more audio can be added to it.
-    #[error("reply {0} is already finished")]
-    ReplyFinished(ReplyId),
-    /// Intake is closed after an interrupt in manual input mode; call `enable_input` first.
-    #[error("audio intake is closed after an interrupt (manual input control): call enable_input() before opening a reply")]
-    IntakeClosed,
     /// The reply ended with an incomplete sample (an odd byte, or half a stereo sample
     /// frame); everything before it plays.
     #[error(
@@ -32,6 +24,19 @@ pub enum Error {
         /// How many bytes were dropped.
         bytes: usize,
     },
+    /// Samples were pushed while the reply's last byte push ended in the middle of a
+    /// sample; nothing of this push was taken. Push the sample's other byte first.
+    #[error("reply {reply}: samples pushed while the last byte push ended mid-sample; push the missing byte first")]
+    PushSplitsSample {
+        /// The reply.
+        reply: ReplyId,
+    },
+    /// The intake holds as many queued replies as it can (64 entries); frames must play
+    /// some before another reply can be opened. Retry after a frame period.
+    #[error(
+        "the track's intake is full (64 replies or blocks queued): retry once frames have played"
+    )]
+    IntakeFull,
     /// A text mark was added at an offset whose audio was already pushed: a mark must go in
     /// before the audio that carries it.
     #[error("reply {reply}: a text mark at sample {offset} comes after audio up to sample {accepted} was pushed; add each mark before the audio that carries it")]
@@ -61,28 +66,34 @@ pub enum Error {
         /// The offset they share.
         offset: u64,
     },
+    /// The reply was interrupted; audio pushed for it is refused and will never play.
+    #[error("reply {0} was interrupted; its audio is refused")]
+    ReplyInterrupted(ReplyId),
+    /// The reply was already finished; no more audio can be added to it.
+    #[error("reply {0} is already finished")]
+    ReplyFinished(ReplyId),
+    /// Intake is closed after an interrupt in manual input mode; call `enable_input` first.
+    #[error("audio intake is closed after an interrupt (manual input control): call enable_input() before opening a reply")]
+    IntakeClosed,
     /// The track was dropped (its frame side is gone).
     #[error("the track is closed")]
     TrackClosed,
-    /// The intake queue holds its maximum number of chunks (64); frames must play some
-    /// before another reply can be opened.
-    #[error("the track's intake queue is full (64 chunks queued): render frames, or push fewer, larger chunks")]
-    CommandQueueFull,
-    /// A sink's queue was full or the sink is gone; recoverable by the caller.
-    #[error("sink {name}: {reason}")]
-    Sink {
+    /// A sink could not be attached because the operating system refused its worker thread
+    /// (out of threads or memory): the process is in trouble, not the sink.
+    #[error("sink {name}: could not start its worker thread: {reason}")]
+    SinkThread {
         /// The sink's name.
         name: String,
-        /// What went wrong.
+        /// The operating system's error.
         reason: String,
     },
 }
 
 /// What a caller can do about an error: every crate's `Error::kind()` answers with one of
 /// these, so callers (the runtime's HTTP mapping, a publisher's retry loop) decide by kind
-/// instead of matching variants.
+/// instead of matching variants. Deliberately exhaustive: a caller's `match` on it needs no
+/// catch-all, and a new kind would be a breaking change that every such `match` must see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum ErrorKind {
     /// The input was wrong (a format, a configuration value, a request body): retrying the
     /// same call cannot help; fix the input.
@@ -112,14 +123,15 @@ impl Error {
             Error::InvalidFormat(_)
             | Error::InvalidConfig(_)
             | Error::PartialSample { .. }
+            | Error::PushSplitsSample { .. }
             | Error::MarkBehindAudio { .. }
             | Error::MarkOutOfOrder { .. }
             | Error::TooManyMarks { .. } => ErrorKind::InvalidInput,
-            Error::CommandQueueFull => ErrorKind::Retryable,
+            Error::IntakeFull => ErrorKind::Retryable,
             Error::ReplyInterrupted(_) | Error::ReplyFinished(_) | Error::IntakeClosed => {
                 ErrorKind::ReplyTerminal
             }
-            Error::TrackClosed | Error::Sink { .. } => ErrorKind::Fatal,
+            Error::TrackClosed | Error::SinkThread { .. } => ErrorKind::Fatal,
         }
     }
 }

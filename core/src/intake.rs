@@ -1,35 +1,91 @@
-//! The intake: the queue of replies and their PCM between the control side and the frame
-//! side. Entries (a reply's start marker, then its chunks) travel in a bounded
-//! single-producer single-consumer ring; the room they take is counted in [`Room`]; consumed
-//! chunks travel back through a recycle ring to be freed off the frame path.
+//! The intake: replies and their samples on their way from the control side to the frame
+//! side, counted in samples.
 //!
-//! [`Intake`] is the control half (opening, pushing, finishing, interrupting), shared by the
-//! track's handle and every writer, behind a lock only control calls take. [`IntakeReader`]
-//! is the frame half, owned by the frame side, which never locks.
+//! Entries (a reply's start marker, then blocks of its samples, see `block.rs`) travel in a
+//! bounded single-producer single-consumer ring. A push of any size appends to the reply's
+//! open block and publishes the samples at once, so a thousand one-sample pushes cost what
+//! one thousand-sample push does and play in real time; the room they take is counted in
+//! [`Room`]. Consumed blocks travel back through a recycle ring to be freed off the frame
+//! path.
+//!
+//! [`Intake`] is the control half (open, push, finish, interrupt), shared by the track's
+//! handle and its writers, behind one lock that only control calls take, once per push.
+//! [`IntakeReader`] is the frame half, owned by the frame side, which never locks.
+//! [`Carry`] holds the bytes of an incomplete sample frame between two pushes: the one
+//! place where a chunk that ends mid-sample waits for the rest.
 //!
 //! Text marks travel beside the entries in a mark ring: a reply's marks wait in its
 //! [`TextLog`](crate::text::TextLog) until audio reaching their offset is pushed, and enter
 //! the ring under the same lock just before that audio, so the frame side has every mark
 //! of the audio it plays, whatever pauses, interrupts or the start threshold do.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 
+use crate::block::Block;
 use crate::reply_state::ReplyState;
-use crate::shared::{Room, Shared};
+use crate::shared::Shared;
 use crate::sink_tap::{AheadFeed, TapMsg};
 use crate::text::{MarkPos, MARK_SLOTS};
 use crate::{Error, ReplyId, SinkId};
 
-/// Entries the intake ring holds: each push takes one slot, so the buffer holds at most
-/// this many chunks (6.4 s of 100 ms chunks, 1.28 s of 20 ms ones) even when `buffer`
-/// allows more; a producer pushing tiny chunks then waits, as it does on a full buffer.
-/// The ring and its recycle ring cost 2.5 KB, allocated with the first reply.
+/// Entries the intake ring holds: start markers and blocks. Blocks grow when the ring
+/// fills, so it holds the whole buffer however small the pushes are. The ring and its
+/// recycle ring cost 3 KB, allocated with the first reply.
 const INTAKE_SLOTS: usize = 64;
 
 pub(crate) enum Entry {
     Start(Arc<ReplyState>),
-    Pcm(Box<[i16]>),
+    Pcm(Arc<Block>),
+}
+
+/// What a writer pushes: samples, or little-endian bytes of samples.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Input<'a> {
+    Samples(&'a [i16]),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Input<'a> {
+    /// Values or bytes.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Input::Samples(s) => s.len(),
+            Input::Bytes(b) => b.len(),
+        }
+    }
+
+    /// What is left after the first `n` values or bytes.
+    pub(crate) fn skip(self, n: usize) -> Input<'a> {
+        match self {
+            Input::Samples(s) => Input::Samples(&s[n..]),
+            Input::Bytes(b) => Input::Bytes(&b[n..]),
+        }
+    }
+}
+
+/// The bytes of an incomplete sample frame (an odd byte, or half a stereo frame), kept
+/// until the next push completes them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Carry {
+    bytes: [u8; 4],
+    len: usize,
+}
+
+impl Carry {
+    /// Bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
 }
 
 /// The control half of the intake.
@@ -41,13 +97,15 @@ pub(crate) struct Intake {
 
 struct IntakeSide {
     entries: Option<rtrb::Producer<Entry>>,
-    recycle: Option<rtrb::Consumer<Box<[i16]>>>,
+    recycle: Option<rtrb::Consumer<Arc<Block>>>,
     marks: Option<rtrb::Producer<MarkPos>>,
+    /// The open block and the reply it belongs to.
+    tail: Option<(ReplyId, Arc<Block>)>,
     last_id: u64,
     open: Option<Arc<ReplyState>>,
     accepting: bool,
     manual: bool,
-    /// Ahead-delivering sinks get each chunk as it is accepted, in order with the markers.
+    /// Ahead-delivering sinks get samples as they are accepted, in order with the markers.
     ahead: Vec<AheadFeed>,
 }
 
@@ -61,11 +119,22 @@ impl std::fmt::Debug for IntakeSide {
 }
 
 impl IntakeSide {
-    /// Free the chunks the frame side has finished with (off the frame path).
+    /// Free the blocks the frame side has finished with (off the frame path).
     fn free_recycled(&mut self) {
         if let Some(recycle) = self.recycle.as_mut() {
             while recycle.pop().is_ok() {}
         }
+    }
+
+    /// No more samples go into the open block.
+    fn seal_tail(&mut self) {
+        if let Some((_, block)) = self.tail.take() {
+            block.seal();
+        }
+    }
+
+    fn free_slots(&self) -> usize {
+        self.entries.as_ref().map_or(0, |e| e.slots())
     }
 }
 
@@ -77,6 +146,7 @@ impl Intake {
                 entries: None,
                 recycle: None,
                 marks: None,
+                tail: None,
                 last_id: 0,
                 open: None,
                 accepting: true,
@@ -110,28 +180,31 @@ impl Intake {
         }
         if side.entries.is_none() {
             let (entries_tx, entries_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
-            let (recycle_tx, recycle_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
+            // Room for every block the ring can hold twice over: the frame side never
+            // finds it full in practice, so it never frees a block itself.
+            let (recycle_tx, recycle_rx) = rtrb::RingBuffer::new(2 * INTAKE_SLOTS);
             let (marks_tx, marks_rx) = rtrb::RingBuffer::new(MARK_SLOTS);
             install(IntakeReader {
                 shared: self.shared.clone(),
                 entries: Some(entries_rx),
                 recycle: Some(recycle_tx),
                 marks: Some(marks_rx),
-                chunk: None,
+                block: None,
             })?;
             side.entries = Some(entries_tx);
             side.recycle = Some(recycle_rx);
             side.marks = Some(marks_tx);
         }
         side.free_recycled();
-        if side.entries.as_ref().is_some_and(|e| e.slots() == 0) {
-            // The ring is full of chunks; the start marker must still go in order, so the
-            // caller retries once frames have drained some. Rare: 64 queued chunks.
-            return Err(Error::CommandQueueFull);
+        if side.free_slots() == 0 {
+            // The ring is full of queued replies; the start marker must still go in order,
+            // so the caller retries once frames have played some.
+            return Err(Error::IntakeFull);
         }
         let id = ReplyId(side.last_id + 1);
         let state = Arc::new(ReplyState::new(id));
         // The previous reply ends before the new one's marker can be seen.
+        side.seal_tail();
         if let Some(previous) = side.open.replace(state.clone()) {
             previous.mark_finished();
         }
@@ -150,7 +223,7 @@ impl Intake {
         if self.shared.is_closed() {
             return Err(Error::TrackClosed);
         }
-        if self.interrupted(state.id) {
+        if self.shared.interrupt_through.load(Ordering::Acquire) >= state.id.0 {
             return Err(Error::ReplyInterrupted(state.id));
         }
         if state.is_finished() {
@@ -159,77 +232,237 @@ impl Intake {
         Ok(())
     }
 
-    fn interrupted(&self, reply: ReplyId) -> bool {
-        self.shared
-            .interrupt_through
-            .load(std::sync::atomic::Ordering::Acquire)
-            >= reply.0
-    }
-
-    /// Ready when `len` more values fit in the buffer, a ring slot is free, and the mark
-    /// ring has room for the `marks` due with them.
-    pub(crate) fn poll_room(
+    /// Take as much of `input` as fits now, without waiting: whole sample frames while the
+    /// buffer has room, and a trailing incomplete frame into `carry` once everything before
+    /// it fits. Returns how much of `input` was taken (values or bytes); 0 when full.
+    ///
+    /// The check and the append happen under the lock that `interrupt` also takes, so no
+    /// sample of an interrupted reply can enter the queue after `interrupt` returns.
+    pub(crate) fn try_push(
         &self,
-        reply: ReplyId,
-        len: usize,
-        marks: usize,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), Error>> {
-        let room: &Room = &self.shared.room;
-        room.poll_until(cx, || {
-            if self.shared.is_closed() {
-                return Some(Err(Error::TrackClosed));
-            }
-            if self.interrupted(reply) {
-                return Some(Err(Error::ReplyInterrupted(reply)));
-            }
-            let side = self.side();
-            let slots = side.entries.as_ref().map_or(0, |p| p.slots());
-            let mark_slots = side.marks.as_ref().map_or(0, |p| p.slots());
-            drop(side);
-            let fits = room.used() + len <= room.bound.max(len) && slots > 0 && mark_slots >= marks;
-            fits.then_some(Ok(()))
-        })
-    }
-
-    /// Queue one chunk for `state`'s reply, unless it was interrupted or finished meanwhile.
-    /// The check and the push happen under the intake lock that `interrupt` also takes, so
-    /// no chunk of an interrupted reply can enter the ring after `interrupt` returns.
-    pub(crate) fn push(&self, state: &ReplyState, pcm: Box<[i16]>) -> Result<(), Error> {
+        state: &ReplyState,
+        carry: &mut Carry,
+        input: Input<'_>,
+    ) -> Result<usize, Error> {
         let mut side = self.side();
         self.check_writable(state)?;
         side.free_recycled();
-        let values = pcm.len();
-        let channels = self.shared.format.channels() as u64;
-        let offset = state.accepted.load(std::sync::atomic::Ordering::Relaxed) / channels;
-        let end = offset + values as u64 / channels;
-        // The marks this audio carries enter the mark ring before it (poll_room made room).
-        let mut text = state.text();
-        let mut due = Vec::new();
-        if text.has_unsent() {
-            text.send_due(state.id, end, |mark| due.push(mark));
-            if let Some(ring) = side.marks.as_mut() {
-                for mark in &due {
-                    let _ = ring.push(mark.clone());
+        let ch = self.shared.format.channels() as usize;
+        let frame_bytes = 2 * ch;
+        let mut room = self.room_values(ch);
+        let mut taken = 0;
+        // Complete the carried frame first.
+        if carry.len() > 0 {
+            let mut frame = [0u8; 4];
+            frame[..carry.len()].copy_from_slice(&carry.bytes[..carry.len()]);
+            let need = frame_bytes - carry.len();
+            let have = match input {
+                Input::Bytes(b) if b.len() < need => {
+                    carry.push(b);
+                    return Ok(b.len());
+                }
+                Input::Bytes(b) => {
+                    frame[carry.len()..frame_bytes].copy_from_slice(&b[..need]);
+                    need
+                }
+                Input::Samples(_) if carry.len() % 2 == 1 => {
+                    return Err(Error::PushSplitsSample { reply: state.id })
+                }
+                Input::Samples([]) => return Ok(0),
+                Input::Samples(s) => {
+                    // Only half a stereo frame can be carried between sample pushes.
+                    frame[2..4].copy_from_slice(&s[0].to_le_bytes());
+                    1
+                }
+            };
+            if room < ch || (side.free_slots() == 0 && !self.tail_has_room(&side, state.id)) {
+                return Ok(0);
+            }
+            let values = [
+                i16::from_le_bytes([frame[0], frame[1]]),
+                i16::from_le_bytes([frame[2], frame[3]]),
+            ];
+            if self.append(&mut side, state, Input::Samples(&values[..ch]), ch) < ch {
+                return Ok(0);
+            }
+            carry.clear();
+            room -= ch;
+            taken = have;
+        }
+        let rest = input.len() - taken;
+        let unit = match input {
+            Input::Samples(_) => ch,
+            Input::Bytes(_) => frame_bytes,
+        };
+        let whole = rest / unit * ch;
+        let want = whole.min(room / ch * ch);
+        let written = self.append(&mut side, state, input.skip(taken), want);
+        let per_value = match input {
+            Input::Samples(_) => 1,
+            Input::Bytes(_) => 2,
+        };
+        taken += written * per_value;
+        if written == whole {
+            // Everything whole went in: the incomplete frame at the end waits in the carry.
+            let tail = &match input {
+                Input::Samples(s) => le_bytes(&s[taken..]),
+                Input::Bytes(b) => {
+                    let mut t = [0u8; 4];
+                    let r = &b[taken..];
+                    t[..r.len()].copy_from_slice(r);
+                    (t, r.len())
+                }
+            };
+            carry.push(&tail.0[..tail.1]);
+            taken = input.len();
+        }
+        Ok(taken)
+    }
+
+    /// Values that fit in the buffer now.
+    fn room_values(&self, ch: usize) -> usize {
+        let room = &self.shared.room;
+        room.bound.saturating_sub(room.used()) / ch * ch
+    }
+
+    fn tail_has_room(&self, side: &IntakeSide, reply: ReplyId) -> bool {
+        side.tail
+            .as_ref()
+            .is_some_and(|(id, b)| *id == reply && b.room() > 0)
+    }
+
+    /// Append the first `n` values of `input` (whole sample frames) to the reply's blocks,
+    /// opening blocks as needed while ring slots last; returns the values appended.
+    fn append(
+        &self,
+        side: &mut IntakeSide,
+        state: &ReplyState,
+        input: Input<'_>,
+        n: usize,
+    ) -> usize {
+        let ch = self.shared.format.channels() as usize;
+        let mut done = 0;
+        while done < n {
+            if !self.tail_has_room(side, state.id) {
+                side.seal_tail();
+                let slots = side.free_slots();
+                if slots == 0 {
+                    break;
+                }
+                let block = Arc::new(Block::with_capacity(self.block_capacity(n - done, slots)));
+                let entries = side.entries.as_mut().expect("a reply is open");
+                if entries.push(Entry::Pcm(block.clone())).is_err() {
+                    unreachable!("a slot was checked free under the lock");
+                }
+                side.tail = Some((state.id, block));
+            }
+            let (_, block) = side.tail.as_ref().expect("ensured above");
+            let block = block.clone();
+            let k = block.room().min(n - done);
+            let mut k = k - k % ch;
+            if k == 0 {
+                side.seal_tail();
+                continue;
+            }
+            // Held while this audio is published, so a mark added meanwhile sees the new
+            // frontier.
+            let mut text = state.text();
+            let start = state.accepted.load(Ordering::Relaxed) / ch as u64;
+            let mut due = Vec::new();
+            if text.has_unsent() {
+                // A piece carries a bounded number of marks, and they must fit the mark
+                // ring: cut the piece before the first that does not.
+                if let Some(at) = text.split_before(start, start + (k / ch) as u64) {
+                    k = k.min((at - start) as usize * ch);
+                }
+                let end = start + (k / ch) as u64;
+                let free = side.marks.as_ref().map_or(0, |m| m.slots());
+                if text.due(end) > free {
+                    break; // the frame side frees mark slots as it plays them
+                }
+                text.send_due(state.id, end, |mark| due.push(mark));
+                if let Some(ring) = side.marks.as_mut() {
+                    for mark in &due {
+                        let _ = ring.push(mark.clone());
+                    }
                 }
             }
+            let from = block.published().0;
+            // Counted before it is published, so the frame side never releases more than
+            // was counted.
+            self.shared.room.fill(k);
+            // SAFETY: the intake lock (held by the caller through `side`) makes this the
+            // only writer.
+            unsafe {
+                block.append(|spare| {
+                    copy_values(input, done, &mut spare[..k]);
+                    k
+                })
+            };
+            for feed in &mut side.ahead {
+                feed.audio(state.id, start, block.read(from, from + k), &due);
+            }
+            state.accepted.fetch_add(k as u64, Ordering::Release);
+            drop(text);
+            done += k;
         }
+        done
+    }
+
+    /// How large a new block is: big enough for the push, at least a frame; as large as
+    /// allowed once the ring is half full, so it holds the whole buffer even when every
+    /// push is tiny.
+    fn block_capacity(&self, wanted: usize, free_slots: usize) -> usize {
+        let format = self.shared.format;
+        let ch = format.channels() as usize;
+        let min = format.frame_len();
+        let max = (self.shared.room.bound / (INTAKE_SLOTS / 2)).max(min);
+        let max = max.div_ceil(ch) * ch;
+        if free_slots < INTAKE_SLOTS / 2 {
+            max
+        } else {
+            wanted.clamp(min, max)
+        }
+    }
+
+    /// Take a whole owned buffer without copying it when it fits now; otherwise hand it
+    /// back (it then goes in by copy, piece by piece).
+    pub(crate) fn try_adopt(
+        &self,
+        state: &ReplyState,
+        carry: &Carry,
+        samples: Vec<i16>,
+    ) -> Result<Result<(), Vec<i16>>, Error> {
+        let mut side = self.side();
+        self.check_writable(state)?;
+        side.free_recycled();
+        let ch = self.shared.format.channels() as usize;
+        let len = samples.len();
+        let worth_it = len >= self.shared.format.frame_len() && len.is_multiple_of(ch);
+        let text = state.text();
+        let marks_waiting = text.has_unsent();
+        if carry.len() > 0
+            || !worth_it
+            || marks_waiting
+            || self.room_values(ch) < len
+            || side.free_slots() == 0
+        {
+            return Ok(Err(samples));
+        }
+        side.seal_tail();
+        let block = Arc::new(Block::adopt(samples));
+        let offset = state.accepted.load(Ordering::Relaxed) / ch as u64;
         for feed in &mut side.ahead {
-            feed.audio(state.id, offset, &pcm, &due);
+            feed.audio(state.id, offset, block.read(0, len), &[]);
         }
-        let Some(entries) = side.entries.as_mut() else {
-            return Err(Error::TrackClosed);
-        };
-        if entries.push(Entry::Pcm(pcm)).is_err() {
-            unreachable!("poll_room saw a free slot and only this writer pushes PCM");
+        self.shared.room.fill(len);
+        let entries = side.entries.as_mut().expect("a reply is open");
+        if entries.push(Entry::Pcm(block)).is_err() {
+            unreachable!("a slot was checked free under the lock");
         }
-        // Under the reply's text lock, so a mark added meanwhile sees the new frontier.
-        state
-            .accepted
-            .fetch_add(values as u64, std::sync::atomic::Ordering::Release);
+        state.accepted.fetch_add(len as u64, Ordering::Release);
         drop(text);
-        self.shared.room.fill(values);
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Add a text mark to `state`'s reply at `offset` (samples per channel from its start),
@@ -246,6 +479,11 @@ impl Intake {
     /// Mark a reply finished (no more audio) once; ahead sinks learn it in order.
     pub(crate) fn finish(&self, state: &ReplyState) {
         let mut side = self.side();
+        if side.tail.as_ref().is_some_and(|(id, _)| *id == state.id) {
+            // Sealed before `finished` is set: once the frame side sees the reply
+            // finished, it sees its last block complete.
+            side.seal_tail();
+        }
         if !state.mark_finished() {
             return;
         }
@@ -263,7 +501,6 @@ impl Intake {
     /// Record an interrupt of every reply opened so far: from now on their pushes are
     /// refused. Also ends a pause, and closes intake in manual input mode.
     pub(crate) fn interrupt(&self) -> Option<ReplyId> {
-        use std::sync::atomic::Ordering;
         let mut side = self.side();
         if side.last_id == 0 {
             return None;
@@ -273,6 +510,7 @@ impl Intake {
             .interrupt_through
             .fetch_max(through, Ordering::AcqRel);
         self.shared.pause_requested.store(false, Ordering::Release);
+        side.seal_tail();
         if let Some(open) = side.open.take() {
             open.mark_finished();
         }
@@ -300,14 +538,36 @@ impl Intake {
     }
 }
 
-/// The frame half of the intake: pops entries, plays chunks, recycles them.
+/// Samples as their little-endian bytes (at most one stereo frame's worth is ever asked).
+fn le_bytes(samples: &[i16]) -> ([u8; 4], usize) {
+    let mut out = [0u8; 4];
+    for (i, s) in samples.iter().take(2).enumerate() {
+        out[2 * i..2 * i + 2].copy_from_slice(&s.to_le_bytes());
+    }
+    (out, 2 * samples.len().min(2))
+}
+
+/// Copy values `from..from + out.len()` of `input` into `out`, converting bytes.
+fn copy_values(input: Input<'_>, from: usize, out: &mut [i16]) {
+    match input {
+        Input::Samples(s) => out.copy_from_slice(&s[from..from + out.len()]),
+        Input::Bytes(b) => {
+            let bytes = &b[2 * from..2 * (from + out.len())];
+            for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = i16::from_le_bytes([pair[0], pair[1]]);
+            }
+        }
+    }
+}
+
+/// The frame half of the intake: pops entries, plays blocks, recycles them.
 pub(crate) struct IntakeReader {
     shared: Arc<Shared>,
     entries: Option<rtrb::Consumer<Entry>>,
-    recycle: Option<rtrb::Producer<Box<[i16]>>>,
+    recycle: Option<rtrb::Producer<Arc<Block>>>,
     marks: Option<rtrb::Consumer<MarkPos>>,
-    /// Chunk being played and the read position in it.
-    chunk: Option<(Box<[i16]>, usize)>,
+    /// Block being played and the read position in it.
+    block: Option<(Arc<Block>, usize)>,
 }
 
 impl IntakeReader {
@@ -318,7 +578,7 @@ impl IntakeReader {
             entries: None,
             recycle: None,
             marks: None,
-            chunk: None,
+            block: None,
         }
     }
 
@@ -379,45 +639,60 @@ impl IntakeReader {
         let Ok(Entry::Start(state)) = entries.pop() else {
             unreachable!("peeked a start marker");
         };
+        // A ring slot came free: a producer waiting for one may go on.
+        self.shared.room.release(0);
         Some(state)
     }
 
-    /// Copy queued PCM of the current reply into `out`; returns values copied.
+    /// Copy queued samples of the current reply into `out`; returns values copied.
     pub(crate) fn take(&mut self, out: &mut [i16]) -> usize {
         let mut filled = 0;
         while filled < out.len() {
-            if self.chunk.is_none() {
+            if self.block.is_none() {
                 let Some(entries) = self.entries.as_mut() else {
                     break;
                 };
-                match entries.peek() {
-                    Ok(Entry::Pcm(_)) => {}
-                    _ => break,
+                if !matches!(entries.peek(), Ok(Entry::Pcm(_))) {
+                    break;
                 }
-                let Ok(Entry::Pcm(pcm)) = entries.pop() else {
-                    unreachable!("peeked a chunk");
+                let Ok(Entry::Pcm(block)) = entries.pop() else {
+                    unreachable!("peeked a block");
                 };
-                self.chunk = Some((pcm, 0));
+                self.block = Some((block, 0));
             }
-            let (pcm, pos) = self.chunk.as_mut().expect("set above");
-            let n = (pcm.len() - *pos).min(out.len() - filled);
-            out[filled..filled + n].copy_from_slice(&pcm[*pos..*pos + n]);
+            let (block, pos) = self.block.as_mut().expect("set above");
+            let (written, sealed) = block.published();
+            let n = (written - *pos).min(out.len() - filled);
+            out[filled..filled + n].copy_from_slice(block.read(*pos, *pos + n));
             *pos += n;
             filled += n;
-            if *pos == pcm.len() {
-                let (pcm, _) = self.chunk.take().expect("set above");
-                self.recycle(pcm);
+            if *pos < written {
+                break; // `out` is full
             }
+            if !sealed {
+                break; // the producer is still filling this block
+            }
+            let (block, _) = self.block.take().expect("set above");
+            self.recycle(block);
         }
-        self.shared.room.release(filled);
+        if filled > 0 {
+            self.shared.room.release(filled);
+        }
         filled
     }
 
     /// `current` has no more audio coming and none left queued.
     pub(crate) fn drained(&mut self, current: &ReplyState) -> bool {
-        // Finished first: once it is seen, every chunk pushed before it is visible too.
-        if !current.is_finished() || self.chunk.is_some() {
+        // Finished first: once it is seen, every block pushed before it is visible, and
+        // the last one sealed.
+        if !current.is_finished() {
             return false;
+        }
+        if let Some((block, pos)) = &self.block {
+            let (written, sealed) = block.published();
+            if !sealed || *pos < written {
+                return false;
+            }
         }
         !self
             .entries
@@ -428,9 +703,10 @@ impl IntakeReader {
     /// Drop everything queued for replies up to `through`, handing each covered reply that
     /// had not started yet to `ended`.
     pub(crate) fn drop_through(&mut self, through: u64, mut ended: impl FnMut(Arc<ReplyState>)) {
-        if let Some((pcm, pos)) = self.chunk.take() {
-            self.shared.room.release(pcm.len() - pos);
-            self.recycle(pcm);
+        let mut dropped = 0;
+        if let Some((block, pos)) = self.block.take() {
+            dropped += block.published().0 - pos;
+            self.recycle(block);
         }
         while let Some(entries) = self.entries.as_mut() {
             match entries.peek() {
@@ -439,23 +715,26 @@ impl IntakeReader {
                 Ok(_) => {}
             }
             match entries.pop() {
-                Ok(Entry::Pcm(pcm)) => {
-                    self.shared.room.release(pcm.len());
-                    self.recycle(pcm);
+                Ok(Entry::Pcm(block)) => {
+                    // The interrupt sealed the covered replies' blocks under the intake
+                    // lock: what is published is all there is.
+                    dropped += block.published().0;
+                    self.recycle(block);
                 }
                 Ok(Entry::Start(state)) => ended(state),
                 Err(_) => break,
             }
         }
+        self.shared.room.release(dropped);
         self.shared.room.wake();
     }
 
-    /// Hand a consumed chunk back to the control side to be freed there.
-    fn recycle(&mut self, pcm: Box<[i16]>) {
+    /// Hand a consumed block back to the control side to be freed there.
+    fn recycle(&mut self, block: Arc<Block>) {
         if let Some(recycle) = self.recycle.as_mut() {
-            // A full recycle ring means nobody has pushed for a while; freeing here is
-            // then the lesser evil (rare, never in steady state).
-            let _ = recycle.push(pcm);
+            // A full recycle ring means nobody has pushed for a long while; freeing here
+            // is then the lesser evil (rare, never in steady state).
+            let _ = recycle.push(block);
         }
     }
 }

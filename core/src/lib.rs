@@ -52,6 +52,7 @@ mod frame_clock;
 mod pacer;
 
 // The track, room by room.
+mod block;
 mod commands;
 mod events;
 mod handle;

@@ -3,13 +3,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::events::ReplyOutcome;
-use crate::intake::Intake;
+use crate::intake::{Carry, Input, Intake};
 use crate::reply_state::ReplyState;
 use crate::shared::Liveness;
 use crate::{Error, ReplyId};
@@ -35,6 +34,17 @@ impl Playback {
         let format = self.track.format();
         self.state.outcome(format.sample_rate(), format.channels())
     }
+
+    /// Samples per channel its writer has had accepted so far.
+    pub fn accepted(&self) -> u64 {
+        accepted(&self.state, self.track.format())
+    }
+
+    /// True once the reply takes no more audio: finished, interrupted, its writer dropped,
+    /// or a newer reply opened.
+    pub fn is_finished(&self) -> bool {
+        self.state.is_finished()
+    }
 }
 
 impl Future for Playback {
@@ -58,16 +68,21 @@ impl Future for Playback {
     }
 }
 
-/// The intake of one reply. Push PCM in chunks of any size, then [`ReplyWriter::finish`].
-/// Dropping the writer finishes the reply too (what was pushed plays).
+/// The intake of one reply. Push PCM in chunks of any size (one byte upward), then
+/// [`ReplyWriter::finish`]. Dropping the writer finishes the reply too (what was pushed
+/// plays).
+///
+/// Chunks are counted in samples: however small, they join the reply's queued audio at
+/// once and play in real time. The `push_*` methods wait while the track's buffer is full
+/// (back-pressure); the `try_push_*` methods take what fits now and never wait. Samples
+/// and bytes are one little-endian stream: a chunk may end mid-sample or mid stereo frame,
+/// and the rest waits for the next chunk.
 #[derive(Debug)]
 pub struct ReplyWriter {
     intake: Arc<Intake>,
     state: Arc<ReplyState>,
-    /// An odd trailing byte from the last `push_bytes`, completed by the next chunk.
-    carry_byte: Option<u8>,
-    /// The first channel of an incomplete stereo sample frame.
-    carry_sample: Option<i16>,
+    /// The bytes of an incomplete sample frame from the last push.
+    carry: Carry,
 }
 
 impl ReplyWriter {
@@ -75,8 +90,7 @@ impl ReplyWriter {
         Self {
             intake,
             state,
-            carry_byte: None,
-            carry_sample: None,
+            carry: Carry::default(),
         }
     }
 
@@ -93,91 +107,78 @@ impl ReplyWriter {
         }
     }
 
-    /// Push signed 16-bit little-endian PCM bytes in the track's format. A chunk may end
-    /// mid-sample: the odd byte is kept and completed by the next chunk. Waits while the
-    /// track's bounded buffer is full.
-    pub async fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.check_open()?;
-        let mut rest = bytes;
-        let mut samples = Vec::with_capacity(bytes.len().div_ceil(2));
-        if let Some(low) = self.carry_byte.take() {
-            match rest.split_first() {
-                Some((high, tail)) => {
-                    samples.push(i16::from_le_bytes([low, *high]));
-                    rest = tail;
-                }
-                None => {
-                    self.carry_byte = Some(low);
-                    return Ok(());
-                }
-            }
-        }
-        let mut pairs = rest.chunks_exact(2);
-        samples.extend(pairs.by_ref().map(|p| i16::from_le_bytes([p[0], p[1]])));
-        self.carry_byte = pairs.remainder().first().copied();
-        self.push_owned(samples).await
+    /// Samples per channel accepted so far (queued, played or dropped by an interrupt).
+    pub fn accepted(&self) -> u64 {
+        accepted(&self.state, self.intake.shared().format)
     }
 
-    /// Push interleaved samples in the track's format. A stereo chunk may end mid sample
-    /// frame: the lone sample is kept for the next chunk. Waits while the buffer is full.
-    pub async fn push_samples(&mut self, samples: &[i16]) -> Result<(), Error> {
-        self.check_open()?;
-        self.push_owned(samples.to_vec()).await
-    }
-
-    async fn push_owned(&mut self, mut samples: Vec<i16>) -> Result<(), Error> {
+    /// How much of this reply is queued and not yet played.
+    pub fn buffered(&self) -> Duration {
         let shared = self.intake.shared();
-        let channels = shared.format.channels() as usize;
-        if channels == 2 {
-            if let Some(first) = self.carry_sample.take() {
-                samples.insert(0, first);
-            }
-            if samples.len() % 2 == 1 {
-                self.carry_sample = samples.pop();
-            }
-        }
-        if samples.is_empty() {
-            return Ok(());
-        }
-        // A chunk larger than the whole buffer goes in pieces, each waiting for room.
-        let piece = shared.room.bound.max(channels);
-        let piece = piece - piece % channels;
-        if samples.len() <= piece {
-            return self.push_piece(samples.into_boxed_slice()).await;
-        }
-        for part in samples.chunks(piece) {
-            self.push_piece(part.to_vec().into_boxed_slice()).await?;
-        }
-        Ok(())
+        let format = shared.format;
+        let (playing, offset) = shared.play.get();
+        let accepted = self.accepted();
+        let queued = match playing.cmp(&self.state.id.0) {
+            std::cmp::Ordering::Less => accepted,
+            std::cmp::Ordering::Equal => accepted.saturating_sub(offset),
+            std::cmp::Ordering::Greater => 0,
+        };
+        format.duration_of(queued)
     }
 
-    async fn push_piece(&mut self, mut piece: Box<[i16]>) -> Result<(), Error> {
-        let channels = self.intake.shared().format.channels() as usize;
+    /// Push signed 16-bit little-endian PCM bytes in the track's format. Waits while the
+    /// track's buffer is full.
+    pub async fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.push(Input::Bytes(bytes)).await
+    }
+
+    /// Push interleaved samples in the track's format. Waits while the buffer is full.
+    pub async fn push_samples(&mut self, samples: &[i16]) -> Result<(), Error> {
+        self.push(Input::Samples(samples)).await
+    }
+
+    /// Push an owned buffer of interleaved samples. When it fits whole it joins the queue
+    /// without being copied; otherwise it goes in as [`ReplyWriter::push_samples`] would.
+    pub async fn push_vec(&mut self, samples: Vec<i16>) -> Result<(), Error> {
+        match self.intake.try_adopt(&self.state, &self.carry, samples)? {
+            Ok(()) => Ok(()),
+            Err(samples) => self.push_samples(&samples).await,
+        }
+    }
+
+    /// Take as many of `samples` as fit now, without waiting; returns how many were taken
+    /// (a prefix; 0 when the buffer is full). Push the rest later.
+    pub fn try_push_samples(&mut self, samples: &[i16]) -> Result<usize, Error> {
+        self.intake
+            .try_push(&self.state, &mut self.carry, Input::Samples(samples))
+    }
+
+    /// Take as many of `bytes` (16-bit little-endian PCM) as fit now, without waiting;
+    /// returns how many were taken (a prefix; 0 when the buffer is full).
+    pub fn try_push_bytes(&mut self, bytes: &[u8]) -> Result<usize, Error> {
+        self.intake
+            .try_push(&self.state, &mut self.carry, Input::Bytes(bytes))
+    }
+
+    async fn push(&mut self, input: Input<'_>) -> Result<(), Error> {
+        let mut rest = input;
         loop {
-            let start = self.state.accepted.load(Ordering::Acquire) / channels as u64;
-            let end = start + (piece.len() / channels) as u64;
-            // A piece carries at most a mark ring's worth of marks: split it before the
-            // first mark that would not fit (rare: the ring holds 64).
-            let split = self.state.text().split_before(start, end);
-            let rest = split.map(|at| {
-                let cut = (at - start) as usize * channels;
-                let rest: Box<[i16]> = piece[cut..].into();
-                piece = piece[..cut].into();
-                rest
-            });
-            let len = piece.len();
-            let marks = self.state.text().due(start + (len / channels) as u64);
-            std::future::poll_fn(|cx| self.intake.poll_room(self.state.id, len, marks, cx)).await?;
-            self.intake.push(&self.state, piece)?;
-            match rest {
-                Some(rest) => piece = rest,
-                None => return Ok(()),
+            let (intake, state, carry) = (&self.intake, &self.state, &mut self.carry);
+            let taken = std::future::poll_fn(|cx| {
+                intake
+                    .shared()
+                    .room
+                    .poll_until(cx, || match intake.try_push(state, carry, rest) {
+                        Ok(0) if rest.len() > 0 => None,
+                        done => Some(done),
+                    })
+            })
+            .await?;
+            rest = rest.skip(taken);
+            if rest.len() == 0 {
+                return Ok(());
             }
         }
-    }
-
-    fn check_open(&self) -> Result<(), Error> {
-        self.intake.check_writable(&self.state)
     }
 
     /// Add a text mark: `text` (a word, or a chunk with its own spacing, as a TTS engine's
@@ -226,8 +227,8 @@ impl ReplyWriter {
     /// was left over; everything before it still plays.
     pub fn finish(mut self) -> Result<Playback, Error> {
         let playback = self.playback();
-        let leftover = self.carry_byte.take().map(|_| 1).unwrap_or(0)
-            + self.carry_sample.take().map(|_| 2).unwrap_or(0);
+        let leftover = self.carry.len();
+        self.carry.clear();
         self.intake.finish(&self.state);
         if leftover > 0 {
             return Err(Error::PartialSample {
@@ -270,4 +271,8 @@ impl Drop for ReplyWriter {
     fn drop(&mut self) {
         self.intake.finish(&self.state);
     }
+}
+
+fn accepted(state: &ReplyState, format: crate::Format) -> u64 {
+    state.accepted.load(std::sync::atomic::Ordering::Relaxed) / format.channels() as u64
 }

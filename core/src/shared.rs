@@ -4,7 +4,7 @@
 //! This file imports nothing of the track's other rooms: everything else builds on it.
 //! Only atomics live here, so neither side ever waits for the other through it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -101,12 +101,16 @@ impl Room {
         self.used.fetch_add(values, Ordering::AcqRel);
     }
 
-    /// The frame side played (or dropped) `values`: wake a waiting producer (frame side).
+    /// The frame side played or dropped `values`, or freed a ring slot (0 values): wake a
+    /// waiting producer, if one announced it waits (frame side).
     pub(crate) fn release(&self, values: usize) {
-        if values == 0 {
-            return;
+        if values > 0 {
+            self.used.fetch_sub(values, Ordering::SeqCst);
+        } else {
+            // Orders the slot just freed before the load below (the other half of the
+            // handshake in `poll_until`).
+            fence(Ordering::SeqCst);
         }
-        self.used.fetch_sub(values, Ordering::SeqCst);
         if self.wanted.load(Ordering::SeqCst) {
             self.wanted.store(false, Ordering::Relaxed);
             self.waker.wake();
@@ -116,10 +120,7 @@ impl Room {
     /// Room of another kind freed up (mark ring slots): wake a producer that waits (frame
     /// side).
     pub(crate) fn notify(&self) {
-        if self.wanted.load(Ordering::SeqCst) {
-            self.wanted.store(false, Ordering::Relaxed);
-            self.waker.wake();
-        }
+        self.release(0);
     }
 
     /// Wake a waiting producer whatever the room (interrupt, close: its push now fails).
@@ -140,6 +141,7 @@ impl Room {
         }
         self.wanted.store(true, Ordering::SeqCst);
         self.waker.register(cx.waker());
+        fence(Ordering::SeqCst);
         match ready() {
             Some(v) => Poll::Ready(v),
             None => Poll::Pending,

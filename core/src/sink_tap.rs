@@ -333,9 +333,9 @@ pub(crate) fn spawn(
     let handle = std::thread::Builder::new()
         .name(format!("voxpace-sink-{}", info.name))
         .spawn(move || worker.run())
-        .map_err(|e| Error::Sink {
+        .map_err(|e| Error::SinkThread {
             name: info.name.clone(),
-            reason: format!("could not start its worker thread: {e}"),
+            reason: e.to_string(),
         })?;
     let _ = shared.worker.set(handle.thread().clone());
     let tap = Box::new(PacedTap {

@@ -1,9 +1,5 @@
-//! Random sequences of push / finish / open / pause / resume / interrupt / take, checked
-//! against the track's invariants.
-
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+//! Random sequences of push (samples, or bytes split anywhere) / finish / open / pause /
+//! resume / interrupt / take, checked against the track's invariants.
 
 use proptest::prelude::*;
 use voxpace_core::{Error, Event, Format, ReplyId, ReplyWriter, Track, TrackConfig};
@@ -12,6 +8,8 @@ use voxpace_core::{Error, Event, Format, ReplyId, ReplyWriter, Track, TrackConfi
 enum Op {
     Open,
     Push(usize),
+    /// Samples pushed as bytes, cut into chunks of 1..=7 bytes.
+    PushBytes(usize, usize),
     Finish,
     Pause,
     Resume,
@@ -22,22 +20,14 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => Just(Op::Open),
-        5 => (1usize..1500).prop_map(Op::Push),
+        4 => (1usize..1500).prop_map(Op::Push),
+        2 => (1usize..400, 1usize..8).prop_map(|(n, cut)| Op::PushBytes(n, cut)),
         2 => Just(Op::Finish),
         1 => Just(Op::Pause),
         1 => Just(Op::Resume),
         1 => Just(Op::Interrupt),
         4 => (1usize..8).prop_map(Op::Take),
     ]
-}
-
-/// Run a future that must not wait (the buffer is large enough in these tests).
-fn now<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a push waited although the buffer had room"),
-    }
 }
 
 struct Model {
@@ -95,10 +85,35 @@ proptest! {
                     if let Some(w) = writer.as_mut() {
                         let id = w.id().0 as usize;
                         let samples = model.samples(n);
-                        match now(w.push_samples(&samples)) {
-                            Ok(()) => model.accepted[id - 1].extend(samples),
+                        match w.try_push_samples(&samples) {
+                            Ok(n) => {
+                                // The buffer is large enough in these tests: all of it.
+                                prop_assert_eq!(n, samples.len());
+                                model.accepted[id - 1].extend(samples)
+                            }
                             Err(Error::ReplyInterrupted(_)) | Err(Error::ReplyFinished(_)) => {}
                             Err(e) => prop_assert!(false, "unexpected {e}"),
+                        }
+                    }
+                }
+                Op::PushBytes(n, cut) => {
+                    if let Some(w) = writer.as_mut() {
+                        let id = w.id().0 as usize;
+                        let samples = model.samples(n);
+                        let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+                        let mut refused = false;
+                        for chunk in bytes.chunks(cut) {
+                            match w.try_push_bytes(chunk) {
+                                Ok(taken) => prop_assert_eq!(taken, chunk.len()),
+                                Err(Error::ReplyInterrupted(_)) | Err(Error::ReplyFinished(_)) => {
+                                    refused = true;
+                                    break;
+                                }
+                                Err(e) => prop_assert!(false, "unexpected {e}"),
+                            }
+                        }
+                        if !refused {
+                            model.accepted[id - 1].extend(samples);
                         }
                     }
                 }

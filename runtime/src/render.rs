@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
 use serde_json::{json, Value};
 use voxpace_core::{Error as CoreError, Event, Format, Playback, ReplyWriter, Track, TrackHandle};
 
@@ -115,8 +114,8 @@ enum FeedState {
 
 impl Feed {
     /// Deliver what the producer has made by the end of the frame at `pts`, as far as the
-    /// track's buffer bound allows without waiting.
-    fn pump(&mut self, pts: u64, handle: &TrackHandle, bound: usize) -> Result<FeedState, Error> {
+    /// track takes without waiting.
+    fn pump(&mut self, pts: u64, handle: &TrackHandle) -> Result<FeedState, Error> {
         let format = handle.format();
         let ch = format.channels() as usize;
         let target = match self.speed {
@@ -130,25 +129,16 @@ impl Feed {
             return Ok(FeedState::Dropped);
         };
         while self.pos < target {
-            let buffered = format.samples_in(handle.buffered()) as usize * ch;
-            let room = bound.saturating_sub(buffered + ch);
-            let mut n = (target - self.pos).min(room).min(format.frame_len() * 5);
-            n -= n % ch;
-            if n == 0 {
-                break;
-            }
-            match writer
-                .push_samples(&self.samples[self.pos..self.pos + n])
-                .now_or_never()
-            {
-                // No free slot this frame: nothing was taken, try again after the next frame.
-                None => break,
-                Some(Ok(())) => self.pos += n,
-                Some(Err(CoreError::ReplyInterrupted(_) | CoreError::ReplyFinished(_))) => {
+            // TTS-sized pieces, as many as the track takes now (never waiting).
+            let end = (self.pos + format.frame_len() * 5).min(target);
+            match writer.try_push_samples(&self.samples[self.pos..end]) {
+                Ok(0) => break,
+                Ok(n) => self.pos += n,
+                Err(CoreError::ReplyInterrupted(_) | CoreError::ReplyFinished(_)) => {
                     self.writer = None;
                     return Ok(FeedState::Dropped);
                 }
-                Some(Err(e)) => return Err(e.into()),
+                Err(e) => return Err(e.into()),
             }
         }
         if self.pos == self.samples.len() {
@@ -249,7 +239,6 @@ struct Session<'a> {
     pending: Vec<Playback>,
     log: Vec<Value>,
     markers: Vec<Marker>,
-    bound: usize,
 }
 
 impl Session<'_> {
@@ -345,7 +334,7 @@ impl Session<'_> {
 
     fn pump(&mut self, pts: u64) -> Result<(), Error> {
         if let Some(feed) = self.feed.as_mut() {
-            match feed.pump(pts, &self.handle, self.bound)? {
+            match feed.pump(pts, &self.handle)? {
                 FeedState::Streaming => {}
                 FeedState::Finished(playback) => {
                     self.pending.push(playback);
@@ -381,7 +370,6 @@ pub fn render(
     let mut events = handle.events();
     let bus = Bus::start(config, &handle, Some(RENDER_DECODE_AHEAD))?;
     let source_events = bus.background.subscribe();
-    let bound = format.samples_in(config.track.buffer) as usize * format.channels() as usize;
     let mut s = Session {
         config,
         format,
@@ -392,7 +380,6 @@ pub fn render(
         pending: Vec::new(),
         log: Vec::new(),
         markers: Vec::new(),
-        bound,
     };
 
     let fixed = script.length.map(|l| format.frames_in(l));

@@ -260,7 +260,7 @@ fn converse(report: &mut CheckReport, sink: crate::PluginSink) -> Result<(), vox
     let events = handle.events();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
-        .map_err(|e| voxpace_core::Error::Sink {
+        .map_err(|e| voxpace_core::Error::SinkThread {
             name: "check".into(),
             reason: format!("cannot start a runtime: {e}"),
         })?;

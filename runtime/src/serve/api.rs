@@ -221,7 +221,7 @@ pub(super) fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
         "output": output.id,
         "reply": slot.id.0,
         "state": state,
-        "accepted_ms": slot.accepted.load(Ordering::Relaxed) as f64 * 1000.0 / rate,
+        "accepted_ms": slot.playback.accepted() as f64 * 1000.0 / rate,
         "incomplete": slot.incomplete.load(Ordering::Acquire),
         "outcome": outcome.as_ref().map(outcome_json),
     })
@@ -312,7 +312,6 @@ async fn open_reply(
         playback: writer.playback(),
         text: writer.text_marker(),
         intake: tokio::sync::Mutex::new(Some(Intake { writer, converter })),
-        accepted: Default::default(),
         finished: Default::default(),
         incomplete: Default::default(),
     });
@@ -484,8 +483,6 @@ async fn stream_in(
     let result: Result<(), ApiError> = async {
         if !early.is_empty() {
             intake.writer.push_samples(&early).await?;
-            slot.accepted
-                .fetch_add(early.len() as u64 / ch, Ordering::Relaxed);
             body.credit(early.len() as u64 / ch);
         }
         while let Some(chunk) = body.next(output).await? {
@@ -493,8 +490,6 @@ async fn stream_in(
             converter.feed(&chunk, &mut samples)?;
             if !samples.is_empty() {
                 intake.writer.push_samples(&samples).await?;
-                slot.accepted
-                    .fetch_add(samples.len() as u64 / ch, Ordering::Relaxed);
                 body.credit(samples.len() as u64 / ch);
             }
         }
@@ -503,8 +498,6 @@ async fn stream_in(
             let tail = converter.finish(&mut samples);
             if !samples.is_empty() {
                 intake.writer.push_samples(&samples).await?;
-                slot.accepted
-                    .fetch_add(samples.len() as u64 / ch, Ordering::Relaxed);
             }
             tail?;
         }
@@ -520,7 +513,7 @@ async fn stream_in(
             "type": "reply_incomplete",
             "reply": slot.id.0,
             "reason": "body_timeout",
-            "accepted_ms": slot.accepted.load(Ordering::Relaxed) as f64 * 1000.0 / rate,
+            "accepted_ms": slot.playback.accepted() as f64 * 1000.0 / rate,
         });
         output.span.in_scope(|| {
             tracing::warn!(
@@ -807,23 +800,17 @@ async fn demo_reply(State(state): St, Path(id): Path<String>) -> Result<Response
         playback: writer.playback(),
         text: writer.text_marker(),
         intake: tokio::sync::Mutex::new(None),
-        accepted: Default::default(),
         finished: true.into(),
         incomplete: Default::default(),
     });
     o.add_reply(slot.clone());
     let samples = state.media.demo.clone();
-    let ch = o.handle.format().channels() as u64;
     let chunk = o.handle.format().frame_len() * 10;
-    let slot2 = slot.clone();
     tokio::spawn(async move {
         for part in samples.chunks(chunk) {
             if writer.push_samples(part).await.is_err() {
                 return;
             }
-            slot2
-                .accepted
-                .fetch_add(part.len() as u64 / ch, Ordering::Relaxed);
         }
         let _ = writer.finish();
     });

@@ -143,55 +143,72 @@ impl Converter {
         self.layout.map(|(r, c, _)| (r, c))
     }
 
-    /// Convert `bytes`, appending samples in the target format to `out`.
+    /// Convert `bytes`, appending samples in the target format to `out`. Each byte is
+    /// copied once (decoded straight into `out`, or into the resampler's input); only the
+    /// bytes of an incomplete sample frame wait in the carry for the next chunk.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<i16>) -> Result<(), ApiError> {
-        let mut data = std::mem::take(&mut self.carry);
-        // Sample bytes carried over were counted against `remaining` when they arrived.
-        let counted = if self.layout.is_some() { data.len() } else { 0 };
-        data.extend_from_slice(bytes);
-        let mut start = 0;
-        if self.layout.is_none() {
-            match super::wav::parse_header(&data)? {
-                None => {
-                    if data.len() > super::wav::MAX_HEADER {
-                        return Err(ApiError::bad_request(
-                            "bad_audio",
-                            "no WAV data chunk within the first 64 KiB",
-                        ));
-                    }
-                    self.carry = data;
-                    return Ok(());
-                }
-                Some(h) => {
-                    self.set_layout((h.rate, h.channels, false))?;
-                    self.remaining = h.data_len;
-                    start = h.data_start;
-                }
+        if self.layout.is_some() {
+            return self.convert(bytes, out);
+        }
+        self.carry.extend_from_slice(bytes);
+        match super::wav::parse_header(&self.carry)? {
+            None if self.carry.len() > super::wav::MAX_HEADER => Err(ApiError::bad_request(
+                "bad_audio",
+                "no WAV data chunk within the first 64 KiB",
+            )),
+            None => Ok(()),
+            Some(h) => {
+                self.set_layout((h.rate, h.channels, false))?;
+                self.remaining = h.data_len;
+                let data = self.carry.split_off(h.data_start);
+                self.carry.clear();
+                self.convert(&data, out)
             }
         }
+    }
+
+    /// Decode whole sample frames of `bytes` (after completing the carried one).
+    fn convert(&mut self, bytes: &[u8], out: &mut Vec<i16>) -> Result<(), ApiError> {
+        let mut bytes = bytes;
         if let Some(left) = self.remaining.as_mut() {
             // Chunks after the data (LIST, id3) are metadata, never audio.
-            let fresh = start.max(counted);
-            let take = (data.len() - fresh).min(*left as usize);
+            let take = bytes.len().min(*left as usize);
             *left -= take as u64;
-            data.truncate(fresh + take);
+            bytes = &bytes[..take];
         }
-        let (_, channels, big) = self.layout.expect("set above");
+        let (_, channels, big) = self.layout.expect("layout known");
         let frame_bytes = 2 * channels as usize;
-        let usable = (data.len() - start) / frame_bytes * frame_bytes;
-        self.scratch.clear();
-        self.scratch
-            .extend(data[start..start + usable].chunks_exact(2).map(|b| {
+        let decode = |b: &[u8], to: &mut Vec<i16>| {
+            to.extend(b.chunks_exact(2).map(|p| {
                 if big {
-                    i16::from_be_bytes([b[0], b[1]])
+                    i16::from_be_bytes([p[0], p[1]])
                 } else {
-                    i16::from_le_bytes([b[0], b[1]])
+                    i16::from_le_bytes([p[0], p[1]])
                 }
-            }));
-        self.carry = data[start + usable..].to_vec();
-        match self.resampler.as_mut() {
-            Some(r) => out.extend_from_slice(r.process(&self.scratch)),
-            None => out.extend_from_slice(&self.scratch),
+            }))
+        };
+        let to = if self.resampler.is_some() {
+            self.scratch.clear();
+            &mut self.scratch
+        } else {
+            &mut *out
+        };
+        if !self.carry.is_empty() {
+            let need = frame_bytes - self.carry.len();
+            if bytes.len() < need {
+                self.carry.extend_from_slice(bytes);
+                return Ok(());
+            }
+            self.carry.extend_from_slice(&bytes[..need]);
+            decode(&self.carry, to);
+            self.carry.clear();
+            bytes = &bytes[need..];
+        }
+        let usable = bytes.len() / frame_bytes * frame_bytes;
+        decode(&bytes[..usable], to);
+        self.carry.extend_from_slice(&bytes[usable..]);
+        if let Some(r) = self.resampler.as_mut() {
+            out.extend_from_slice(r.process(&self.scratch));
         }
         Ok(())
     }

@@ -93,6 +93,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.code, "message": self.message });
         let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 here is transient (a queue that frames will drain): say when to retry.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if self.close {
             response.headers_mut().insert(
                 axum::http::header::CONNECTION,
@@ -105,23 +112,38 @@ impl IntoResponse for ApiError {
 
 impl From<voxpace_core::Error> for ApiError {
     fn from(e: voxpace_core::Error) -> Self {
-        use voxpace_core::Error as E;
-        let msg = e.to_string();
-        match e {
-            E::ReplyInterrupted(_) => Self::conflict("reply_interrupted", msg),
-            E::ReplyFinished(_) => Self::conflict("reply_finished", msg),
-            E::IntakeClosed => Self::conflict("intake_closed", msg),
-            E::PartialSample { .. } => Self::bad_request("partial_sample", msg),
+        use voxpace_core::{Error as E, ErrorKind as K};
+        // The status follows the kind alone; the code names the variant for clients.
+        let code = match &e {
+            E::ReplyInterrupted(_) => "reply_interrupted",
+            E::ReplyFinished(_) => "reply_finished",
+            E::IntakeClosed => "intake_closed",
+            E::PartialSample { .. } => "partial_sample",
+            E::PushSplitsSample { .. } => "split_sample",
             E::MarkBehindAudio { .. } | E::MarkOutOfOrder { .. } | E::TooManyMarks { .. } => {
-                Self::bad_request("bad_marks", msg)
+                "bad_marks"
             }
-            E::TrackClosed => Self::new(StatusCode::GONE, "output_ended", msg),
-            E::InvalidFormat(_) | E::InvalidConfig(_) | E::Sink { .. } => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg)
-            }
-            // A full command or intake queue: the frame side has not caught up yet.
-            _ => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", msg),
-        }
+            E::TrackClosed => "output_ended",
+            E::IntakeFull => "busy",
+            E::InvalidFormat(_) | E::InvalidConfig(_) => "invalid_config",
+            E::SinkThread { .. } => "sink_thread",
+            // A variant newer than this mapping: its kind still decides the status.
+            _ => match e.kind() {
+                K::InvalidInput => "invalid_input",
+                K::Retryable => "busy",
+                K::ReplyTerminal => "reply_ended",
+                K::Fatal => "internal",
+            },
+        };
+        let status = match e.kind() {
+            K::InvalidInput => StatusCode::BAD_REQUEST,
+            K::Retryable => StatusCode::SERVICE_UNAVAILABLE,
+            K::ReplyTerminal => StatusCode::CONFLICT,
+            // The output is gone for good; anything else fatal is the server's fault.
+            K::Fatal if matches!(e, E::TrackClosed) => StatusCode::GONE,
+            K::Fatal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, code, e.to_string())
     }
 }
 

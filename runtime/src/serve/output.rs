@@ -65,8 +65,6 @@ pub struct ReplySlot {
     pub playback: Playback,
     /// Adds its text marks and whole text, beside the audio intake.
     pub text: TextMarker,
-    /// Samples per channel accepted (in the track's format).
-    pub accepted: AtomicU64,
     /// Set once finished by the API.
     pub finished: AtomicBool,
     /// Set when its body stalled and the reply was ended with what had arrived.

@@ -1,0 +1,107 @@
+//! A block of one reply's samples: written by the control side, read by the frame side,
+//! published one atomic store at a time. Blocks are how the intake counts in samples:
+//! pushes of any size (one sample upward) append to the open block, and every appended
+//! sample is visible to the frame side at once, so tiny chunks coalesce without waiting.
+//!
+//! One writer (the intake's control half, under its lock) appends past the published count
+//! and then publishes; one reader (the frame side) reads only below the published count.
+//! The two never touch the same samples, which is what makes the `UnsafeCell`s sound.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Set in `written` once no more samples will be appended.
+const SEALED: usize = 1 << (usize::BITS - 1);
+
+pub(crate) struct Block {
+    samples: Box<[UnsafeCell<i16>]>,
+    /// Values published to the reader, with [`SEALED`] set once the block is complete.
+    written: AtomicUsize,
+}
+
+// SAFETY: the writer only writes at or past the published count and the reader only reads
+// below it (Release on publish, Acquire on read), so no sample is accessed by both at once.
+unsafe impl Sync for Block {}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (written, sealed) = self.published();
+        f.debug_struct("Block")
+            .field("capacity", &self.samples.len())
+            .field("written", &written)
+            .field("sealed", &sealed)
+            .finish()
+    }
+}
+
+impl Block {
+    /// An empty block for up to `capacity` values.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            samples: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
+            written: AtomicUsize::new(0),
+        }
+    }
+
+    /// A complete (sealed) block that takes over `samples` without copying them.
+    pub(crate) fn adopt(samples: Vec<i16>) -> Self {
+        let samples = samples.into_boxed_slice();
+        let len = samples.len();
+        // SAFETY: `UnsafeCell<i16>` has the same layout as `i16` (repr(transparent)), so
+        // the slice's allocation and length carry over unchanged.
+        let samples = unsafe { Box::from_raw(Box::into_raw(samples) as *mut [UnsafeCell<i16>]) };
+        Self {
+            samples,
+            written: AtomicUsize::new(len | SEALED),
+        }
+    }
+
+    /// Values published so far, and whether the block is complete (reader side).
+    pub(crate) fn published(&self) -> (usize, bool) {
+        let w = self.written.load(Ordering::Acquire);
+        (w & !SEALED, w & SEALED != 0)
+    }
+
+    /// The published values from `from` on.
+    pub(crate) fn read(&self, from: usize, upto: usize) -> &[i16] {
+        debug_assert!(from <= upto && upto <= self.published().0);
+        let base = self.samples.as_ptr() as *const i16;
+        // SAFETY: values below the published count are never written again, and the
+        // Acquire load in `published` made the writer's stores of them visible.
+        unsafe { std::slice::from_raw_parts(base.add(from), upto - from) }
+    }
+
+    /// Room left for appending (writer side).
+    pub(crate) fn room(&self) -> usize {
+        let (written, sealed) = self.published();
+        if sealed {
+            0
+        } else {
+            self.samples.len() - written
+        }
+    }
+
+    /// Append up to `n` values produced by `fill` (which writes into the slice it is given
+    /// and may write fewer), then publish them; returns the values appended.
+    ///
+    /// # Safety
+    /// Only one writer may append at a time (the intake's lock guarantees it).
+    pub(crate) unsafe fn append(&self, fill: impl FnOnce(&mut [i16]) -> usize) -> usize {
+        let written = self.written.load(Ordering::Relaxed);
+        debug_assert!(written & SEALED == 0, "appending to a sealed block");
+        let base = self.samples.as_ptr() as *mut i16;
+        // SAFETY: the reader never reads at or past `written`, and the caller guarantees no
+        // other writer; `UnsafeCell` makes writing through a shared reference legal.
+        let spare = unsafe {
+            std::slice::from_raw_parts_mut(base.add(written), self.samples.len() - written)
+        };
+        let n = fill(spare).min(spare.len());
+        self.written.store(written + n, Ordering::Release);
+        n
+    }
+
+    /// No more values will be appended (writer side).
+    pub(crate) fn seal(&self) {
+        self.written.fetch_or(SEALED, Ordering::Release);
+    }
+}
