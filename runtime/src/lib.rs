@@ -10,6 +10,7 @@
 //! - [`serve`]: agent outputs behind an HTTP control API, event stream, metrics and WHEP.
 //! - [`background`]: each output's background bus (music, gain, ducking, clips) from `voxpace-sources`.
 //! - [`audio`]: WAV decoding and PCM conversion; [`events`]: events as JSON.
+//! - [`example`]: `voxpace config example` (printed, or written with its audio).
 //! - [`Error`]: everything that can go wrong.
 
 pub mod audio;
@@ -18,6 +19,7 @@ pub mod check;
 pub mod config;
 mod error;
 pub mod events;
+pub mod example;
 pub mod plot;
 mod plugins;
 pub mod render;
