@@ -183,6 +183,11 @@ impl AppState {
                 format!("{id:?} is not a valid output id: 1 to 64 characters from a-z, A-Z, 0-9, '-', '_'"),
             ));
         }
+        // Plugin instances first: their `new` may take time, and must not hold up the
+        // outputs lock (every API call reads it).
+        let sinks = crate::plugins::instances(&self.config.sinks).map_err(|reason| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "sink_failed", reason)
+        })?;
         let mut outputs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
         if outputs.contains_key(id) {
             return Err(ApiError::conflict(
@@ -287,7 +292,7 @@ impl AppState {
         if let Some(p) = &output.publisher {
             self.start_whip(id, p.clone(), output.events.clone());
         }
-        self.attach_sinks(&output)?;
+        Self::attach_sinks(&output, sinks)?;
         if let Some(clock) = self
             .clock
             .lock()
@@ -303,16 +308,18 @@ impl AppState {
         Ok(output)
     }
 
-    fn attach_sinks(&self, output: &Output) -> Result<(), ApiError> {
-        for sink in &self.config.sinks {
-            let attached = crate::plugins::load(sink)
-                .and_then(|s| output.handle.attach_sink(s).map_err(|e| e.to_string()));
-            if let Err(reason) = attached {
+    fn attach_sinks(
+        output: &Output,
+        sinks: Vec<Box<dyn voxpace_core::Sink>>,
+    ) -> Result<(), ApiError> {
+        for sink in sinks {
+            let name = sink.info().name;
+            if let Err(e) = output.handle.attach_sink(sink) {
                 output.end();
                 return Err(ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "sink_failed",
-                    format!("sink {:?} ({}): {reason}", sink.name, sink.plugin.display()),
+                    format!("sink {name:?}: {e}"),
                 ));
             }
         }
