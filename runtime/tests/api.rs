@@ -500,6 +500,34 @@ async fn live_audio_monitor_carries_the_reply() {
         .unwrap();
     assert_eq!(resp.headers()["content-type"], "audio/wav");
     let mut stream = resp.bytes_stream();
+    let mut got = Vec::new();
+    let mut samples: Vec<i16> = Vec::new();
+    // Decode only what is new: a full rescan per chunk falls behind the stream on a loaded
+    // machine (and never yields to the timeout).
+    let mut read_more = async |got: &mut Vec<u8>, samples: &mut Vec<i16>| -> bool {
+        let Some(Ok(chunk)) = stream.next().await else {
+            return false;
+        };
+        got.extend_from_slice(&chunk);
+        let whole = 44 + got.len().saturating_sub(44) / 2 * 2;
+        let decoded = 44 + samples.len() * 2;
+        if whole > decoded {
+            samples.extend(
+                got[decoded..whole]
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]])),
+            );
+        }
+        true
+    };
+    // The music fades out over 200 ms: wait for 300 ms of silence before the reply.
+    let quiet = tokio::time::timeout(Duration::from_secs(20), async {
+        while samples.len() < 7200 || samples[samples.len() - 7200..].iter().any(|s| *s != 0) {
+            assert!(read_more(&mut got, &mut samples).await, "the stream ended");
+        }
+    })
+    .await;
+    assert!(quiet.is_ok(), "the background goes quiet");
     let tone_bytes = tone(24_000, 400);
     let expected: Vec<i16> = tone_bytes
         .chunks(2)
@@ -513,17 +541,17 @@ async fn live_audio_monitor_carries_the_reply() {
         )
         .await;
     assert_eq!(s, 201);
-    let mut got = Vec::new();
     let found = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(Ok(chunk)) = stream.next().await {
-            got.extend_from_slice(&chunk);
-            let samples: Vec<i16> = got[44..]
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect();
-            if samples.windows(expected.len()).any(|w| w == &expected[..]) {
+        let mut searched = samples.len();
+        while read_more(&mut got, &mut samples).await {
+            let from = searched.saturating_sub(expected.len());
+            if samples[from..]
+                .windows(expected.len())
+                .any(|w| w == &expected[..])
+            {
                 return true;
             }
+            searched = samples.len();
         }
         false
     })
