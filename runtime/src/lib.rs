@@ -11,6 +11,8 @@
 //! - [`background`]: each output's background bus (music, gain, ducking, clips) from `voxpace-sources`.
 //! - [`audio`]: WAV decoding and PCM conversion; [`events`]: events as JSON.
 //! - [`example`]: `voxpace config example` (printed, or written with its audio).
+//! - [`marks`]:
+//!   reply text marks as users write them, converted to track samples.
 //! - [`Error`]: everything that can go wrong.
 
 pub mod audio;
@@ -20,6 +22,7 @@ pub mod config;
 mod error;
 pub mod events;
 pub mod example;
+pub mod marks;
 pub mod plot;
 mod plugins;
 pub mod render;

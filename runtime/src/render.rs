@@ -21,7 +21,7 @@ use crate::background::Bus;
 use crate::config::Issue;
 use crate::events::event_json;
 use crate::plot::{self, Marker};
-use crate::script::{Action, Script};
+use crate::script::{Action, ReplyText, Script};
 use crate::{audio, Config, Error};
 
 /// Where `render` writes.
@@ -165,6 +165,24 @@ impl Feed {
     }
 }
 
+/// Hand a scripted reply's text to its writer: every mark up front (each travels with the
+/// audio that carries its offset), or the whole text for an estimate.
+fn give_text(writer: &mut ReplyWriter, text: &ReplyText, format: Format) -> Result<(), Error> {
+    match text {
+        ReplyText::None => {}
+        ReplyText::Whole(t) => writer.set_text(t.clone())?,
+        ReplyText::Marks(specs) => {
+            let rate = format.sample_rate();
+            // Checked when the script was parsed; milliseconds need no input rate.
+            let marks = crate::marks::convert(specs, rate, rate).unwrap_or_default();
+            for m in marks {
+                writer.mark(m.offset, &m.text)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reply audio decoded before the first frame, so that nothing is decoded mid-render.
 struct Loaded {
     files: BTreeMap<PathBuf, Arc<[i16]>>,
@@ -250,9 +268,14 @@ impl Session<'_> {
 
     fn apply(&mut self, action: &Action, pts: u64) -> Result<(), Error> {
         match action {
-            Action::Reply { file, stream_speed } => match self.handle.open_reply() {
-                Ok(writer) => {
+            Action::Reply {
+                file,
+                stream_speed,
+                text,
+            } => match self.handle.open_reply() {
+                Ok(mut writer) => {
                     let id = writer.id().0;
+                    give_text(&mut writer, text, self.format)?;
                     self.feed = Some(Feed {
                         writer: Some(writer),
                         samples: self.loaded.files[file].clone(),
@@ -357,6 +380,7 @@ pub fn render(
     let handle = track.handle();
     let mut events = handle.events();
     let bus = Bus::start(config, &handle, Some(RENDER_DECODE_AHEAD))?;
+    let source_events = bus.background.subscribe();
     let bound = format.samples_in(config.track.buffer) as usize * format.channels() as usize;
     let mut s = Session {
         config,
@@ -430,6 +454,28 @@ pub fn render(
             let line = event_json(&event, format.sample_rate());
             let at = crate::events::event_pts(&event).unwrap_or(pts);
             s.note(at, line, kind);
+        }
+        // Damage and failures of background files, at the pts they were heard (delivered
+        // now, so the log does not depend on thread timing).
+        s.bus.background.deliver_reports();
+        while let Some(event) = source_events.try_next() {
+            if let voxpace_sources::SourceEvent::Finished { .. } = event {
+                continue;
+            }
+            let Some((_, line)) =
+                crate::events::source_event_json(&event, format.sample_rate(), true)
+            else {
+                continue;
+            };
+            tracing::warn!(
+                file = line["file"].as_str().unwrap_or_default(),
+                reason = line["reason"].as_str().unwrap_or_default(),
+                t_ms = line["t_ms"].as_f64(),
+                "background {}",
+                line["type"].as_str().unwrap_or_default().replace('_', " ")
+            );
+            let at = line["pts"].as_u64().unwrap_or(pts);
+            s.note(at, line, Some(plot::Kind::Step));
         }
         if frame % 64 == 0 {
             bar.set_position(frame);
