@@ -42,10 +42,56 @@ pub enum Error {
 }
 
 impl Error {
+    /// What the caller can do about it: fix the input (a config, script or audio file, a
+    /// path), retry (an interrupted or timed-out read), or give up (a failing disk, a track
+    /// that is gone).
+    pub fn kind(&self) -> voxpace_core::ErrorKind {
+        use std::io::ErrorKind as Io;
+        use voxpace_core::ErrorKind as K;
+        match self {
+            Error::Io { source, .. } => match source.kind() {
+                Io::NotFound
+                | Io::PermissionDenied
+                | Io::AlreadyExists
+                | Io::InvalidInput
+                | Io::InvalidData
+                | Io::IsADirectory
+                | Io::NotADirectory => K::InvalidInput,
+                Io::Interrupted | Io::TimedOut | Io::WouldBlock => K::Retryable,
+                _ => K::Fatal,
+            },
+            Error::Invalid(_) | Error::Audio { .. } => K::InvalidInput,
+            Error::Core(e) => e.kind(),
+            Error::Output { .. } => K::Fatal,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxpace_core::ErrorKind;
+
+    #[test]
+    fn kinds() {
+        let missing = Error::io("x.toml", std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(missing.kind(), ErrorKind::InvalidInput);
+        assert_eq!(Error::Invalid(Vec::new()).kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            Error::Core(voxpace_core::Error::TrackClosed).kind(),
+            ErrorKind::Fatal
+        );
+        let output = Error::Output {
+            path: "o.wav".into(),
+            reason: "disk full".into(),
+        };
+        assert_eq!(output.kind(), ErrorKind::Fatal);
     }
 }

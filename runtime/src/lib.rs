@@ -9,7 +9,9 @@
 //!   WAV, an event log and a PNG ([`plot`]).
 //! - [`serve`]: agent outputs behind an HTTP control API, event stream, metrics and WHEP.
 //! - [`background`]: each output's background bus (music, gain, ducking, clips) from `voxpace-sources`.
-//! - [`audio`]: WAV decoding and PCM conversion; [`events`]: events as JSON; [`marks`]:
+//! - [`audio`]: WAV decoding and PCM conversion; [`events`]: events as JSON.
+//! - [`example`]: `voxpace config example` (printed, or written with its audio).
+//! - [`marks`]:
 //!   reply text marks as users write them, converted to track samples.
 //! - [`Error`]: everything that can go wrong.
 
@@ -19,6 +21,7 @@ pub mod check;
 pub mod config;
 mod error;
 pub mod events;
+pub mod example;
 pub mod marks;
 pub mod plot;
 mod plugins;

@@ -57,8 +57,13 @@ enum ConfigCommand {
         #[arg(long)]
         deep: bool,
     },
-    /// Print a commented example configuration.
-    Example,
+    /// Print a commented example configuration (it checks wherever it is saved; its audio
+    /// settings are commented out), or with --dir write the whole example and its audio.
+    Example {
+        /// Write `voxpace.toml` and the example audio into this folder instead of printing.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,8 +154,19 @@ fn say(text: &str) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Config(ConfigCommand::Example) => {
-            say(voxpace_runtime::config::EXAMPLE.trim_end());
+        Command::Config(ConfigCommand::Example { dir: None }) => {
+            say(voxpace_runtime::example::standalone().trim_end());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Example { dir: Some(dir) }) => {
+            let written = voxpace_runtime::example::write_to(&dir)?;
+            for file in &written {
+                say(&format!("wrote {}", file.display()));
+            }
+            say(&format!(
+                "check it: voxpace config check {}",
+                written[0].display()
+            ));
             Ok(())
         }
         Command::Config(ConfigCommand::Check { file, deep }) => {

@@ -34,17 +34,32 @@ fn the_shipped_example_checks_clean() {
 }
 
 #[test]
-fn config_example_prints_the_commented_example_which_parses() {
+fn a_newcomers_first_config_checks_wherever_it_is_written() {
+    // `voxpace config example > my.toml && voxpace config check my.toml`, in a folder
+    // with nothing else in it.
     let (ok, out, _) = voxpace(&["config", "example"]);
     assert!(ok);
-    assert_eq!(out, voxpace_runtime::config::EXAMPLE);
     assert!(
         out.lines().filter(|l| l.contains('#')).count() > 20,
         "commented"
     );
-    // Parsed from the assets folder it refers to, it is valid.
-    let at = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example.toml");
-    voxpace_runtime::Config::parse(&at, &out).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mine = write(dir.path(), "my.toml", &out);
+    let (ok, checked, err) = voxpace(&["config", "check", &mine]);
+    assert!(ok, "{checked}{err}");
+    // `--dir` writes the whole example with its audio; it checks, and is not overwritten.
+    let full = dir.path().join("full");
+    let (ok, wrote, err) = voxpace(&["config", "example", "--dir", full.to_str().unwrap()]);
+    assert!(ok, "{wrote}{err}");
+    let config = full.join("voxpace.toml").to_string_lossy().into_owned();
+    let (ok, checked, err) = voxpace(&["config", "check", &config]);
+    assert!(ok, "{checked}{err}");
+    assert!(
+        checked.contains("1 clip(s)") && checked.contains("background"),
+        "{checked}"
+    );
+    let (ok, _, err) = voxpace(&["config", "example", "--dir", full.to_str().unwrap()]);
+    assert!(!ok && err.contains("not overwritten"), "{err}");
 }
 
 #[test]

@@ -1,0 +1,103 @@
+//! `voxpace config example`: the commented example configuration, in two shapes that both
+//! pass `voxpace config check` wherever they are written.
+//!
+//! - [`standalone`] (printed): the sections that name audio files (`[background]`,
+//!   `[clips.*]`) are commented out until the user points them at a file of their own.
+//! - [`write_to`] (`--dir DIR`): the whole example plus the audio it names, in `DIR`, so
+//!   `voxpace serve` and `voxpace render` run from it at once.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::EXAMPLE;
+use crate::Error;
+
+/// The files `--dir` writes next to the configuration: the example audio and a script.
+const ASSETS: &[(&str, &[u8])] = &[
+    ("music.wav", include_bytes!("../assets/music.wav")),
+    ("ding.wav", include_bytes!("../assets/ding.wav")),
+    ("speech.wav", include_bytes!("../assets/speech.wav")),
+    ("speech2.wav", include_bytes!("../assets/speech2.wav")),
+    (
+        "demo-script.toml",
+        include_bytes!("../assets/demo-script.toml"),
+    ),
+];
+
+/// The configuration file `--dir` writes.
+pub const CONFIG_NAME: &str = "voxpace.toml";
+
+/// The example with every setting that names an audio file commented out.
+pub fn standalone() -> String {
+    let mut out = String::new();
+    let mut names_files = false;
+    for (i, line) in EXAMPLE.lines().enumerate() {
+        if let Some(header) = line.strip_prefix('[') {
+            let table = header.trim_start_matches('[');
+            names_files = table.starts_with("background") || table.starts_with("clips.");
+        }
+        if names_files && !line.trim().is_empty() && !line.starts_with('#') {
+            out.push_str("# ");
+        }
+        out.push_str(line);
+        out.push('\n');
+        if i == 0 {
+            out.push_str(
+                "# [background] and [clips] are commented out because they name audio files: point them\n\
+                 # at your own, or run `voxpace config example --dir DIR` for this example with its audio.\n",
+            );
+        }
+    }
+    out
+}
+
+/// Write the whole example (`voxpace.toml`) and its audio into `dir` (created if needed).
+/// Refuses to overwrite a file that is already there. Returns the files written, the
+/// configuration first.
+pub fn write_to(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let files: Vec<(PathBuf, &[u8])> = std::iter::once((dir.join(CONFIG_NAME), EXAMPLE.as_bytes()))
+        .chain(ASSETS.iter().map(|(name, bytes)| (dir.join(name), *bytes)))
+        .collect();
+    if let Some((existing, _)) = files.iter().find(|(p, _)| p.exists()) {
+        return Err(Error::io(
+            existing,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "already exists; not overwritten (choose an empty or new folder)",
+            ),
+        ));
+    }
+    for (path, bytes) in &files {
+        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_example_checks_in_an_empty_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("my.toml");
+        let config = crate::Config::parse(&path, &standalone()).unwrap();
+        assert!(config.background.is_none() && config.clips.is_empty());
+        crate::check::deep_check(&config).unwrap();
+    }
+
+    #[test]
+    fn the_written_example_checks_with_its_audio_and_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_to(dir.path()).unwrap();
+        assert_eq!(written[0], dir.path().join(CONFIG_NAME));
+        let config = crate::Config::load(&written[0]).unwrap();
+        assert!(config.background.is_some() && config.clips.contains_key("ding"));
+        crate::check::deep_check(&config).unwrap();
+        let again = write_to(dir.path()).unwrap_err().to_string();
+        assert!(
+            again.contains("voxpace.toml") && again.contains("not overwritten"),
+            "{again}"
+        );
+    }
+}
