@@ -7,27 +7,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use voxpace_core::{
-    BusContext, Format, ReplyWriter, Sink, SinkContext, SinkError, SinkEvent, SinkInfo, Track,
-    TrackConfig, TrackHandle,
-};
+use voxpace_core::{BusContext, Format, ReplyWriter, Track, TrackConfig, TrackHandle};
+use voxpace_test_kit::sinks::Discard;
 
 /// Run a push that never waits (the buffer is refilled well below its bound).
 fn now<F: Future>(f: F) -> F::Output {
     match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
         Poll::Pending => panic!("push waited"),
-    }
-}
-
-struct Discard;
-
-impl Sink for Discard {
-    fn info(&self) -> SinkInfo {
-        SinkInfo::new("discard")
-    }
-    fn handle(&mut self, _: SinkEvent<'_>, _: &SinkContext) -> Result<(), SinkError> {
-        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use voxpace_sources::{Background, BackgroundConfig, BackgroundMixer, Play};
 use super::check::{self, Expected, Findings};
 use super::probe::{self, Probe};
 use super::script::{self, Hooks, Input, Recording, LEAD};
-use super::signal;
+use voxpace_test_kit::signal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SinkKind {

@@ -6,7 +6,7 @@
 //! - [`script`]: the conversation (push, pause, resume, interrupt, finish), frame by frame.
 //! - [`check`]: what the output, events and played durations must be.
 //! - [`probe`]: a sink wrapper that records what each plugin was handed.
-//! - [`signal`]: the synthetic speech and the SNR / level measurements.
+//! - `voxpace_test_kit::signal`: the synthetic speech and the SNR / level measurements.
 //!
 //! Meaningless combinations are not generated: a plain track has neither background nor
 //! sinks, an input rate equal to the track's rate is the "same" cell, and the speaker runs
@@ -16,7 +16,6 @@ mod cell;
 mod check;
 mod probe;
 mod script;
-mod signal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -22,7 +22,7 @@ use voxpace_core::{
 };
 use voxpace_sources::TtsResampler;
 
-use super::signal;
+use voxpace_test_kit::signal;
 
 pub const LEAD: u64 = 25;
 pub const PAUSE_AT: u64 = LEAD + 10;
