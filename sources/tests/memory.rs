@@ -132,6 +132,5 @@ fn the_frame_path_never_allocates_or_frees() {
     }
     assert_eq!(bg.stats().playing, 0);
     assert_eq!(bg.stats().underruns, 0);
-    drop(fill);
     assert_eq!(counted, 0, "allocations or frees inside fill");
 }
