@@ -38,6 +38,21 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The cargo target directory the builds use (`CARGO_TARGET_DIR`, else `target/`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root().join(p) })
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Where a plugin package's shared library lands in a debug build.
+pub fn plugin_library(package: &str) -> PathBuf {
+    target_dir()
+        .join("debug")
+        .join(format!("lib{}.so", package.replace('-', "_")))
+}
+
 /// `cargo` as invoked by the user (keeps toolchain overrides).
 pub fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
