@@ -363,7 +363,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     for (n, v) in ot.iter().take(8) {
         println!("opus (criterion): {n}: {v:.1} µs");
     }
-    println!("(Python: the seed does not encode Opus itself; no figure to compare.)");
+    println!("(Python: the reference does not encode Opus itself; no figure to compare.)");
 
     println!();
     println!("Real-time tracks per core");
@@ -469,7 +469,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     if !in_summary {
         println!("  (the sources bench printed no summary)");
     }
-    println!("  (Python: the seed takes background as raw PCM only; no decoder to compare.)");
+    println!(
+        "  (Python: the reference takes background audio as raw PCM only; no decoder to compare.)"
+    );
 
     println!();
     runs.push(allocs);
