@@ -182,6 +182,7 @@ fn kind_of(event: &SinkEvent<'_>) -> &'static str {
         SinkEvent::Start { .. } => "start",
         SinkEvent::ReplyStarted { .. } => "reply-started",
         SinkEvent::Audio { .. } => "audio",
+        SinkEvent::Text { .. } => "text",
         SinkEvent::ReplyEnded { .. } => "reply-ended",
         SinkEvent::Interrupted { .. } => "interrupted",
         SinkEvent::Paused => "paused",

@@ -135,7 +135,7 @@ impl Stage {
     /// How `reply` ended, once it has.
     pub fn outcome(&self, reply: ReplyId) -> Option<ReplyOutcome> {
         self.events_seen.iter().find_map(|e| match e {
-            Event::PlaybackFinished(o) if o.reply == reply => Some(*o),
+            Event::PlaybackFinished(o) if o.reply == reply => Some(o.clone()),
             _ => None,
         })
     }
