@@ -34,7 +34,7 @@ pub const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ),
     (
         "ffmpeg",
-        "encodes and probes audio files in the sources tests",
+        "reference decodes and fixtures for the audio format tests (tests only)",
     ),
 ];
 

@@ -116,7 +116,21 @@ impl Stage {
 
     /// Open a reply, push `samples` in 40 ms chunks, finish it.
     pub fn say(&mut self, samples: &[i16]) -> ReplyId {
-        self.inner.say(samples, 960).unwrap()
+        self.say_marked(samples, &[])
+    }
+
+    /// [`Stage::say`] with text marks `(offset, text)`, given before the audio.
+    pub fn say_marked(&mut self, samples: &[i16], marks: &[(u64, &str)]) -> ReplyId {
+        let mut reply = self.handle.open_reply().unwrap();
+        for (offset, text) in marks {
+            reply.mark(*offset, text).unwrap();
+        }
+        let id = reply.id();
+        for chunk in samples.chunks(960) {
+            conversation::push_now(&mut reply, chunk).unwrap();
+        }
+        reply.finish().unwrap();
+        id
     }
 
     /// Render until `reply` finished (at most `limit` frames); its outcome.
