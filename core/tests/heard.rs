@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use common::{drain, ramp, render};
@@ -14,15 +11,6 @@ use proptest::prelude::*;
 use voxpace_core::{
     Error, Event, Format, ReplyId, ReplyOutcome, ReplyWriter, TextTiming, Track, TrackConfig,
 };
-
-/// Run a future that must not wait (the buffer is large enough in these tests).
-fn now<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a push waited although the buffer had room"),
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -99,8 +87,11 @@ proptest! {
                         next_value as i16
                     }).collect();
                     let r = replies.last_mut().unwrap();
-                    match now(w.push_samples(&samples)) {
-                        Ok(()) => r.samples.extend(samples),
+                    match w.try_push_samples(&samples) {
+                        Ok(taken) => {
+                            prop_assert_eq!(taken, samples.len(), "the buffer had room");
+                            r.samples.extend(samples);
+                        }
                         Err(Error::ReplyInterrupted(_)) | Err(Error::ReplyFinished(_)) => {}
                         Err(e) => prop_assert!(false, "unexpected {e}"),
                     }

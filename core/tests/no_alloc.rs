@@ -3,63 +3,17 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use common::ramp;
-use voxpace_core::{
-    BusContext, Format, Sink, SinkContext, SinkError, SinkEvent, SinkInfo, Track, TrackConfig,
-};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use voxpace_core::{BusContext, Format, Track, TrackConfig};
+use voxpace_test_kit::alloc::{count_on_this_thread, CountingAllocator};
+use voxpace_test_kit::sinks::Discard;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
+/// Allocations (and reallocations) `f` makes on this thread.
 fn allocations_during(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
-}
-
-struct Discard;
-
-impl Sink for Discard {
-    fn info(&self) -> SinkInfo {
-        SinkInfo::new("discard")
-    }
-    fn handle(&mut self, _: SinkEvent<'_>, _: &SinkContext) -> Result<(), SinkError> {
-        Ok(())
-    }
+    count_on_this_thread(f).1.allocations
 }
 
 #[tokio::test]

@@ -937,7 +937,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_seed_format() {
+    fn defaults_are_24_khz_mono_20_ms_frames_and_one_output() {
         let c = Config::parse(Path::new("x.toml"), "").unwrap();
         assert_eq!(c.format, Format::default());
         assert_eq!(c.track.grace_period, Duration::from_millis(500));

@@ -8,213 +8,24 @@
 //! interface is `lo` (`unshare --net`, needs root) unless it already is in one.
 #![cfg(feature = "webrtc")]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
+use voxpace_test_kit::browser::{in_loopback_namespace, Chromium};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// What the page shows when a wait times out.
+const PAGE_STATE: &str = "const p = window.voxpace && window.voxpace.pc; return {status: document.getElementById('status').textContent, transport: document.getElementById('transport').textContent, events: window.voxpace && window.voxpace.events, pc: p && p.connectionState, ice: p && p.iceConnectionState, gathering: p && p.iceGatheringState, local: p && p.localDescription && p.localDescription.sdp, remote: p && p.remoteDescription && p.remoteDescription.sdp};";
 
-/// True when the only network interface of this process's namespace is loopback
-/// (`/proc/net/dev` is per network namespace; `/sys/class/net` is not).
-fn isolated() -> bool {
-    std::fs::read_to_string("/proc/net/dev")
-        .map(|t| {
-            t.lines()
-                .skip(2)
-                .filter_map(|l| l.split(':').next())
-                .all(|name| name.trim() == "lo")
-        })
-        .unwrap_or(false)
-}
-
-/// Re-run this one test in a new network namespace with only `lo`; returns its success.
-fn rerun_isolated(test: &str) -> bool {
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("unshare")
-        .args([
-            "--net",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$0\" \"$@\"",
-        ])
-        .arg(&exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("VOXPACE_NETNS", "1")
-        .status()
-        .expect("running unshare (util-linux; needs root) to isolate the browser's network");
-    status.success()
-}
-
-struct Driver {
-    child: Child,
-    base: String,
-    session: String,
-    http: reqwest::Client,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Driver {
-    async fn start(profile: &Path) -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (apt-get install chromium-driver)");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http.get(format!("{base}/status")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--autoplay-policy=no-user-gesture-required",
-            "--allow-loopback-in-peer-connection",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-        ];
-        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        args.push(format!("--user-data-dir={}", profile.display()));
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
-        }}});
-        let resp: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = resp["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {resp}"))
-            .to_string();
-        Driver {
-            child,
-            base,
-            session,
-            http,
-        }
-    }
-
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let resp: Value = self
-            .http
-            .request(method, url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        resp["value"].clone()
-    }
-
-    async fn script(&self, js: &str) -> Value {
-        self.cmd(
-            reqwest::Method::POST,
-            "/execute/sync",
-            json!({"script": js, "args": []}),
-        )
+/// The browser's inbound-rtp statistics, as the page reports them.
+async fn stats(driver: &Chromium) -> serde_json::Value {
+    driver
+        .async_script("const done = arguments[arguments.length - 1]; window.voxpace.stats().then(done, () => done(null));")
         .await
-    }
-
-    async fn async_script(&self, js: &str) -> Value {
-        self.cmd(
-            reqwest::Method::POST,
-            "/execute/async",
-            json!({"script": js, "args": []}),
-        )
-        .await
-    }
-
-    async fn click(&self, css: &str) {
-        let el = self
-            .cmd(
-                reqwest::Method::POST,
-                "/element",
-                json!({"using": "css selector", "value": css}),
-            )
-            .await;
-        let id = el
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(|v| v.as_str())
-            .unwrap()
-            .to_string();
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            json!({}),
-        )
-        .await;
-    }
-
-    async fn stats(&self) -> Value {
-        self.async_script("const done = arguments[arguments.length - 1]; window.voxpace.stats().then(done, () => done(null));").await
-    }
-
-    async fn wait_for(&self, what: &str, js: &str, secs: u64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let v = self.script(js).await;
-            if v.as_bool() == Some(true)
-                || (!v.is_null() && v.as_bool().is_none() && v != json!(false))
-            {
-                return v;
-            }
-            if Instant::now() >= deadline {
-                let page = self
-                    .script("const p = window.voxpace && window.voxpace.pc; return {status: document.getElementById('status').textContent, transport: document.getElementById('transport').textContent, events: window.voxpace && window.voxpace.events, pc: p && p.connectionState, ice: p && p.iceConnectionState, gathering: p && p.iceGatheringState, local: p && p.localDescription && p.localDescription.sdp, remote: p && p.remoteDescription && p.remoteDescription.sdp};")
-                    .await;
-                panic!("timed out waiting for {what} (last value {v}); page: {page:#}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 #[test]
 fn the_page_plays_the_agent_over_webrtc_and_interrupt_silences_it() {
-    if !isolated() {
-        assert!(
-            std::env::var_os("VOXPACE_NETNS").is_none(),
-            "inside unshare --net but still not isolated: {:?}",
-            std::fs::read_to_string("/proc/net/dev")
-        );
-        assert!(
-            rerun_isolated("the_page_plays_the_agent_over_webrtc_and_interrupt_silences_it"),
-            "the browser test failed inside its network namespace (output above)"
-        );
+    if !in_loopback_namespace("the_page_plays_the_agent_over_webrtc_and_interrupt_silences_it") {
         return;
     }
     tokio::runtime::Builder::new_multi_thread()
@@ -233,26 +44,25 @@ async fn run() {
     let config = voxpace_runtime::Config::load(&cfg).unwrap();
     let server = voxpace_runtime::serve::Server::start(config).await.unwrap();
     let page = format!("http://{}/?loopback=1&autoconnect=1", server.addr());
-    let driver = Driver::start(&dir.path().join("profile")).await;
-    driver
-        .cmd(reqwest::Method::POST, "/url", json!({"url": page}))
-        .await;
+    let driver = Chromium::start(&dir.path().join("profile")).await;
+    driver.open(&page).await;
 
     driver
-        .wait_for("the WebRTC connection", "return !!(window.voxpace && window.voxpace.pc && window.voxpace.pc.connectionState === 'connected');", 40)
+        .wait_for("the WebRTC connection", "return !!(window.voxpace && window.voxpace.pc && window.voxpace.pc.connectionState === 'connected');", 40, PAGE_STATE)
         .await;
     driver
         .wait_for(
             "the hello event",
             "return window.voxpace.events.some(e => e.type === 'hello');",
             20,
+            PAGE_STATE,
         )
         .await;
 
     // Frames arrive: samples received grow at about real time, few are concealed.
     let deadline = Instant::now() + Duration::from_secs(20);
     let first = loop {
-        let s = driver.stats().await;
+        let s = stats(&driver).await;
         if s["totalSamplesReceived"].as_u64().unwrap_or(0) > 0 {
             break s;
         }
@@ -260,7 +70,7 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let second = driver.stats().await;
+    let second = stats(&driver).await;
     let received = second["totalSamplesReceived"].as_u64().unwrap()
         - first["totalSamplesReceived"].as_u64().unwrap();
     let concealed =
@@ -281,11 +91,12 @@ async fn run() {
             "speech_started",
             "return window.voxpace.events.some(e => e.type === 'speech_started');",
             20,
+            PAGE_STATE,
         )
         .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let s = driver.stats().await;
+        let s = stats(&driver).await;
         if s["audioLevel"].as_f64().unwrap_or(0.0) > 0.01 {
             break;
         }
@@ -296,11 +107,11 @@ async fn run() {
     // The interrupt button silences it.
     driver.click("#interrupt").await;
     driver
-        .wait_for("the interrupted playback", "return window.voxpace.events.some(e => e.type === 'playback_finished' && e.interrupted);", 20)
+        .wait_for("the interrupted playback", "return window.voxpace.events.some(e => e.type === 'playback_finished' && e.interrupted);", 20, PAGE_STATE)
         .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let s = driver.stats().await;
+        let s = stats(&driver).await;
         if s["audioLevel"].as_f64().unwrap_or(1.0) < 0.001 {
             break;
         }
@@ -311,14 +122,14 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     heard_text_shows_live(&driver).await;
-    let _ = driver.cmd(reqwest::Method::DELETE, "", json!({})).await;
+    driver.quit().await;
     drop(driver);
     server.shutdown().await.unwrap();
 }
 
 /// The demo reply carries text marks: the page's "Heard" line grows mark by mark as the
 /// audio plays, and ends with exactly what was heard (a prefix when interrupted).
-async fn heard_text_shows_live(driver: &Driver) {
+async fn heard_text_shows_live(driver: &Chromium) {
     const FULL: &str = "Hello! I am your voice agent. You can interrupt me at any time.";
     // What the page shows for a reply: its line's text and tags (read from the DOM).
     let line = |reply: u32| {
@@ -330,6 +141,7 @@ async fn heard_text_shows_live(driver: &Driver) {
             "the interrupted reply's heard text",
             "const h = window.voxpace.heard[1]; return !!(h && h.done);",
             20,
+            PAGE_STATE,
         )
         .await;
     let first = driver.script(&line(1)).await;

@@ -8,8 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{pattern, plugin, scratch, wait_for, wav_samples, Stage};
-use voxpace_core::{Event, TrackConfig};
+use common::{pattern, plugin, scratch, wait_for, wav_samples};
+use voxpace_core::{Format, Track, TrackConfig};
+use voxpace_sinks::conversation::{Pacing, Stage};
 use voxpace_sinks::{Plugin, PluginSink};
 
 fn main() {
@@ -56,10 +57,14 @@ fn main() {
 }
 
 fn throughput(sink: PluginSink, speech: &[i16], done: impl FnMut() -> Option<()>) -> f64 {
-    let mut stage = Stage::new(TrackConfig::default());
-    let id = stage.handle.attach_sink(Box::new(sink)).unwrap();
-    // The producer streams the reply while the frame side renders as fast as it can.
-    let mut reply = stage.handle.open_reply().unwrap();
+    let format = Format::new(24_000, 1, 20).unwrap();
+    let track = Track::new(format, TrackConfig::default()).unwrap();
+    // Frames back to back: the frame side renders as fast as it can.
+    let mut stage = Stage::new(track, Pacing::Virtual);
+    let handle = stage.handle().clone();
+    let id = handle.attach_sink(Box::new(sink)).unwrap();
+    // The producer streams the reply meanwhile.
+    let mut reply = handle.open_reply().unwrap();
     let reply_id = reply.id();
     let speech = speech.to_vec();
     let producer = std::thread::spawn(move || {
@@ -72,18 +77,12 @@ fn throughput(sink: PluginSink, speech: &[i16], done: impl FnMut() -> Option<()>
         reply.finish().unwrap();
     });
     let started = Instant::now();
-    let mut out = vec![0; stage.format().frame_len()];
-    let mut events = stage.handle.events();
-    let mut finished = false;
-    while !finished {
-        stage.track.render(&mut out);
-        while let Some(e) = events.try_next() {
-            finished |= matches!(e, Event::PlaybackFinished(o) if o.reply == reply_id);
-        }
+    while stage.outcome(reply_id).is_none() {
+        stage.render_frame();
     }
     producer.join().unwrap();
-    stage.handle.detach_sink(id).unwrap();
-    stage.track.render(&mut out);
+    handle.detach_sink(id).unwrap();
+    stage.render_frame();
     wait_for(Duration::from_secs(120), done).expect("plugin finished");
     started.elapsed().as_secs_f64()
 }

@@ -1,5 +1,6 @@
 //! `check_plugin`: load a plugin, print what it declares, run it through a scripted
-//! conversation on a real [`Track`] at real time, and list every problem found. The
+//! conversation on a real [`Track`] at real time (the [`Stage`] driver), and list every
+//! problem found. The
 //! runtime's `voxpace plugin check PATH` and the `voxpace-plugin-check` binary call it.
 
 use std::collections::BTreeMap;
@@ -9,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use voxpace_core::{
     Event, Format, Position, ReplyId, Sink, SinkContext, SinkError, SinkEvent, SinkInfo, Track,
-    TrackConfig, TrackHandle,
+    TrackConfig,
 };
 
+use crate::conversation::{Pacing, Stage};
 use crate::{Error, Metadata, Plugin};
 
 /// How long a plugin may take to handle `Stop` after it is detached.
@@ -190,63 +192,12 @@ fn kind_of(event: &SinkEvent<'_>) -> &'static str {
     }
 }
 
-/// The track, rendered at real time, with its events collected as they come.
-struct Stage {
-    track: Track,
-    handle: TrackHandle,
-    events: voxpace_core::EventStream,
-    out: Vec<i16>,
-    next: Instant,
-    seen_events: Vec<Event>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Stage {
-    fn frames(&mut self, n: usize) {
-        for _ in 0..n {
-            let now = Instant::now();
-            if self.next > now {
-                std::thread::sleep(self.next - now);
-            }
-            self.next += self.track.format().frame_duration();
-            self.track.render(&mut self.out);
-            while let Some(e) = self.events.try_next() {
-                self.seen_events.push(e);
-            }
-        }
-    }
-
-    /// Render until `reply` finished (or `limit` frames).
-    fn until_finished(&mut self, reply: ReplyId, limit: usize) {
-        for _ in 0..limit {
-            if self.finished(reply).is_some() {
-                return;
-            }
-            self.frames(1);
-        }
-    }
-
-    fn finished(&self, reply: ReplyId) -> Option<voxpace_core::ReplyOutcome> {
-        self.seen_events.iter().find_map(|e| match e {
-            Event::PlaybackFinished(o) if o.reply == reply => Some(o.clone()),
-            _ => None,
-        })
-    }
-
-    fn say(&mut self, duration: Duration) -> Result<ReplyId, voxpace_core::Error> {
-        let format = self.track.format();
-        let speech = speech_like(format, duration);
-        let mut reply = self.handle.open_reply()?;
-        let id = reply.id();
-        // In 40 ms chunks, as a streaming TTS delivers it.
-        let chunk =
-            format.samples_in(Duration::from_millis(40)) as usize * format.channels() as usize;
-        for piece in speech.chunks(chunk) {
-            self.runtime.block_on(reply.push_samples(piece))?;
-        }
-        reply.finish()?;
-        Ok(id)
-    }
+/// Open a reply of `duration` of speech-like audio, pushed in 40 ms chunks as a streaming
+/// TTS delivers it, and finish it.
+fn say(stage: &mut Stage, duration: Duration) -> Result<ReplyId, voxpace_core::Error> {
+    let format = stage.format();
+    let chunk = format.samples_in(Duration::from_millis(40)) as usize * format.channels() as usize;
+    stage.say(&speech_like(format, duration), chunk)
 }
 
 fn converse(report: &mut CheckReport, sink: crate::PluginSink) -> Result<(), voxpace_core::Error> {
@@ -255,51 +206,35 @@ fn converse(report: &mut CheckReport, sink: crate::PluginSink) -> Result<(), vox
         report_timeout: Duration::from_secs(1),
         ..TrackConfig::default()
     };
-    let track = Track::new(format, config)?;
-    let handle = track.handle();
-    let events = handle.events();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| voxpace_core::Error::SinkThread {
-            name: "check".into(),
-            reason: format!("cannot start a runtime: {e}"),
-        })?;
-    let mut stage = Stage {
-        track,
-        handle: handle.clone(),
-        events,
-        out: vec![0; format.frame_len()],
-        next: Instant::now(),
-        seen_events: Vec::new(),
-        runtime,
-    };
+    let mut stage = Stage::new(Track::new(format, config)?, Pacing::RealTime);
+    let handle = stage.handle().clone();
     let owns = sink.info().owns_playback;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let id = handle.attach_sink(Box::new(Observed {
         inner: sink,
         seen: seen.clone(),
     }))?;
-    let report_frames = 1000 / format.frame_ms() as usize + 5;
+    let report_frames = 1000 / format.frame_ms() as u64 + 5;
 
     // A complete reply.
-    stage.frames(3);
-    let first = stage.say(Duration::from_millis(400))?;
+    stage.render(3);
+    let first = say(&mut stage, Duration::from_millis(400))?;
     stage.until_finished(first, 20 + 50 + report_frames);
     // A reply paused, resumed, then interrupted.
-    let second = stage.say(Duration::from_millis(1500))?;
-    stage.frames(10);
+    let second = say(&mut stage, Duration::from_millis(1500))?;
+    stage.render(10);
     handle.pause();
-    stage.frames(5);
+    stage.render(5);
     handle.resume();
-    stage.frames(10);
+    stage.render(10);
     handle.interrupt();
     stage.until_finished(second, 5 + report_frames);
-    stage.frames(3);
+    stage.render(3);
     handle.detach_sink(id)?;
-    stage.frames(2);
+    stage.render(2);
     let deadline = Instant::now() + STOP_GRACE;
     while Instant::now() < deadline && !seen.lock().map(|s| s.stopped).unwrap_or(true) {
-        stage.frames(1);
+        stage.render(1);
     }
 
     let stats = handle.stats();
@@ -314,7 +249,7 @@ fn converse(report: &mut CheckReport, sink: crate::PluginSink) -> Result<(), vox
     for (kind, e) in &seen.errors {
         problems.push(format!("failed handling `{kind}` and was detached: {e}"));
     }
-    for e in &stage.seen_events {
+    for e in &stage.events_seen {
         if let Event::SinkDetached { reason, .. } = e {
             if !reason.is_empty() && !seen.errors.iter().any(|(_, x)| reason.contains(x.as_str())) {
                 problems.push(format!("was detached by the host: {reason}"));
@@ -338,7 +273,7 @@ fn converse(report: &mut CheckReport, sink: crate::PluginSink) -> Result<(), vox
         ));
     }
     for reply in [first, second] {
-        match stage.finished(reply) {
+        match stage.outcome(reply) {
             None => problems.push(format!("reply {} never finished", reply.0)),
             Some(o) if owns && o.position == Position::Estimated => problems.push(format!(
                 "owns playback but did not report reply {} within {:?} (the host estimated \

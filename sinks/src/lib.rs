@@ -19,6 +19,9 @@
 //! - [`PluginSink`]: an instance as a `Sink` (events forwarded over the ABI, playback
 //!   reports forwarded back).
 //! - [`check_plugin`] and [`CheckReport`]: `voxpace plugin check` as a function.
+//! - [`conversation`]: the scripted-conversation driver the check runs on (a track rendered
+//!   frame by frame at real time or on the virtual clock, everything it did kept); the
+//!   sinks' tests and the integration matrix use it too.
 //! - [`Error`]: missing file, not a plugin, incompatible ABI, configuration rejected.
 //!
 //! Isolation: each sink runs on its own worker thread behind a bounded queue (core's fan
@@ -28,6 +31,7 @@
 
 mod adapter;
 mod check;
+pub mod conversation;
 mod error;
 mod loader;
 

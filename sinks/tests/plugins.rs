@@ -57,13 +57,7 @@ fn recorder_writes_exactly_what_the_track_played() {
         "the recording differs from the speech sent"
     );
     // And it is what the track itself played, frame by frame.
-    let played: Vec<i16> = stage
-        .frames
-        .iter()
-        .filter(|(i, _)| i.speech)
-        .flat_map(|(_, s)| s.iter().copied())
-        .collect();
-    assert!(played == expected);
+    assert!(stage.speech_samples() == expected);
 }
 
 #[test]
@@ -330,7 +324,7 @@ fn avatar_owning_playback_reports_what_it_played() {
     assert_eq!(done.played_samples, 12_000);
     assert!(!done.interrupted);
     // The host's own output carried no speech while the avatar owned playback.
-    assert!(stage.frames.iter().all(|(_, s)| s.iter().all(|&x| x == 0)));
+    assert!(stage.samples.iter().all(|&x| x == 0));
 
     let b = stage.say(&pattern(48_000, 8));
     stage.render(10);

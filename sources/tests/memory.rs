@@ -4,62 +4,17 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
 use voxpace_sources::{Looping, Play};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-/// Allocations and frees made by a thread while its `WATCH` flag is set.
-static WATCHED: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static WATCH: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if WATCH.with(|w| w.get()) {
-        WATCHED.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        note();
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        note();
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use voxpace_test_kit::alloc::{count_on_this_thread, live_bytes, CountingAllocator};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// The live-byte count is process-wide: the tests here take turns.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
 
 /// Live heap bytes one looping source of `file` holds after 1 s and after 12 s of play.
 fn measure(file: &str) -> (isize, isize, isize) {
@@ -67,24 +22,24 @@ fn measure(file: &str) -> (isize, isize, isize) {
     voxpace_sources::fuzzing::decode_to(&std::fs::read(fixture(file)).unwrap(), 48_000, 2).unwrap();
     let mut r = Renderer::new(format(48_000, 2));
     r.render(2);
-    let idle = live();
+    let idle = live_bytes();
     r.bg.play_clip(fixture(file), Play::clip().looping(Looping::Gapless))
         .unwrap();
     // The file loops several times over 12 s of rendering.
     r.render(50);
-    let after_1s = live() - idle;
+    let after_1s = live_bytes() - idle;
     let mut peak = after_1s;
     for _ in 0..11 {
         r.render(50);
-        peak = peak.max(live() - idle);
+        peak = peak.max(live_bytes() - idle);
     }
-    let after_12s = live() - idle;
+    let after_12s = live_bytes() - idle;
     assert_eq!(r.bg.stats().underruns, 0);
     r.bg.stop(Duration::ZERO).unwrap();
     r.render(2);
     drop(r);
     std::thread::sleep(Duration::from_millis(200));
-    let left = live() - idle;
+    let left = live_bytes() - idle;
     assert!(left < 16 * 1024, "{file}: {left} bytes left after stopping");
     (after_1s, after_12s, peak)
 }
@@ -122,15 +77,11 @@ fn memory_per_source_is_bounded_and_stated() {
 fn the_frame_path_never_allocates_or_frees() {
     use voxpace_core::{BusContext, Source};
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    // The watcher itself works: an allocation on a watched thread is seen.
-    WATCH.with(|w| w.set(true));
-    drop(std::hint::black_box(Box::new(7u64)));
-    WATCH.with(|w| w.set(false));
-    assert_eq!(WATCHED.swap(0, Ordering::Relaxed), 2);
     let f = format(48_000, 2);
     let (mut mixer, bg) = background(f);
     let mut out = vec![0i16; f.frame_len()];
     let mut fills = 0;
+    let mut counted = 0;
     let mut fill = |mixer: &mut voxpace_sources::BackgroundMixer, speech: bool| {
         assert!(bg.wait_buffered(Duration::from_millis(60), Duration::from_secs(20)));
         let cx = BusContext {
@@ -138,9 +89,8 @@ fn the_frame_path_never_allocates_or_frees() {
             pts: fills * 960,
             speech_active: speech,
         };
-        WATCH.with(|w| w.set(true));
-        mixer.fill(&mut out, &cx);
-        WATCH.with(|w| w.set(false));
+        // `count_on_this_thread` first checks that the counting allocator is installed.
+        counted += count_on_this_thread(|| mixer.fill(&mut out, &cx)).1.total();
         fills += 1;
     };
     // Music with a crossfaded loop, a short clip that ends, a looping clip that is
@@ -182,9 +132,5 @@ fn the_frame_path_never_allocates_or_frees() {
     }
     assert_eq!(bg.stats().playing, 0);
     assert_eq!(bg.stats().underruns, 0);
-    assert_eq!(
-        WATCHED.load(Ordering::Relaxed),
-        0,
-        "allocations or frees inside fill"
-    );
+    assert_eq!(counted, 0, "allocations or frees inside fill");
 }

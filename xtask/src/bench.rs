@@ -6,8 +6,9 @@
 //!   (criterion); Opus: `cargo bench -p voxpace-transport --bench publish`.
 //! - Tracks per core in real time and memory per track:
 //!   `cargo run --release -p voxpace-core --example capacity`.
-//! - Allocations per frame: counted here, in-process, by this binary's counting allocator
-//!   around `Track::render` (plain, with the background mixer playing a file, with a sink).
+//! - Allocations per frame: `cargo bench -p voxpace-tests --bench allocations` (the test
+//!   kit's counting allocator around `Track::render`: plain, with the background mixer
+//!   playing a file, with a sink).
 //! - Decode cost per format: `cargo bench -p voxpace-sources --bench sources`.
 //! - Python: `../shared/bench/seed_baseline/bench_seed.py --mode throughput` and
 //!   `--mode memory`, run with `/tmp/seedvenv` (created with its `setup_venv.sh` if missing).
@@ -18,7 +19,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::alloc_count;
 use crate::system::{cargo, root};
 
 const HELP: &str = "\
@@ -114,6 +114,24 @@ fn criterion_times(text: &str) -> Vec<(String, f64)> {
     out
 }
 
+/// The allocations bench's output: the frames counted, and (case, allocations per frame)
+/// as printed.
+fn allocations(text: &str) -> (Option<u64>, Vec<(String, String)>) {
+    let frames = text
+        .lines()
+        .find_map(|l| l.strip_prefix("frames ")?.trim().parse().ok());
+    let cases = text
+        .lines()
+        .filter_map(|l| {
+            let (case, n) = l
+                .strip_prefix("allocations per frame: ")?
+                .rsplit_once(": ")?;
+            Some((case.to_string(), n.trim().to_string()))
+        })
+        .collect();
+    (frames, cases)
+}
+
 /// One line of the Python harness's throughput mode.
 #[derive(Debug, PartialEq)]
 struct PyFrame {
@@ -207,7 +225,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     }
     let start = Instant::now();
     // Allocations first, while the machine is otherwise idle of our own builds.
-    let allocs = alloc_count::per_frame()?;
+    let mut allocs = cargo();
+    allocs.args(["bench", "-p", "voxpace-tests", "--bench", "allocations"]);
+    let allocs = capture(allocs, "cargo bench -p voxpace-tests --bench allocations");
 
     let mut runs = Vec::new();
     let mut frame = cargo();
@@ -343,7 +363,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     for (n, v) in ot.iter().take(8) {
         println!("opus (criterion): {n}: {v:.1} µs");
     }
-    println!("(Python: the seed does not encode Opus itself; no figure to compare.)");
+    println!("(Python: the reference does not encode Opus itself; no figure to compare.)");
 
     println!();
     println!("Real-time tracks per core");
@@ -422,12 +442,16 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     );
 
     println!();
+    let (alloc_frames, alloc_cases) = allocations(&allocs.stdout);
     println!(
         "Allocations per frame (Track::render, counted in-process over {} frames)",
-        alloc_count::FRAMES
+        alloc_frames.map_or("?".into(), |n| n.to_string())
     );
-    for (case, n) in &allocs {
-        println!("  {case:<40} {n:.3}");
+    for (case, n) in &alloc_cases {
+        println!("  {case:<40} {n}");
+    }
+    if alloc_cases.is_empty() {
+        println!("  (the allocations bench printed no figures)");
     }
     println!("  (Python: every frame builds new bytes and av.AudioFrame objects; not counted.)");
 
@@ -445,9 +469,12 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     if !in_summary {
         println!("  (the sources bench printed no summary)");
     }
-    println!("  (Python: the seed takes background as raw PCM only; no decoder to compare.)");
+    println!(
+        "  (Python: the reference takes background audio as raw PCM only; no decoder to compare.)"
+    );
 
     println!();
+    runs.push(allocs);
     runs.push(frame);
     runs.push(opus);
     runs.push(decode);
@@ -505,5 +532,13 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].3, 4096.0);
         assert_eq!(ratio(Some(10.0), Some(2.0)), "5.0×");
+        let allocs = "frames 2000\nallocations per frame: tee: speech + 1 sink: 0.000\n";
+        assert_eq!(
+            allocations(allocs),
+            (
+                Some(2000),
+                vec![("tee: speech + 1 sink".into(), "0.000".into())]
+            )
+        );
     }
 }

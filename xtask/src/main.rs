@@ -7,7 +7,6 @@
 //!
 //! Each subcommand lives in its own module; this file only dispatches.
 
-mod alloc_count;
 mod bench;
 mod ci;
 mod matrix;
@@ -15,11 +14,6 @@ mod new_plugin;
 mod system;
 
 use anyhow::{bail, Result};
-
-/// Counts allocations on the frame path for `cargo xtask bench` (forwards to the system
-/// allocator; counting is off except around measured `Track::render` calls).
-#[global_allocator]
-static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 const HELP: &str = "\
 cargo xtask <command>

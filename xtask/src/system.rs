@@ -5,7 +5,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-/// Debian packages the workspace needs beyond the Rust toolchain, and why.
+/// Debian packages the workspace needs beyond the Rust toolchain, and why. To add one, add
+/// a line here (and say in the README why): `cargo xtask ci` installs whatever is missing.
 pub const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("pkg-config", "finds system libraries for -sys crates"),
     ("libopus-dev", "Opus encoder for the WebRTC transport"),
@@ -14,8 +15,15 @@ pub const SYSTEM_PACKAGES: &[(&str, &str)] = &[
         "builds bundled C libraries where a crate has no system option",
     ),
     ("libasound2-dev", "ALSA, for the speaker plugin (cpal)"),
-    ("chromium", "the browser test of the web page"),
-    ("chromium-driver", "drives chromium in the browser test"),
+    (
+        "alsa-utils",
+        "ALSA file routing for the speaker plugin test",
+    ),
+    (
+        "chromium",
+        "the browser tests of the web page and WHEP player",
+    ),
+    ("chromium-driver", "drives chromium in the browser tests"),
     (
         "iproute2",
         "`ip`: loopback-only network namespaces for browser tests",
@@ -25,14 +33,20 @@ pub const SYSTEM_PACKAGES: &[(&str, &str)] = &[
         "`unshare`: loopback-only network namespaces for browser tests",
     ),
     (
-        "alsa-utils",
-        "ALSA file routing for the speaker plugin test",
-    ),
-    (
         "ffmpeg",
         "reference decodes and fixtures for the audio format tests (tests only)",
     ),
 ];
+
+/// npm packages tests need (`name@version`, why), installed into `target/node` (tests find
+/// them under `target/node/node_modules`). When the list is not empty, `nodejs` and `npm`
+/// are installed with the Debian packages.
+pub const NODE_PACKAGES: &[(&str, &str)] = &[];
+
+/// Where [`NODE_PACKAGES`] are installed.
+pub fn node_prefix() -> PathBuf {
+    target_dir().join("node")
+}
 
 /// The workspace root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
@@ -40,6 +54,21 @@ pub fn root() -> PathBuf {
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
+}
+
+/// The cargo target directory the builds use (`CARGO_TARGET_DIR`, else `target/`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root().join(p) })
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Where a plugin package's shared library lands in a debug build.
+pub fn plugin_library(package: &str) -> PathBuf {
+    target_dir()
+        .join("debug")
+        .join(format!("lib{}.so", package.replace('-', "_")))
 }
 
 /// `cargo` as invoked by the user (keeps toolchain overrides).
@@ -61,23 +90,36 @@ pub fn run(mut cmd: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Install the missing [`SYSTEM_PACKAGES`] with apt when running as root; otherwise say
-/// what to install.
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Install the missing [`SYSTEM_PACKAGES`] (and `nodejs`/`npm` when [`NODE_PACKAGES`] is not
+/// empty) with apt when running as root, otherwise say what to install; then the missing
+/// [`NODE_PACKAGES`] with npm.
 pub fn ensure_packages() -> Result<()> {
+    let node: &[&str] = if NODE_PACKAGES.is_empty() {
+        &[]
+    } else {
+        &["nodejs", "npm"]
+    };
     let missing: Vec<&str> = SYSTEM_PACKAGES
         .iter()
         .map(|(p, _)| *p)
-        .filter(|p| {
-            !Command::new("dpkg-query")
-                .args(["-W", "-f=${Status}", p])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-                .unwrap_or(false)
-        })
+        .chain(node.iter().copied())
+        .filter(|p| !installed(p))
         .collect();
-    if missing.is_empty() {
-        return Ok(());
+    if !missing.is_empty() {
+        apt_install(&missing)?;
     }
+    ensure_node_packages()
+}
+
+fn apt_install(missing: &[&str]) -> Result<()> {
     let is_root = Command::new("id")
         .arg("-u")
         .output()
@@ -96,7 +138,36 @@ pub fn ensure_packages() -> Result<()> {
     let mut install = Command::new("apt-get");
     install
         .args(["install", "-y", "-qq", "--no-install-recommends"])
-        .args(&missing)
+        .args(missing)
         .env("DEBIAN_FRONTEND", "noninteractive");
     run(install, &format!("apt-get install {}", missing.join(" ")))
+}
+
+fn ensure_node_packages() -> Result<()> {
+    let prefix = node_prefix();
+    let missing: Vec<&str> = NODE_PACKAGES
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|spec| {
+            // `@scope/name@1.2` → `@scope/name`
+            let name = match spec.rfind('@') {
+                Some(at) if at > 0 => &spec[..at],
+                _ => spec,
+            };
+            !prefix
+                .join("node_modules")
+                .join(name)
+                .join("package.json")
+                .is_file()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&prefix)?;
+    let mut npm = Command::new("npm");
+    npm.args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&prefix)
+        .args(&missing);
+    run(npm, &format!("npm install {}", missing.join(" ")))
 }

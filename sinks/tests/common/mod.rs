@@ -1,14 +1,17 @@
 //! Shared by the plugin tests: build the plugin libraries (once per test binary, with the
-//! same cargo and target directory as the tests) and find them by path; drive a track.
+//! same cargo and target directory as the tests) and find them by path; drive a track with
+//! the conversation driver the plugin check uses.
 
 #![allow(dead_code)] // each test binary uses part of this
 
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use voxpace_core::{Event, Format, FrameInfo, ReplyId, Track, TrackConfig, TrackHandle};
+use voxpace_core::{Format, ReplyId, ReplyOutcome, Track, TrackConfig, TrackHandle};
+use voxpace_sinks::conversation::{self, Pacing};
 
 /// Every plugin crate the tests load, by directory name under `plugins/`.
 pub const PLUGINS: &[&str] = &[
@@ -79,49 +82,35 @@ pub fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-/// A track and what happened on it.
+/// The conversation driver `plugin check` runs on, paced a little faster than real time
+/// (sinks are real threads), with panicking shorthands for the tests.
 pub struct Stage {
-    pub track: Track,
     pub handle: TrackHandle,
-    events: voxpace_core::EventStream,
-    pub events_seen: Vec<Event>,
-    /// Every rendered frame's info and samples.
-    pub frames: Vec<(FrameInfo, Vec<i16>)>,
-    runtime: tokio::runtime::Runtime,
+    inner: conversation::Stage,
+}
+
+impl Deref for Stage {
+    type Target = conversation::Stage;
+    fn deref(&self) -> &conversation::Stage {
+        &self.inner
+    }
+}
+
+impl DerefMut for Stage {
+    fn deref_mut(&mut self) -> &mut conversation::Stage {
+        &mut self.inner
+    }
 }
 
 impl Stage {
+    /// A 24 kHz mono track with `config`; 2 ms between frames.
     pub fn new(config: TrackConfig) -> Self {
         let format = Format::new(24_000, 1, 20).unwrap();
         let track = Track::new(format, config).unwrap();
-        let handle = track.handle();
-        let events = handle.events();
+        let inner = conversation::Stage::new(track, Pacing::Every(Duration::from_millis(2)));
         Self {
-            track,
-            handle,
-            events,
-            events_seen: Vec::new(),
-            frames: Vec::new(),
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap(),
-        }
-    }
-
-    pub fn format(&self) -> Format {
-        self.track.format()
-    }
-
-    /// Render `n` frames, a little faster than real time (sinks are real threads).
-    pub fn render(&mut self, n: usize) {
-        let mut out = vec![0; self.format().frame_len()];
-        for _ in 0..n {
-            let info = self.track.render(&mut out);
-            self.frames.push((info, out.clone()));
-            while let Some(e) = self.events.try_next() {
-                self.events_seen.push(e);
-            }
-            std::thread::sleep(Duration::from_millis(2));
+            handle: inner.handle().clone(),
+            inner,
         }
     }
 
@@ -138,37 +127,24 @@ impl Stage {
         }
         let id = reply.id();
         for chunk in samples.chunks(960) {
-            self.runtime.block_on(reply.push_samples(chunk)).unwrap();
+            conversation::push_now(&mut reply, chunk).unwrap();
         }
         reply.finish().unwrap();
         id
     }
 
     /// Render until `reply` finished (at most `limit` frames); its outcome.
-    pub fn until_finished(&mut self, reply: ReplyId, limit: usize) -> voxpace_core::ReplyOutcome {
-        for _ in 0..limit {
-            if let Some(o) = self.outcome(reply) {
-                return o;
-            }
-            self.render(1);
-        }
-        self.outcome(reply)
+    pub fn until_finished(&mut self, reply: ReplyId, limit: u64) -> ReplyOutcome {
+        self.inner
+            .until_finished(reply, limit)
             .unwrap_or_else(|| panic!("reply {reply:?} did not finish in {limit} frames"))
     }
 
-    pub fn outcome(&self, reply: ReplyId) -> Option<voxpace_core::ReplyOutcome> {
-        self.events_seen.iter().find_map(|e| match e {
-            Event::PlaybackFinished(o) if o.reply == reply => Some(o.clone()),
-            _ => None,
-        })
-    }
-
-    /// The pts of every frame that carried `reply`'s speech, in order.
-    pub fn speech_pts(&self, reply: ReplyId) -> Vec<u64> {
-        self.frames
-            .iter()
-            .filter(|(i, _)| i.reply == Some(reply) && i.speech)
-            .map(|(i, _)| i.pts)
+    /// The samples of every frame that carried speech, in order.
+    pub fn speech_samples(&self) -> Vec<i16> {
+        (0..self.frames.len())
+            .filter(|&k| self.frames[k].speech)
+            .flat_map(|k| self.frame_samples(k).iter().copied())
             .collect()
     }
 }

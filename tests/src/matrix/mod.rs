@@ -1,12 +1,13 @@
-//! `cargo xtask matrix [--filter SUBSTR] [--jobs N] [--no-build] [--list]`: every
-//! combination of track kind × format × speech input rate × sink × background file, run
-//! in-process through one scripted conversation on the virtual clock and checked.
+//! The integration matrix: every combination of track kind × format × speech input rate ×
+//! sink × background file, run in-process through one scripted conversation on the virtual
+//! clock and checked. `cargo xtask matrix` builds the plugins and runs it (the `matrix`
+//! binary of this crate, release build).
 //!
 //! - [`cell`]: one cell: the track it builds, and the checks of its background and sinks.
 //! - [`script`]: the conversation (push, pause, resume, interrupt, finish), frame by frame.
 //! - [`check`]: what the output, events and played durations must be.
-//! - [`probe`]: a sink wrapper that records what each plugin was handed.
-//! - [`signal`]: the synthetic speech and the SNR / level measurements.
+//! - [`probe`]: what each plugin was handed (the kit's recording sink in front of it).
+//! - `voxpace_test_kit::signal`: the synthetic speech and the SNR / level measurements.
 //!
 //! Meaningless combinations are not generated: a plain track has neither background nor
 //! sinks, an input rate equal to the track's rate is the "same" cell, and the speaker runs
@@ -16,7 +17,6 @@ mod cell;
 mod check;
 mod probe;
 mod script;
-mod signal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,12 +28,11 @@ use anyhow::{bail, Context as _, Result};
 use voxpace_core::Format;
 use voxpace_sinks::Plugin;
 
-use crate::system::{cargo, root, run};
 use cell::{Cell, Context, SinkKind};
 use script::Input;
 
 const HELP: &str = "\
-cargo xtask matrix [--filter SUBSTR] [--jobs N] [--no-build] [--list]
+cargo xtask matrix [--filter SUBSTR] [--jobs N] [--no-build] [--list] [--plugins DIR]
 
 Builds every plugin in plugins/ as a cdylib, then runs every cell of
   track {plain, background, sinks, background+sinks}
@@ -48,24 +47,25 @@ exits non-zero if any cell fails.
   --jobs N         cells run in parallel (default: the number of cores)
   --no-build       use the plugins already built
   --list           print the cell names and exit
+  --plugins DIR    where the plugin libraries are (default: the debug target directory)
 
-Cells run in a release build of xtask (built on first use); set XTASK_MATRIX_DEBUG=1 to run
-them in the debug build instead.
+The cells run in a release build of voxpace-tests' `matrix` binary (built on first use);
+set XTASK_MATRIX_DEBUG=1 to run them in a debug build instead.
 ";
 
 struct Options {
     filter: Option<String>,
     jobs: usize,
-    build: bool,
     list: bool,
+    plugins: PathBuf,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>> {
     let mut o = Options {
         filter: None,
         jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        build: true,
         list: false,
+        plugins: debug_dir(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -78,7 +78,9 @@ fn parse(args: &[String]) -> Result<Option<Options>> {
                     .parse()
                     .context("--jobs: not a number")?;
             }
-            "--no-build" => o.build = false,
+            "--plugins" => {
+                o.plugins = PathBuf::from(it.next().context("--plugins needs a directory")?);
+            }
             "--list" => o.list = true,
             "-h" | "--help" => {
                 print!("{HELP}");
@@ -182,56 +184,26 @@ fn speaker_background(sink: SinkKind, bg: &Option<PathBuf>, all: &[PathBuf]) -> 
     Some(bg) == representative
 }
 
-/// Package names of the plugin crates, by directory name.
-fn plugin_packages() -> Result<Vec<(String, String)>> {
-    let dir = root().join("plugins");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
-        let path = entry?.path();
-        let Ok(manifest) = std::fs::read_to_string(path.join("Cargo.toml")) else {
-            continue;
-        };
-        let name = manifest
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("name = "))
-            .map(|n| n.trim().trim_matches('"').to_string())
-            .with_context(|| format!("{}: no package name", path.display()))?;
-        let dir_name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        out.push((dir_name, name));
-    }
-    out.sort();
-    Ok(out)
+/// The workspace root (the parent of `tests/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
 }
 
-/// The cargo target directory the builds use (`CARGO_TARGET_DIR`, else `target/`).
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root().join(p) })
-        .unwrap_or_else(|| root().join("target"))
+/// The debug build directory next to this binary's (`target/<profile>/matrix`), where
+/// `cargo xtask matrix` builds the plugins.
+fn debug_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("debug")))
+        .unwrap_or_else(|| root().join("target/debug"))
 }
 
-/// Where a plugin's shared library lands in a debug build.
-pub fn plugin_library(package: &str) -> PathBuf {
-    target_dir()
-        .join("debug")
-        .join(format!("lib{}.so", package.replace('-', "_")))
-}
-
-/// Build every plugin (one cargo call) and return the packages.
-pub fn build_plugins() -> Result<Vec<(String, String)>> {
-    let packages = plugin_packages()?;
-    let mut build = cargo();
-    build.arg("build");
-    for (_, p) in &packages {
-        build.args(["-p", p]);
-    }
-    run(build, "cargo build (every plugin in plugins/ as a cdylib)")?;
-    Ok(packages)
+/// Where plugin `plugins/<name>`'s shared library is in `dir`.
+fn plugin_library(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("libvoxpace_plugin_{}.so", name.replace('-', "_")))
 }
 
 /// Route ALSA's `default` device to a WAV file for the speaker plugin. Sets `HOME` for this
@@ -251,6 +223,8 @@ fn route_alsa_to_file(tmp: &Path) -> Result<PathBuf> {
     Ok(file)
 }
 
+/// Run the matrix with command-line `args` (see the help text); `Err` if any cell failed.
+/// Call it before this process starts any thread (it sets `HOME` for ALSA).
 pub fn run_matrix(args: &[String]) -> Result<()> {
     let Some(opts) = parse(args)? else {
         return Ok(());
@@ -266,37 +240,11 @@ pub fn run_matrix(args: &[String]) -> Result<()> {
         }
         return Ok(());
     }
-    let packages = if opts.build {
-        build_plugins()?
-    } else {
-        plugin_packages()?
-    };
-    // Decoding and resampling unoptimised take most of the time: run the cells from a
-    // release build of this tool (built once, then cached), unless this is one.
-    if cfg!(debug_assertions) && std::env::var_os("XTASK_MATRIX_DEBUG").is_none() {
-        let mut release = cargo();
-        release
-            .args([
-                "run",
-                "--release",
-                "-q",
-                "-p",
-                "xtask",
-                "--bin",
-                "xtask",
-                "--",
-                "matrix",
-            ])
-            .args(args)
-            .arg("--no-build");
-        return run(release, "the matrix, from a release build of xtask");
-    }
-
     let tmp = std::env::temp_dir().join(format!("voxpace-matrix-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let home = std::env::var_os("HOME");
     let speaker_file = route_alsa_to_file(&tmp)?;
-    let result = run_cells_and_report(&opts, &packages, &tmp, speaker_file.clone(), all);
+    let result = run_cells_and_report(&opts, &tmp, speaker_file.clone(), all);
     // The ALSA capture can be large (the null device runs far ahead of real time).
     let _ = std::fs::remove_file(&speaker_file);
     if let Some(home) = home {
@@ -307,7 +255,6 @@ pub fn run_matrix(args: &[String]) -> Result<()> {
 
 fn run_cells_and_report(
     opts: &Options,
-    packages: &[(String, String)],
     tmp: &Path,
     speaker_file: PathBuf,
     all: Vec<Cell>,
@@ -318,11 +265,11 @@ fn run_cells_and_report(
     let mut skipped: HashMap<&'static str, String> = HashMap::new();
     for kind in [SinkKind::Recorder, SinkKind::Avatar, SinkKind::Speaker] {
         let name = kind.plugin().expect("sink kinds with plugins");
-        let Some((_, package)) = packages.iter().find(|(d, _)| d == name) else {
+        if !root().join("plugins").join(name).is_dir() {
             skipped.insert(name, format!("plugins/{name} does not exist yet"));
             continue;
-        };
-        let lib = plugin_library(package);
+        }
+        let lib = plugin_library(&opts.plugins, name);
         match Plugin::load(&lib) {
             Ok(p) => {
                 if kind == SinkKind::Speaker {

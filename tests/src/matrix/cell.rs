@@ -11,9 +11,10 @@ use voxpace_sinks::Plugin;
 use voxpace_sources::{Background, BackgroundConfig, BackgroundMixer, Play};
 
 use super::check::{self, Expected, Findings};
-use super::probe::{self, Probe};
+use super::probe;
 use super::script::{self, Hooks, Input, Recording, LEAD};
-use super::signal;
+use voxpace_test_kit::signal;
+use voxpace_test_kit::sinks::Recording as SinkRecording;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SinkKind {
@@ -110,7 +111,7 @@ const SINK_LAG_FRAMES: u64 = 0;
 
 struct CellHooks {
     background: Option<Background>,
-    probe: Option<Arc<probe::Shared>>,
+    probe: Option<Arc<SinkRecording>>,
     sink_id: Option<voxpace_core::SinkId>,
     frame_samples: u64,
     /// The speaker's ALSA file, its length after the last frame, and one frame in bytes.
@@ -131,7 +132,7 @@ impl Hooks for CellHooks {
 
     fn after_frame(&mut self, _info: &FrameInfo, teed_pts: Option<u64>) -> Result<()> {
         if let (Some(p), Some(pts)) = (&self.probe, teed_pts) {
-            p.wait_handled(pts, SINK_LAG_FRAMES * self.frame_samples)?;
+            probe::wait_handled(p, pts, SINK_LAG_FRAMES * self.frame_samples)?;
             if let Some((file, last, frame_bytes)) = self.device_file.as_mut() {
                 // The device consumes its ring before it plays silence: once the file has
                 // grown by two frames after this one was queued, the frame was played.
@@ -157,7 +158,7 @@ impl Hooks for CellHooks {
 
     fn stopped(&mut self) -> Result<()> {
         if let Some(p) = &self.probe {
-            p.wait_stopped()?;
+            probe::wait_stopped(p)?;
         }
         Ok(())
     }
@@ -205,14 +206,9 @@ pub fn run(cell: &Cell, cx: &Context) -> Result<Findings> {
             let _ = std::fs::remove_file(path);
         }
         let sink = plugin.instantiate(&config)?;
-        let shared = Arc::new(probe::Shared::default());
-        let probe = Probe {
-            inner: Box::new(sink),
-            shared: shared.clone(),
-            channels: format.channels() as u64,
-        };
-        hooks.sink_id = Some(handle.attach_sink(Box::new(probe))?);
-        hooks.probe = Some(shared);
+        let (probe, recording) = probe::probe(Box::new(sink));
+        hooks.sink_id = Some(handle.attach_sink(probe)?);
+        hooks.probe = Some(recording);
         if cell.sink == SinkKind::Speaker {
             hooks.device_file = Some((cx.speaker_file.clone(), 0, format.frame_len() as u64 * 2));
         }
@@ -344,8 +340,8 @@ fn check_background(bg: &[i16], format: Format, f: &mut Findings) {
     );
 }
 
-fn check_probe(p: &probe::Shared, exp: &Expected, format: Format, f: &mut Findings) {
-    let log = p.log.lock().unwrap_or_else(|e| e.into_inner());
+fn check_probe(p: &SinkRecording, exp: &Expected, format: Format, f: &mut Findings) {
+    let log = probe::log(p, format.channels() as u64);
     let want = [
         format!("start {}x{}", format.sample_rate(), format.channels()),
         "reply_started 1".into(),
@@ -373,7 +369,7 @@ fn check_probe(p: &probe::Shared, exp: &Expected, format: Format, f: &mut Findin
             exp.teed.len()
         )
     });
-    for p in log.problems.iter().chain(&log.errors).take(3) {
+    for p in log.problems.iter().take(3) {
         f.fail(format!("sink: {p}"));
     }
 }

@@ -3,7 +3,7 @@
 use voxpace_core::{Event, Format, Position};
 
 use super::script::{self, Input, Recording, LEAD, PAUSE_AT, RESUME_AT};
-use super::signal;
+use voxpace_test_kit::signal;
 
 /// Findings of one cell: failures (empty = pass) and the figures shown in the table.
 #[derive(Debug, Default)]

@@ -1,7 +1,7 @@
-//! Test signals and the measurements the matrix checks them with.
+//! Test signals and the measurements tests check audio with.
 //!
 //! Speech is a sum of tones, so what a resampled reply must sound like is known exactly at
-//! any rate: the check compares against the formula, not against another resampler.
+//! any rate: a check compares against the formula, not against another resampler.
 
 use std::f64::consts::TAU;
 

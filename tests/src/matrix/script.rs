@@ -11,18 +11,16 @@
 //! end of reply 3 + TAIL frames: speaking must have ended (grace period 500 ms)
 //! ```
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use voxpace_core::{
-    Error as CoreError, Event, FrameInfo, ReplyWriter, Track, TrackHandle, TrackStats,
+    Error as CoreError, Event, FrameInfo, ReplyId, ReplyWriter, Track, TrackHandle, TrackStats,
 };
+use voxpace_sinks::conversation::{push_now, Pacing, Stage};
 use voxpace_sources::TtsResampler;
 
-use super::signal;
+use voxpace_test_kit::signal;
 
 pub const LEAD: u64 = 25;
 pub const PAUSE_AT: u64 = LEAD + 10;
@@ -79,16 +77,6 @@ pub trait Hooks {
     fn stopped(&mut self) -> Result<()>;
 }
 
-/// Poll a future that must complete at once: the track's buffer (10 s) and intake (128
-/// chunks) are far larger than anything the script queues, so a push never has to wait.
-fn now<F: Future>(f: F) -> Result<F::Output> {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => Ok(v),
-        Poll::Pending => bail!("a push had to wait although the buffer had room"),
-    }
-}
-
 /// Converts a reply's input to the track's format: the real TTS resampler when the rate or
 /// the channels differ, a plain copy when they match (then the path must be sample-exact).
 struct Converter {
@@ -111,32 +99,23 @@ impl Converter {
     }
 }
 
+/// The conversation driver (`voxpace_sinks::conversation`) on the virtual clock, with the
+/// cell's hooks around each frame.
 struct Run<'a, H: Hooks> {
-    track: Track,
+    stage: Stage,
     hooks: &'a mut H,
-    events: voxpace_core::EventStream,
     rec: Recording,
-    frame: Vec<i16>,
-    last_speech_end: Option<u64>,
 }
 
 impl<H: Hooks> Run<'_, H> {
     fn index(&self) -> u64 {
-        self.rec.frames.len() as u64
+        self.stage.rendered()
     }
 
     fn render(&mut self) -> Result<()> {
         let index = self.index();
         self.hooks.before_frame(index)?;
-        let info = self.track.render(&mut self.frame);
-        self.rec.out.extend_from_slice(&self.frame);
-        self.rec.frames.push(info);
-        while let Some(e) = self.events.try_next() {
-            if let Event::PlaybackFinished(o) = &e {
-                self.last_speech_end = Some(o.reply.0);
-            }
-            self.rec.events.push(e);
-        }
+        let info = self.stage.render_frame();
         // The interrupt frame's faded speech is not copied to sinks.
         let teed = info.speech && index != self.rec.interrupt_at;
         self.hooks.after_frame(&info, teed.then_some(info.pts))?;
@@ -152,7 +131,7 @@ impl<H: Hooks> Run<'_, H> {
 
     /// Render until reply `id` has finished playing (bounded).
     fn render_until_finished(&mut self, id: u64, limit: u64) -> Result<()> {
-        while self.last_speech_end != Some(id) {
+        while self.stage.outcome(ReplyId(id)).is_none() {
             if self.index() >= limit {
                 bail!("reply {id} did not finish by frame {limit}");
             }
@@ -165,7 +144,7 @@ impl<H: Hooks> Run<'_, H> {
         if samples.is_empty() {
             return Ok(());
         }
-        now(writer.push_samples(&samples))?.map_err(|e| anyhow!("push into reply: {e}"))?;
+        push_now(writer, &samples).map_err(|e| anyhow!("push into reply: {e}"))?;
         self.rec.pushed[reply].extend_from_slice(&samples);
         Ok(())
     }
@@ -180,7 +159,6 @@ fn chunks(input: &[i16], channels: u16, rate: u32, ms: u32) -> Vec<&[i16]> {
 pub fn run<H: Hooks>(track: Track, input: Input, hooks: &mut H) -> Result<Recording> {
     let handle = track.handle();
     let format = track.format();
-    let events = handle.events();
     let tts = if input.rate != format.sample_rate() || input.channels != format.channels() {
         Some(TtsResampler::new(input.rate, input.channels, format)?)
     } else {
@@ -188,15 +166,12 @@ pub fn run<H: Hooks>(track: Track, input: Input, hooks: &mut H) -> Result<Record
     };
     let mut conv = Converter { tts };
     let mut run = Run {
-        track,
+        stage: Stage::new(track, Pacing::Virtual),
         hooks,
-        events,
         rec: Recording {
             interrupt_at: u64::MAX,
             ..Recording::default()
         },
-        frame: vec![0; format.frame_len()],
-        last_speech_end: None,
     };
     let speech: Vec<Vec<i16>> = (0..3)
         .map(|r| signal::speech(r, input.rate, input.channels, REPLY_SECONDS[r]))
@@ -245,7 +220,7 @@ pub fn run<H: Hooks>(track: Track, input: Input, hooks: &mut H) -> Result<Record
     let next = stream
         .next()
         .unwrap_or(&speech[1][..2 * input.channels as usize]);
-    match now(w.push_samples(next))? {
+    match push_now(&mut w, next) {
         Err(e @ CoreError::ReplyInterrupted(_)) => {
             run.rec.push_after_interrupt = Some(e.to_string())
         }
@@ -273,7 +248,11 @@ pub fn run<H: Hooks>(track: Track, input: Input, hooks: &mut H) -> Result<Record
     run.render()?;
     run.hooks.stopped()?;
     run.rec.stats = handle.stats();
-    Ok(run.rec)
+    let Run { stage, mut rec, .. } = run;
+    rec.out = stage.samples;
+    rec.frames = stage.frames;
+    rec.events = stage.events_seen;
+    Ok(rec)
 }
 
 impl Recording {

@@ -1,0 +1,23 @@
+//! # voxpace-test-kit: what every voxpace crate's tests share
+//!
+//! - [`alloc`]: a counting global allocator (allocations and frees made by one thread while
+//!   it watches, and live heap bytes), for the "the frame path never allocates" tests and
+//!   the allocation figures of `cargo xtask bench`.
+//! - [`signal`]: synthetic speech that is a sum of known tones, and the measurements tests
+//!   check audio with (level, SNR against the formula with a fitted delay, tone fit).
+//! - [`browser`] (feature `browser`): a real headless Chromium driven over WebDriver, and
+//!   re-running a test inside a network namespace that holds only loopback.
+//! - [`sinks`] (feature `core`): a sink that discards everything and one that records what
+//!   it was handed, optionally in front of a real sink.
+//!
+//! The cross-crate tests and the integration matrix are in `voxpace-tests` (`tests/`); the
+//! scripted-conversation driver is `voxpace_sinks::conversation`, shared with
+//! `voxpace plugin check`.
+
+pub mod alloc;
+#[cfg(feature = "browser")]
+pub mod browser;
+pub mod signal;
+#[cfg(feature = "core")]
+pub mod sinks;
+pub mod wait;
