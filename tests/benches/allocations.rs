@@ -6,7 +6,6 @@
 //!
 //! Output, one line each: `frames N`, then `allocations per frame: CASE: VALUE`.
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
