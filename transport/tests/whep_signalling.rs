@@ -261,6 +261,7 @@ async fn bad_requests_get_the_right_status_and_the_server_keeps_serving() {
     let options = ClientOptions {
         bearer_token: Some(TOKEN.into()),
         peer: fast_peer(),
+        ..Default::default()
     };
     let mut viewer = WhepViewer::connect(&url, 1, options.clone())
         .await
@@ -328,6 +329,7 @@ async fn offers_beyond_the_session_limit_get_503() {
     let options = ClientOptions {
         bearer_token: Some(TOKEN.into()),
         peer: fast_peer(),
+        ..Default::default()
     };
     let first = WhepViewer::connect(&url, 1, options.clone()).await.unwrap();
     match WhepViewer::connect(&url, 1, options.clone()).await {
