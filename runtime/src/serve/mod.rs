@@ -16,6 +16,7 @@ pub mod intake;
 mod metrics;
 mod openapi;
 pub mod output;
+mod publish;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -122,6 +123,8 @@ pub(crate) struct AppState {
     started: Instant,
     #[cfg(feature = "webrtc")]
     whep: Option<voxpace_transport::WhepServer>,
+    /// WHIP DELETEs of ended outputs, awaited at shutdown.
+    teardowns: publish::Teardowns,
 }
 
 impl std::fmt::Debug for AppState {
@@ -138,6 +141,19 @@ impl AppState {
             .get(id)
             .cloned()
             .ok_or_else(|| ApiError::not_found("unknown_output", format!("no agent output {id:?}")))
+    }
+
+    fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::Acquire)
+    }
+
+    fn outputs_snapshot(&self) -> Vec<Arc<Output>> {
+        self.outputs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn check_accepting(&self) -> Result<(), ApiError> {
@@ -199,6 +215,27 @@ impl AppState {
             Ok(None) => (None, None),
             Err(e) => return Err(e),
         };
+        #[cfg(feature = "webrtc")]
+        let whip = match (&publisher, self.config.transport.whip_for(id)) {
+            (Some(p), Some(target)) => Some(
+                publish::OutputPublish::start(
+                    id,
+                    target,
+                    p.clone(),
+                    &self.config,
+                    events_tx.clone(),
+                )
+                .map_err(|e| {
+                    p.close();
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "transport",
+                        e.to_string(),
+                    )
+                })?,
+            ),
+            _ => None,
+        };
 
         let mut frame_side = FrameSide {
             alive: alive.clone(),
@@ -221,6 +258,8 @@ impl AppState {
             monitors: Mutex::new(monitor_tx),
             #[cfg(feature = "webrtc")]
             publisher,
+            #[cfg(feature = "webrtc")]
+            whip,
         });
         // Events: one forwarder per output serialises each event once for all subscribers.
         let mut stream = handle.events();
@@ -245,10 +284,6 @@ impl AppState {
             .instrument(span.clone()),
         );
         forward_source_events(&output);
-        #[cfg(feature = "webrtc")]
-        if let Some(p) = &output.publisher {
-            self.start_whip(id, p.clone(), output.events.clone());
-        }
         self.attach_sinks(&output)?;
         if let Some(clock) = self
             .clock
@@ -288,9 +323,9 @@ impl AppState {
         format: voxpace_core::Format,
     ) -> Result<Option<(voxpace_transport::Publisher, voxpace_transport::FrameFeed)>, ApiError>
     {
-        let Some(whep) = &self.whep else {
+        if self.whep.is_none() && !self.config.transport.publishes() {
             return Ok(None);
-        };
+        }
         let t = &self.config.transport;
         let config = voxpace_transport::PublisherConfig {
             opus: voxpace_transport::OpusConfig {
@@ -309,47 +344,10 @@ impl AppState {
                 e.to_string(),
             )
         })?;
-        whep.publish(id, vec![publisher.clone()]);
-        Ok(Some((publisher, feed)))
-    }
-
-    /// Publish an output over WHIP when `transport.whip_url` is set (`{output}` in the URL
-    /// becomes the output id). Failures are logged and sent as `publish_failed` events.
-    #[cfg(feature = "webrtc")]
-    fn start_whip(
-        &self,
-        id: &str,
-        publisher: voxpace_transport::Publisher,
-        events: broadcast::Sender<Arc<EventMsg>>,
-    ) {
-        let t = &self.config.transport;
-        if let Some(url) = &t.whip_url {
-            let url = url.replace("{output}", id);
-            let options = voxpace_transport::ClientOptions {
-                bearer_token: t.whip_token.clone(),
-                peer: peer_settings(self.config.server.listen),
-            };
-            tokio::spawn(async move {
-                match voxpace_transport::WhipSession::publish(&url, std::slice::from_ref(&publisher), options).await {
-                    Ok(session) => {
-                        info!(%url, "publishing over WHIP");
-                        // Held until the output ends (its publisher closes), then closed.
-                        while !publisher.is_finished() {
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                        let _ = session.close().await;
-                    }
-                    Err(e) => {
-                        warn!(%url, error = %e, "WHIP publish failed");
-                        let _ = events.send(Arc::new(EventMsg {
-                            seq: 0,
-                            name: "publish_failed",
-                            data: serde_json::json!({"type": "publish_failed", "url": url, "reason": e.to_string()}).to_string(),
-                        }));
-                    }
-                }
-            }.instrument(tracing::info_span!("whip", output = %id)));
+        if let Some(whep) = &self.whep {
+            whep.publish(id, vec![publisher.clone()]);
         }
+        Ok(Some((publisher, feed)))
     }
 
     /// End an output: interrupt what plays, stop rendering, close its peers and streams.
@@ -364,6 +362,7 @@ impl AppState {
             })?;
         output.handle.interrupt();
         output.end();
+        self.teardowns.start(&output);
         #[cfg(feature = "webrtc")]
         if let Some(whep) = &self.whep {
             whep.unpublish(id);
@@ -433,8 +432,11 @@ impl Server {
         #[cfg(feature = "webrtc")]
         let whep = config.transport.whep.then(|| {
             voxpace_transport::WhepServer::new(voxpace_transport::ServerConfig {
-                bearer_token: config.transport.tokens.first().cloned(),
-                peer: peer_settings(config.transport.whep_listen.unwrap_or(addr)),
+                bearer_tokens: config.transport.tokens.clone(),
+                peer: voxpace_transport::PeerSettings {
+                    ice_disconnected_timeout: config.transport.whep_peer_timeout,
+                    ..peer_settings(config.transport.whep_listen.unwrap_or(addr))
+                },
                 ..Default::default()
             })
         });
@@ -447,6 +449,7 @@ impl Server {
             started: Instant::now(),
             #[cfg(feature = "webrtc")]
             whep,
+            teardowns: publish::Teardowns::default(),
             config,
         });
         for id in state.config.server.outputs.clone() {
@@ -527,6 +530,13 @@ impl Server {
         for id in ids {
             let _ = state.end_output(&id);
         }
+        // The WHIP DELETEs must reach the SFUs before the process exits, or the endpoints
+        // stay "in use" for the next start.
+        let t = &state.config.transport;
+        state
+            .teardowns
+            .finish(t.whip_delete_timeout * 2 + Duration::from_secs(1))
+            .await;
         let _ = state.shutdown.send(true);
         // Give the frame clock a tick to drop the tracks (sinks then get Stop and flush).
         tokio::time::sleep(state.config.format.frame_duration() * 3).await;

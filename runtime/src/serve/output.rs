@@ -91,6 +91,9 @@ pub struct Output {
     pub(crate) monitors: Mutex<rtrb::Producer<rtrb::Producer<i16>>>,
     #[cfg(feature = "webrtc")]
     pub(crate) publisher: Option<voxpace_transport::Publisher>,
+    /// Its WHIP publish, when it has a WHIP target.
+    #[cfg(feature = "webrtc")]
+    pub(crate) whip: Option<super::publish::OutputPublish>,
 }
 
 impl Output {
