@@ -462,13 +462,20 @@ async fn janus_receives_the_published_speech() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let port = socket.local_addr().unwrap().port();
-    let fwd = api
-        .request(
-            json!({"request": "rtp_forward", "room": ROOM, "publisher_id": publisher,
-            "host": "127.0.0.1", "host_family": "ipv4", "streams": [{"mid": "0", "port": port}]}),
-        )
-        .await;
-    assert_eq!(fwd["videoroom"], "rtp_forward", "{fwd}");
+    // Janus lists the publisher before its stream is set up; retry until it forwards.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let fwd = api
+            .request(json!({"request": "rtp_forward", "room": ROOM, "publisher_id": publisher,
+                "host": "127.0.0.1", "host_family": "ipv4", "streams": [{"mid": "0", "port": port}]}))
+            .await;
+        let forwarding = fwd["forwarders"].as_array().is_some_and(|f| !f.is_empty());
+        if fwd["videoroom"] == "rtp_forward" && forwarding {
+            break;
+        }
+        assert!(Instant::now() < deadline, "janus does not forward: {fwd}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let receiver = std::thread::spawn(move || {
         let mut packets = Vec::new();
