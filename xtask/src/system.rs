@@ -29,6 +29,10 @@ pub const SYSTEM_PACKAGES: &[(&str, &str)] = &[
         "ALSA file routing for the speaker plugin test",
     ),
     (
+        "ffmpeg",
+        "reference decodes and fixtures for the audio format tests (tests only)",
+    ),
+    (
         "janus",
         "the SFU (VideoRoom) the WHIP tests publish to (runtime/tests/janus.rs)",
     ),
