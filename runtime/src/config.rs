@@ -253,31 +253,46 @@ enum DeliveryName {
     Ahead,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTransport {
-    #[serde(default = "yes")]
-    whep: bool,
+    /// `None`: on when the binary has the `webrtc` feature.
+    whep: Option<Spanned<bool>>,
     whep_listen: Option<Spanned<String>>,
+    whep_peer_timeout_ms: Option<Spanned<u64>>,
+    /// The default endpoint for every output (`{output}` becomes the output id), with its
+    /// token written here or read from the environment variable `whip_token_env` names.
     whip_url: Option<Spanned<String>>,
     whip_token: Option<String>,
+    whip_token_env: Option<Spanned<String>>,
+    whip_timeout_ms: Option<Spanned<u64>>,
+    whip_delete_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    whip_retry: RawRetry,
+    /// Per-output WHIP endpoints and secrets (`[transport.whip_output.<id>]`).
+    #[serde(default)]
+    whip_output: BTreeMap<String, RawWhipOutput>,
     #[serde(default)]
     opus: RawOpus,
     #[serde(default)]
     tokens: Vec<String>,
 }
 
-impl Default for RawTransport {
-    fn default() -> Self {
-        Self {
-            whep: true,
-            whep_listen: None,
-            whip_url: None,
-            whip_token: None,
-            opus: RawOpus::default(),
-            tokens: Vec::new(),
-        }
-    }
+/// Where one output publishes, overriding `transport.whip_url` and its token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWhipOutput {
+    url: Option<Spanned<String>>,
+    token: Option<String>,
+    token_env: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    initial_ms: Option<Spanned<u64>>,
+    max_ms: Option<Spanned<u64>>,
+    jitter: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -416,14 +431,63 @@ pub struct TransportConfig {
     pub whep: bool,
     /// A separate listen address for WHEP (default: the control server's).
     pub whep_listen: Option<SocketAddr>,
-    /// Publish each agent output to this WHIP endpoint.
+    /// A listener heard from for this long is dropped (it vanished without closing).
+    pub whep_peer_timeout: Duration,
+    /// Publish each agent output to this WHIP endpoint (`{output}` becomes the output id)
+    /// unless `whip_outputs` names the output.
     pub whip_url: Option<String>,
-    /// Bearer token for the WHIP endpoint.
+    /// Bearer token for `whip_url` (written in the file or read from `whip_token_env`).
     pub whip_token: Option<String>,
+    /// Per-output WHIP endpoints and tokens.
+    pub whip_outputs: BTreeMap<String, WhipTarget>,
+    /// Longest wait for a WHIP POST.
+    pub whip_timeout: Duration,
+    /// Longest wait for the WHIP DELETE at teardown.
+    pub whip_delete_timeout: Duration,
+    /// Waits between WHIP attempts.
+    pub whip_retry: RetryConfig,
     /// Opus encoder settings.
     pub opus: OpusConfig,
-    /// Bearer tokens a WHEP listener must present (empty: open).
+    /// Bearer tokens a WHEP listener must present (empty: open); any of them is accepted.
     pub tokens: Vec<String>,
+}
+
+/// Where one output publishes over WHIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhipTarget {
+    /// The WHIP endpoint.
+    pub url: String,
+    /// Its bearer token.
+    pub token: Option<String>,
+}
+
+/// Capped exponential backoff with jitter between WHIP attempts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryConfig {
+    /// Wait after the first failure.
+    pub initial: Duration,
+    /// Longest wait.
+    pub max: Duration,
+    /// Fraction (0 to 1) by which each wait is randomly shortened.
+    pub jitter: f64,
+}
+
+impl TransportConfig {
+    /// Where output `id` publishes, if anywhere.
+    pub fn whip_for(&self, id: &str) -> Option<WhipTarget> {
+        if let Some(t) = self.whip_outputs.get(id) {
+            return Some(t.clone());
+        }
+        self.whip_url.as_ref().map(|url| WhipTarget {
+            url: url.replace("{output}", id),
+            token: self.whip_token.clone(),
+        })
+    }
+
+    /// True when any output may publish over WHIP.
+    pub fn publishes(&self) -> bool {
+        self.whip_url.is_some() || !self.whip_outputs.is_empty()
+    }
 }
 
 /// The HTTP server of `voxpace serve`.
@@ -757,22 +821,118 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
         .whep_listen
         .as_ref()
         .and_then(|a| socket_addr(a, "transport.whep_listen", issues));
-    if let Some(url) = &t.whip_url {
-        let u = url.get_ref();
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
+    check_webrtc_feature(t, cfg!(feature = "webrtc"), issues);
+    let whip_url = t
+        .whip_url
+        .as_ref()
+        .map(|u| check_whip_url(u, "transport.whip_url", issues));
+    let whip_token = token(
+        t.whip_token.as_ref(),
+        t.whip_token_env.as_ref(),
+        "transport",
+        "whip_token",
+        issues,
+    );
+    let mut whip_outputs = BTreeMap::new();
+    for (id, o) in &t.whip_output {
+        let key = format!("transport.whip_output.{id}");
+        if !valid_output_id(id) {
             issues.add(
-                Some(url.span()),
-                "transport.whip_url",
-                format!("{u:?} is not an http(s) URL"),
-                "a URL like \"http://127.0.0.1:8080/whip/agent\"",
+                None,
+                &key,
+                format!("{id:?} is not a valid output id"),
+                "1 to 64 characters from a-z, A-Z, 0-9, '-', '_'",
             );
         }
+        let Some(url) = &o.url else {
+            issues.add(
+                None,
+                format!("{key}.url"),
+                "missing",
+                "the WHIP endpoint URL of this output",
+            );
+            continue;
+        };
+        let url = check_whip_url(url, &format!("{key}.url"), issues);
+        let token = token(
+            o.token.as_ref(),
+            o.token_env.as_ref(),
+            &key,
+            "token",
+            issues,
+        );
+        whip_outputs.insert(id.clone(), WhipTarget { url, token });
     }
+    let retry = &t.whip_retry;
+    let whip_retry = RetryConfig {
+        initial: ms(&retry.initial_ms, 500),
+        max: ms(&retry.max_ms, 10_000),
+        jitter: retry.jitter.as_ref().map_or(0.2, |j| *j.get_ref()),
+    };
+    if whip_retry.initial.is_zero() {
+        issues.add(
+            span_of(&retry.initial_ms),
+            "transport.whip_retry.initial_ms",
+            "0",
+            "at least 1 ms",
+        );
+    }
+    if whip_retry.max < whip_retry.initial {
+        issues.add(
+            span_of(&retry.max_ms),
+            "transport.whip_retry.max_ms",
+            format!(
+                "{} ms is less than initial_ms ({} ms)",
+                whip_retry.max.as_millis(),
+                whip_retry.initial.as_millis()
+            ),
+            "at least transport.whip_retry.initial_ms",
+        );
+    }
+    if !(0.0..=1.0).contains(&whip_retry.jitter) {
+        issues.add(
+            span_of(&retry.jitter),
+            "transport.whip_retry.jitter",
+            format!("{}", whip_retry.jitter),
+            "a fraction from 0 to 1",
+        );
+    }
+    let positive_ms =
+        |v: &Option<Spanned<u64>>, default: u64, key: &str, issues: &mut Issues<'_>| {
+            let d = ms(v, default);
+            if d.is_zero() {
+                issues.add(span_of(v), key, "0", "at least 1 ms");
+            }
+            d
+        };
     let transport = TransportConfig {
-        whep: t.whep,
+        whep: t
+            .whep
+            .as_ref()
+            .map_or(cfg!(feature = "webrtc"), |w| *w.get_ref()),
         whep_listen,
-        whip_url: t.whip_url.as_ref().map(|u| u.get_ref().clone()),
-        whip_token: t.whip_token.clone(),
+        whep_peer_timeout: positive_ms(
+            &t.whep_peer_timeout_ms,
+            5_000,
+            "transport.whep_peer_timeout_ms",
+            issues,
+        ),
+        whip_url,
+        whip_token,
+        whip_outputs,
+        whip_timeout: positive_ms(
+            &t.whip_timeout_ms,
+            5_000,
+            "transport.whip_timeout_ms",
+            issues,
+        ),
+        whip_delete_timeout: positive_ms(
+            &t.whip_delete_timeout_ms,
+            2_000,
+            "transport.whip_delete_timeout_ms",
+            issues,
+        ),
+        whip_retry,
         opus: OpusConfig {
             bitrate,
             complexity,
@@ -896,6 +1056,88 @@ fn gain(v: &Option<Spanned<f32>>, default: f32, key: &str, issues: &mut Issues<'
     g
 }
 
+/// A WebRTC setting in a binary built without the `webrtc` feature is refused instead of
+/// silently ignored (the default `whep`, left unset, just means "off" there).
+fn check_webrtc_feature(t: &RawTransport, built_with_webrtc: bool, issues: &mut Issues<'_>) {
+    if built_with_webrtc {
+        return;
+    }
+    let mut asked: Vec<(&str, Option<Range<usize>>)> = Vec::new();
+    if let Some(w) = t.whep.as_ref().filter(|w| *w.get_ref()) {
+        asked.push(("transport.whep", Some(w.span())));
+    }
+    if let Some(l) = &t.whep_listen {
+        asked.push(("transport.whep_listen", Some(l.span())));
+    }
+    if let Some(u) = &t.whip_url {
+        asked.push(("transport.whip_url", Some(u.span())));
+    }
+    if !t.whip_output.is_empty() {
+        asked.push(("transport.whip_output", None));
+    }
+    for (key, span) in asked {
+        issues.add(
+            span,
+            key,
+            "asks for WebRTC (WHEP/WHIP), but this voxpace was built without the `webrtc` feature",
+            "a binary built with `cargo build -p voxpace-runtime --features webrtc`, or no WebRTC settings (whep = false)",
+        );
+    }
+}
+
+/// Check a WHIP endpoint URL (`{output}` may stand for the output id).
+fn check_whip_url(v: &Spanned<String>, key: &str, issues: &mut Issues<'_>) -> String {
+    let u = v.get_ref();
+    if !(u.starts_with("http://") || u.starts_with("https://")) {
+        issues.add(
+            Some(v.span()),
+            key,
+            format!("{u:?} is not an http(s) URL"),
+            "a URL like \"http://127.0.0.1:8080/whip/agent\"",
+        );
+    }
+    u.clone()
+}
+
+/// A bearer token written in the file (`<name>`) or read from the environment variable
+/// named by `<name>_env`, so that secrets need not sit in the file.
+fn token(
+    literal: Option<&String>,
+    env: Option<&Spanned<String>>,
+    table: &str,
+    name: &str,
+    issues: &mut Issues<'_>,
+) -> Option<String> {
+    match (literal, env) {
+        (Some(_), Some(e)) => {
+            issues.add(
+                Some(e.span()),
+                format!("{table}.{name}_env"),
+                format!("both {name} and {name}_env are set"),
+                format!("one of {name} (the token) or {name}_env (the variable holding it)"),
+            );
+            None
+        }
+        (Some(t), None) => Some(t.clone()),
+        (None, Some(e)) => match std::env::var(e.get_ref()) {
+            Ok(t) if !t.is_empty() => Some(t),
+            _ => {
+                issues.add(
+                    Some(e.span()),
+                    format!("{table}.{name}_env"),
+                    format!(
+                        "the environment variable {:?} is not set or empty",
+                        e.get_ref()
+                    ),
+                    "the name of a set environment variable holding the token",
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
 fn socket_addr(v: &Spanned<String>, key: &str, issues: &mut Issues<'_>) -> Option<SocketAddr> {
     match v.get_ref().parse() {
         Ok(a) => Some(a),
@@ -928,6 +1170,75 @@ mod tests {
             Err(Error::Invalid(list)) => list,
             other => panic!("expected issues, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn webrtc_settings_without_the_webrtc_feature_are_refused_by_name() {
+        let text = "[transport]\nwhep = true\nwhip_url = \"http://sfu/whip\"\n";
+        let raw: RawConfig = toml::from_str(text).unwrap();
+        let mut issues = Issues::new(Path::new("x.toml"), text);
+        check_webrtc_feature(&raw.transport, false, &mut issues);
+        let found: Vec<_> = issues
+            .list
+            .iter()
+            .map(|i| (i.key.as_str(), i.line))
+            .collect();
+        assert_eq!(found, [("transport.whep", 2), ("transport.whip_url", 3)]);
+        assert!(issues.list[0].problem.contains("`webrtc` feature"));
+        assert!(issues.list[0].expected.contains("--features webrtc"));
+        let mut none = Issues::new(Path::new("x.toml"), text);
+        check_webrtc_feature(&raw.transport, true, &mut none);
+        assert!(none.list.is_empty());
+        // The default (whep unset) is no request.
+        let raw: RawConfig = toml::from_str("").unwrap();
+        let mut quiet = Issues::new(Path::new("x.toml"), "");
+        check_webrtc_feature(&raw.transport, false, &mut quiet);
+        assert!(quiet.list.is_empty());
+    }
+
+    #[test]
+    fn each_output_may_publish_to_its_own_endpoint_with_a_token_from_the_environment() {
+        std::env::set_var("VOXPACE_TEST_WHIP_TOKEN_B", "secret-b");
+        let c = Config::parse(
+            Path::new("x.toml"),
+            "[transport]\nwhip_url = \"http://sfu-a/whip/{output}\"\nwhip_token = \"a\"\n\
+             [transport.whip_output.beta]\nurl = \"http://sfu-b/whip/room\"\ntoken_env = \"VOXPACE_TEST_WHIP_TOKEN_B\"\n\
+             [transport.whip_retry]\ninitial_ms = 100\nmax_ms = 2000\n",
+        )
+        .unwrap();
+        let t = &c.transport;
+        assert_eq!(
+            t.whip_for("alpha"),
+            Some(WhipTarget {
+                url: "http://sfu-a/whip/alpha".into(),
+                token: Some("a".into())
+            })
+        );
+        assert_eq!(
+            t.whip_for("beta"),
+            Some(WhipTarget {
+                url: "http://sfu-b/whip/room".into(),
+                token: Some("secret-b".into())
+            })
+        );
+        assert_eq!(t.whip_retry.initial, Duration::from_millis(100));
+        assert_eq!(t.whip_retry.max, Duration::from_secs(2));
+        let list = issues_of(
+            "[transport.whip_output.gamma]\nurl = \"ftp://x\"\ntoken_env = \"VOXPACE_TEST_UNSET_VARIABLE\"\n[transport.whip_retry]\njitter = 2.0\n",
+        );
+        let keys: Vec<_> = list.iter().map(|i| i.key.as_str()).collect();
+        assert!(
+            keys.contains(&"transport.whip_output.gamma.url"),
+            "{list:?}"
+        );
+        assert!(
+            keys.contains(&"transport.whip_output.gamma.token_env"),
+            "{list:?}"
+        );
+        assert!(keys.contains(&"transport.whip_retry.jitter"), "{list:?}");
+        assert!(list
+            .iter()
+            .any(|i| i.problem.contains("VOXPACE_TEST_UNSET_VARIABLE")));
     }
 
     #[test]

@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let format = Format::new(24_000, 1, 20)?;
     let (publisher, mut feed) = Publisher::new(format, PublisherConfig::default())?;
     let server = WhepServer::new(ServerConfig {
-        bearer_token: token.clone(),
+        bearer_tokens: token.iter().cloned().collect(),
         peer,
         ..ServerConfig::default()
     });

@@ -3,6 +3,7 @@
 //! offer, apply the answer and DELETE the resource when closed.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -12,6 +13,7 @@ use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
+use crate::error::with_causes;
 use crate::media::{is_audio, spawn_reader, start_pump, Outgoing, RtpAudioPacket};
 use crate::peer::{
     build_peer, local_audio_track, random_u64, set_local_and_gather, wait_connected, LiveCounter,
@@ -20,12 +22,28 @@ use crate::peer::{
 use crate::{Error, PeerSettings, Publisher};
 
 /// Options of a WHIP publisher or WHEP viewer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Sent as `Authorization: Bearer <token>` on POST and DELETE.
     pub bearer_token: Option<String>,
     /// Network and ICE settings.
     pub peer: PeerSettings,
+    /// Longest wait for the POST of the offer (connect, send, answer).
+    pub post_timeout: Duration,
+    /// Longest wait for the DELETE of the resource when closing; the peer connection is
+    /// closed after it either way.
+    pub delete_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            bearer_token: None,
+            peer: PeerSettings::default(),
+            post_timeout: Duration::from_secs(5),
+            delete_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 /// A signalling resource created by a POST (its `Location`).
@@ -34,35 +52,63 @@ struct Resource {
     http: reqwest::Client,
     url: reqwest::Url,
     token: Option<String>,
+    delete_timeout: Duration,
+}
+
+/// Check a signalling URL before anything is built for it.
+pub(crate) fn parse_endpoint(endpoint: &str) -> Result<reqwest::Url, Error> {
+    let invalid = |reason: String| Error::InvalidUrl {
+        url: endpoint.to_owned(),
+        reason,
+    };
+    let url = reqwest::Url::parse(endpoint).map_err(|e| invalid(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!(
+            "the scheme must be http or https, not {:?}",
+            url.scheme()
+        )));
+    }
+    Ok(url)
 }
 
 impl Resource {
     async fn create(
         endpoint: &str,
-        token: Option<&str>,
+        options: &ClientOptions,
         offer: String,
     ) -> Result<(Resource, String), Error> {
         let http_err = |reason: String| Error::Http {
             url: endpoint.to_owned(),
             reason,
         };
-        let url = reqwest::Url::parse(endpoint).map_err(|e| http_err(format!("bad URL: {e}")))?;
-        let http = reqwest::Client::new();
+        let url = parse_endpoint(endpoint)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.post_timeout)
+            .build()
+            .map_err(|e| http_err(with_causes(&e)))?;
         let mut request = http
             .post(url.clone())
+            .timeout(options.post_timeout)
             .header(CONTENT_TYPE, "application/sdp")
             .body(offer);
+        let token = options.bearer_token.as_deref();
         if let Some(token) = token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
-        let response = request.send().await.map_err(|e| http_err(e.to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| http_err(with_causes(&e)))?;
         let status = response.status();
         let location = response
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = response.text().await.map_err(|e| http_err(e.to_string()))?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| http_err(with_causes(&e)))?;
         if status != reqwest::StatusCode::CREATED {
             return Err(Error::Rejected {
                 url: endpoint.to_owned(),
@@ -72,27 +118,33 @@ impl Resource {
         }
         let location =
             location.ok_or_else(|| http_err("201 Created without a Location header".into()))?;
-        let url = url
-            .join(&location)
-            .map_err(|e| http_err(format!("bad Location {location:?}: {e}")))?;
+        let url = url.join(&location).map_err(|e| Error::InvalidUrl {
+            url: location.clone(),
+            reason: format!("the Location header of the answer does not resolve: {e}"),
+        })?;
         Ok((
             Resource {
                 http,
                 url,
                 token: token.map(str::to_owned),
+                delete_timeout: options.delete_timeout,
             },
             body,
         ))
     }
 
+    /// DELETE the resource, waiting at most `delete_timeout`.
     async fn delete(&self) -> Result<(), Error> {
-        let mut request = self.http.delete(self.url.clone());
+        let mut request = self
+            .http
+            .delete(self.url.clone())
+            .timeout(self.delete_timeout);
         if let Some(token) = &self.token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
         let response = request.send().await.map_err(|e| Error::Http {
             url: self.url.to_string(),
-            reason: e.to_string(),
+            reason: with_causes(&e),
         })?;
         let status = response.status();
         if status.is_success() {
@@ -116,8 +168,7 @@ async fn negotiate(
 ) -> Result<Resource, Error> {
     let offer = pc.create_offer(None).await?;
     let offer = set_local_and_gather(pc, events, offer, options.peer.gather_timeout).await?;
-    let (resource, answer) =
-        Resource::create(endpoint, options.bearer_token.as_deref(), offer).await?;
+    let (resource, answer) = Resource::create(endpoint, options, offer).await?;
     let applied = async {
         let answer = RTCSessionDescription::answer(answer)
             .map_err(|e| Error::Sdp(format!("the answer from {endpoint} does not parse: {e}")))?;
@@ -174,7 +225,9 @@ impl ClientSession {
             .wait_for(|s| {
                 matches!(
                     s,
-                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                    RTCPeerConnectionState::Disconnected
+                        | RTCPeerConnectionState::Failed
+                        | RTCPeerConnectionState::Closed
                 )
             })
             .await
@@ -189,7 +242,8 @@ impl ClientSession {
             task.abort();
         }
         let deleted = self.resource.delete().await;
-        let _ = self.pc.close().await;
+        // Closing sends DTLS close_notify; a peer that is already gone must not hold us up.
+        let _ = tokio::time::timeout(self.resource.delete_timeout, self.pc.close()).await;
         deleted
     }
 }
@@ -207,7 +261,8 @@ macro_rules! session_methods {
             self.inner.is_connected()
         }
 
-        /// Resolves when the connection has failed or closed (the server ended the session,
+        /// Resolves when the connection is lost: disconnected (nothing heard from the peer
+        /// for `ice_disconnected_timeout`), failed or closed (the server ended the session,
         /// or the network went away), with the reason. Republish or reconnect after it.
         pub async fn ended(&mut self) -> String {
             self.inner.ended().await

@@ -15,10 +15,13 @@
 //!   CORS, body limit, session limit, [`PeerSettings`]).
 //! - [`WhipSession`]: publish tracks to a WHIP endpoint (RFC 9725); [`WhepViewer`]: play a
 //!   WHEP stream (for monitoring and tests); [`ClientOptions`].
+//! - [`WhipPublisher`]: keep tracks published over WHIP while they live (capped exponential
+//!   backoff with jitter, republish after a lost connection, DELETE on stop);
+//!   [`PublishStatus`], [`Backoff`].
 //! - [`WhipIngest`]: a WHIP endpoint that receives audio ([`IngestedTrack`]).
 //! - [`split_background`]: send the background bus as its own track instead of mixed.
 //! - [`OpusEncoder`], [`OpusDecoder`]: the codec, also for receivers.
-//! - [`Error`]: everything that can go wrong.
+//! - [`Error`]: everything that can go wrong, and [`Error::kind`] (what a caller can do).
 
 mod background;
 mod client;
@@ -27,6 +30,7 @@ mod media;
 mod opus;
 mod peer;
 mod publisher;
+mod republish;
 mod sdp;
 mod server;
 mod whep;
@@ -40,5 +44,6 @@ pub use opus::{
 };
 pub use peer::{IceServer, PeerSettings};
 pub use publisher::{EncodedFrame, FrameFeed, Publisher, PublisherConfig, PublisherStats};
+pub use republish::{Backoff, PublishState, PublishStatus, WhipPublisher, WhipPublisherConfig};
 pub use server::{IngestedTrack, ServerConfig};
 pub use whep::{WhepServer, WhipIngest};

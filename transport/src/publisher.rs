@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use atomic_waker::AtomicWaker;
 use bytes::Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use voxpace_core::{Format, FrameInfo};
 
 use crate::opus::{rtp_clock_factor, OpusConfig, OpusEncoder, MAX_PACKET};
@@ -113,6 +113,9 @@ struct Shared {
     /// Set when the feed is dropped. `Drop::drop` runs before the feed's ring ends are
     /// dropped, so the encoder cannot rely on `is_abandoned` alone after that last wake.
     feed_gone: AtomicBool,
+    /// Becomes true on [`Publisher::close`] or when the encoder has finished, for tasks
+    /// that wait on it ([`Publisher::closed`]). Never touched by the frame side.
+    ended: watch::Sender<bool>,
 }
 
 /// The control side of a published track: peers subscribe to its encoded frames.
@@ -168,6 +171,7 @@ impl Publisher {
             encoder_done: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             feed_gone: AtomicBool::new(false),
+            ended: watch::Sender::new(false),
         });
         let wake = Arc::new(AtomicWaker::new());
         let worker = EncoderTask {
@@ -227,6 +231,14 @@ impl Publisher {
     /// [`FrameFeed::into_frame_output`] callback tells its `FrameClock` to drop the track.
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.ended.send_replace(true);
+    }
+
+    /// Resolves once the publisher is closed or its feed is gone and drained: the track is
+    /// over, so sessions publishing it can be torn down.
+    pub async fn closed(&self) {
+        let mut ended = self.shared.ended.subscribe();
+        let _ = ended.wait_for(|ended| *ended).await;
     }
 
     /// Counters so far.
@@ -347,6 +359,7 @@ impl EncoderTask {
             }
         }
         self.shared.encoder_done.store(1, Ordering::Release);
+        self.shared.ended.send_replace(true);
     }
 
     fn frame(&mut self, meta: Meta) {

@@ -61,6 +61,27 @@ pub(crate) fn check_offer(text: &str, wants: Wants) -> Result<CheckedOffer, Offe
             }
         )));
     }
+    // Without ICE credentials or a DTLS fingerprint no connection can be built: say so
+    // (400) instead of failing later inside the WebRTC stack (500).
+    let session_has = |k: &str| parsed.attributes.iter().any(|a| a.key == k);
+    for m in &audio {
+        for (key, what) in [
+            ("ice-ufrag", "ICE username fragment (a=ice-ufrag)"),
+            ("ice-pwd", "ICE password (a=ice-pwd)"),
+            ("fingerprint", "DTLS fingerprint (a=fingerprint)"),
+        ] {
+            if !session_has(key) && !m.attributes.iter().any(|a| a.key == key) {
+                return Err(OfferProblem::Malformed(format!(
+                    "the offer's audio section (mid {}) has no {what}, at media or session level",
+                    m.attributes
+                        .iter()
+                        .find(|a| a.key == "mid")
+                        .and_then(|a| a.value.as_deref())
+                        .unwrap_or("?")
+                )));
+            }
+        }
+    }
     let with_opus: Vec<_> = audio
         .iter()
         .filter(|m| {

@@ -31,8 +31,8 @@ use crate::{Error, PeerSettings, Publisher};
 /// Settings of a WHEP server or WHIP ingest endpoint.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Required `Authorization: Bearer` token; `None` accepts everyone.
-    pub bearer_token: Option<String>,
+    /// Accepted `Authorization: Bearer` tokens (any of them); empty accepts everyone.
+    pub bearer_tokens: Vec<String>,
     /// Largest accepted offer body in bytes (a typical offer is 1 to 6 KiB).
     pub max_body_bytes: usize,
     /// Most concurrent sessions across all streams; further offers get 503.
@@ -46,7 +46,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            bearer_token: None,
+            bearer_tokens: Vec::new(),
             max_body_bytes: 64 * 1024,
             max_sessions: 256,
             allowed_origins: Vec::new(),
@@ -223,10 +223,18 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response {
     Refusal::new(status, message).into_response()
 }
 
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 fn check_auth(config: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal> {
-    let Some(expected) = &config.bearer_token else {
+    if config.bearer_tokens.is_empty() {
         return Ok(());
-    };
+    }
     let deny = |msg: &str, error: &str| {
         let challenge = HeaderValue::from_str(&format!("Bearer error=\"{error}\""))
             .unwrap_or(HeaderValue::from_static("Bearer"));
@@ -249,13 +257,11 @@ fn check_auth(config: &ServerConfig, headers: &HeaderMap) -> Result<(), Refusal>
             )
         }
     };
-    // Compare without an early exit so the time taken does not reveal a matching prefix.
-    let same = token.len() == expected.len()
-        && token
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+    // Every token is compared, each without an early exit, so the time taken reveals
+    // neither a matching prefix nor which token matched.
+    let same = config.bearer_tokens.iter().fold(false, |any, expected| {
+        any | constant_time_eq(token, expected)
+    });
     if same {
         Ok(())
     } else {
@@ -486,11 +492,15 @@ async fn create_session(
                 }
             }
         }
+        // Disconnected: nothing heard for `ice_disconnected_timeout` (the listener
+        // vanished); no RTP is sent to it from then on.
         let ended = state
             .wait_for(|s| {
                 matches!(
                     s,
-                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                    RTCPeerConnectionState::Disconnected
+                        | RTCPeerConnectionState::Failed
+                        | RTCPeerConnectionState::Closed
                 )
             })
             .await

@@ -41,6 +41,7 @@ async fn background_goes_out_as_its_own_track() {
     let options = ClientOptions {
         bearer_token: Some(TOKEN.into()),
         peer: fast_peer(),
+        ..Default::default()
     };
     let url = format!("{base}/agent");
     let mut both = WhepViewer::connect(&url, 2, options.clone()).await.unwrap();

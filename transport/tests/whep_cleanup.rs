@@ -42,6 +42,7 @@ fn options() -> ClientOptions {
     ClientOptions {
         bearer_token: Some(TOKEN.into()),
         peer: fast_peer(),
+        ..Default::default()
     }
 }
 

@@ -32,6 +32,7 @@ async fn viewer_hears_the_speech_interrupt_silences_and_timestamps_stay_continuo
     let options = ClientOptions {
         bearer_token: Some(TOKEN.into()),
         peer: fast_peer(),
+        ..Default::default()
     };
     let mut viewer = WhepViewer::connect(&format!("{base}/whep/agent"), 1, options)
         .await

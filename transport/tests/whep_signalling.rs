@@ -60,12 +60,16 @@ async fn post(url: &str, token: Option<&str>, content_type: Option<&str>, body: 
 async fn bad_requests_get_the_right_status_and_the_server_keeps_serving() {
     let format = Format::new(48_000, 1, 20).unwrap();
     let (publisher, feed) = publisher(format);
-    let server = WhepServer::new(server_config());
+    let server = WhepServer::new(voxpace_transport::ServerConfig {
+        bearer_tokens: vec!["first-token".into(), TOKEN.into()],
+        ..server_config()
+    });
     server.publish("agent", vec![publisher]);
     let base = serve(axum::Router::new().nest("/whep", server.router())).await;
     let _agent = Agent::start(format, feed);
     let url = format!("{base}/whep/agent");
     let good = offer("audio", "rtpmap:111 opus/48000/2", "recvonly");
+    // Every configured token is accepted, not only the first (TOKEN is the second).
     let sdp = Some("application/sdp");
 
     let cases: Vec<(&str, Reply, u16, &str)> = vec![
@@ -152,6 +156,45 @@ async fn bad_requests_get_the_right_status_and_the_server_keeps_serving() {
             .await,
             422,
             "recvonly",
+        ),
+        (
+            "no ICE password",
+            post(
+                &url,
+                Some(TOKEN),
+                sdp,
+                good.replace("a=ice-pwd:abcdefghijklmnopqrstuvwx\r\n", ""),
+            )
+            .await,
+            400,
+            "no ICE password (a=ice-pwd)",
+        ),
+        (
+            "no ICE username fragment",
+            post(
+                &url,
+                Some(TOKEN),
+                sdp,
+                good.replace("a=ice-ufrag:abcd\r\n", ""),
+            )
+            .await,
+            400,
+            "no ICE username fragment",
+        ),
+        (
+            "no fingerprint",
+            post(
+                &url,
+                Some(TOKEN),
+                sdp,
+                good.lines()
+                    .filter(|l| !l.starts_with("a=fingerprint"))
+                    .map(|l| format!("{l}\r\n"))
+                    .collect(),
+            )
+            .await,
+            400,
+            "no DTLS fingerprint",
         ),
         (
             "unknown stream",
@@ -261,6 +304,7 @@ async fn bad_requests_get_the_right_status_and_the_server_keeps_serving() {
     let options = ClientOptions {
         bearer_token: Some(TOKEN.into()),
         peer: fast_peer(),
+        ..Default::default()
     };
     let mut viewer = WhepViewer::connect(&url, 1, options.clone())
         .await
@@ -328,6 +372,7 @@ async fn offers_beyond_the_session_limit_get_503() {
     let options = ClientOptions {
         bearer_token: Some(TOKEN.into()),
         peer: fast_peer(),
+        ..Default::default()
     };
     let first = WhepViewer::connect(&url, 1, options.clone()).await.unwrap();
     match WhepViewer::connect(&url, 1, options.clone()).await {

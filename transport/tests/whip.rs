@@ -22,6 +22,7 @@ async fn a_16k_track_published_over_whip_arrives_intact() {
     let options = ClientOptions {
         bearer_token: Some(TOKEN.into()),
         peer: fast_peer(),
+        ..Default::default()
     };
     let url = format!("{base}/whip/room-1");
 

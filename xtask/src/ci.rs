@@ -109,6 +109,10 @@ pub fn run_ci(args: &[String]) -> Result<()> {
         ensure_packages().map(|_| String::new())
     });
     go = go
+        && step(&mut steps, "WHIP test server", || {
+            crate::system::ensure_whip_server().map(|_| String::new())
+        });
+    go = go
         && step(&mut steps, "cargo fmt --check", || {
             let mut fmt = cargo();
             fmt.args(["fmt", "--all", "--", "--check"]);

@@ -36,6 +36,10 @@ pub const SYSTEM_PACKAGES: &[(&str, &str)] = &[
         "ffmpeg",
         "reference decodes and fixtures for the audio format tests (tests only)",
     ),
+    (
+        "janus",
+        "the SFU (VideoRoom) the WHIP tests publish to (runtime/tests/janus.rs)",
+    ),
 ];
 
 /// npm packages tests need (`name@version`, why), installed into `target/node` (tests find
@@ -46,6 +50,72 @@ pub const NODE_PACKAGES: &[(&str, &str)] = &[];
 /// Where [`NODE_PACKAGES`] are installed.
 pub fn node_prefix() -> PathBuf {
     target_dir().join("node")
+}
+
+/// npm packages simple-whip-server needs (Debian's `node-*` dependencies, which would pull
+/// Debian's nodejs over the node this image ships).
+const WHIP_SERVER_NPM: &[&str] = &[
+    "express@4",
+    "cors@2",
+    "colors@1.4.0",
+    "debug@4",
+    "async@3",
+    "websocket@1",
+];
+
+/// Meetecho's simple-whip-server, the WHIP front of Janus in the WHIP tests: its sources from
+/// Debian's package (`apt-get download`, unpacked, not installed) and its npm dependencies,
+/// all in `target/simple-whip-server` (never committed).
+pub fn ensure_whip_server() -> Result<()> {
+    let dir = root().join("target/simple-whip-server");
+    if dir.join("src/server.js").is_file() && dir.join("node_modules/express").is_dir() {
+        return Ok(());
+    }
+    let scratch = root().join("target/simple-whip-server.download");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)?;
+    let mut download = Command::new("apt-get");
+    download
+        .args(["download", "simple-whip-server"])
+        .current_dir(&scratch);
+    if run(download, "apt-get download simple-whip-server").is_err() {
+        // A fresh machine may not have the package lists yet.
+        let mut update = Command::new("apt-get");
+        update.args(["update", "-qq"]);
+        run(update, "apt-get update")?;
+        let mut download = Command::new("apt-get");
+        download
+            .args(["download", "simple-whip-server"])
+            .current_dir(&scratch);
+        run(download, "apt-get download simple-whip-server")?;
+    }
+    let deb = std::fs::read_dir(&scratch)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .context("apt-get download left no .deb")?;
+    let mut unpack = Command::new("dpkg-deb");
+    unpack.arg("-x").arg(&deb).arg(scratch.join("x"));
+    run(unpack, "dpkg-deb -x simple-whip-server")?;
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src)?;
+    for f in ["server.js", "whip-janus.js"] {
+        std::fs::copy(
+            scratch.join("x/usr/share/simple-whip-server/src").join(f),
+            src.join(f),
+        )
+        .with_context(|| format!("copying simple-whip-server's {f}"))?;
+    }
+    std::fs::write(
+        dir.join("package.json"),
+        "{\"name\": \"voxpace-whip-test-server\", \"private\": true}\n",
+    )?;
+    let mut npm = Command::new("npm");
+    npm.args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .args(WHIP_SERVER_NPM);
+    run(npm, "npm install (simple-whip-server's dependencies)")?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
 }
 
 /// The workspace root (the parent of `xtask/`).

@@ -58,6 +58,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     let mut app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(super::publish::readyz))
         .route(
             "/openapi.json",
             get(|| async { Json(super::openapi::document()) }),
@@ -142,6 +143,10 @@ async fn info(State(state): St) -> Json<Value> {
         "clips": c.clips.keys().collect::<Vec<_>>(),
         "whep": cfg!(feature = "webrtc") && c.transport.whep,
         "auth": !c.server.tokens.is_empty(),
+        "publish": state.outputs_snapshot().iter()
+            .filter(|o| !o.publish_json().is_null())
+            .map(|o| (o.id.clone(), o.publish_json()))
+            .collect::<serde_json::Map<_, _>>(),
     }))
 }
 
@@ -160,6 +165,7 @@ fn output_json(o: &Output) -> Value {
             "replies_completed": s.replies_completed, "replies_interrupted": s.replies_interrupted,
         },
         "uptime_ms": o.created.elapsed().as_millis() as u64,
+        "publish": o.publish_json(),
     })
 }
 
@@ -823,7 +829,8 @@ async fn events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let o = state.output(&id)?;
-    let rx = o.events.subscribe();
+    // A late subscriber hears the current publish state first.
+    let (rx, publish_state) = o.subscribe_events();
     let stop = state.shutdown.subscribe();
     drop(o);
     let hello = SseEvent::default()
@@ -862,7 +869,14 @@ async fn events(
                 Err(RecvError::Closed) => None,
             }
         });
-    let stream = futures_util::stream::once(async move { Ok(hello) }).chain(stream);
+    let publish_state = publish_state.map(|m| {
+        Ok(SseEvent::default()
+            .event(m.name)
+            .data(m.data.clone())
+            .id(m.seq.to_string()))
+    });
+    let stream =
+        futures_util::stream::iter(std::iter::once(Ok(hello)).chain(publish_state)).chain(stream);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

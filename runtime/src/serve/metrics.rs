@@ -155,6 +155,37 @@ pub(crate) fn render(state: &AppState) -> String {
             "WebRTC peers listening.",
             &peers,
         );
+        let whip = |f: &dyn Fn(&voxpace_transport::PublishStatus) -> f64| -> Vec<(String, f64)> {
+            outputs
+                .values()
+                .filter_map(|o| {
+                    o.whip
+                        .as_ref()
+                        .map(|p| (format!("{{output=\"{}\"}}", o.id), f(&p.status())))
+                })
+                .collect()
+        };
+        family(
+            &mut out,
+            "voxpace_publish_up",
+            "gauge",
+            "1 while the output is published over WHIP.",
+            &whip(&|s| (s.state == voxpace_transport::PublishState::Published) as u8 as f64),
+        );
+        family(
+            &mut out,
+            "voxpace_publish_attempts_total",
+            "counter",
+            "WHIP publish attempts.",
+            &whip(&|s| s.attempts as f64),
+        );
+        family(
+            &mut out,
+            "voxpace_publishes_total",
+            "counter",
+            "Successful WHIP publishes (more than 1: republished).",
+            &whip(&|s| s.publishes as f64),
+        );
     }
     drop(outputs);
     if let Some(clock) = state

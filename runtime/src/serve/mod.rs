@@ -18,6 +18,7 @@ pub mod intake;
 mod metrics;
 mod openapi;
 pub mod output;
+mod publish;
 mod text;
 mod wav;
 
@@ -170,6 +171,8 @@ pub(crate) struct AppState {
     started: Instant,
     #[cfg(feature = "webrtc")]
     whep: Option<voxpace_transport::WhepServer>,
+    /// WHIP DELETEs of ended outputs, awaited at shutdown.
+    teardowns: publish::Teardowns,
 }
 
 impl std::fmt::Debug for AppState {
@@ -186,6 +189,19 @@ impl AppState {
             .get(id)
             .cloned()
             .ok_or_else(|| ApiError::not_found("unknown_output", format!("no agent output {id:?}")))
+    }
+
+    fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::Acquire)
+    }
+
+    fn outputs_snapshot(&self) -> Vec<Arc<Output>> {
+        self.outputs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn check_accepting(&self) -> Result<(), ApiError> {
@@ -255,6 +271,27 @@ impl AppState {
             Ok(None) => (None, None),
             Err(e) => return Err(e),
         };
+        #[cfg(feature = "webrtc")]
+        let whip = match (&publisher, self.config.transport.whip_for(id)) {
+            (Some(p), Some(target)) => Some(
+                publish::OutputPublish::start(
+                    id,
+                    target,
+                    p.clone(),
+                    &self.config,
+                    events_tx.clone(),
+                )
+                .map_err(|e| {
+                    p.close();
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "transport",
+                        e.to_string(),
+                    )
+                })?,
+            ),
+            _ => None,
+        };
 
         let mut frame_side = FrameSide {
             alive: alive.clone(),
@@ -280,6 +317,8 @@ impl AppState {
             monitors_open: Default::default(),
             #[cfg(feature = "webrtc")]
             publisher,
+            #[cfg(feature = "webrtc")]
+            whip,
         });
         // Events: one forwarder per output serialises each event once for all subscribers.
         // The track's stream ends when the frame clock drops the track, after its last
@@ -314,10 +353,6 @@ impl AppState {
             .instrument(span.clone()),
         );
         forward_source_events(&output);
-        #[cfg(feature = "webrtc")]
-        if let Some(p) = &output.publisher {
-            self.start_whip(id, p.clone(), output.events.clone());
-        }
         Self::attach_sinks(&output, sinks)?;
         if let Some(clock) = self
             .clock
@@ -359,9 +394,9 @@ impl AppState {
         format: voxpace_core::Format,
     ) -> Result<Option<(voxpace_transport::Publisher, voxpace_transport::FrameFeed)>, ApiError>
     {
-        let Some(whep) = &self.whep else {
+        if self.whep.is_none() && !self.config.transport.publishes() {
             return Ok(None);
-        };
+        }
         let t = &self.config.transport;
         let config = voxpace_transport::PublisherConfig {
             opus: voxpace_transport::OpusConfig {
@@ -380,47 +415,10 @@ impl AppState {
                 e.to_string(),
             )
         })?;
-        whep.publish(id, vec![publisher.clone()]);
-        Ok(Some((publisher, feed)))
-    }
-
-    /// Publish an output over WHIP when `transport.whip_url` is set (`{output}` in the URL
-    /// becomes the output id). Failures are logged and sent as `publish_failed` events.
-    #[cfg(feature = "webrtc")]
-    fn start_whip(
-        &self,
-        id: &str,
-        publisher: voxpace_transport::Publisher,
-        events: broadcast::Sender<Arc<EventMsg>>,
-    ) {
-        let t = &self.config.transport;
-        if let Some(url) = &t.whip_url {
-            let url = url.replace("{output}", id);
-            let options = voxpace_transport::ClientOptions {
-                bearer_token: t.whip_token.clone(),
-                peer: peer_settings(self.config.server.listen),
-            };
-            tokio::spawn(async move {
-                match voxpace_transport::WhipSession::publish(&url, std::slice::from_ref(&publisher), options).await {
-                    Ok(session) => {
-                        info!(%url, "publishing over WHIP");
-                        // Held until the output ends (its publisher closes), then closed.
-                        while !publisher.is_finished() {
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                        let _ = session.close().await;
-                    }
-                    Err(e) => {
-                        warn!(%url, error = %e, "WHIP publish failed");
-                        let _ = events.send(Arc::new(EventMsg {
-                            seq: 0,
-                            name: "publish_failed",
-                            data: serde_json::json!({"type": "publish_failed", "url": url, "reason": e.to_string()}).to_string(),
-                        }));
-                    }
-                }
-            }.instrument(tracing::info_span!("whip", output = %id)));
+        if let Some(whep) = &self.whep {
+            whep.publish(id, vec![publisher.clone()]);
         }
+        Ok(Some((publisher, feed)))
     }
 
     /// End an output: cut uploads still streaming into it, interrupt what plays, let the
@@ -451,6 +449,7 @@ impl AppState {
             });
         }
         output.end();
+        self.teardowns.start(&output);
         #[cfg(feature = "webrtc")]
         if let Some(whep) = &self.whep {
             whep.unpublish(id);
@@ -531,8 +530,11 @@ impl Server {
         let whep = config.transport.whep.then(|| {
             voxpace_transport::WhepServer::new(voxpace_transport::ServerConfig {
                 // serve::auth checks every listener (and control) token in front of it.
-                bearer_token: None,
-                peer: peer_settings(config.transport.whep_listen.unwrap_or(addr)),
+                bearer_tokens: Vec::new(),
+                peer: voxpace_transport::PeerSettings {
+                    ice_disconnected_timeout: config.transport.whep_peer_timeout,
+                    ..peer_settings(config.transport.whep_listen.unwrap_or(addr))
+                },
                 ..Default::default()
             })
         });
@@ -545,6 +547,7 @@ impl Server {
             started: Instant::now(),
             #[cfg(feature = "webrtc")]
             whep,
+            teardowns: publish::Teardowns::default(),
             config,
         });
         for id in state.config.server.outputs.clone() {
@@ -626,6 +629,13 @@ impl Server {
         // timeout: shutdown ends within about a second of its deadline.
         let settle = state.settle_time().min(SHUTDOWN_SETTLE);
         futures_util::future::join_all(ids.iter().map(|id| state.end_output(id, settle))).await;
+        // The WHIP DELETEs must reach the SFUs before the process exits, or the endpoints
+        // stay "in use" for the next start.
+        let t = &state.config.transport;
+        state
+            .teardowns
+            .finish(t.whip_delete_timeout * 2 + Duration::from_secs(1))
+            .await;
         let _ = state.shutdown.send(true);
         let clock = state.clock.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(clock) = clock {

@@ -99,6 +99,9 @@ pub struct Output {
     pub(crate) monitors_open: Arc<AtomicUsize>,
     #[cfg(feature = "webrtc")]
     pub(crate) publisher: Option<voxpace_transport::Publisher>,
+    /// Its WHIP publish, when it has a WHIP target.
+    #[cfg(feature = "webrtc")]
+    pub(crate) whip: Option<super::publish::OutputPublish>,
 }
 
 impl Output {

@@ -37,7 +37,7 @@ pub fn fast_peer() -> PeerSettings {
 
 pub fn server_config() -> ServerConfig {
     ServerConfig {
-        bearer_token: Some(TOKEN.to_owned()),
+        bearer_tokens: vec![TOKEN.to_owned()],
         max_body_bytes: 16 * 1024,
         peer: fast_peer(),
         ..ServerConfig::default()
