@@ -12,8 +12,7 @@ use std::task::{Context, Poll};
 
 use crate::reply_state::ReplyState;
 use crate::shared::{Room, Shared};
-use crate::sink_tap::{AheadFeed, TapMsg};
-use crate::{Error, ReplyId, SinkId};
+use crate::{Error, ReplyId};
 
 /// Entries the intake ring holds: each push takes one slot, so the buffer holds at most
 /// this many chunks (6.4 s of 100 ms chunks, 1.28 s of 20 ms ones) even when `buffer`
@@ -40,8 +39,6 @@ struct IntakeSide {
     open: Option<Arc<ReplyState>>,
     accepting: bool,
     manual: bool,
-    /// Ahead-delivering sinks get each chunk as it is accepted, in order with the markers.
-    ahead: Vec<AheadFeed>,
 }
 
 impl std::fmt::Debug for IntakeSide {
@@ -73,7 +70,6 @@ impl Intake {
                 open: None,
                 accepting: true,
                 manual,
-                ahead: Vec::new(),
             }),
         }
     }
@@ -129,9 +125,6 @@ impl Intake {
             .push(Entry::Start(state.clone()))
             .unwrap_or_else(|_| unreachable!("a slot was checked free under the lock"));
         side.last_id = id.0;
-        for feed in &mut side.ahead {
-            feed.control(TapMsg::ReplyStarted(id));
-        }
         Ok(state)
     }
 
@@ -184,11 +177,6 @@ impl Intake {
         self.check_writable(state)?;
         side.free_recycled();
         let values = pcm.len();
-        let offset = state.accepted.load(std::sync::atomic::Ordering::Relaxed)
-            / self.shared.format.channels() as u64;
-        for feed in &mut side.ahead {
-            feed.audio(state.id, offset, &pcm);
-        }
         let Some(entries) = side.entries.as_mut() else {
             return Err(Error::TrackClosed);
         };
@@ -202,7 +190,7 @@ impl Intake {
         Ok(())
     }
 
-    /// Mark a reply finished (no more audio) once; ahead sinks learn it in order.
+    /// Mark a reply finished (no more audio) once.
     pub(crate) fn finish(&self, state: &ReplyState) {
         let mut side = self.side();
         if !state.mark_finished() {
@@ -210,12 +198,6 @@ impl Intake {
         }
         if side.open.as_ref().is_some_and(|o| o.id == state.id) {
             side.open = None;
-        }
-        for feed in &mut side.ahead {
-            feed.control(TapMsg::ReplyEnded {
-                reply: state.id,
-                interrupted: false,
-            });
         }
     }
 
@@ -248,14 +230,6 @@ impl Intake {
         let mut side = self.side();
         side.manual = manual;
         side.accepting = true;
-    }
-
-    pub(crate) fn add_ahead(&self, feed: AheadFeed) {
-        self.side().ahead.push(feed);
-    }
-
-    pub(crate) fn remove_ahead(&self, id: SinkId) {
-        self.side().ahead.retain(|f| f.id() != id);
     }
 }
 
@@ -330,6 +304,49 @@ impl IntakeReader {
         }
         self.shared.room.release(filled);
         filled
+    }
+
+    /// Look at the current reply's queued PCM after the read position without taking it:
+    /// skip `skip` values, then hand at most `max` values to `visit` in slices (split where
+    /// chunks end) until it returns false. Stops at the next reply's start marker. For
+    /// ahead-delivering sinks; allocates nothing.
+    pub(crate) fn peek(&mut self, skip: usize, max: usize, mut visit: impl FnMut(&[i16]) -> bool) {
+        let mut skip = skip;
+        let mut left = max;
+        let mut give = |pcm: &[i16]| -> bool {
+            if skip >= pcm.len() {
+                skip -= pcm.len();
+                return true;
+            }
+            let n = (pcm.len() - skip).min(left);
+            let more = visit(&pcm[skip..skip + n]);
+            skip = 0;
+            left -= n;
+            more && left > 0
+        };
+        if let Some((pcm, pos)) = &self.chunk {
+            if !give(&pcm[*pos..]) {
+                return;
+            }
+        }
+        let Some(entries) = self.entries.as_mut() else {
+            return;
+        };
+        let Ok(queued) = entries.read_chunk(entries.slots()) else {
+            return;
+        };
+        // Not committed: the entries stay queued.
+        let (a, b) = queued.as_slices();
+        for entry in a.iter().chain(b) {
+            match entry {
+                Entry::Pcm(pcm) => {
+                    if !give(pcm) {
+                        return;
+                    }
+                }
+                Entry::Start(_) => return,
+            }
+        }
     }
 
     /// `current` has no more audio coming and none left queued.
