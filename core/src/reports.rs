@@ -116,7 +116,7 @@ impl Outcomes {
         events: &mut EventSender,
     ) {
         for tap in taps.iter_mut() {
-            while let Ok(report) = tap.reports.pop() {
+            while let Some(report) = tap.next_report() {
                 let Some(i) = self
                     .pending
                     .iter()

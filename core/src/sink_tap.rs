@@ -103,7 +103,9 @@ pub(crate) struct Tap {
     track: SinkLink,
     msgs: rtrb::Producer<TapMsg>,
     audio: rtrb::Producer<i16>,
-    pub(crate) reports: rtrb::Consumer<PlaybackReport>,
+    reports: rtrb::Consumer<PlaybackReport>,
+    /// Reports that had arrived when the current frame began.
+    reports_ready: usize,
     queued: u64,
     pushed: bool,
 }
@@ -216,6 +218,20 @@ impl Tap {
         ok
     }
 
+    /// A frame begins: the reports that arrived so far may be taken during it.
+    pub(crate) fn mark_reports(&mut self) {
+        self.reports_ready = self.reports.slots();
+    }
+
+    /// The next report that arrived before the current frame began.
+    pub(crate) fn next_report(&mut self) -> Option<PlaybackReport> {
+        if self.reports_ready == 0 {
+            return None;
+        }
+        self.reports_ready -= 1;
+        self.reports.pop().ok()
+    }
+
     pub(crate) fn wake(&mut self) {
         if std::mem::take(&mut self.pushed) {
             self.shared.queued.store(self.queued, Ordering::Release);
@@ -310,6 +326,7 @@ pub(crate) fn spawn(
         msgs: msgs_tx,
         audio: audio_tx,
         reports: reports_rx,
+        reports_ready: 0,
         queued: 0,
         pushed: false,
     });

@@ -180,6 +180,11 @@ impl Track {
         );
         out.fill(0);
         let pts = self.pts;
+        // Reports that answer this frame's sink messages are taken on the next frame,
+        // never by a race within this one (renders on a virtual clock rely on it).
+        for tap in &mut self.taps {
+            tap.mark_reports();
+        }
         self.apply_commands();
 
         let through = self.shared.interrupt_through.load(Ordering::Acquire);

@@ -71,6 +71,11 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
+/// The target directory this test binary was built in.
+pub fn target_dir() -> PathBuf {
+    profile_dir().parent().expect("target dir").to_path_buf()
+}
+
 /// A scratch directory unique to one test.
 pub fn scratch(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("voxpace-sinks-{}-{test}", std::process::id()));
@@ -131,6 +136,50 @@ impl Stage {
         let id = reply.id();
         for chunk in samples.chunks(960) {
             self.runtime.block_on(reply.push_samples(chunk)).unwrap();
+        }
+        reply.finish().unwrap();
+        id
+    }
+
+    /// Render `n` frames as fast as the sinks allow: after each frame, wait until every
+    /// sink handled what it got (the virtual-clock lockstep `voxpace render` uses).
+    pub fn render_settled(&mut self, n: usize) {
+        let mut out = vec![0; self.format().frame_len()];
+        for _ in 0..n {
+            let info = self.track.render(&mut out);
+            assert!(
+                self.handle.wait_for_sinks(Duration::from_secs(20)),
+                "a sink did not keep up"
+            );
+            self.frames.push((info, out.clone()));
+            while let Some(e) = self.events.try_next() {
+                self.events_seen.push(e);
+            }
+        }
+    }
+
+    /// Like `until_finished`, in lockstep with the sinks.
+    pub fn until_finished_settled(
+        &mut self,
+        reply: ReplyId,
+        limit: usize,
+    ) -> voxpace_core::ReplyOutcome {
+        for _ in 0..limit {
+            if let Some(o) = self.outcome(reply) {
+                return o;
+            }
+            self.render_settled(1);
+        }
+        self.outcome(reply)
+            .unwrap_or_else(|| panic!("reply {reply:?} did not finish in {limit} frames"))
+    }
+
+    /// Open a reply, push `samples` in chunks of `chunk` values, finish it.
+    pub fn say_in(&mut self, samples: &[i16], chunk: usize) -> ReplyId {
+        let mut reply = self.handle.open_reply().unwrap();
+        let id = reply.id();
+        for piece in samples.chunks(chunk) {
+            self.runtime.block_on(reply.push_samples(piece)).unwrap();
         }
         reply.finish().unwrap();
         id
