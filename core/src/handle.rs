@@ -25,8 +25,11 @@ pub struct TrackHandle {
     intake: Arc<Intake>,
     commands: Arc<Mailbox<Command>>,
     /// Attached sinks' progress, for [`TrackHandle::wait_for_sinks`] (control side only).
-    sinks: Arc<Mutex<Vec<(SinkId, Arc<TapShared>)>>>,
+    sinks: Arc<Mutex<Vec<Watched>>>,
 }
+
+/// An attached sink's progress, watched until its worker ends.
+type Watched = (SinkId, Arc<TapShared>);
 
 impl std::fmt::Debug for TrackHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -234,10 +234,13 @@ impl Sink for Recording {
     }
 }
 
+/// Per reply: the samples received, whether it ended interrupted, its end's play-out offset.
+type Received = (Vec<i16>, bool, Option<u64>);
+
 /// Check `Start (ReplyStarted Audio* [Interrupted] ReplyEnded | Paused | Resumed)* Stop`
 /// and return, per reply, the samples received (in order, offsets contiguous from 0) and
 /// the play-out offset of its end.
-fn parse_grammar(seen: &[Seen]) -> Result<BTreeMap<u64, (Vec<i16>, bool, Option<u64>)>, String> {
+fn parse_grammar(seen: &[Seen]) -> Result<BTreeMap<u64, Received>, String> {
     let mut replies = BTreeMap::new();
     let (first, last) = (seen.first(), seen.last());
     if first != Some(&Seen::Start) || last != Some(&Seen::Stop) {
