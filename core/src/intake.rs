@@ -6,12 +6,18 @@
 //! [`Intake`] is the control half (opening, pushing, finishing, interrupting), shared by the
 //! track's handle and every writer, behind a lock only control calls take. [`IntakeReader`]
 //! is the frame half, owned by the frame side, which never locks.
+//!
+//! Text marks travel beside the entries in a mark ring: a reply's marks wait in its
+//! [`TextLog`](crate::text::TextLog) until audio reaching their offset is pushed, and enter
+//! the ring under the same lock just before that audio, so the frame side has every mark
+//! of the audio it plays, whatever pauses, interrupts or the start threshold do.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use crate::reply_state::ReplyState;
 use crate::shared::{Room, Shared};
+use crate::text::{MarkPos, MARK_SLOTS};
 use crate::{Error, ReplyId};
 
 /// Entries the intake ring holds: each push takes one slot, so the buffer holds at most
@@ -35,6 +41,7 @@ pub(crate) struct Intake {
 struct IntakeSide {
     entries: Option<rtrb::Producer<Entry>>,
     recycle: Option<rtrb::Consumer<Box<[i16]>>>,
+    marks: Option<rtrb::Producer<MarkPos>>,
     last_id: u64,
     open: Option<Arc<ReplyState>>,
     accepting: bool,
@@ -66,6 +73,7 @@ impl Intake {
             side: Mutex::new(IntakeSide {
                 entries: None,
                 recycle: None,
+                marks: None,
                 last_id: 0,
                 open: None,
                 accepting: true,
@@ -99,14 +107,17 @@ impl Intake {
         if side.entries.is_none() {
             let (entries_tx, entries_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
             let (recycle_tx, recycle_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
+            let (marks_tx, marks_rx) = rtrb::RingBuffer::new(MARK_SLOTS);
             install(IntakeReader {
                 shared: self.shared.clone(),
                 entries: Some(entries_rx),
                 recycle: Some(recycle_tx),
+                marks: Some(marks_rx),
                 chunk: None,
             })?;
             side.entries = Some(entries_tx);
             side.recycle = Some(recycle_rx);
+            side.marks = Some(marks_tx);
         }
         side.free_recycled();
         if side.entries.as_ref().is_some_and(|e| e.slots() == 0) {
@@ -148,11 +159,13 @@ impl Intake {
             >= reply.0
     }
 
-    /// Ready when `len` more values fit in the buffer and a ring slot is free.
+    /// Ready when `len` more values fit in the buffer, a ring slot is free, and the mark
+    /// ring has room for the `marks` due with them.
     pub(crate) fn poll_room(
         &self,
         reply: ReplyId,
         len: usize,
+        marks: usize,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Error>> {
         let room: &Room = &self.shared.room;
@@ -163,8 +176,11 @@ impl Intake {
             if self.interrupted(reply) {
                 return Some(Err(Error::ReplyInterrupted(reply)));
             }
-            let slots = self.side().entries.as_ref().map_or(0, |p| p.slots());
-            let fits = room.used() + len <= room.bound.max(len) && slots > 0;
+            let side = self.side();
+            let slots = side.entries.as_ref().map_or(0, |p| p.slots());
+            let mark_slots = side.marks.as_ref().map_or(0, |p| p.slots());
+            drop(side);
+            let fits = room.used() + len <= room.bound.max(len) && slots > 0 && mark_slots >= marks;
             fits.then_some(Ok(()))
         })
     }
@@ -177,17 +193,44 @@ impl Intake {
         self.check_writable(state)?;
         side.free_recycled();
         let values = pcm.len();
+        let channels = self.shared.format.channels() as u64;
+        let offset = state.accepted.load(std::sync::atomic::Ordering::Relaxed) / channels;
+        let end = offset + values as u64 / channels;
+        // The marks this audio carries enter the mark ring before it (poll_room made room).
+        let mut text = state.text();
+        let mut due = Vec::new();
+        if text.has_unsent() {
+            text.send_due(state.id, end, |mark| due.push(mark));
+            if let Some(ring) = side.marks.as_mut() {
+                for mark in &due {
+                    let _ = ring.push(mark.clone());
+                }
+            }
+        }
         let Some(entries) = side.entries.as_mut() else {
             return Err(Error::TrackClosed);
         };
         if entries.push(Entry::Pcm(pcm)).is_err() {
             unreachable!("poll_room saw a free slot and only this writer pushes PCM");
         }
+        // Under the reply's text lock, so a mark added meanwhile sees the new frontier.
         state
             .accepted
-            .fetch_add(values as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(values as u64, std::sync::atomic::Ordering::Release);
+        drop(text);
         self.shared.room.fill(values);
         Ok(())
+    }
+
+    /// Add a text mark to `state`'s reply at `offset` (samples per channel from its start),
+    /// not behind the audio already pushed. It waits in the reply's text until audio
+    /// reaching it is pushed.
+    pub(crate) fn mark(&self, state: &ReplyState, offset: u64, text: &str) -> Result<(), Error> {
+        self.check_writable(state)?;
+        let mut log = state.text();
+        let accepted = state.accepted.load(std::sync::atomic::Ordering::Acquire)
+            / self.shared.format.channels() as u64;
+        log.add(state.id, offset, text, accepted)
     }
 
     /// Mark a reply finished (no more audio) once.
@@ -233,11 +276,18 @@ impl Intake {
     }
 }
 
+/// What [`IntakeReader::peek`] hands out: a text mark, or a piece of PCM.
+pub(crate) enum Peeked<'a> {
+    Mark(&'a MarkPos),
+    Audio(&'a [i16]),
+}
+
 /// The frame half of the intake: pops entries, plays chunks, recycles them.
 pub(crate) struct IntakeReader {
     shared: Arc<Shared>,
     entries: Option<rtrb::Consumer<Entry>>,
     recycle: Option<rtrb::Producer<Box<[i16]>>>,
+    marks: Option<rtrb::Consumer<MarkPos>>,
     /// Chunk being played and the read position in it.
     chunk: Option<(Box<[i16]>, usize)>,
 }
@@ -249,6 +299,7 @@ impl IntakeReader {
             shared,
             entries: None,
             recycle: None,
+            marks: None,
             chunk: None,
         }
     }
@@ -257,6 +308,44 @@ impl IntakeReader {
     pub(crate) fn replace(&mut self, other: IntakeReader) {
         self.entries = other.entries;
         self.recycle = other.recycle;
+        self.marks = other.marks;
+    }
+
+    /// Pop `reply`'s next mark if its offset lies before `end` (its first sample has been
+    /// played), dropping marks of earlier replies on the way (ended or cut off).
+    pub(crate) fn next_mark(&mut self, reply: ReplyId, end: u64) -> Option<MarkPos> {
+        let marks = self.marks.as_mut()?;
+        loop {
+            let head = marks.peek().ok()?;
+            if head.reply < reply {
+                // Its text lives on in the reply's log: this drop frees nothing.
+                let _ = marks.pop();
+                self.shared.room.notify();
+                continue;
+            }
+            if head.reply != reply || head.offset >= end {
+                return None;
+            }
+            let mark = marks.pop().ok();
+            self.shared.room.notify();
+            return mark;
+        }
+    }
+
+    /// Drop the queued marks of replies up to `through` (ended, interrupted or dropped), so
+    /// they never hold up a producer waiting for room in the mark ring.
+    pub(crate) fn drop_marks_through(&mut self, through: u64) {
+        let Some(marks) = self.marks.as_mut() else {
+            return;
+        };
+        let mut dropped = false;
+        while marks.peek().is_ok_and(|m| m.reply.0 <= through) {
+            let _ = marks.pop();
+            dropped = true;
+        }
+        if dropped {
+            self.shared.room.notify();
+        }
     }
 
     /// Pop the next reply's start marker if it may start: once `threshold` values are
@@ -306,23 +395,52 @@ impl IntakeReader {
         filled
     }
 
-    /// Look at the current reply's queued PCM after the read position without taking it:
-    /// skip `skip` values, then hand at most `max` values to `visit` in slices (split where
-    /// chunks end) until it returns false. Stops at the next reply's start marker. For
-    /// ahead-delivering sinks; allocates nothing.
-    pub(crate) fn peek(&mut self, skip: usize, max: usize, mut visit: impl FnMut(&[i16]) -> bool) {
-        let mut skip = skip;
-        let mut left = max;
+    /// Look at the current reply's queued PCM after the read position without taking it
+    /// (for ahead-delivering sinks; allocates nothing). Skips `skip` values, then hands at
+    /// most `max` values to `visit` in pieces of at most `piece` values (split where chunks
+    /// end too), each piece preceded by `reply`'s queued text marks whose first sample it
+    /// holds, until `visit` returns false. `from` is the reply position (values) of the
+    /// first value handed out. Stops at the next reply's start marker.
+    pub(crate) fn peek(
+        &mut self,
+        reply: ReplyId,
+        from: u64,
+        skip: usize,
+        max: usize,
+        piece: usize,
+        mut visit: impl FnMut(Peeked<'_>) -> bool,
+    ) {
+        let channels = self.shared.format.channels() as u64;
+        let marks = self
+            .marks
+            .as_mut()
+            .and_then(|m| m.read_chunk(m.slots()).ok());
+        let (ma, mb) = marks.as_ref().map_or((&[][..], &[][..]), |c| c.as_slices());
+        let mut marks = ma.iter().chain(mb).filter(|m| m.reply == reply).peekable();
+        let (mut skip, mut left, mut at) = (skip, max, from);
         let mut give = |pcm: &[i16]| -> bool {
             if skip >= pcm.len() {
                 skip -= pcm.len();
                 return true;
             }
-            let n = (pcm.len() - skip).min(left);
-            let more = visit(&pcm[skip..skip + n]);
+            let mut rest = &pcm[skip..(skip + left).min(pcm.len())];
             skip = 0;
-            left -= n;
-            more && left > 0
+            while !rest.is_empty() {
+                let n = rest.len().min(piece);
+                let end = (at + n as u64) / channels;
+                while let Some(mark) = marks.next_if(|m| m.offset < end) {
+                    if mark.offset >= at / channels && !visit(Peeked::Mark(mark)) {
+                        return false;
+                    }
+                }
+                if !visit(Peeked::Audio(&rest[..n])) {
+                    return false;
+                }
+                rest = &rest[n..];
+                at += n as u64;
+                left -= n;
+            }
+            left > 0
         };
         if let Some((pcm, pos)) = &self.chunk {
             if !give(&pcm[*pos..]) {
@@ -335,7 +453,7 @@ impl IntakeReader {
         let Ok(queued) = entries.read_chunk(entries.slots()) else {
             return;
         };
-        // Not committed: the entries stay queued.
+        // Not committed: the entries (and the marks) stay queued.
         let (a, b) = queued.as_slices();
         for entry in a.iter().chain(b) {
             match entry {

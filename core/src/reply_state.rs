@@ -1,12 +1,14 @@
 //! A reply's state shared by its writer, its `Playback` futures and the frame side: whether
-//! more audio may come, how much was accepted, and how the reply ended.
+//! more audio may come, how much was accepted, how the reply ended, and its text.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
 use atomic_waker::AtomicWaker;
 
 use crate::events::{Position, ReplyOutcome};
+use crate::text::{Heard, TextLog};
 use crate::ReplyId;
 
 const PENDING: u8 = 0;
@@ -25,6 +27,9 @@ pub(crate) struct ReplyState {
     position: AtomicU8,
     end_pts: AtomicU64,
     waker: AtomicWaker,
+    /// Marks and whole text: control side only (producers, event and outcome readers);
+    /// the frame side never takes this lock.
+    text: Mutex<TextLog>,
 }
 
 impl ReplyState {
@@ -39,6 +44,7 @@ impl ReplyState {
             position: AtomicU8::new(0),
             end_pts: AtomicU64::new(0),
             waker: AtomicWaker::new(),
+            text: Mutex::new(TextLog::default()),
         }
     }
 
@@ -79,7 +85,19 @@ impl ReplyState {
         self.waker.register(waker);
     }
 
-    pub(crate) fn outcome(&self, sample_rate: u32) -> Option<ReplyOutcome> {
+    /// The reply's text (control side).
+    pub(crate) fn text(&self) -> MutexGuard<'_, TextLog> {
+        // Nothing panics while holding it; recover if a caller's code did.
+        self.text.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What was heard of this reply's text when `played` samples per channel of it played.
+    pub(crate) fn heard(&self, played: u64, channels: u16) -> Option<Heard> {
+        let accepted = self.accepted.load(Ordering::Acquire) / channels as u64;
+        self.text().heard(played, accepted)
+    }
+
+    pub(crate) fn outcome(&self, sample_rate: u32, channels: u16) -> Option<ReplyOutcome> {
         if self.state.load(Ordering::Acquire) != DONE {
             return None;
         }
@@ -97,6 +115,7 @@ impl ReplyState {
                 _ => Position::Estimated,
             },
             pts: self.end_pts.load(Ordering::Relaxed),
+            heard: self.heard(played_samples, channels),
         })
     }
 }

@@ -80,6 +80,19 @@ pub enum SinkEvent<'a> {
         /// The samples.
         samples: &'a [i16],
     },
+    /// A text mark: a piece of the reply's text whose first sample is at `offset`. Paced
+    /// sinks get it just before the audio of the frame that plays that sample, with its
+    /// `pts`; ahead sinks get it just before the ahead audio that carries it (`pts: None`).
+    Text {
+        /// The reply.
+        reply: ReplyId,
+        /// The mark's position within the reply, in samples per channel.
+        offset: u64,
+        /// Presentation timestamp of that sample (paced delivery).
+        pts: Option<u64>,
+        /// The text, with the producer's own spacing.
+        text: &'a str,
+    },
     /// The reply's last sample plays now (for every delivery), or it was interrupted.
     /// Exactly one per reply, after its audio; the next reply's events follow it.
     ReplyEnded {

@@ -18,10 +18,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
-use crate::intake::IntakeReader;
+use crate::intake::{IntakeReader, Peeked};
 use crate::shared::SinkLink;
 use crate::sink::{Delivery, PlaybackReport, Playout, Sink, SinkContext, SinkEvent};
 use crate::{Error, Format, ReplyId, SinkId};
+
+/// Text marks a tap holds before new ones are dropped (counted with the audio drops).
+const TEXT_SLOTS: usize = 64;
 
 /// Where on the timeline a message takes effect: track pts, and the reply and position in
 /// it that play then.
@@ -48,6 +51,12 @@ pub(crate) enum TapMsg {
         reply: ReplyId,
         interrupted: bool,
         at: At,
+    },
+    /// A text mark (its text is the next in the text queue); `pts` for paced delivery.
+    Text {
+        reply: ReplyId,
+        offset: u64,
+        pts: Option<u64>,
     },
     Interrupted {
         reply: ReplyId,
@@ -99,10 +108,13 @@ pub(crate) struct Tap {
     /// Ahead delivery: the reply being fed, and how many of its values are queued.
     fed_reply: Option<ReplyId>,
     fed: u64,
+    /// Ahead delivery: marks of the fed reply before this offset were queued.
+    text_fed: u64,
     shared: Arc<TapShared>,
     track: SinkLink,
     msgs: rtrb::Producer<TapMsg>,
     audio: rtrb::Producer<i16>,
+    texts: rtrb::Producer<Arc<str>>,
     reports: rtrb::Consumer<PlaybackReport>,
     /// Reports that had arrived when the current frame began.
     reports_ready: usize,
@@ -116,6 +128,7 @@ impl Tap {
         if let TapMsg::ReplyStarted(reply) = msg {
             self.fed_reply = Some(reply);
             self.fed = 0;
+            self.text_fed = 0;
         }
         if self.msgs.push(msg).is_err() {
             self.track.count_drop();
@@ -156,6 +169,31 @@ impl Tap {
         }
     }
 
+    /// A text mark whose first sample plays in this frame, at `pts`, before the frame's
+    /// audio. Ahead taps got it with the audio ahead, unless that audio had not gone ahead
+    /// (then it goes now, still before its audio). The text is shared, not copied.
+    pub(crate) fn text(&mut self, reply: ReplyId, offset: u64, pts: u64, text: &Arc<str>) {
+        let pts = match self.lead {
+            None => Some(pts),
+            Some(_) if self.fed_reply == Some(reply) && offset < self.text_fed => return,
+            Some(_) => None,
+        };
+        self.push_text(reply, offset, pts, text);
+    }
+
+    fn push_text(&mut self, reply: ReplyId, offset: u64, pts: Option<u64>, text: &Arc<str>) {
+        self.pushed = true;
+        let ok = self.msgs.slots() > 0
+            && self.texts.slots() > 0
+            && self.texts.push(text.clone()).is_ok()
+            && self.msgs.push(TapMsg::Text { reply, offset, pts }).is_ok();
+        if ok {
+            self.queued += 1;
+        } else {
+            self.track.count_drop();
+        }
+    }
+
     /// Ahead taps: queue the current reply's speech that plays within the lead after
     /// `played` values of it (the next sample plays at `next_pts`), peeked from the intake.
     pub(crate) fn look_ahead(
@@ -177,16 +215,24 @@ impl Tap {
         let frame = self.track.format().frame_len();
         let skip = (self.fed - played) as usize;
         let max = (want - self.fed) as usize;
-        intake.peek(skip, max, |slice| {
-            for piece in slice.chunks(frame) {
+        intake.peek(reply, self.fed, skip, max, frame, |peeked| match peeked {
+            Peeked::Mark(mark) => {
+                if mark.offset >= self.text_fed {
+                    self.push_text(reply, mark.offset, None, &mark.text);
+                    self.text_fed = mark.offset + 1;
+                }
+                true
+            }
+            Peeked::Audio(piece) => {
                 let pts = next_pts + (self.fed - played) / channels;
                 if !self.push(reply, self.fed / channels, pts, true, piece) {
                     // Full: the rest waits for the next frame.
                     return false;
                 }
                 self.fed += piece.len() as u64;
+                self.text_fed = self.text_fed.max(self.fed / channels);
+                true
             }
-            true
         });
     }
 
@@ -296,11 +342,13 @@ pub(crate) fn spawn(
     let (msgs_tx, msgs_rx) = rtrb::RingBuffer::new(queue_msgs);
     let (audio_tx, audio_rx) = rtrb::RingBuffer::new(queue_values);
     let (reports_tx, reports_rx) = rtrb::RingBuffer::new(64);
+    let (texts_tx, texts_rx) = rtrb::RingBuffer::new(TEXT_SLOTS);
     let worker = Worker {
         sink,
         cx: SinkContext::new(reports_tx, track.clone()),
         msgs: msgs_rx,
         audio: audio_rx,
+        texts: texts_rx,
         shared: shared.clone(),
         format,
         scratch: vec![0; queue_values],
@@ -321,10 +369,12 @@ pub(crate) fn spawn(
         lead,
         fed_reply: None,
         fed: 0,
+        text_fed: 0,
         shared: shared.clone(),
         track: track.clone(),
         msgs: msgs_tx,
         audio: audio_tx,
+        texts: texts_tx,
         reports: reports_rx,
         reports_ready: 0,
         queued: 0,
@@ -338,6 +388,7 @@ struct Worker {
     cx: SinkContext,
     msgs: rtrb::Consumer<TapMsg>,
     audio: rtrb::Consumer<i16>,
+    texts: rtrb::Consumer<Arc<str>>,
     shared: Arc<TapShared>,
     format: Format,
     scratch: Vec<i16>,
@@ -412,6 +463,24 @@ impl Worker {
                     );
                     self.scratch = samples;
                     result?;
+                }
+                TapMsg::Text { reply, offset, pts } => {
+                    if let Ok(text) = self.texts.pop() {
+                        let at = pts.map(|pts| At {
+                            pts,
+                            reply: Some(reply),
+                            offset,
+                        });
+                        self.deliver(
+                            SinkEvent::Text {
+                                reply,
+                                offset,
+                                pts,
+                                text: &text,
+                            },
+                            at,
+                        )?;
+                    }
                 }
                 TapMsg::ReplyStarted(reply) => {
                     self.deliver(SinkEvent::ReplyStarted { reply }, None)?
