@@ -5,14 +5,14 @@
 
 use crate::events::Emitted;
 use crate::intake::IntakeReader;
-use crate::sink_tap::PacedTap;
+use crate::sink_tap::Tap;
 use crate::{SinkId, Source};
 
 pub(crate) enum Command {
     Intake(Box<IntakeReader>),
     Background(Option<Box<Bus>>),
     Events(Box<rtrb::Producer<Emitted>>),
-    AttachSink(Box<PacedTap>),
+    AttachSink(Box<Tap>),
     DetachSink(SinkId),
 }
 

@@ -1,9 +1,10 @@
 //! The control side of a track: [`TrackHandle`], cheap to clone, usable from any task or
 //! thread. It opens replies, pauses, resumes and interrupts, and installs the background,
-//! sinks and the event subscriber; none of it ever waits for the frame side.
+//! sinks and the event subscriber; none of it ever waits for the frame side (except
+//! [`TrackHandle::wait_for_sinks`], for virtual-clock renders).
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::commands::{Bus, Command};
@@ -11,7 +12,8 @@ use crate::events::{Emitted, EventStream};
 use crate::intake::Intake;
 use crate::mailbox::Mailbox;
 use crate::shared::{Counters, Liveness, Shared, SinkLink, TrackStats};
-use crate::{sink_tap, Error, Format, ReplyId, ReplyWriter, Sink, SinkId, Source};
+use crate::sink_tap::{self, TapShared};
+use crate::{Error, Format, ReplyId, ReplyWriter, Sink, SinkId, Source};
 
 /// Events queued for the subscriber before new ones are dropped (counted).
 const EVENT_SLOTS: usize = 256;
@@ -22,7 +24,12 @@ pub struct TrackHandle {
     shared: Arc<Shared>,
     intake: Arc<Intake>,
     commands: Arc<Mailbox<Command>>,
+    /// Attached sinks' progress, for [`TrackHandle::wait_for_sinks`] (control side only).
+    sinks: Arc<Mutex<Vec<Watched>>>,
 }
+
+/// An attached sink's progress, watched until its worker ends.
+type Watched = (SinkId, Arc<TapShared>);
 
 impl std::fmt::Debug for TrackHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,6 +45,7 @@ impl TrackHandle {
             shared: intake.shared().clone(),
             intake,
             commands,
+            sinks: Arc::default(),
         }
     }
 
@@ -97,18 +105,44 @@ impl TrackHandle {
     /// Attach a sink: it gets its own bounded queue and worker thread.
     pub fn attach_sink(&self, sink: Box<dyn Sink>) -> Result<SinkId, Error> {
         let id = SinkId(self.shared.next_sink.fetch_add(1, Ordering::Relaxed) + 1);
-        let (paced, ahead) = sink_tap::spawn(id, sink, &SinkLink::new(&self.shared))?;
-        if let Some(feed) = ahead {
-            self.intake.add_ahead(feed);
-        }
-        self.send(Command::AttachSink(paced))?;
+        let (tap, progress) = sink_tap::spawn(id, sink, &SinkLink::new(&self.shared))?;
+        self.send(Command::AttachSink(tap))?;
+        let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        sinks.retain(|(_, p)| !p.finished());
+        sinks.push((id, progress));
         Ok(id)
     }
 
     /// Detach a sink; it gets `Stop` and its worker ends.
     pub fn detach_sink(&self, id: SinkId) -> Result<(), Error> {
-        self.intake.remove_ahead(id);
+        // It stays watched until its worker ends, so `wait_for_sinks` covers its `Stop`.
         self.send(Command::DetachSink(id))
+    }
+
+    /// Wait until every attached sink has handled everything the frame side queued for it
+    /// so far (a detached sink, or one whose track is gone: until it handled `Stop`), or
+    /// `timeout` passed (then false). For renders on a virtual clock (`voxpace
+    /// render`), where sinks must keep up with virtual time: waiting after each frame makes
+    /// what sinks receive, and when owning sinks' reports arrive, the same on every run.
+    /// Not for real-time frame paths.
+    pub fn wait_for_sinks(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut spins = 0u32;
+        for (_, progress) in &sinks {
+            while !progress.settled() {
+                if std::time::Instant::now() >= deadline {
+                    return false;
+                }
+                spins += 1;
+                if spins < 64 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+            }
+        }
+        true
     }
 
     /// Subscribe to the track's events. Only the newest stream receives them.

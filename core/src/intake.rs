@@ -25,9 +25,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::block::Block;
 use crate::reply_state::ReplyState;
 use crate::shared::Shared;
-use crate::sink_tap::{AheadFeed, TapMsg};
 use crate::text::{MarkPos, MARK_SLOTS};
-use crate::{Error, ReplyId, SinkId};
+use crate::{Error, ReplyId};
 
 /// Entries the intake ring holds: start markers and blocks. Blocks grow when the ring
 /// fills, so it holds the whole buffer however small the pushes are. The ring and its
@@ -105,8 +104,6 @@ struct IntakeSide {
     open: Option<Arc<ReplyState>>,
     accepting: bool,
     manual: bool,
-    /// Ahead-delivering sinks get samples as they are accepted, in order with the markers.
-    ahead: Vec<AheadFeed>,
 }
 
 impl std::fmt::Debug for IntakeSide {
@@ -151,7 +148,6 @@ impl Intake {
                 open: None,
                 accepting: true,
                 manual,
-                ahead: Vec::new(),
             }),
         }
     }
@@ -213,9 +209,6 @@ impl Intake {
             .push(Entry::Start(state.clone()))
             .unwrap_or_else(|_| unreachable!("a slot was checked free under the lock"));
         side.last_id = id.0;
-        for feed in &mut side.ahead {
-            feed.control(TapMsg::ReplyStarted(id));
-        }
         Ok(state)
     }
 
@@ -368,7 +361,6 @@ impl Intake {
             // frontier.
             let mut text = state.text();
             let start = state.accepted.load(Ordering::Relaxed) / ch as u64;
-            let mut due = Vec::new();
             if text.has_unsent() {
                 // A piece carries a bounded number of marks, and they must fit the mark
                 // ring: cut the piece before the first that does not.
@@ -380,14 +372,12 @@ impl Intake {
                 if text.due(end) > free {
                     break; // the frame side frees mark slots as it plays them
                 }
-                text.send_due(state.id, end, |mark| due.push(mark));
                 if let Some(ring) = side.marks.as_mut() {
-                    for mark in &due {
-                        let _ = ring.push(mark.clone());
-                    }
+                    text.send_due(state.id, end, |mark| {
+                        let _ = ring.push(mark); // room was checked just above
+                    });
                 }
             }
-            let from = block.published().0;
             // Counted before it is published, so the frame side never releases more than
             // was counted.
             self.shared.room.fill(k);
@@ -399,9 +389,6 @@ impl Intake {
                     k
                 })
             };
-            for feed in &mut side.ahead {
-                feed.audio(state.id, start, block.read(from, from + k), &due);
-            }
             state.accepted.fetch_add(k as u64, Ordering::Release);
             drop(text);
             done += k;
@@ -451,10 +438,6 @@ impl Intake {
         }
         side.seal_tail();
         let block = Arc::new(Block::adopt(samples));
-        let offset = state.accepted.load(Ordering::Relaxed) / ch as u64;
-        for feed in &mut side.ahead {
-            feed.audio(state.id, offset, block.read(0, len), &[]);
-        }
         self.shared.room.fill(len);
         let entries = side.entries.as_mut().expect("a reply is open");
         if entries.push(Entry::Pcm(block)).is_err() {
@@ -476,7 +459,7 @@ impl Intake {
         log.add(state.id, offset, text, accepted)
     }
 
-    /// Mark a reply finished (no more audio) once; ahead sinks learn it in order.
+    /// Mark a reply finished (no more audio) once.
     pub(crate) fn finish(&self, state: &ReplyState) {
         let mut side = self.side();
         if side.tail.as_ref().is_some_and(|(id, _)| *id == state.id) {
@@ -489,12 +472,6 @@ impl Intake {
         }
         if side.open.as_ref().is_some_and(|o| o.id == state.id) {
             side.open = None;
-        }
-        for feed in &mut side.ahead {
-            feed.control(TapMsg::ReplyEnded {
-                reply: state.id,
-                interrupted: false,
-            });
         }
     }
 
@@ -528,14 +505,12 @@ impl Intake {
         side.manual = manual;
         side.accepting = true;
     }
+}
 
-    pub(crate) fn add_ahead(&self, feed: AheadFeed) {
-        self.side().ahead.push(feed);
-    }
-
-    pub(crate) fn remove_ahead(&self, id: SinkId) {
-        self.side().ahead.retain(|f| f.id() != id);
-    }
+/// What [`IntakeReader::peek`] hands out: a text mark, or a piece of PCM.
+pub(crate) enum Peeked<'a> {
+    Mark(&'a MarkPos),
+    Audio(&'a [i16]),
 }
 
 /// Samples as their little-endian bytes (at most one stereo frame's worth is ever asked).
@@ -679,6 +654,78 @@ impl IntakeReader {
             self.shared.room.release(filled);
         }
         filled
+    }
+
+    /// Look at the current reply's queued PCM after the read position without taking it
+    /// (for ahead-delivering sinks; allocates nothing). Skips `skip` values, then hands at
+    /// most `max` values to `visit` in pieces of at most `piece` values (split where chunks
+    /// end too), each piece preceded by `reply`'s queued text marks whose first sample it
+    /// holds, until `visit` returns false. `from` is the reply position (values) of the
+    /// first value handed out. Stops at the next reply's start marker.
+    pub(crate) fn peek(
+        &mut self,
+        reply: ReplyId,
+        from: u64,
+        skip: usize,
+        max: usize,
+        piece: usize,
+        mut visit: impl FnMut(Peeked<'_>) -> bool,
+    ) {
+        let channels = self.shared.format.channels() as u64;
+        let marks = self
+            .marks
+            .as_mut()
+            .and_then(|m| m.read_chunk(m.slots()).ok());
+        let (ma, mb) = marks.as_ref().map_or((&[][..], &[][..]), |c| c.as_slices());
+        let mut marks = ma.iter().chain(mb).filter(|m| m.reply == reply).peekable();
+        let (mut skip, mut left, mut at) = (skip, max, from);
+        let mut give = |pcm: &[i16]| -> bool {
+            if skip >= pcm.len() {
+                skip -= pcm.len();
+                return true;
+            }
+            let mut rest = &pcm[skip..(skip + left).min(pcm.len())];
+            skip = 0;
+            while !rest.is_empty() {
+                let n = rest.len().min(piece);
+                let end = (at + n as u64) / channels;
+                while let Some(mark) = marks.next_if(|m| m.offset < end) {
+                    if mark.offset >= at / channels && !visit(Peeked::Mark(mark)) {
+                        return false;
+                    }
+                }
+                if !visit(Peeked::Audio(&rest[..n])) {
+                    return false;
+                }
+                rest = &rest[n..];
+                at += n as u64;
+                left -= n;
+            }
+            left > 0
+        };
+        if let Some((block, pos)) = &self.block {
+            if !give(block.read(*pos, block.published().0)) {
+                return;
+            }
+        }
+        let Some(entries) = self.entries.as_mut() else {
+            return;
+        };
+        let Ok(queued) = entries.read_chunk(entries.slots()) else {
+            return;
+        };
+        // Not committed: the entries (and the marks) stay queued.
+        let (a, b) = queued.as_slices();
+        for entry in a.iter().chain(b) {
+            match entry {
+                Entry::Pcm(block) => {
+                    if !give(block.read(0, block.published().0)) {
+                        return;
+                    }
+                }
+                Entry::Start(_) => return,
+            }
+        }
     }
 
     /// `current` has no more audio coming and none left queued.

@@ -77,7 +77,9 @@ pub use ids::{ReplyId, SinkId};
 pub use pacer::{CatchUp, Frame, Pacer, PacerStats};
 pub use reply::{Playback, ReplyWriter, TextMarker};
 pub use shared::TrackStats;
-pub use sink::{Delivery, PlaybackReport, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
+pub use sink::{
+    Delivery, PlaybackReport, Playout, Sink, SinkContext, SinkError, SinkEvent, SinkInfo,
+};
 pub use source::{BusContext, Limiter, Source};
 pub use text::{estimate_heard, Heard, TextTiming};
 pub use track::{FrameInfo, Track};

@@ -116,7 +116,7 @@ impl ReplyWriter {
     pub fn buffered(&self) -> Duration {
         let shared = self.intake.shared();
         let format = shared.format;
-        let (playing, offset) = shared.play.get();
+        let (_, playing, offset) = shared.play.get();
         let accepted = self.accepted();
         let queued = match playing.cmp(&self.state.id.0) {
             std::cmp::Ordering::Less => accepted,

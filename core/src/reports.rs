@@ -10,7 +10,7 @@ use crate::events::{EventSender, Position, ReplyOutcome};
 use crate::reply_state::ReplyState;
 use crate::shared::{Counters, Shared};
 use crate::sink::PlaybackReport;
-use crate::sink_tap::PacedTap;
+use crate::sink_tap::Tap;
 
 /// Owning-sink replies awaiting a playback report at once.
 const PENDING_REPORTS: usize = 8;
@@ -111,13 +111,13 @@ impl Outcomes {
     /// Owning sinks' reports, and timeouts for replies whose report never comes.
     pub(crate) fn poll(
         &mut self,
-        taps: &mut [PacedTap],
+        taps: &mut [Tap],
         frame_index: u64,
         pts: u64,
         events: &mut EventSender,
     ) {
         for tap in taps.iter_mut() {
-            while let Ok(report) = tap.reports.pop() {
+            while let Some(report) = tap.next_report() {
                 let Some(i) = self
                     .pending
                     .iter()

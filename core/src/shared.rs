@@ -154,6 +154,8 @@ impl Room {
 pub(crate) struct PlayPosition {
     reply: AtomicU64,
     offset: AtomicU64,
+    /// The pts just after the newest rendered frame.
+    pts: AtomicU64,
 }
 
 impl PlayPosition {
@@ -162,9 +164,14 @@ impl PlayPosition {
         self.offset.store(offset, Ordering::Relaxed);
     }
 
-    /// (reply id, offset); the two are read apart, which the lead cap tolerates.
-    pub(crate) fn get(&self) -> (u64, u64) {
+    pub(crate) fn set_pts(&self, pts: u64) {
+        self.pts.store(pts, Ordering::Relaxed);
+    }
+
+    /// (pts, reply id, offset); read apart, which a sink's "now" tolerates.
+    pub(crate) fn get(&self) -> (u64, u64, u64) {
         (
+            self.pts.load(Ordering::Relaxed),
             self.reply.load(Ordering::Relaxed),
             self.offset.load(Ordering::Relaxed),
         )
@@ -237,7 +244,8 @@ impl SinkLink {
         self.0.format
     }
 
-    pub(crate) fn play_position(&self) -> (u64, u64) {
+    /// (pts, reply id, offset) of what plays now.
+    pub(crate) fn now(&self) -> (u64, u64, u64) {
         self.0.play.get()
     }
 

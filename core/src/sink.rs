@@ -18,8 +18,9 @@ pub enum Delivery {
     /// Each frame's speech at its play-out time, with its `pts`.
     #[default]
     Paced,
-    /// As soon as the speech is accepted from the producer (lip-sync lookahead), but never
-    /// more than `max_lead` ahead of play-out.
+    /// Ahead of play-out (lip-sync lookahead): the current reply's queued speech as soon as
+    /// it is no more than `max_lead` before its play-out time. The queue therefore holds
+    /// about `max_lead` of audio whatever the reply's length.
     Ahead {
         /// How far ahead of play-out audio may be delivered.
         max_lead: Duration,
@@ -81,7 +82,7 @@ pub enum SinkEvent<'a> {
     },
     /// A text mark: a piece of the reply's text whose first sample is at `offset`. Paced
     /// sinks get it just before the audio of the frame that plays that sample, with its
-    /// `pts`; ahead sinks get it with the pushed audio (`pts: None`), in order with it.
+    /// `pts`; ahead sinks get it just before the ahead audio that carries it (`pts: None`).
     Text {
         /// The reply.
         reply: ReplyId,
@@ -92,7 +93,8 @@ pub enum SinkEvent<'a> {
         /// The text, with the producer's own spacing.
         text: &'a str,
     },
-    /// The reply's last audio has been delivered (or it was interrupted).
+    /// The reply's last sample plays now (for every delivery), or it was interrupted.
+    /// Exactly one per reply, after its audio; the next reply's events follow it.
     ReplyEnded {
         /// The reply.
         reply: ReplyId,
@@ -135,20 +137,73 @@ pub trait Sink: Send + 'static {
     fn handle(&mut self, event: SinkEvent<'_>, cx: &SinkContext) -> Result<(), SinkError>;
 }
 
-/// Handed to [`Sink::handle`]: the way back from a sink to the track.
+/// When something plays out: where on the track's timeline, and which reply plays then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Playout {
+    /// Track time in samples per channel (the `pts` of paced audio).
+    pub pts: u64,
+    /// The same moment on the track's play-out clock: its media clock, zero at the first
+    /// frame and one frame period per frame (so `pts` as a duration).
+    pub due: std::time::Duration,
+    /// The reply playing then, if any.
+    pub reply: Option<ReplyId>,
+    /// Position within that reply, in samples per channel.
+    pub offset: u64,
+}
+
+/// Handed to [`Sink::handle`]: the way back from a sink to the track, and when the event
+/// being handled plays out.
 #[derive(Debug)]
 pub struct SinkContext {
-    pub(crate) reports: std::sync::Mutex<rtrb::Producer<PlaybackReport>>,
+    reports: std::sync::Mutex<rtrb::Producer<PlaybackReport>>,
+    track: crate::shared::SinkLink,
+    pub(crate) playout: Option<Playout>,
 }
 
 impl SinkContext {
+    pub(crate) fn new(
+        reports: rtrb::Producer<PlaybackReport>,
+        track: crate::shared::SinkLink,
+    ) -> Self {
+        Self {
+            reports: std::sync::Mutex::new(reports),
+            track,
+            playout: None,
+        }
+    }
+
     /// Report how much of a reply the sink played (owning sinks). The track then emits its
-    /// `PlaybackFinished` from this report instead of its own estimate. Returns false when
-    /// the report could not be queued (the track is not keeping up or is gone).
+    /// `PlaybackFinished` from this report instead of its own estimate; the first report
+    /// of a reply counts, later ones are ignored. Returns false when the report could not
+    /// be queued (the track is not keeping up or is gone).
     pub fn report_playback(&self, report: PlaybackReport) -> bool {
         match self.reports.lock() {
             Ok(mut q) => q.push(report).is_ok(),
             Err(_) => false,
+        }
+    }
+
+    /// When the event being handled plays out:
+    /// - `Audio`: its first sample (ahead delivery: when it is scheduled to play if
+    ///   nothing pauses it);
+    /// - `ReplyEnded`: the end of the reply's last played sample (`offset`: how much of it
+    ///   played, the interrupt fade included);
+    /// - `Interrupted`: where the output fell silent (after the fade);
+    /// - `Paused`, `Resumed`: the frame where it took effect.
+    ///
+    /// `None` for `Start`, `ReplyStarted` and `Stop`.
+    pub fn playout(&self) -> Option<Playout> {
+        self.playout
+    }
+
+    /// What is playing now: the end of the newest frame the track rendered.
+    pub fn now(&self) -> Playout {
+        let (pts, reply, offset) = self.track.now();
+        Playout {
+            pts,
+            due: self.track.format().duration_of(pts),
+            reply: (reply > 0).then_some(ReplyId(reply)),
+            offset,
         }
     }
 }

@@ -1,8 +1,16 @@
-//! The track's side of the sink fan-out: a bounded lock-free queue per sink and the worker
-//! thread that drains it into [`Sink::handle`].
+//! The track's side of the sink fan-out: a bounded lock-free queue per sink, fed only by
+//! the frame side, and the worker thread that drains it into [`Sink::handle`].
 //!
 //! The frame path only copies speech into a tap (or counts a drop) and unparks the worker.
 //! Everything a sink does, including blocking or panicking, happens on its own thread.
+//!
+//! Both deliveries are fed from the frame side, so every sink sees one order of events:
+//! `Start (ReplyStarted Audio* [Interrupted] ReplyEnded | Paused | Resumed)* Stop`.
+//! A paced tap gets each frame's speech as it plays (the interrupt fade included). An ahead
+//! tap gets the current reply's queued speech from the intake as soon as it is no more than
+//! `max_lead` before its play-out time (the lead is held, not the reply: its queue only
+//! ever holds about `max_lead` of audio), and `ReplyEnded` when the last sample plays, like
+//! a paced one; the next reply's audio follows that `ReplyEnded`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,132 +18,269 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
+use crate::intake::{IntakeReader, Peeked};
 use crate::shared::SinkLink;
-use crate::sink::{Delivery, PlaybackReport, Sink, SinkContext, SinkEvent};
-use crate::text::MarkPos;
+use crate::sink::{Delivery, PlaybackReport, Playout, Sink, SinkContext, SinkEvent};
 use crate::{Error, Format, ReplyId, SinkId};
 
 /// Text marks a tap holds before new ones are dropped (counted with the audio drops).
 const TEXT_SLOTS: usize = 64;
 
-/// A message in a tap; audio samples travel beside it in a sample queue, a text mark's
-/// text in a text queue.
+/// Where on the timeline a message takes effect: track pts, and the reply and position in
+/// it that play then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct At {
+    pub(crate) pts: u64,
+    pub(crate) reply: Option<ReplyId>,
+    pub(crate) offset: u64,
+}
+
+/// A message in a tap; audio samples travel beside it in a sample queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TapMsg {
     ReplyStarted(ReplyId),
     Audio {
         reply: ReplyId,
         offset: u64,
-        pts: Option<u64>,
+        /// When the first sample plays (scheduled, for ahead audio).
+        pts: u64,
+        ahead: bool,
         len: usize,
     },
     ReplyEnded {
         reply: ReplyId,
         interrupted: bool,
+        at: At,
     },
-    /// A text mark (its text is the next in the text queue).
+    /// A text mark (its text is the next in the text queue); `pts` for paced delivery.
     Text {
         reply: ReplyId,
         offset: u64,
         pts: Option<u64>,
     },
-    Interrupted(ReplyId),
-    Paused,
-    Resumed,
+    Interrupted {
+        reply: ReplyId,
+        at: At,
+    },
+    Paused(At),
+    Resumed(At),
 }
 
 /// State both ends of a tap see.
 #[derive(Debug)]
-struct TapShared {
+pub(crate) struct TapShared {
     name: String,
     detached: AtomicBool,
     reason: Mutex<Option<String>>,
-    interrupted_through: AtomicU64,
     stop: AtomicBool,
     worker: OnceLock<Thread>,
+    /// Messages the frame side queued, and the worker handled (for [`TapShared::settled`]).
+    queued: AtomicU64,
+    handled: AtomicU64,
+    finished: AtomicBool,
+}
+
+impl TapShared {
+    /// Everything queued so far was handled; a sink that is stopping or detached has
+    /// finished (handled `Stop`, or failed, and was dropped).
+    pub(crate) fn settled(&self) -> bool {
+        if self.finished() {
+            return true;
+        }
+        if self.detached.load(Ordering::Acquire) || self.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        self.handled.load(Ordering::Acquire) >= self.queued.load(Ordering::Acquire)
+    }
+
+    /// The worker ended: the sink will handle nothing more.
+    pub(crate) fn finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
 }
 
 /// The frame side's end of one sink's queue.
-pub(crate) struct PacedTap {
+pub(crate) struct Tap {
     pub(crate) id: SinkId,
     pub(crate) owns: bool,
-    ahead: bool,
+    /// Ahead delivery: how far ahead of play-out, in interleaved values.
+    lead: Option<usize>,
+    /// Ahead delivery: the reply being fed, and how many of its values are queued.
+    fed_reply: Option<ReplyId>,
+    fed: u64,
+    /// Ahead delivery: marks of the fed reply before this offset were queued.
+    text_fed: u64,
     shared: Arc<TapShared>,
     track: SinkLink,
     msgs: rtrb::Producer<TapMsg>,
     audio: rtrb::Producer<i16>,
     texts: rtrb::Producer<Arc<str>>,
-    pub(crate) reports: rtrb::Consumer<PlaybackReport>,
+    reports: rtrb::Consumer<PlaybackReport>,
+    /// Reports that had arrived when the current frame began.
+    reports_ready: usize,
+    queued: u64,
     pushed: bool,
 }
 
-impl PacedTap {
+impl Tap {
     /// Queue a control message; counted as a drop if the queue is full.
     pub(crate) fn control(&mut self, msg: TapMsg) {
-        // Ahead sinks get reply boundaries from the producer side, in order with the audio.
-        let from_producer = matches!(
-            msg,
-            TapMsg::ReplyStarted(_)
-                | TapMsg::ReplyEnded {
-                    interrupted: false,
-                    ..
-                }
-        );
-        if self.ahead && from_producer {
-            return;
+        if let TapMsg::ReplyStarted(reply) = msg {
+            self.fed_reply = Some(reply);
+            self.fed = 0;
+            self.text_fed = 0;
         }
         if self.msgs.push(msg).is_err() {
-            self.count_drop();
+            self.track.count_drop();
+        } else {
+            self.queued += 1;
         }
         self.pushed = true;
     }
 
-    /// Queue one frame's speech (paced sinks only); dropped and counted if it does not fit.
-    pub(crate) fn audio(&mut self, reply: ReplyId, offset: u64, pts: u64, samples: &[i16]) {
-        if self.ahead {
+    /// The speech one frame plays: `samples` of `reply` from value `start` of the reply,
+    /// at `pts`. A paced tap queues all of it; an ahead tap only what it did not get ahead
+    /// (nothing, unless its queue was full or the lead is shorter than a frame).
+    pub(crate) fn played(&mut self, reply: ReplyId, start: u64, pts: u64, samples: &[i16]) {
+        let channels = self.track.format().channels() as u64;
+        let Some(_) = self.lead else {
+            if !self.push(reply, start / channels, pts, false, samples) {
+                self.track.count_drop();
+            }
             return;
-        }
-        if !push_audio(
-            &mut self.msgs,
-            &mut self.audio,
-            reply,
-            offset,
-            Some(pts),
-            samples,
-        ) {
-            self.count_drop();
-        }
-        self.pushed = true;
-    }
-
-    /// A text mark whose first sample plays in this frame, at `pts` (paced sinks only; ahead
-    /// sinks got it with the audio). The text is shared, not copied.
-    pub(crate) fn text(&mut self, reply: ReplyId, offset: u64, pts: u64, text: &Arc<str>) {
-        if self.ahead {
-            return;
-        }
-        let msg = TapMsg::Text {
-            reply,
-            offset,
-            pts: Some(pts),
         };
-        if !push_text(&mut self.msgs, &mut self.texts, msg, text) {
-            self.count_drop();
+        let end = start + samples.len() as u64;
+        if self.fed_reply != Some(reply) {
+            // Attached while the reply played: it starts here.
+            self.fed_reply = Some(reply);
+            self.fed = start;
         }
-        self.pushed = true;
+        if self.fed < start {
+            // Played before it could be queued: lost, because the sink fell behind.
+            self.track.count_drop();
+            self.fed = start;
+        }
+        if self.fed < end {
+            let from = (self.fed - start) as usize;
+            let pts = pts + from as u64 / channels;
+            if self.push(reply, self.fed / channels, pts, false, &samples[from..]) {
+                self.fed = end;
+            }
+        }
     }
 
-    /// Barge-in: the worker skips queued audio of `reply` and earlier even before it reaches
-    /// the `Interrupted` message, so the interrupt is delivered promptly however far behind.
-    pub(crate) fn interrupt(&mut self, reply: ReplyId) {
-        self.shared
-            .interrupted_through
-            .fetch_max(reply.0, Ordering::AcqRel);
-        self.control(TapMsg::Interrupted(reply));
+    /// A text mark whose first sample plays in this frame, at `pts`, before the frame's
+    /// audio. Ahead taps got it with the audio ahead, unless that audio had not gone ahead
+    /// (then it goes now, still before its audio). The text is shared, not copied.
+    pub(crate) fn text(&mut self, reply: ReplyId, offset: u64, pts: u64, text: &Arc<str>) {
+        let pts = match self.lead {
+            None => Some(pts),
+            Some(_) if self.fed_reply == Some(reply) && offset < self.text_fed => return,
+            Some(_) => None,
+        };
+        self.push_text(reply, offset, pts, text);
+    }
+
+    fn push_text(&mut self, reply: ReplyId, offset: u64, pts: Option<u64>, text: &Arc<str>) {
+        self.pushed = true;
+        let ok = self.msgs.slots() > 0
+            && self.texts.slots() > 0
+            && self.texts.push(text.clone()).is_ok()
+            && self.msgs.push(TapMsg::Text { reply, offset, pts }).is_ok();
+        if ok {
+            self.queued += 1;
+        } else {
+            self.track.count_drop();
+        }
+    }
+
+    /// Ahead taps: queue the current reply's speech that plays within the lead after
+    /// `played` values of it (the next sample plays at `next_pts`), peeked from the intake.
+    pub(crate) fn look_ahead(
+        &mut self,
+        reply: ReplyId,
+        played: u64,
+        next_pts: u64,
+        intake: &mut IntakeReader,
+    ) {
+        let Some(lead) = self.lead else { return };
+        if self.fed_reply != Some(reply) {
+            return;
+        }
+        let want = played + lead as u64;
+        if self.fed >= want || self.fed < played {
+            return;
+        }
+        let channels = self.track.format().channels() as u64;
+        let frame = self.track.format().frame_len();
+        let skip = (self.fed - played) as usize;
+        let max = (want - self.fed) as usize;
+        intake.peek(reply, self.fed, skip, max, frame, |peeked| match peeked {
+            Peeked::Mark(mark) => {
+                if mark.offset >= self.text_fed {
+                    self.push_text(reply, mark.offset, None, &mark.text);
+                    self.text_fed = mark.offset + 1;
+                }
+                true
+            }
+            Peeked::Audio(piece) => {
+                let pts = next_pts + (self.fed - played) / channels;
+                if !self.push(reply, self.fed / channels, pts, true, piece) {
+                    // Full: the rest waits for the next frame.
+                    return false;
+                }
+                self.fed += piece.len() as u64;
+                self.text_fed = self.text_fed.max(self.fed / channels);
+                true
+            }
+        });
+    }
+
+    fn push(
+        &mut self,
+        reply: ReplyId,
+        offset: u64,
+        pts: u64,
+        ahead: bool,
+        samples: &[i16],
+    ) -> bool {
+        self.pushed = true;
+        if self.msgs.slots() == 0 || self.audio.slots() < samples.len() {
+            return false;
+        }
+        let Ok(chunk) = self.audio.write_chunk_uninit(samples.len()) else {
+            return false;
+        };
+        chunk.fill_from_iter(samples.iter().copied());
+        let msg = TapMsg::Audio {
+            reply,
+            offset,
+            pts,
+            ahead,
+            len: samples.len(),
+        };
+        let ok = self.msgs.push(msg).is_ok();
+        self.queued += ok as u64;
+        ok
+    }
+
+    /// A frame begins: the reports that arrived so far may be taken during it.
+    pub(crate) fn mark_reports(&mut self) {
+        self.reports_ready = self.reports.slots();
+    }
+
+    /// The next report that arrived before the current frame began.
+    pub(crate) fn next_report(&mut self) -> Option<PlaybackReport> {
+        if self.reports_ready == 0 {
+            return None;
+        }
+        self.reports_ready -= 1;
+        self.reports.pop().ok()
     }
 
     pub(crate) fn wake(&mut self) {
         if std::mem::take(&mut self.pushed) {
+            self.shared.queued.store(self.queued, Ordering::Release);
             if let Some(worker) = self.shared.worker.get() {
                 worker.unpark();
             }
@@ -162,173 +307,53 @@ impl PacedTap {
             worker.unpark();
         }
     }
-
-    fn count_drop(&self) {
-        self.track.count_drop();
-    }
 }
 
-/// The producer side's end of an ahead-delivering sink's queue.
-pub(crate) struct AheadFeed {
-    id: SinkId,
-    shared: Arc<TapShared>,
-    track: SinkLink,
-    msgs: rtrb::Producer<TapMsg>,
-    audio: rtrb::Producer<i16>,
-    texts: rtrb::Producer<Arc<str>>,
-}
-
-impl AheadFeed {
-    pub(crate) fn id(&self) -> SinkId {
-        self.id
-    }
-
-    pub(crate) fn control(&mut self, msg: TapMsg) {
-        if self.msgs.push(msg).is_err() {
-            self.track.count_drop();
-        }
-        self.wake();
-    }
-
-    /// Queue pushed audio in frame-sized messages, so the worker's lead cap holds to a
-    /// frame however large the producer's chunks are; each of the text `marks` it carries
-    /// goes just before the frame holding its first sample.
-    pub(crate) fn audio(
-        &mut self,
-        reply: ReplyId,
-        offset: u64,
-        samples: &[i16],
-        marks: &[MarkPos],
-    ) {
-        let format = self.track.format();
-        let channels = format.channels() as u64;
-        let mut offset = offset;
-        let mut marks = marks.iter().peekable();
-        for frame in samples.chunks(format.frame_len()) {
-            let end = offset + frame.len() as u64 / channels;
-            while let Some(mark) = marks.next_if(|m| m.offset < end) {
-                self.text(mark);
-            }
-            if !push_audio(&mut self.msgs, &mut self.audio, reply, offset, None, frame) {
-                self.track.count_drop();
-            }
-            offset += frame.len() as u64 / channels;
-        }
-        self.wake();
-    }
-
-    /// A text mark, in order with the audio that carries it.
-    fn text(&mut self, mark: &MarkPos) {
-        let msg = TapMsg::Text {
-            reply: mark.reply,
-            offset: mark.offset,
-            pts: None,
-        };
-        if !push_text(&mut self.msgs, &mut self.texts, msg, &mark.text) {
-            self.track.count_drop();
-        }
-    }
-
-    fn wake(&self) {
-        if let Some(worker) = self.shared.worker.get() {
-            worker.unpark();
-        }
-    }
-}
-
-/// Queue a text mark's message and its text together, or neither.
-fn push_text(
-    msgs: &mut rtrb::Producer<TapMsg>,
-    texts: &mut rtrb::Producer<Arc<str>>,
-    msg: TapMsg,
-    text: &Arc<str>,
-) -> bool {
-    if msgs.slots() == 0 || texts.slots() == 0 {
-        return false;
-    }
-    texts.push(text.clone()).is_ok() && msgs.push(msg).is_ok()
-}
-
-fn push_audio(
-    msgs: &mut rtrb::Producer<TapMsg>,
-    audio: &mut rtrb::Producer<i16>,
-    reply: ReplyId,
-    offset: u64,
-    pts: Option<u64>,
-    samples: &[i16],
-) -> bool {
-    if msgs.slots() == 0 || audio.slots() < samples.len() {
-        return false;
-    }
-    let Ok(chunk) = audio.write_chunk_uninit(samples.len()) else {
-        return false;
-    };
-    chunk.fill_from_iter(samples.iter().copied());
-    msgs.push(TapMsg::Audio {
-        reply,
-        offset,
-        pts,
-        len: samples.len(),
-    })
-    .is_ok()
-}
-
-/// Start a sink's worker thread; returns the frame side's tap and, for ahead delivery, the
-/// producer side's feed.
+/// Start a sink's worker thread; returns the frame side's tap and the state a control
+/// handle may watch.
 pub(crate) fn spawn(
     id: SinkId,
     sink: Box<dyn Sink>,
     track: &SinkLink,
-) -> Result<(Box<PacedTap>, Option<AheadFeed>), Error> {
+) -> Result<(Box<Tap>, Arc<TapShared>), Error> {
     let info = sink.info();
     let format = track.format();
     let channels = format.channels() as usize;
-    let queue_values = (format.samples_in(info.queue) as usize * channels).max(format.frame_len());
-    let queue_msgs = format.frames_in(info.queue) as usize * 2 + 16;
+    let lead = match info.delivery {
+        Delivery::Paced => None,
+        Delivery::Ahead { max_lead } => Some(format.samples_in(max_lead) as usize * channels),
+    };
+    // An ahead queue holds the lead plus a little: what the frame side queues per frame
+    // is what plays in it, so a sink that keeps up never finds it full.
+    let queue_values = (format.samples_in(info.queue) as usize * channels)
+        .max(lead.unwrap_or(0) + 2 * format.frame_len())
+        .max(format.frame_len());
+    let queue_msgs = queue_values / format.frame_len() * 3 + 16;
     let shared = Arc::new(TapShared {
         name: info.name.clone(),
         detached: AtomicBool::new(false),
         reason: Mutex::new(None),
-        interrupted_through: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         worker: OnceLock::new(),
+        queued: AtomicU64::new(0),
+        handled: AtomicU64::new(0),
+        finished: AtomicBool::new(false),
     });
     let (msgs_tx, msgs_rx) = rtrb::RingBuffer::new(queue_msgs);
     let (audio_tx, audio_rx) = rtrb::RingBuffer::new(queue_values);
     let (reports_tx, reports_rx) = rtrb::RingBuffer::new(64);
     let (texts_tx, texts_rx) = rtrb::RingBuffer::new(TEXT_SLOTS);
-    let (ahead, ahead_rx) = match info.delivery {
-        Delivery::Paced => (None, None),
-        Delivery::Ahead { max_lead } => {
-            let (m_tx, m_rx) = rtrb::RingBuffer::new(queue_msgs);
-            let (a_tx, a_rx) = rtrb::RingBuffer::new(queue_values);
-            let (t_tx, t_rx) = rtrb::RingBuffer::new(TEXT_SLOTS);
-            let feed = AheadFeed {
-                id,
-                shared: shared.clone(),
-                track: track.clone(),
-                msgs: m_tx,
-                audio: a_tx,
-                texts: t_tx,
-            };
-            let lead = format.samples_in(max_lead);
-            (Some(feed), Some((m_rx, a_rx, t_rx, lead)))
-        }
-    };
     let worker = Worker {
         sink,
-        cx: SinkContext {
-            reports: Mutex::new(reports_tx),
-        },
+        cx: SinkContext::new(reports_tx, track.clone()),
         msgs: msgs_rx,
         audio: audio_rx,
         texts: texts_rx,
-        ahead: ahead_rx,
         shared: shared.clone(),
-        track: track.clone(),
         format,
         scratch: vec![0; queue_values],
         idle: format.frame_duration() / 2,
+        handled: 0,
     };
     let handle = std::thread::Builder::new()
         .name(format!("voxpace-sink-{}", info.name))
@@ -338,27 +363,25 @@ pub(crate) fn spawn(
             reason: e.to_string(),
         })?;
     let _ = shared.worker.set(handle.thread().clone());
-    let tap = Box::new(PacedTap {
+    let tap = Box::new(Tap {
         id,
         owns: info.owns_playback,
-        ahead: ahead.is_some(),
-        shared,
+        lead,
+        fed_reply: None,
+        fed: 0,
+        text_fed: 0,
+        shared: shared.clone(),
         track: track.clone(),
         msgs: msgs_tx,
         audio: audio_tx,
         texts: texts_tx,
         reports: reports_rx,
+        reports_ready: 0,
+        queued: 0,
         pushed: false,
     });
-    Ok((tap, ahead))
+    Ok((tap, shared))
 }
-
-type AheadQueue = (
-    rtrb::Consumer<TapMsg>,
-    rtrb::Consumer<i16>,
-    rtrb::Consumer<Arc<str>>,
-    u64,
-);
 
 struct Worker {
     sink: Box<dyn Sink>,
@@ -366,12 +389,11 @@ struct Worker {
     msgs: rtrb::Consumer<TapMsg>,
     audio: rtrb::Consumer<i16>,
     texts: rtrb::Consumer<Arc<str>>,
-    ahead: Option<AheadQueue>,
     shared: Arc<TapShared>,
-    track: SinkLink,
     format: Format,
     scratch: Vec<i16>,
     idle: Duration,
+    handled: u64,
 }
 
 /// Why a worker stopped delivering.
@@ -389,18 +411,21 @@ impl Worker {
         // The sink's own destructor may panic too; it must not take the process down.
         let sink = self.sink;
         let _ = catch_unwind(AssertUnwindSafe(move || drop(sink)));
+        self.shared.finished.store(true, Ordering::Release);
     }
 
     fn deliver_all(&mut self) -> Result<(), Detach> {
-        self.deliver(SinkEvent::Start {
-            format: self.format,
-        })?;
+        self.deliver(
+            SinkEvent::Start {
+                format: self.format,
+            },
+            None,
+        )?;
         loop {
             let stop = self.shared.stop.load(Ordering::Acquire);
-            let mut busy = self.drain_paced()?;
-            busy |= self.drain_ahead()?;
+            let busy = self.drain()?;
             if stop {
-                return self.deliver(SinkEvent::Stop);
+                return self.deliver(SinkEvent::Stop, None);
             }
             if !busy {
                 std::thread::park_timeout(self.idle);
@@ -408,11 +433,7 @@ impl Worker {
         }
     }
 
-    fn interrupted_through(&self) -> u64 {
-        self.shared.interrupted_through.load(Ordering::Acquire)
-    }
-
-    fn drain_paced(&mut self) -> Result<bool, Detach> {
+    fn drain(&mut self) -> Result<bool, Detach> {
         let mut busy = false;
         while let Ok(msg) = self.msgs.pop() {
             busy = true;
@@ -421,157 +442,74 @@ impl Worker {
                     reply,
                     offset,
                     pts,
+                    ahead,
                     len,
                 } => {
                     read_into(&mut self.audio, &mut self.scratch[..len]);
-                    if reply.0 > self.interrupted_through() {
-                        self.deliver_scratch(reply, offset, pts, len)?;
-                    }
-                }
-                TapMsg::Text { reply, offset, pts } => {
-                    let text = self.texts.pop().ok();
-                    if let (Some(text), true) = (text, reply.0 > self.interrupted_through()) {
-                        self.deliver(SinkEvent::Text {
+                    let at = At {
+                        pts,
+                        reply: Some(reply),
+                        offset,
+                    };
+                    let samples = std::mem::take(&mut self.scratch);
+                    let result = self.deliver(
+                        SinkEvent::Audio {
                             reply,
                             offset,
+                            pts: (!ahead).then_some(pts),
+                            samples: &samples[..len],
+                        },
+                        Some(at),
+                    );
+                    self.scratch = samples;
+                    result?;
+                }
+                TapMsg::Text { reply, offset, pts } => {
+                    if let Ok(text) = self.texts.pop() {
+                        let at = pts.map(|pts| At {
                             pts,
-                            text: &text,
-                        })?;
+                            reply: Some(reply),
+                            offset,
+                        });
+                        self.deliver(
+                            SinkEvent::Text {
+                                reply,
+                                offset,
+                                pts,
+                                text: &text,
+                            },
+                            at,
+                        )?;
                     }
                 }
-                TapMsg::Interrupted(reply) => {
-                    self.skip_ahead_through(reply.0);
-                    self.deliver(SinkEvent::Interrupted { reply })?;
+                TapMsg::ReplyStarted(reply) => {
+                    self.deliver(SinkEvent::ReplyStarted { reply }, None)?
                 }
-                other => self.deliver_control(other)?,
+                TapMsg::ReplyEnded {
+                    reply,
+                    interrupted,
+                    at,
+                } => self.deliver(SinkEvent::ReplyEnded { reply, interrupted }, Some(at))?,
+                TapMsg::Interrupted { reply, at } => {
+                    self.deliver(SinkEvent::Interrupted { reply }, Some(at))?
+                }
+                TapMsg::Paused(at) => self.deliver(SinkEvent::Paused, Some(at))?,
+                TapMsg::Resumed(at) => self.deliver(SinkEvent::Resumed, Some(at))?,
             }
+            self.handled += 1;
+            self.shared.handled.store(self.handled, Ordering::Release);
         }
         Ok(busy)
     }
 
-    fn drain_ahead(&mut self) -> Result<bool, Detach> {
-        let mut busy = false;
-        loop {
-            let through = self.interrupted_through();
-            let (play_reply, play_offset) = self.track.play_position();
-            let Some((msgs, audio, texts, lead)) = self.ahead.as_mut() else {
-                return Ok(busy);
-            };
-            let Ok(next) = msgs.peek().copied() else {
-                return Ok(busy);
-            };
-            if let TapMsg::Text { reply, offset, .. } = next {
-                // Held to the same lead as the audio it rides with.
-                let stale = reply.0 <= through;
-                let allowed = match reply.0.cmp(&play_reply) {
-                    std::cmp::Ordering::Less => true,
-                    std::cmp::Ordering::Equal => offset <= play_offset + *lead,
-                    std::cmp::Ordering::Greater => offset <= *lead,
-                };
-                if !stale && !allowed {
-                    return Ok(busy);
-                }
-                let _ = msgs.pop();
-                let text = texts.pop().ok();
-                busy = true;
-                if let (Some(text), false) = (text, stale) {
-                    self.deliver(SinkEvent::Text {
-                        reply,
-                        offset,
-                        pts: None,
-                        text: &text,
-                    })?;
-                }
-                continue;
-            }
-            if let TapMsg::Audio {
-                reply, offset, len, ..
-            } = next
-            {
-                let stale = reply.0 <= through;
-                let allowed = match reply.0.cmp(&play_reply) {
-                    std::cmp::Ordering::Less => true,
-                    std::cmp::Ordering::Equal => offset <= play_offset + *lead,
-                    std::cmp::Ordering::Greater => offset <= *lead,
-                };
-                if !stale && !allowed {
-                    return Ok(busy);
-                }
-                let _ = msgs.pop();
-                read_into(audio, &mut self.scratch[..len]);
-                busy = true;
-                if !stale {
-                    self.deliver_scratch(reply, offset, None, len)?;
-                }
-                continue;
-            }
-            let _ = msgs.pop();
-            busy = true;
-            let covered = match next {
-                TapMsg::ReplyStarted(r) | TapMsg::ReplyEnded { reply: r, .. } => r.0 <= through,
-                _ => false,
-            };
-            if !covered {
-                self.deliver_control(next)?;
-            }
-        }
-    }
-
-    /// Discard ahead audio of replies up to `through` (interrupt: drop everything queued).
-    fn skip_ahead_through(&mut self, through: u64) {
-        let Some((msgs, audio, texts, _)) = self.ahead.as_mut() else {
-            return;
-        };
-        loop {
-            match msgs.peek().copied() {
-                Ok(TapMsg::Audio { reply, len, .. }) if reply.0 <= through => {
-                    let _ = msgs.pop();
-                    read_into(audio, &mut self.scratch[..len]);
-                }
-                Ok(TapMsg::Text { reply, .. }) if reply.0 <= through => {
-                    let _ = msgs.pop();
-                    let _ = texts.pop();
-                }
-                _ => break,
-            }
-        }
-    }
-
-    fn deliver_scratch(
-        &mut self,
-        reply: ReplyId,
-        offset: u64,
-        pts: Option<u64>,
-        len: usize,
-    ) -> Result<(), Detach> {
-        let samples = std::mem::take(&mut self.scratch);
-        let result = self.deliver(SinkEvent::Audio {
-            reply,
-            offset,
-            pts,
-            samples: &samples[..len],
+    fn deliver(&mut self, event: SinkEvent<'_>, at: Option<At>) -> Result<(), Detach> {
+        let format = self.format;
+        self.cx.playout = at.map(|at| Playout {
+            pts: at.pts,
+            due: format.duration_of(at.pts),
+            reply: at.reply,
+            offset: at.offset,
         });
-        self.scratch = samples;
-        result
-    }
-
-    fn deliver_control(&mut self, msg: TapMsg) -> Result<(), Detach> {
-        let event = match msg {
-            TapMsg::ReplyStarted(reply) => SinkEvent::ReplyStarted { reply },
-            TapMsg::ReplyEnded { reply, interrupted } => {
-                SinkEvent::ReplyEnded { reply, interrupted }
-            }
-            TapMsg::Interrupted(reply) => SinkEvent::Interrupted { reply },
-            TapMsg::Paused => SinkEvent::Paused,
-            TapMsg::Resumed => SinkEvent::Resumed,
-            TapMsg::Audio { .. } | TapMsg::Text { .. } => {
-                unreachable!("audio and text are delivered with their payload")
-            }
-        };
-        self.deliver(event)
-    }
-
-    fn deliver(&mut self, event: SinkEvent<'_>) -> Result<(), Detach> {
         let sink = &mut self.sink;
         let cx = &self.cx;
         match catch_unwind(AssertUnwindSafe(|| sink.handle(event, cx))) {

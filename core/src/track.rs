@@ -15,7 +15,7 @@ use crate::mailbox::Mailbox;
 use crate::reply_state::ReplyState;
 use crate::reports::Outcomes;
 use crate::shared::{Counters, Shared};
-use crate::sink_tap::{PacedTap, TapMsg};
+use crate::sink_tap::{At, Tap, TapMsg};
 use crate::{BusContext, Error, Format, Limiter, ReplyId, TrackConfig, TrackHandle};
 
 /// What [`Track::render`] produced.
@@ -85,7 +85,7 @@ pub struct Track {
     fade_values: usize,
     threshold_values: usize,
     background: Option<Box<Bus>>,
-    taps: Vec<PacedTap>,
+    taps: Vec<Tap>,
 }
 
 impl std::fmt::Debug for Track {
@@ -180,6 +180,11 @@ impl Track {
         );
         out.fill(0);
         let pts = self.pts;
+        // Reports that answer this frame's sink messages are taken on the next frame,
+        // never by a race within this one (renders on a virtual clock rely on it).
+        for tap in &mut self.taps {
+            tap.mark_reports();
+        }
         self.apply_commands();
 
         let through = self.shared.interrupt_through.load(Ordering::Acquire);
@@ -200,7 +205,9 @@ impl Track {
             self.tee_audio(reply, speech.offset, pts, &out[..filled]);
         }
         if speech.ended {
-            self.finish_current(false, pts);
+            self.finish_current(false, pts, filled);
+        } else if !interrupting {
+            self.look_ahead(pts + format.frame_samples() as u64);
         }
         self.wake_taps();
         if self.outcomes.has_owner() {
@@ -219,6 +226,7 @@ impl Track {
         c.frames.store(self.frames, Ordering::Relaxed);
         c.speech_frames.store(self.speech_frames, Ordering::Relaxed);
         self.pts += format.frame_samples() as u64;
+        self.shared.play.set_pts(self.pts);
         self.frame_index += 1;
         FrameInfo {
             pts,
@@ -273,10 +281,11 @@ impl Track {
     fn set_paused(&mut self, paused: bool, pts: u64) {
         self.paused = paused;
         self.shared.paused.store(paused, Ordering::Release);
+        let at = self.at(pts, 0);
         let (event, msg) = if paused {
-            (Event::Paused { pts }, TapMsg::Paused)
+            (Event::Paused { pts }, TapMsg::Paused(at))
         } else {
-            (Event::Resumed { pts }, TapMsg::Resumed)
+            (Event::Resumed { pts }, TapMsg::Resumed(at))
         };
         self.events.emit(event);
         for tap in &mut self.taps {
@@ -343,7 +352,20 @@ impl Track {
         true
     }
 
-    fn finish_current(&mut self, interrupted: bool, pts: u64) {
+    /// Where the output is `filled` values into the frame at `pts`: the reply playing and
+    /// how much of it played.
+    fn at(&self, pts: u64, filled: usize) -> At {
+        let channels = self.shared.format.channels() as u64;
+        At {
+            pts: pts + filled as u64 / channels,
+            reply: self.current.as_ref().map(|c| c.state.id),
+            offset: self.current.as_ref().map_or(0, |c| c.played / channels),
+        }
+    }
+
+    /// End the current reply; its last sample is `filled` values into the frame at `pts`.
+    fn finish_current(&mut self, interrupted: bool, pts: u64, filled: usize) {
+        let at = self.at(pts, filled);
         let Some(current) = self.current.take() else {
             return;
         };
@@ -352,6 +374,7 @@ impl Track {
             tap.control(TapMsg::ReplyEnded {
                 reply: current.state.id,
                 interrupted,
+                at,
             });
         }
         // Marks it never reached (an interrupt) leave the ring while its state still holds
@@ -371,25 +394,34 @@ impl Track {
     /// paused, hence silent), drop everything queued up to `through`, end each covered reply.
     fn interrupt(&mut self, out: &mut [i16], through: u64, pts: u64, audible: bool) -> Speech {
         self.handled_through = through;
-        for tap in &mut self.taps {
-            tap.interrupt(ReplyId(through));
-        }
         let mut speech = Speech::NONE;
         let playing = self.current.as_ref().is_some_and(|c| c.started);
         if playing && audible && self.fade_values > 0 {
             let fade = self.fade_values;
             let faded = self.intake.take(&mut out[..fade]);
             apply_fade_out(&mut out[..faded], self.shared.format.channels() as usize);
-            let current = self.current.as_mut().expect("playing");
             let channels = self.shared.format.channels() as u64;
+            let current = self.current.as_mut().expect("playing");
             let (id, offset) = (current.state.id, current.played / channels);
+            speech.offset = offset;
             current.played += faded as u64;
             speech.filled = faded;
             speech.reply = (faded > 0).then_some(id);
+            self.publish_position();
             // The fade is played (and counted): so are the marks that start in it.
             self.play_marks(id, offset, offset + faded as u64 / channels, pts);
         }
-        self.finish_current(true, pts);
+        // Sinks get what plays: the fade, then where the output fell silent.
+        if let Some(reply) = speech.reply {
+            self.tee_audio(reply, speech.offset, pts, &out[..speech.filled]);
+        }
+        if let Some(current) = &self.current {
+            let (reply, at) = (current.state.id, self.at(pts, speech.filled));
+            for tap in &mut self.taps {
+                tap.control(TapMsg::Interrupted { reply, at });
+            }
+        }
+        self.finish_current(true, pts, speech.filled);
         // Queued replies' marks go while the entries still hold those replies' states.
         self.intake.drop_marks_through(through);
         // Drop the rest of every covered reply; those that never started end unplayed.
@@ -409,8 +441,20 @@ impl Track {
     }
 
     fn tee_audio(&mut self, reply: ReplyId, offset: u64, pts: u64, samples: &[i16]) {
+        let start = offset * self.shared.format.channels() as u64;
         for tap in &mut self.taps {
-            tap.audio(reply, offset, pts, samples);
+            tap.played(reply, start, pts, samples);
+        }
+    }
+
+    /// Ahead-delivering taps: the current reply's queued speech within their lead.
+    fn look_ahead(&mut self, next_pts: u64) {
+        let Some(current) = &self.current else {
+            return;
+        };
+        let (reply, played) = (current.state.id, current.played);
+        for tap in &mut self.taps {
+            tap.look_ahead(reply, played, next_pts, &mut self.intake);
         }
     }
 

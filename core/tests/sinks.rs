@@ -132,7 +132,11 @@ fn audio_of(log: &[Seen], reply: u64) -> Vec<i16> {
 #[tokio::test]
 async fn paced_sink_gets_every_frame_with_pts_and_every_control_event() {
     // Seed defect 5: sinks were never told about interrupt, pause or resume.
-    let mut t = Track::new(Format::default(), TrackConfig::default()).unwrap();
+    let config = TrackConfig {
+        interrupt_fade: Duration::ZERO, // a hard cut: the fade's own test is in properties
+        ..TrackConfig::default()
+    };
+    let mut t = Track::new(Format::default(), config).unwrap();
     let h = t.handle();
     let (sink, log) = Recorder::new(SinkInfo::new("rec"));
     h.attach_sink(Box::new(sink)).unwrap();
@@ -144,8 +148,6 @@ async fn paced_sink_gets_every_frame_with_pts_and_every_control_event() {
     render(&mut t, 2);
     h.resume();
     render(&mut t, 1);
-    // Audio still queued when an interrupt arrives is skipped by design: let it arrive.
-    wait_for(&log, "three frames", |l| audio_of(l, 1).len() == 480 * 3);
     h.interrupt();
     render(&mut t, 2);
     wait_for(&log, "interrupt", |l| l.contains(&Seen::Interrupted(1)));
@@ -295,11 +297,15 @@ async fn ahead_delivery_leads_playout_by_at_most_the_cap_and_interrupt_drops_the
     for chunk in ramp(480 * 100).chunks(960) {
         r.push_samples(chunk).await.unwrap();
     }
-    // Before playback starts only the first 200 ms (4800 samples) may be delivered.
-    // Ahead audio travels in frames: offsets 0..=4800 are within the lead, 11 frames.
-    wait_for(&log, "lookahead", |l| audio_of(l, 1).len() >= 4800 + 480);
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(audio_of(&log.lock().unwrap(), 1).len(), 4800 + 480);
+    assert!(
+        audio_of(&log.lock().unwrap(), 1).is_empty(),
+        "nothing before the reply starts playing"
+    );
+    // The first frame plays: it and the next 200 ms (4800 samples) arrive, no more.
+    render(&mut t, 1);
+    assert!(h.wait_for_sinks(Duration::from_secs(20)));
+    assert_eq!(audio_of(&log.lock().unwrap(), 1).len(), 480 + 4800);
     render(&mut t, 10); // play 200 ms: the lead window moves on
     wait_for(&log, "more lookahead", |l| audio_of(l, 1).len() >= 9600);
     h.interrupt();
@@ -340,7 +346,7 @@ async fn sinks_attach_and_detach_while_playing() {
 }
 
 #[tokio::test]
-async fn an_ahead_owning_sink_may_report_before_the_reply_ends_on_the_frame_side() {
+async fn an_ahead_owning_sink_gets_reply_ended_when_the_last_sample_plays() {
     let mut t = Track::new(Format::default(), TrackConfig::default()).unwrap();
     let h = t.handle();
     let mut info = SinkInfo::new("fast-avatar");
@@ -349,19 +355,27 @@ async fn an_ahead_owning_sink_may_report_before_the_reply_ends_on_the_frame_side
         max_lead: Duration::from_secs(2),
     };
     let (mut sink, log) = Recorder::new(info);
-    sink.report = true; // reports as soon as it sees the (ahead) reply end
+    sink.report = true; // reports as soon as it sees the reply end
     h.attach_sink(Box::new(sink)).unwrap();
     render(&mut t, 1);
     let mut r = h.open_reply().unwrap();
     r.push_samples(&ramp(480 * 10)).await.unwrap();
     let playback = r.finish().unwrap();
-    wait_for(&log, "ahead reply end", |l| {
-        l.contains(&Seen::ReplyEnded(1, false))
-    });
-    render(&mut t, 2); // the report arrives while the frame side is mid-reply
-    assert!(playback.outcome().is_none());
-    render(&mut t, 8);
-    let outcome = playback.outcome().expect("ended with the early report");
+    // Frame 1 plays: the whole reply is within the lead and arrives at once.
+    render(&mut t, 1);
+    assert!(h.wait_for_sinks(Duration::from_secs(20)));
+    assert_eq!(audio_of(&log.lock().unwrap(), 1).len(), 480 * 10);
+    // But the reply ends only with the frame that plays its last sample (frame 10).
+    for _ in 0..8 {
+        render(&mut t, 1);
+        assert!(h.wait_for_sinks(Duration::from_secs(20)));
+    }
+    assert!(!log.lock().unwrap().contains(&Seen::ReplyEnded(1, false)));
+    render(&mut t, 1);
+    assert!(h.wait_for_sinks(Duration::from_secs(20)));
+    assert!(log.lock().unwrap().contains(&Seen::ReplyEnded(1, false)));
+    render(&mut t, 1); // the report is taken on the next frame
+    let outcome = playback.outcome().expect("ended with the report");
     assert_eq!(outcome.position, Position::Reported);
     assert_eq!(outcome.played_samples, 123);
 }

@@ -39,6 +39,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A plugin sink stopped handling its events (render waits for sinks, frame by frame).
+    #[error("sink {names}: {reason}")]
+    SinkStuck {
+        /// The configured sinks, any of which may be the one that blocks.
+        names: String,
+        /// What happened, and when in the render.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -62,7 +70,7 @@ impl Error {
             },
             Error::Invalid(_) | Error::Audio { .. } => K::InvalidInput,
             Error::Core(e) => e.kind(),
-            Error::Output { .. } => K::Fatal,
+            Error::Output { .. } | Error::SinkStuck { .. } => K::Fatal,
         }
     }
 

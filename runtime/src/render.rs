@@ -5,6 +5,12 @@
 //! Reproducible by construction: one thread drives [`Track::render`] frame by frame, every
 //! script step and every push of reply audio happens between two frames at a pts computed
 //! from the script, and nothing reads a clock. Same config and script, same bytes out.
+//!
+//! The configuration's `[[sinks]]` run too, on the same virtual clock: after each frame the
+//! render waits until every sink has handled what that frame gave it, so a sink never falls
+//! behind (nothing is dropped however slow it is) and an owning sink's report arrives
+//! before the next frame. What a plugin writes is then the same on every run, which lets a
+//! vendor golden-test a plugin with `voxpace render`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -95,6 +101,8 @@ const TAIL: Duration = Duration::from_millis(500);
 const RENDER_DECODE_AHEAD: Duration = Duration::from_secs(8);
 /// The longest render when the script sets no length.
 const MAX_AUTO: Duration = Duration::from_secs(3600);
+/// How long one sink call may take before the render gives up on the sink.
+const SINK_WAIT: Duration = Duration::from_secs(30);
 
 /// One reply's audio being delivered to the track as a TTS engine would.
 struct Feed {
@@ -370,6 +378,7 @@ pub fn render(
     let mut events = handle.events();
     let bus = Bus::start(config, &handle, Some(RENDER_DECODE_AHEAD))?;
     let source_events = bus.background.subscribe();
+    let sinks = attach_sinks(config, &handle)?;
     let mut s = Session {
         config,
         format,
@@ -428,6 +437,9 @@ pub fn render(
             });
         }
         let info = track.render(&mut buf);
+        if !sinks.is_empty() && !handle.wait_for_sinks(SINK_WAIT) {
+            return Err(sinks_stuck(config, pts));
+        }
         mix.extend_from_slice(&buf);
         speech.push(info.speech);
         while let Some(event) = events.try_next() {
@@ -477,6 +489,11 @@ pub fn render(
     let frames = speech.len() as u64;
     bar.set_length(frames);
     bar.finish_and_clear();
+    // Sinks get `Stop` and finish (close their files) before the render returns.
+    drop(track);
+    if !sinks.is_empty() && !handle.wait_for_sinks(SINK_WAIT) {
+        return Err(sinks_stuck(config, frames * frame_samples));
+    }
 
     write_wav(&outputs.wav, format, &mix)?;
     write_log(&outputs.events, &s.log)?;
@@ -497,6 +514,38 @@ pub fn render(
         events: s.log.len(),
         outputs: outputs.clone(),
     })
+}
+
+/// One instance of every `[[sinks]]` entry, attached before the first frame.
+fn attach_sinks(config: &Config, handle: &TrackHandle) -> Result<Vec<voxpace_core::SinkId>, Error> {
+    let fail = |i: usize, problem: String| {
+        Error::Invalid(vec![config.issue_at(
+            &format!("sinks[{i}].plugin"),
+            problem,
+            "a voxpace sink plugin (see `voxpace plugin check`)",
+        )])
+    };
+    let mut ids = Vec::new();
+    for (i, sink) in config.sinks.iter().enumerate() {
+        let instance = crate::plugins::instance(sink).map_err(|e| fail(i, e))?;
+        let id = handle
+            .attach_sink(Box::new(instance))
+            .map_err(|e| fail(i, e.to_string()))?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+fn sinks_stuck(config: &Config, pts: u64) -> Error {
+    let names: Vec<&str> = config.sinks.iter().map(|s| s.name.as_str()).collect();
+    Error::SinkStuck {
+        names: names.join(", "),
+        reason: format!(
+            "did not handle its events within {SINK_WAIT:?} at {:.3} s of the render: it \
+             blocks (check it with `voxpace plugin check`)",
+            pts as f64 / config.format.sample_rate() as f64
+        ),
+    }
 }
 
 fn progress_bar(len: u64, show: bool) -> indicatif::ProgressBar {

@@ -135,3 +135,80 @@ async fn a_served_output_feeds_its_plugin_sink() {
         "the plugin recorded the reply sample for sample"
     );
 }
+
+#[test]
+fn render_runs_the_sinks_and_their_files_are_the_same_bytes_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let script = dir.path().join("script.toml");
+    std::fs::write(
+        &script,
+        format!(
+            "\
+             [[step]]\nat_ms = 200\nreply = {:?}\nstream_speed = 1.5\n\
+             [[step]]\nat_ms = 1200\npause = true\n\
+             [[step]]\nat_ms = 1500\nresume = true\n\
+             [[step]]\nat_ms = 2300\ninterrupt = true\n\
+             [[step]]\nat_ms = 2600\nreply = {:?}\n",
+            assets.join("speech.wav"),
+            assets.join("speech2.wav"),
+        ),
+    )
+    .unwrap();
+    let (rec, avatar) = (plugin("recorder"), plugin("avatar"));
+    let mut outputs = Vec::new();
+    for run in 0..3 {
+        let run_dir = dir.path().join(format!("run{run}"));
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let (wav, jsonl) = (run_dir.join("rec.wav"), run_dir.join("avatar.jsonl"));
+        let config = run_dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[output]\nsample_rate = 24000\nchannels = 1\nframe_ms = 20\n\
+                 [[sinks]]\nname = \"rec\"\nplugin = {rec:?}\n\
+                 [sinks.config]\npath = {wav:?}\n\
+                 [[sinks]]\nname = \"avatar\"\nplugin = {avatar:?}\n\
+                 [sinks.config]\npath = {jsonl:?}\ndelivery = \"ahead\"\nmax_lead_ms = 300\n\
+                 queue_ms = 1000\nowns_playback = true\n"
+            ),
+        )
+        .unwrap();
+        let out = run_dir.join("mix.wav");
+        let (ok, stdout, stderr) = voxpace(&[
+            "render",
+            "--quiet",
+            "--config",
+            config.to_str().unwrap(),
+            "--script",
+            script.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{stdout}{stderr}");
+        let events = std::fs::read_to_string(run_dir.join("mix.events.jsonl")).unwrap();
+        outputs.push((
+            std::fs::read(&wav).unwrap(),
+            std::fs::read_to_string(&jsonl).unwrap(),
+            events,
+        ));
+    }
+    let (wav, lipsync, events) = &outputs[0];
+    assert!(
+        wav.len() > 44 + 2 * 24_000,
+        "over a second of speech recorded"
+    );
+    assert!(lipsync.lines().filter(|l| l.contains("\"frame\"")).count() > 50);
+    // The owning avatar reported both replies (the first at the interrupt's position).
+    let reported = events
+        .lines()
+        .filter(|l| l.contains("playback_finished") && l.contains("reported"))
+        .count();
+    assert_eq!(reported, 2, "{events}");
+    for (run, (w, l, e)) in outputs.iter().enumerate().skip(1) {
+        assert!(w == wav, "run {run}: the recorder's WAV differs");
+        assert!(l == lipsync, "run {run}: the avatar's file differs");
+        let first = e.lines().zip(events.lines()).find(|(a, b)| a != b);
+        assert!(e == events, "run {run}: the event log differs: {first:?}");
+    }
+}

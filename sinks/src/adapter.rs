@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use voxpace_core::{Delivery, Format, ReplyId, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
+use voxpace_core::{Delivery, Playout, ReplyId, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
 use voxpace_sink_abi::compat::v1_1;
 use voxpace_sink_abi::host::{ROption, WithMetadata};
 use voxpace_sink_abi::{
@@ -22,7 +22,6 @@ pub struct PluginSink {
     object: Object,
     abi: AbiVersion,
     info: SinkInfo,
-    format: Option<Format>,
     /// The text of a `Text` event as UTF-16 code units, reused from call to call.
     text: Vec<i16>,
 }
@@ -85,7 +84,6 @@ impl PluginSink {
             object,
             abi,
             info,
-            format: None,
             text: Vec::new(),
         })
     }
@@ -125,9 +123,6 @@ impl Sink for PluginSink {
     }
 
     fn handle(&mut self, event: SinkEvent<'_>, cx: &SinkContext) -> Result<(), SinkError> {
-        if let SinkEvent::Start { format } = event {
-            self.format = Some(format);
-        }
         let raw = match event {
             // ABI 1.2: the text as UTF-16 code units in `samples` (buffer reused).
             SinkEvent::Text {
@@ -153,8 +148,8 @@ impl Sink for PluginSink {
         };
         let call = Call {
             cx,
-            playout: self.format.and_then(|f| playout_of(&event, f)),
-            now: None,
+            playout: cx.playout().map(raw_playout),
+            now: Some(raw_playout(cx.now())),
         };
         let ctx = (&call as *const Call<'_>).cast();
         let result = match &mut self.object {
@@ -187,26 +182,12 @@ struct Call<'a> {
     now: Option<RawPlayout>,
 }
 
-/// When the event plays out, as far as the core event says.
-fn playout_of(event: &SinkEvent<'_>, format: Format) -> Option<RawPlayout> {
-    match *event {
-        SinkEvent::Audio {
-            reply, offset, pts, ..
-        }
-        | SinkEvent::Text {
-            reply, offset, pts, ..
-        } => Some(at_pts(pts?, reply, offset, format)),
-        _ => None,
-    }
-}
-
-fn at_pts(pts: u64, reply: ReplyId, offset: u64, format: Format) -> RawPlayout {
-    let due_ns = u128::from(pts) * 1_000_000_000 / u128::from(format.sample_rate());
+fn raw_playout(p: Playout) -> RawPlayout {
     RawPlayout {
-        pts,
-        due_ns: u64::try_from(due_ns).unwrap_or(u64::MAX),
-        reply: reply.0,
-        offset,
+        pts: p.pts,
+        due_ns: u64::try_from(p.due.as_nanos()).unwrap_or(u64::MAX),
+        reply: p.reply.map_or(0, |r| r.0),
+        offset: p.offset,
     }
 }
 

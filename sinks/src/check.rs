@@ -138,6 +138,8 @@ struct Seen {
     handled: BTreeMap<&'static str, u64>,
     audio_samples: u64,
     slowest: Duration,
+    /// Time spent in `handle` for audio, and the audio it covered (values).
+    audio_time: Duration,
     errors: Vec<(&'static str, String)>,
     stopped: bool,
 }
@@ -166,6 +168,9 @@ impl<S: Sink> Sink for Observed<S> {
             *seen.handled.entry(kind).or_default() += 1;
             seen.audio_samples += samples;
             seen.slowest = seen.slowest.max(took);
+            if samples > 0 {
+                seen.audio_time += took;
+            }
             if let Err(e) = &result {
                 seen.errors.push((kind, e.to_string()));
             }
@@ -264,13 +269,28 @@ fn converse(report: &mut CheckReport, sink: crate::PluginSink) -> Result<(), vox
         ));
     }
     if stats.sink_drops > 0 {
-        problems.push(format!(
-            "{} frames of audio were dropped because the plugin did not keep up with real \
-             time (slowest call {:.1} ms, a frame is {} ms)",
-            stats.sink_drops,
-            seen.slowest.as_secs_f64() * 1000.0,
-            format.frame_ms()
-        ));
+        // Measured: handle time per frame of audio against the frame period.
+        let frames = (seen.audio_samples as f64 / format.frame_len() as f64).max(1.0);
+        let per_frame_ms = seen.audio_time.as_secs_f64() * 1000.0 / frames;
+        let frame_ms = format.frame_ms() as f64;
+        let queue = report.info.as_ref().map_or(Duration::ZERO, |i| i.queue);
+        problems.push(if per_frame_ms > frame_ms {
+            format!(
+                "{} frames of audio were dropped: the plugin is slower than real time (its \
+                 audio calls took {per_frame_ms:.1} ms per {frame_ms} ms frame on average; \
+                 slowest call {:.1} ms)",
+                stats.sink_drops,
+                seen.slowest.as_secs_f64() * 1000.0
+            )
+        } else {
+            format!(
+                "{} frames of audio were dropped: a call stalled longer than its queue \
+                 ({queue:?}) holds (slowest call {:.1} ms), although its audio calls averaged \
+                 {per_frame_ms:.1} ms per {frame_ms} ms frame",
+                stats.sink_drops,
+                seen.slowest.as_secs_f64() * 1000.0
+            )
+        });
     }
     for reply in [first, second] {
         match stage.outcome(reply) {

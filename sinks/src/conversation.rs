@@ -62,6 +62,12 @@ impl Stage {
         &self.handle
     }
 
+    /// Change how the next frames are paced.
+    pub fn set_pacing(&mut self, pacing: Pacing) {
+        self.pacing = pacing;
+        self.next_due = None;
+    }
+
     /// The track's format.
     pub fn format(&self) -> Format {
         self.track.format()

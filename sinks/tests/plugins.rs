@@ -365,7 +365,9 @@ fn avatar_ahead_delivery_gets_the_whole_reply_in_order() {
     assert_eq!(frames.len(), 50);
     for (i, v) in frames.iter().enumerate() {
         assert_eq!(v["offset"].as_u64().unwrap(), i as u64 * 480);
-        assert!(v["pts"].is_null(), "ahead audio has no pts yet");
+        // Ahead audio carries the pts it is scheduled to play at (ABI 1.2 playout).
+        let first = frames[0]["pts"].as_u64().unwrap();
+        assert_eq!(v["pts"].as_u64().unwrap(), first + i as u64 * 480);
     }
 }
 
@@ -624,4 +626,92 @@ fn loading_two_plugins_gives_two_different_modules() {
     assert_eq!(b.metadata().name, "voxpace-plugin-template");
     let t = b.instantiate("").unwrap();
     assert_eq!(t.info().name, "template");
+}
+
+/// The avatar with ahead delivery and the default 1 s queue, as its configuration text.
+fn ahead_avatar(jsonl: &std::path::Path, owns: bool) -> PluginSink {
+    PluginSink::load(
+        plugin("avatar"),
+        &format!(
+            "path = {:?}\ndelivery = \"ahead\"\nmax_lead_ms = 300\nqueue_ms = 1000\nowns_playback = {owns}",
+            jsonl.to_str().unwrap()
+        ),
+    )
+    .unwrap()
+}
+
+fn frames_of(jsonl: &std::path::Path, reply: u64) -> Vec<Value> {
+    std::fs::read_to_string(jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "frame" && v["reply"] == reply)
+        .collect()
+}
+
+#[test]
+fn a_60_s_reply_reaches_an_ahead_sink_complete_through_a_1_s_queue() {
+    let dir = scratch("ahead-60s");
+    let jsonl = dir.join("a.jsonl");
+    // The whole minute is accepted before the first frame plays.
+    let mut stage = Stage::new(TrackConfig {
+        buffer: Duration::from_secs(61),
+        ..TrackConfig::default()
+    });
+    let id = stage
+        .handle
+        .attach_sink(Box::new(ahead_avatar(&jsonl, false)))
+        .unwrap();
+    let speech = pattern(24_000 * 60, 7);
+    let a = stage.say_in(&speech, 24_000);
+    let outcome = stage.until_finished_settled(a, 3_100);
+    assert_eq!(outcome.played_samples, 24_000 * 60);
+    assert_eq!(stage.handle.stats().sink_drops, 0, "nothing dropped");
+    stage.handle.detach_sink(id).unwrap();
+    stage.render_settled(2);
+    let frames = frames_of(&jsonl, a.0);
+    assert_eq!(frames.len(), 3_000, "every 20 ms frame of the minute");
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(f["offset"], i as u64 * 480);
+        // Each carries the pts at which it plays, though it arrived ahead of it.
+        assert_eq!(
+            f["pts"],
+            frames[0]["pts"].as_u64().unwrap() + i as u64 * 480
+        );
+    }
+}
+
+#[test]
+fn an_owning_ahead_avatar_reports_an_interrupt_in_the_lead_window_at_the_true_position() {
+    let dir = scratch("ahead-owning-interrupt");
+    let jsonl = dir.join("a.jsonl");
+    // The default 10 ms fade: 240 samples at 24 kHz, which play and count.
+    let mut stage = Stage::new(TrackConfig::default());
+    stage
+        .handle
+        .attach_sink(Box::new(ahead_avatar(&jsonl, true)))
+        .unwrap();
+    let a = stage.say(&pattern(24_000, 9)); // 1 s, 50 frames
+                                            // 40 frames play: the last 200 ms were all delivered ahead (lead 300 ms), and the
+                                            // reply has not ended. The interrupt comes now.
+    let before = stage.frames.len();
+    stage.render_settled(40);
+    let played_frames = stage.frames[before..]
+        .iter()
+        .filter(|f| f.reply == Some(a))
+        .count() as u64;
+    assert_eq!(played_frames, 40);
+    assert!(stage.outcome(a).is_none(), "still inside the lead window");
+    stage.handle.interrupt();
+    let outcome = stage.until_finished_settled(a, 20);
+    assert!(outcome.interrupted);
+    assert_eq!(outcome.position, Position::Reported, "the avatar reported");
+    assert_eq!(
+        outcome.played_samples,
+        40 * 480 + 240,
+        "40 frames and the fade"
+    );
+    // It had received more than that (ahead), and says where playback stopped.
+    let frames = frames_of(&jsonl, a.0);
+    assert!(frames.len() > 41, "{} frames arrived ahead", frames.len());
 }

@@ -17,12 +17,22 @@
 //! ```
 //!
 //! With `delivery = "ahead"` the speech arrives before it is played (up to `max_lead_ms`),
-//! which gives a renderer lookahead; frames then carry `"pts": null` and are placed by
-//! `reply_ms` from the moment the reply starts playing.
+//! which gives a renderer lookahead. Every frame still carries the `pts` and `time_ms` at
+//! which it plays ([`Host::playout`]: for ahead audio, when it is scheduled to play), so a
+//! renderer holds each mouth shape until its time.
 //!
 //! With `owns_playback = true` the avatar stands for a service that publishes the audio
-//! itself: the host silences its own output and this plugin reports each reply's played
-//! position ([`Host::report_playback`]) when the reply ends or is interrupted.
+//! itself, playing each sample at its due time: the host silences its own output and this
+//! plugin reports each reply's played position ([`Host::report_playback`]) at the right
+//! moment, which the host's events give it:
+//! - `ReplyEnded` arrives when the reply's last sample is due (for ahead delivery too, a
+//!   whole lead after the last audio arrived): report the whole reply then;
+//! - `Interrupted` says where the output fell silent ([`Host::playout`]`.offset`, the fade
+//!   included), even when the interrupt comes while audio delivered ahead is still
+//!   unplayed: report that position, not what was received.
+//!
+//! Nothing here reads a clock, so on `voxpace render`'s virtual clock the file is the same
+//! on every run.
 //!
 //! Configuration (TOML, see [`Avatar::CONFIG_HELP`]):
 //! ```toml
@@ -40,7 +50,7 @@ pub mod analysis;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use voxpace_sink_abi::{export_sink_plugin, Delivery, Event, Host, Info, SinkPlugin, StreamFormat};
@@ -97,9 +107,11 @@ enum Record {
         reply: u64,
         /// Reply position of the frame's first sample, in samples per channel.
         offset: u64,
-        /// Track time of the frame's first sample (samples per channel); null when ahead.
+        /// Track time of the frame's first sample (samples per channel): when it plays
+        /// (scheduled, for ahead delivery); null only from hosts older than ABI 1.2 when
+        /// ahead.
         pts: Option<u64>,
-        /// `pts` in milliseconds.
+        /// Its due time on the host's play-out clock, in milliseconds.
         time_ms: Option<f64>,
         /// `offset` in milliseconds.
         reply_ms: f64,
@@ -129,10 +141,7 @@ struct Current {
     pending: Vec<i16>,
     pending_offset: u64,
     pending_pts: Option<u64>,
-    /// When its first audio arrived, and time spent paused since (the playback clock of an
-    /// owning avatar).
-    first_audio: Option<Instant>,
-    paused_for: Duration,
+    pending_due: Option<Duration>,
     reported: bool,
 }
 
@@ -148,7 +157,6 @@ pub struct Avatar {
     current: Option<Current>,
     /// Replies up to this id were interrupted: their audio is ignored if any still arrives.
     interrupted_through: u64,
-    paused_at: Option<Instant>,
 }
 
 impl SinkPlugin for Avatar {
@@ -193,7 +201,6 @@ ceil_db = -12.0         # mouth fully open at and above this level (dBFS)";
             lips: None,
             current: None,
             interrupted_through: 0,
-            paused_at: None,
         })
     }
 
@@ -221,13 +228,21 @@ ceil_db = -12.0         # mouth fully open at and above this level (dBFS)";
                 offset,
                 pts,
                 samples,
-            } => self.audio(reply, offset, pts, samples)?,
+            } => {
+                // ABI 1.2 hosts say when the audio plays, for ahead delivery too.
+                let playout = host.playout();
+                let pts = playout.map(|p| p.pts).or(pts);
+                let due = playout.map(|p| p.due);
+                self.audio(reply, offset, pts, due, samples)?
+            }
             Event::ReplyEnded { reply, interrupted } => {
                 if !interrupted {
                     self.flush_partial()?;
                 }
                 let received = self.received(reply);
-                self.report(host, reply, interrupted);
+                // Its last sample is due now: everything that played is final.
+                let played = host.playout().map_or(received, |p| p.offset);
+                self.report(host, reply, played, interrupted);
                 if let Some(lips) = &mut self.lips {
                     lips.reset();
                 }
@@ -244,24 +259,21 @@ ceil_db = -12.0         # mouth fully open at and above this level (dBFS)";
                 self.interrupted_through = self.interrupted_through.max(reply);
                 if let Some(current) = self.current.as_mut().filter(|c| c.reply <= reply) {
                     current.pending.clear();
-                    let id = current.reply;
-                    self.report(host, id, true);
+                    let (id, received) = (current.reply, current.received);
+                    // Where the output fell silent, however much was delivered ahead.
+                    let played = host
+                        .playout()
+                        .filter(|p| p.reply == id)
+                        .map_or(received, |p| p.offset.min(received));
+                    self.report(host, id, played, true);
                 }
                 if let Some(lips) = &mut self.lips {
                     lips.reset();
                 }
                 self.write(&Record::Interrupted { reply })?;
             }
-            Event::Paused => {
-                self.paused_at = Some(Instant::now());
-                self.write(&Record::Paused)?;
-            }
-            Event::Resumed => {
-                if let (Some(at), Some(c)) = (self.paused_at.take(), self.current.as_mut()) {
-                    c.paused_for += at.elapsed();
-                }
-                self.write(&Record::Resumed)?;
-            }
+            Event::Paused => self.write(&Record::Paused)?,
+            Event::Resumed => self.write(&Record::Resumed)?,
             Event::Stop => {
                 self.write(&Record::Stop)?;
             }
@@ -285,8 +297,7 @@ impl Avatar {
             pending: Vec::with_capacity(frame_len),
             pending_offset: 0,
             pending_pts: None,
-            first_audio: None,
-            paused_for: Duration::ZERO,
+            pending_due: None,
             reported: false,
         });
     }
@@ -305,6 +316,7 @@ impl Avatar {
         reply: u64,
         offset: u64,
         pts: Option<u64>,
+        due: Option<Duration>,
         samples: &[i16],
     ) -> Result<(), String> {
         if reply <= self.interrupted_through {
@@ -320,10 +332,12 @@ impl Avatar {
         let mut at = offset;
         while !rest.is_empty() {
             let current = self.current.as_mut().ok_or("no reply")?;
-            current.first_audio.get_or_insert_with(Instant::now);
             if current.pending.is_empty() {
                 current.pending_offset = at;
                 current.pending_pts = pts.map(|p| p + (at - offset));
+                let rate = u64::from(format.sample_rate.max(1));
+                current.pending_due =
+                    due.map(|d| d + Duration::from_nanos((at - offset) * 1_000_000_000 / rate));
             }
             let take = (frame_len - current.pending.len()).min(rest.len());
             current.pending.extend_from_slice(&rest[..take]);
@@ -356,7 +370,10 @@ impl Avatar {
             reply: current.reply,
             offset: current.pending_offset,
             pts: current.pending_pts,
-            time_ms: current.pending_pts.map(|p| p as f64 * 1000.0 / rate),
+            time_ms: current
+                .pending_due
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .or_else(|| current.pending_pts.map(|p| p as f64 * 1000.0 / rate)),
             reply_ms: current.pending_offset as f64 * 1000.0 / rate,
             mouth,
         };
@@ -364,33 +381,17 @@ impl Avatar {
         self.write(&record)
     }
 
-    /// Owning avatars report how much of `reply` they played: all of it when it completed,
-    /// and when interrupted the position their playback clock reached (they start playing
-    /// when the first audio arrives and play in real time, pauses excluded).
-    fn report(&mut self, host: &Host<'_>, reply: u64, interrupted: bool) {
+    /// Owning avatars report how much of `reply` they played, once per reply.
+    fn report(&mut self, host: &Host<'_>, reply: u64, played: u64, interrupted: bool) {
         if !self.info.owns_playback {
             return;
         }
-        let Some(format) = self.format else { return };
         let Some(current) = self.current.as_mut().filter(|c| c.reply == reply) else {
             return;
         };
         if std::mem::replace(&mut current.reported, true) {
             return;
         }
-        let played = if interrupted {
-            let playing = current.first_audio.map_or(Duration::ZERO, |t| {
-                let paused =
-                    current.paused_for + self.paused_at.map_or(Duration::ZERO, |p| p.elapsed());
-                t.elapsed().saturating_sub(paused)
-            });
-            // Up to the end of the frame being played when the interrupt came.
-            let clock = (playing.as_secs_f64() * format.sample_rate as f64) as u64
-                + format.frame_samples as u64;
-            clock.min(current.received)
-        } else {
-            current.received
-        };
         host.report_playback(reply, played, interrupted);
     }
 

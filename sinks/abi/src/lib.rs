@@ -72,26 +72,49 @@
 //!
 //! ## What the plugin receives
 //!
-//! [`Event::Start`] (the [`StreamFormat`]), then per reply [`Event::ReplyStarted`],
-//! [`Event::Audio`] (interleaved `i16` with the reply offset and, for paced delivery, the
-//! `pts`), [`Event::ReplyEnded`]; at any time [`Event::Interrupted`] (drop everything
-//! queued, stop now), [`Event::Paused`], [`Event::Resumed`]; last [`Event::Stop`].
-//! Since ABI 1.2, a reply whose producer gave text marks also brings [`Event::Text`] (a
-//! word or chunk of its text and the sample it is heard from) just before the audio that
-//! carries it: captions in sync with the voice.
+//! One instance sees exactly this sequence (`*` any number, `[ ]` at most one, `|` or):
 //!
-//! Since ABI 1.2, [`Host::playout`] says when the event being handled plays out (its
-//! `pts` and its due time on the host's play-out clock, for ahead delivery too) and
-//! [`Host::now`] what is playing now.
+//! ```text
+//! Start ( ReplyStarted ( Text | Audio )* [Interrupted] ReplyEnded | Paused | Resumed )* Stop
+//! ```
+//!
+//! - [`Event::Start`] first (the [`StreamFormat`]), [`Event::Stop`] last (flush, close).
+//! - Per reply: [`Event::ReplyStarted`], its [`Event::Audio`] (interleaved `i16`, the reply
+//!   `offset` of the first sample in samples per channel, contiguous from 0), then exactly
+//!   one [`Event::ReplyEnded`]. A reply's events never interleave with another's.
+//! - Since ABI 1.2, a reply whose producer gave text marks also brings [`Event::Text`] (a
+//!   word or chunk of its text and the sample it is heard from) just before the audio that
+//!   carries it: captions in sync with the voice. Plugins built against 1.0/1.1 never get it.
+//! - [`Event::Interrupted`] (barge-in: stop now, drop what is queued) comes inside the
+//!   interrupted reply, right before its `ReplyEnded { interrupted: true }`.
+//! - [`Event::Paused`] and [`Event::Resumed`] may come anywhere between.
+//!
+//! Timing:
+//! - **Paced** delivery: each frame's speech arrives as it plays (with its `pts`), the
+//!   short fade of an interrupt included: the samples a paced plugin receives for a reply
+//!   are exactly what played.
+//! - **Ahead** delivery (`max_lead`): the current reply's audio arrives as soon as it is at
+//!   most `max_lead` before its play-out time, so the host queues about `max_lead` of audio
+//!   for the plugin whatever the reply's length; the next reply's audio starts after this
+//!   one's `ReplyEnded`. On an interrupt, audio already delivered past the point where the
+//!   output fell silent was never played.
+//! - `ReplyEnded` comes when the reply's last sample plays, for both deliveries.
+//! - Since ABI 1.2, [`Host::playout`] says when the event being handled plays out (its
+//!   `pts` and its due time on the host's play-out clock, for ahead audio too; for
+//!   `ReplyEnded` and `Interrupted`, how much of the reply played) and [`Host::now`] what
+//!   is playing now.
 //!
 //! Calls come on the plugin's own worker thread, one at a time. Taking long only fills the
-//! plugin's bounded queue (its audio is dropped and counted); it never delays the voice.
-//! Returning `Err` or panicking detaches the plugin and the host's event stream says why.
+//! plugin's bounded queue; it never delays the voice. A plugin that is slower than real
+//! time loses audio (dropped, counted in the host's `sink_drops`), and `voxpace plugin
+//! check` says so. Returning `Err` or panicking detaches the plugin and the host's event
+//! stream says why.
 //!
 //! A plugin that publishes the audio itself (an avatar service) sets
-//! [`Info::owns_playback`], and reports each reply's played position with
-//! [`Host::report_playback`] when the reply ends or is interrupted. If it never reports, the
-//! host ends the reply after a timeout with an estimated position.
+//! [`Info::owns_playback`], plays each sample at its due time, and reports each reply's
+//! played position with [`Host::report_playback`] once: on `ReplyEnded` (all of it) or on
+//! `Interrupted` (where the output fell silent: [`Host::playout`]`.offset`). If it never
+//! reports, the host ends the reply after a timeout with an estimated position.
 //!
 //! ## Versioning
 //!

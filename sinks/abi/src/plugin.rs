@@ -35,8 +35,10 @@ pub enum Delivery {
     /// Each frame at its play-out time, with its `pts` (speakers, recorders).
     #[default]
     Paced,
-    /// As soon as the speech is accepted, for lip-sync lookahead, but never more than
-    /// `max_lead` ahead of play-out. Audio arrives with `pts: None`.
+    /// Ahead of play-out, for lip-sync lookahead: the current reply's audio as soon as it is
+    /// at most `max_lead` before its play-out time (so the host queues about `max_lead`
+    /// whatever the reply's length). Audio arrives with `pts: None`; [`Host::playout`]
+    /// (ABI 1.2) says when it is scheduled to play.
     Ahead {
         /// The cap on how far ahead of play-out audio may arrive.
         max_lead: Duration,
@@ -127,19 +129,22 @@ pub enum Event<'a> {
         /// Position of the first sample within the reply, in samples per channel.
         offset: u64,
         /// Presentation timestamp (track time in samples per channel) of the first sample,
-        /// for paced delivery; `None` for audio delivered ahead of play-out.
+        /// for paced delivery; `None` for audio delivered ahead of play-out (since ABI 1.2
+        /// [`Host::playout`] gives its scheduled `pts` and due time).
         pts: Option<u64>,
         /// The samples; copy what you keep.
         samples: &'a [i16],
     },
-    /// The reply's last audio was delivered, or it was interrupted.
+    /// Exactly one per reply, after its audio: its last sample plays now (paced and ahead
+    /// delivery alike), or it was interrupted (then right after `Interrupted`).
     ReplyEnded {
         /// The reply.
         reply: u64,
         /// True when it ended by interrupt.
         interrupted: bool,
     },
-    /// Barge-in: drop everything queued for `reply` and earlier, stop playing now.
+    /// Barge-in: drop everything queued for `reply` and earlier, stop playing now. Comes
+    /// inside the interrupted reply, before its `ReplyEnded { interrupted: true }`.
     Interrupted {
         /// The newest reply the interrupt covers.
         reply: u64,

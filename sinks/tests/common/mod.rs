@@ -74,6 +74,11 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
+/// The target directory this test binary was built in.
+pub fn target_dir() -> PathBuf {
+    profile_dir().parent().expect("target dir").to_path_buf()
+}
+
 /// A scratch directory unique to one test.
 pub fn scratch(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("voxpace-sinks-{}-{test}", std::process::id()));
@@ -87,6 +92,8 @@ pub fn scratch(test: &str) -> PathBuf {
 pub struct Stage {
     pub handle: TrackHandle,
     inner: conversation::Stage,
+    /// The pacing of plain renders (the settled ones render back to back).
+    pacing: Pacing,
 }
 
 impl Deref for Stage {
@@ -107,10 +114,12 @@ impl Stage {
     pub fn new(config: TrackConfig) -> Self {
         let format = Format::new(24_000, 1, 20).unwrap();
         let track = Track::new(format, config).unwrap();
-        let inner = conversation::Stage::new(track, Pacing::Every(Duration::from_millis(2)));
+        let pacing = Pacing::Every(Duration::from_millis(2));
+        let inner = conversation::Stage::new(track, pacing);
         Self {
             handle: inner.handle().clone(),
             inner,
+            pacing,
         }
     }
 
@@ -131,6 +140,39 @@ impl Stage {
         }
         reply.finish().unwrap();
         id
+    }
+
+    /// Render `n` frames as fast as the sinks allow: after each frame, wait until every
+    /// sink handled what it got (the virtual-clock lockstep `voxpace render` uses).
+    pub fn render_settled(&mut self, n: usize) {
+        let pacing = std::mem::replace(&mut self.pacing, Pacing::Virtual);
+        self.inner.set_pacing(Pacing::Virtual);
+        for _ in 0..n {
+            self.inner.render_frame();
+            assert!(
+                self.handle.wait_for_sinks(Duration::from_secs(20)),
+                "a sink did not keep up"
+            );
+        }
+        self.inner.set_pacing(pacing);
+        self.pacing = pacing;
+    }
+
+    /// Like `until_finished`, in lockstep with the sinks.
+    pub fn until_finished_settled(&mut self, reply: ReplyId, limit: usize) -> ReplyOutcome {
+        for _ in 0..limit {
+            if let Some(o) = self.outcome(reply) {
+                return o;
+            }
+            self.render_settled(1);
+        }
+        self.outcome(reply)
+            .unwrap_or_else(|| panic!("reply {reply:?} did not finish in {limit} frames"))
+    }
+
+    /// Open a reply, push `samples` in chunks of `chunk` values, finish it.
+    pub fn say_in(&mut self, samples: &[i16], chunk: usize) -> ReplyId {
+        self.inner.say(samples, chunk).unwrap()
     }
 
     /// Render until `reply` finished (at most `limit` frames); its outcome.
