@@ -1,5 +1,6 @@
 //! Each output's background bus, from `voxpace-sources`: the configured music (looped,
-//! ducked under speech), its live gain, and one-shot clips.
+//! ducked under speech, at `relative_lu` below the speech target when set), its live gain,
+//! and one-shot clips.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -22,13 +23,16 @@ pub struct Bus {
     /// The control handle.
     pub background: Background,
     config: Option<BackgroundConfig>,
+    /// The music's loudness (LUFS) when `relative_lu` sets it: speech target + relative.
+    music_lufs: Option<f32>,
     on: AtomicBool,
     gain_db: AtomicU32,
 }
 
-fn play_for(b: &BackgroundConfig, gain_db: f32) -> Play {
+fn play_for(b: &BackgroundConfig, gain_db: f32, music_lufs: Option<f32>) -> Play {
     Play::music()
         .gain_db(gain_db)
+        .normalised(music_lufs)
         .looping(if b.looped {
             Looping::Gapless
         } else {
@@ -73,8 +77,14 @@ impl Bus {
         .map_err(to_err)?;
         handle.set_background(Some(Box::new(mixer)))?;
         let gain = b.as_ref().map_or(0.0, |b| b.gain_db);
+        let target = config.loudness.and_then(|l| l.target_lufs);
+        let music_lufs = b
+            .as_ref()
+            .and_then(|b| b.relative_lu)
+            .and_then(|r| target.map(|t| t + r));
         let bus = Bus {
             background,
+            music_lufs,
             on: AtomicBool::new(false),
             gain_db: AtomicU32::new(gain.to_bits()),
             config: b,
@@ -90,7 +100,7 @@ impl Bus {
         match (&self.config, on) {
             (Some(b), true) => {
                 self.background
-                    .play(&b.file, play_for(b, self.gain_db()))
+                    .play(&b.file, play_for(b, self.gain_db(), self.music_lufs))
                     .map_err(to_err)?;
             }
             (None, true) => {
@@ -110,11 +120,12 @@ impl Bus {
         let b = self.config.clone().unwrap_or(BackgroundConfig {
             file: file.to_path_buf(),
             gain_db: self.gain_db(),
+            relative_lu: None,
             looped: true,
             ducking: None,
         });
         self.background
-            .play(file, play_for(&b, self.gain_db()))
+            .play(file, play_for(&b, self.gain_db(), self.music_lufs))
             .map_err(to_err)?;
         self.on.store(true, Ordering::Relaxed);
         Ok(())

@@ -43,6 +43,18 @@ pub enum SourceEvent {
         /// What went wrong.
         error: Error,
     },
+    /// A [`Play::normalised`](crate::Play::normalised) file was measured (before its
+    /// first sample plays) and scaled.
+    Measured {
+        /// The source.
+        id: SourceId,
+        /// Its file.
+        path: PathBuf,
+        /// Its integrated loudness over the first 60 s (LUFS); `None` when silent.
+        loudness_lufs: Option<f32>,
+        /// The gain that brings it to the asked loudness (dB, within -40 to +20).
+        gain_db: f32,
+    },
     /// The source left the mix (its last sample was mixed).
     Finished {
         /// The source.

@@ -50,6 +50,8 @@ pub(crate) struct WorkerSpec {
     pub(crate) id: SourceId,
     pub(crate) path: PathBuf,
     pub(crate) looping: Looping,
+    /// Measure the file first and scale it to this loudness (LUFS).
+    pub(crate) normalised: Option<f32>,
     pub(crate) format: Format,
     /// Ring capacity in samples (interleaved).
     pub(crate) capacity: usize,
@@ -83,6 +85,7 @@ pub(crate) fn spawn(
         trim_head: 0,
         out: Vec::new(),
         out_pos: 0,
+        gain: 1.0,
     };
     let handle = thread::Builder::new()
         .name("voxpace-source".into())
@@ -130,6 +133,8 @@ struct Worker {
     /// Resampled audio not yet in the ring.
     out: Vec<f32>,
     out_pos: usize,
+    /// The loudness gain (linear) applied to everything resampled.
+    gain: f32,
 }
 
 enum Step {
@@ -139,6 +144,9 @@ enum Step {
 
 impl Worker {
     fn run(mut self) {
+        if let Some(target) = self.spec.normalised {
+            self.measure(target);
+        }
         self.run_until_done();
         // Also on cancellation: nothing more will come, and `wait_buffered` must not wait
         // for a source whose mixer is gone.
@@ -172,6 +180,22 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Set the gain that brings the file to `target` LUFS, and say so. A file that fails to
+    /// measure plays as recorded (its decoding reports the failure).
+    fn measure(&mut self, target: f32) {
+        let Ok(measured) = crate::loudness::measure(&self.spec.path, self.channels) else {
+            return;
+        };
+        let gain_db = crate::loudness::gain_db(measured, target);
+        self.gain = voxpace_loudness::db_to_gain(gain_db);
+        self.hub.send(SourceEvent::Measured {
+            id: self.spec.id,
+            path: self.spec.path.clone(),
+            loudness_lufs: measured.map(|m| m as f32),
+            gain_db,
+        });
     }
 
     fn cancelled(&self) -> bool {
@@ -312,9 +336,9 @@ impl Worker {
             return;
         }
         let n = self.decoded.len() - keep;
-        let out = &mut self.out;
+        let (out, gain) = (&mut self.out, self.gain);
         self.resampler
-            .push(&self.decoded[..n], &mut |o| out.extend_from_slice(o));
+            .push(&self.decoded[..n], &mut |o| extend_scaled(out, o, gain));
         self.decoded.drain(..n);
     }
 
@@ -337,8 +361,8 @@ impl Worker {
             }
         }
         self.resample_all_but(0);
-        let out = &mut self.out;
-        self.resampler.flush(&mut |o| out.extend_from_slice(o));
+        let (out, gain) = (&mut self.out, self.gain);
+        self.resampler.flush(&mut |o| extend_scaled(out, o, gain));
         if fade {
             // The resampler's ringing after the fade is already near silence; make sure the
             // last samples are exactly zero so the source ends without a step.
@@ -353,5 +377,13 @@ impl Worker {
             thread::park_timeout(self.poll);
         }
         self.shared.finished.store(true, Ordering::Release);
+    }
+}
+
+fn extend_scaled(out: &mut Vec<f32>, samples: &[f32], gain: f32) {
+    if gain == 1.0 {
+        out.extend_from_slice(samples);
+    } else {
+        out.extend(samples.iter().map(|s| s * gain));
     }
 }
