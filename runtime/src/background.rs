@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use voxpace_core::{Format, TrackHandle};
+use voxpace_core::{Format, Source, TrackHandle};
 use voxpace_sources::{
     Background, BackgroundConfig as MixerConfig, BackgroundMixer, Ducking, Looping, Play,
 };
@@ -57,6 +57,17 @@ impl Bus {
         handle: &TrackHandle,
         buffer: Option<Duration>,
     ) -> Result<Bus, Error> {
+        Self::start_with(config, handle, buffer, |mixer| Box::new(mixer))
+    }
+
+    /// [`Bus::start`], with the mixer wrapped by `wrap` before it goes into the track (how
+    /// `render` records the bus for its loudness plot).
+    pub fn start_with(
+        config: &Config,
+        handle: &TrackHandle,
+        buffer: Option<Duration>,
+        wrap: impl FnOnce(BackgroundMixer) -> Box<dyn Source>,
+    ) -> Result<Bus, Error> {
         let b = config.background.clone();
         let ducking = b
             .as_ref()
@@ -75,7 +86,7 @@ impl Bus {
             },
         )
         .map_err(to_err)?;
-        handle.set_background(Some(Box::new(mixer)))?;
+        handle.set_background(Some(wrap(mixer)))?;
         let gain = b.as_ref().map_or(0.0, |b| b.gain_db);
         let target = config.loudness.and_then(|l| l.target_lufs);
         let music_lufs = b
