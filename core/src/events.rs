@@ -2,12 +2,11 @@
 //! [`ReplyOutcome`].
 
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::track::Shared;
+use crate::shared::{Counters, Liveness, Shared};
 use crate::{ReplyId, SinkId};
 
 /// How a reply's played position was established.
@@ -91,11 +90,15 @@ pub enum Event {
 /// is dropped.
 #[derive(Debug)]
 pub struct EventStream {
-    pub(crate) rx: rtrb::Consumer<Event>,
-    pub(crate) shared: Arc<Shared>,
+    rx: rtrb::Consumer<Event>,
+    track: Liveness,
 }
 
 impl EventStream {
+    pub(crate) fn new(rx: rtrb::Consumer<Event>, track: Liveness) -> Self {
+        Self { rx, track }
+    }
+
     /// The next event; `None` once the track is gone or a newer stream replaced this one.
     pub async fn next(&mut self) -> Option<Event> {
         std::future::poll_fn(|cx| self.poll_next_event(cx)).await
@@ -110,11 +113,11 @@ impl EventStream {
         if let Ok(ev) = self.rx.pop() {
             return Poll::Ready(Some(ev));
         }
-        self.shared.event_waker.register(cx.waker());
+        self.track.wake_on_event(cx.waker());
         if let Ok(ev) = self.rx.pop() {
             return Poll::Ready(Some(ev));
         }
-        if self.rx.is_abandoned() || self.shared.closed.load(Ordering::Acquire) {
+        if self.rx.is_abandoned() || self.track.is_closed() {
             return Poll::Ready(self.rx.pop().ok());
         }
         Poll::Pending
@@ -126,5 +129,33 @@ impl futures_core::Stream for EventStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         self.get_mut().poll_next_event(cx)
+    }
+}
+
+/// The frame side's end of the event stream: queues events for the newest subscriber,
+/// counts the ones it had no room for, and wakes the subscriber.
+pub(crate) struct EventSender {
+    tx: Option<rtrb::Producer<Event>>,
+    shared: Arc<Shared>,
+}
+
+impl EventSender {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { tx: None, shared }
+    }
+
+    /// A new subscriber replaces the previous one (whose stream then ends).
+    pub(crate) fn subscribe(&mut self, tx: rtrb::Producer<Event>) {
+        self.tx = Some(tx);
+    }
+
+    pub(crate) fn emit(&mut self, event: Event) {
+        let Some(tx) = self.tx.as_mut() else {
+            return;
+        };
+        if tx.push(event).is_err() {
+            Counters::count(&self.shared.counters.events_dropped);
+        }
+        self.shared.wake_events();
     }
 }

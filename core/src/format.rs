@@ -12,7 +12,7 @@ pub const FRAME_LENGTHS_MS: [u32; 4] = [10, 20, 40, 60];
 /// A validated track format. Samples are signed 16-bit, interleaved when stereo.
 ///
 /// Construct with [`Format::new`]; an unsupported combination is an [`Error::InvalidFormat`].
-/// The default is the seed's format: 24 kHz, mono, 20 ms frames.
+/// The default is 24 kHz, mono, 20 ms frames (what most TTS services send).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Format {
     sample_rate: u32,
@@ -146,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn default_is_the_seed_format() {
+    fn default_is_24k_mono_20ms() {
         let f = Format::default();
         assert_eq!(
             (f.sample_rate(), f.channels(), f.frame_ms()),

@@ -24,29 +24,53 @@
 //! - [`Clock`], [`MonotonicClock`], [`VirtualClock`]: time, injected.
 //! - [`Pacer`]: one track's frames paced against a clock (async), with a defined catch-up
 //!   policy; [`FrameClock`]: many tracks ticked together on one thread.
-//! - [`Error`]: everything that can go wrong.
+//! - [`Error`] and [`ErrorKind`]: everything that can go wrong, and what a caller can do.
+//!
+//! Inside, one file per room (none imports another in a circle):
+//! `shared` (the atomics both sides see, and narrow views of them), `intake` (reply
+//! entries, room, push, finish: a control half and a frame half), `handle` (the control
+//! side), `reply_state` and `reply` (a reply's shared state, its writer and `Playback`),
+//! `track` (the frame side's render), `reports` (how replies end: outcomes, owning sinks'
+//! reports), `commands` and `mailbox` (rare control-to-frame messages), `sink_tap` (sink
+//! queues and workers), `events`.
 
-mod clock;
+// Public vocabulary.
+mod config;
 mod error;
-mod events;
 mod format;
-mod frame_clock;
-mod mailbox;
-mod pacer;
-mod reply;
+mod ids;
 mod sink;
-mod sink_tap;
 mod source;
+
+// Time and pacing.
+mod clock;
+mod frame_clock;
+mod pacer;
+
+// The track, room by room.
+mod commands;
+mod events;
+mod handle;
+mod intake;
+mod mailbox;
+mod reply;
+mod reply_state;
+mod reports;
+mod shared;
+mod sink_tap;
 mod track;
 
 pub use clock::{Clock, MonotonicClock, VirtualClock, VirtualSleep};
+pub use config::TrackConfig;
 pub use error::{Error, ErrorKind};
 pub use events::{Event, EventStream, Position, ReplyOutcome};
 pub use format::{Format, FRAME_LENGTHS_MS, SAMPLE_RATES};
 pub use frame_clock::{FrameClock, FrameClockStats};
+pub use handle::TrackHandle;
+pub use ids::{ReplyId, SinkId};
 pub use pacer::{CatchUp, Frame, Pacer, PacerStats};
-pub use reply::{Playback, ReplyId, ReplyWriter};
+pub use reply::{Playback, ReplyWriter};
+pub use shared::TrackStats;
 pub use sink::{Delivery, PlaybackReport, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
-pub use sink_tap::SinkId;
 pub use source::{BusContext, Limiter, Source};
-pub use track::{FrameInfo, Track, TrackConfig, TrackHandle, TrackStats};
+pub use track::{FrameInfo, Track};

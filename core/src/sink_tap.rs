@@ -10,19 +10,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
+use crate::shared::SinkLink;
 use crate::sink::{Delivery, PlaybackReport, Sink, SinkContext, SinkEvent};
-use crate::track::Shared;
-use crate::{Error, Format, ReplyId};
-
-/// Identifies an attached sink on its track.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SinkId(pub u64);
-
-impl std::fmt::Display for SinkId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sink {}", self.0)
-    }
-}
+use crate::{Error, Format, ReplyId, SinkId};
 
 /// A message in a tap; audio samples travel beside it in a sample queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +50,7 @@ pub(crate) struct PacedTap {
     pub(crate) owns: bool,
     ahead: bool,
     shared: Arc<TapShared>,
-    track: Arc<Shared>,
+    track: SinkLink,
     msgs: rtrb::Producer<TapMsg>,
     audio: rtrb::Producer<i16>,
     pub(crate) reports: rtrb::Consumer<PlaybackReport>,
@@ -145,7 +135,7 @@ impl PacedTap {
     }
 
     fn count_drop(&self) {
-        self.track.sink_drops.fetch_add(1, Ordering::Relaxed);
+        self.track.count_drop();
     }
 }
 
@@ -153,7 +143,7 @@ impl PacedTap {
 pub(crate) struct AheadFeed {
     id: SinkId,
     shared: Arc<TapShared>,
-    track: Arc<Shared>,
+    track: SinkLink,
     msgs: rtrb::Producer<TapMsg>,
     audio: rtrb::Producer<i16>,
 }
@@ -165,7 +155,7 @@ impl AheadFeed {
 
     pub(crate) fn control(&mut self, msg: TapMsg) {
         if self.msgs.push(msg).is_err() {
-            self.track.sink_drops.fetch_add(1, Ordering::Relaxed);
+            self.track.count_drop();
         }
         self.wake();
     }
@@ -173,12 +163,12 @@ impl AheadFeed {
     /// Queue pushed audio in frame-sized messages, so the worker's lead cap holds to a
     /// frame however large the producer's chunks are.
     pub(crate) fn audio(&mut self, reply: ReplyId, offset: u64, samples: &[i16]) {
-        let format = self.track.format;
+        let format = self.track.format();
         let channels = format.channels() as u64;
         let mut offset = offset;
         for frame in samples.chunks(format.frame_len()) {
             if !push_audio(&mut self.msgs, &mut self.audio, reply, offset, None, frame) {
-                self.track.sink_drops.fetch_add(1, Ordering::Relaxed);
+                self.track.count_drop();
             }
             offset += frame.len() as u64 / channels;
         }
@@ -221,10 +211,10 @@ fn push_audio(
 pub(crate) fn spawn(
     id: SinkId,
     sink: Box<dyn Sink>,
-    track: &Arc<Shared>,
+    track: &SinkLink,
 ) -> Result<(Box<PacedTap>, Option<AheadFeed>), Error> {
     let info = sink.info();
-    let format = track.format;
+    let format = track.format();
     let channels = format.channels() as usize;
     let queue_values = (format.samples_in(info.queue) as usize * channels).max(format.frame_len());
     let queue_msgs = format.frames_in(info.queue) as usize * 2 + 16;
@@ -300,7 +290,7 @@ struct Worker {
     audio: rtrb::Consumer<i16>,
     ahead: Option<AheadQueue>,
     shared: Arc<TapShared>,
-    track: Arc<Shared>,
+    track: SinkLink,
     format: Format,
     scratch: Vec<i16>,
     idle: Duration,
@@ -374,8 +364,7 @@ impl Worker {
         let mut busy = false;
         loop {
             let through = self.interrupted_through();
-            let play_reply = self.track.play_reply.load(Ordering::Relaxed);
-            let play_offset = self.track.play_offset.load(Ordering::Relaxed);
+            let (play_reply, play_offset) = self.track.play_position();
             let Some((msgs, audio, lead)) = self.ahead.as_mut() else {
                 return Ok(busy);
             };

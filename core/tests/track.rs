@@ -131,11 +131,7 @@ async fn playback_registered_after_finish_still_resolves() {
     let early = r.playback();
     r.finish().unwrap();
     render(&mut t, 3);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    early.clone().on_done(move |o| {
-        let _ = tx.send(o);
-    });
-    let outcome = rx.await.unwrap();
+    let outcome = tokio::spawn(early.clone()).await.unwrap().unwrap();
     assert_eq!(outcome.played_samples, 960);
     assert_eq!(
         early.await.unwrap(),

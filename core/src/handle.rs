@@ -1,0 +1,145 @@
+//! The control side of a track: [`TrackHandle`], cheap to clone, usable from any task or
+//! thread. It opens replies, pauses, resumes and interrupts, and installs the background,
+//! sinks and the event subscriber; none of it ever waits for the frame side.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::commands::{Bus, Command};
+use crate::events::{Event, EventStream};
+use crate::intake::Intake;
+use crate::mailbox::Mailbox;
+use crate::shared::{Counters, Liveness, Shared, SinkLink, TrackStats};
+use crate::{sink_tap, Error, Format, ReplyId, ReplyWriter, Sink, SinkId, Source};
+
+/// Events queued for the subscriber before new ones are dropped (counted).
+const EVENT_SLOTS: usize = 256;
+
+/// The control side of a track: cheap to clone, usable from any task or thread.
+#[derive(Clone)]
+pub struct TrackHandle {
+    shared: Arc<Shared>,
+    intake: Arc<Intake>,
+    commands: Arc<Mailbox<Command>>,
+}
+
+impl std::fmt::Debug for TrackHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackHandle")
+            .field("format", &self.shared.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrackHandle {
+    pub(crate) fn new(intake: Arc<Intake>, commands: Arc<Mailbox<Command>>) -> Self {
+        Self {
+            shared: intake.shared().clone(),
+            intake,
+            commands,
+        }
+    }
+
+    fn send(&self, command: Command) -> Result<(), Error> {
+        if self.shared.is_closed() {
+            return Err(Error::TrackClosed);
+        }
+        self.commands.push(command);
+        Ok(())
+    }
+
+    /// The track's format.
+    pub fn format(&self) -> Format {
+        self.shared.format
+    }
+
+    /// Open the next reply. Any reply still open is finished first (a reply never runs
+    /// into the next). Fails with [`Error::IntakeClosed`] after an interrupt in manual
+    /// input mode until [`TrackHandle::enable_input`].
+    pub fn open_reply(&self) -> Result<ReplyWriter, Error> {
+        let state = self
+            .intake
+            .open(|reader| self.send(Command::Intake(Box::new(reader))))?;
+        Ok(ReplyWriter::new(self.intake.clone(), state))
+    }
+
+    /// Hold speech (silence goes out, pts keeps advancing) from the next frame on.
+    pub fn pause(&self) {
+        self.shared.pause_requested.store(true, Ordering::Release);
+    }
+
+    /// Play held speech again, unchanged, from the next frame on.
+    pub fn resume(&self) {
+        self.shared.pause_requested.store(false, Ordering::Release);
+    }
+
+    /// Barge-in: every reply opened so far ends as interrupted. The playing reply fades out
+    /// within the next frame; queued audio is dropped; their writers' pushes are refused
+    /// from now on. Also ends a pause. Returns the newest reply it covers, if any.
+    pub fn interrupt(&self) -> Option<ReplyId> {
+        self.intake.interrupt()
+    }
+
+    /// Open intake again after an interrupt in manual input mode. With `manual` true, each
+    /// interrupt closes intake until this is called again (the agent decides when the user
+    /// has finished speaking).
+    pub fn enable_input(&self, manual: bool) {
+        self.intake.enable(manual);
+    }
+
+    /// Replace the background source (`None` removes it).
+    pub fn set_background(&self, source: Option<Box<dyn Source>>) -> Result<(), Error> {
+        let len = self.shared.format.frame_len();
+        self.send(Command::Background(source.map(|s| Bus::new(s, len))))
+    }
+
+    /// Attach a sink: it gets its own bounded queue and worker thread.
+    pub fn attach_sink(&self, sink: Box<dyn Sink>) -> Result<SinkId, Error> {
+        let id = SinkId(self.shared.next_sink.fetch_add(1, Ordering::Relaxed) + 1);
+        let (paced, ahead) = sink_tap::spawn(id, sink, &SinkLink::new(&self.shared))?;
+        if let Some(feed) = ahead {
+            self.intake.add_ahead(feed);
+        }
+        self.send(Command::AttachSink(paced))?;
+        Ok(id)
+    }
+
+    /// Detach a sink; it gets `Stop` and its worker ends.
+    pub fn detach_sink(&self, id: SinkId) -> Result<(), Error> {
+        self.intake.remove_ahead(id);
+        self.send(Command::DetachSink(id))
+    }
+
+    /// Subscribe to the track's events. Only the newest stream receives them.
+    pub fn events(&self) -> EventStream {
+        let (tx, rx) = rtrb::RingBuffer::<Event>::new(EVENT_SLOTS);
+        if self.send(Command::Events(Box::new(tx))).is_err() {
+            // The frame side is not rendering; the stream will end when it is dropped.
+            Counters::count(&self.shared.counters.events_dropped);
+        }
+        EventStream::new(rx, Liveness::new(&self.shared))
+    }
+
+    /// True while a reply is playing or held, or speech played within the grace period.
+    pub fn is_speaking(&self) -> bool {
+        self.shared.speaking.load(Ordering::Acquire)
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.shared.paused.load(Ordering::Acquire)
+    }
+
+    /// Speech buffered and not yet played, as a duration.
+    pub fn buffered(&self) -> Duration {
+        let values = self.shared.room.used() as u64;
+        let format = self.shared.format;
+        format.duration_of(values / format.channels() as u64)
+    }
+
+    /// Counters since the track was created.
+    pub fn stats(&self) -> TrackStats {
+        self.shared.counters.snapshot()
+    }
+}

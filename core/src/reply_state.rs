@@ -1,0 +1,102 @@
+//! A reply's state shared by its writer, its `Playback` futures and the frame side: whether
+//! more audio may come, how much was accepted, and how the reply ended.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::task::Waker;
+
+use atomic_waker::AtomicWaker;
+
+use crate::events::{Position, ReplyOutcome};
+use crate::ReplyId;
+
+const PENDING: u8 = 0;
+const DONE: u8 = 1;
+
+#[derive(Debug)]
+pub(crate) struct ReplyState {
+    pub(crate) id: ReplyId,
+    /// Set once no more audio will come (finish, drop, interrupt, or a newer reply opened).
+    pub(crate) finished: AtomicBool,
+    /// Interleaved values accepted from the producer.
+    pub(crate) accepted: AtomicU64,
+    state: AtomicU8,
+    played_samples: AtomicU64,
+    interrupted: AtomicBool,
+    position: AtomicU8,
+    end_pts: AtomicU64,
+    waker: AtomicWaker,
+}
+
+impl ReplyState {
+    pub(crate) fn new(id: ReplyId) -> Self {
+        Self {
+            id,
+            finished: AtomicBool::new(false),
+            accepted: AtomicU64::new(0),
+            state: AtomicU8::new(PENDING),
+            played_samples: AtomicU64::new(0),
+            interrupted: AtomicBool::new(false),
+            position: AtomicU8::new(0),
+            end_pts: AtomicU64::new(0),
+            waker: AtomicWaker::new(),
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// No more audio for this reply; true if it was open until now.
+    pub(crate) fn mark_finished(&self) -> bool {
+        !self.finished.swap(true, Ordering::AcqRel)
+    }
+
+    /// Record the outcome and wake whoever awaits it (frame side; lock-free).
+    pub(crate) fn complete(&self, outcome: &ReplyOutcome) {
+        self.played_samples
+            .store(outcome.played_samples, Ordering::Relaxed);
+        self.interrupted
+            .store(outcome.interrupted, Ordering::Relaxed);
+        self.position.store(
+            match outcome.position {
+                Position::Exact => 0,
+                Position::Reported => 1,
+                Position::Estimated => 2,
+            },
+            Ordering::Relaxed,
+        );
+        self.end_pts.store(outcome.pts, Ordering::Relaxed);
+        self.state.store(DONE, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Wake waiters when the track is gone without an outcome.
+    pub(crate) fn wake_closed(&self) {
+        self.waker.wake();
+    }
+
+    pub(crate) fn wake_on_outcome(&self, waker: &Waker) {
+        self.waker.register(waker);
+    }
+
+    pub(crate) fn outcome(&self, sample_rate: u32) -> Option<ReplyOutcome> {
+        if self.state.load(Ordering::Acquire) != DONE {
+            return None;
+        }
+        let played_samples = self.played_samples.load(Ordering::Relaxed);
+        Some(ReplyOutcome {
+            reply: self.id,
+            played_samples,
+            played: std::time::Duration::from_nanos(
+                (played_samples as u128 * 1_000_000_000 / sample_rate as u128) as u64,
+            ),
+            interrupted: self.interrupted.load(Ordering::Relaxed),
+            position: match self.position.load(Ordering::Relaxed) {
+                0 => Position::Exact,
+                1 => Position::Reported,
+                _ => Position::Estimated,
+            },
+            pts: self.end_pts.load(Ordering::Relaxed),
+        })
+    }
+}

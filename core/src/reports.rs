@@ -1,0 +1,182 @@
+//! How replies end on the frame side: each ends exactly once with a [`ReplyOutcome`],
+//! published as an event and to its `Playback` futures. With a sink that owns playback (an
+//! avatar) attached, the outcome waits for that sink's report, or for the report timeout
+//! (media time, counted in frames), after which the track's own count is published as an
+//! estimate.
+
+use std::sync::Arc;
+
+use crate::events::{Event, EventSender, Position, ReplyOutcome};
+use crate::reply_state::ReplyState;
+use crate::shared::{Counters, Shared};
+use crate::sink::PlaybackReport;
+use crate::sink_tap::PacedTap;
+
+/// Owning-sink replies awaiting a playback report at once.
+const PENDING_REPORTS: usize = 8;
+
+/// An owning sink's reply awaiting its playback report.
+struct PendingReport {
+    state: Arc<ReplyState>,
+    outcome: ReplyOutcome,
+    deadline_frame: u64,
+}
+
+pub(crate) struct Outcomes {
+    shared: Arc<Shared>,
+    /// Sinks attached that own playback.
+    owners: usize,
+    /// Owning sinks' replies awaiting a report; capacity reserved when such a sink attaches.
+    pending: Vec<PendingReport>,
+    /// Reports that arrived before their reply ended here (an ahead-delivering avatar can
+    /// finish playing before the frame side reaches the reply's end).
+    early: Vec<PlaybackReport>,
+    /// The newest reply whose outcome is published: later reports for it are stale.
+    last_ended: u64,
+    timeout_frames: u64,
+}
+
+impl Outcomes {
+    pub(crate) fn new(shared: Arc<Shared>, timeout_frames: u64) -> Self {
+        Self {
+            shared,
+            owners: 0,
+            pending: Vec::new(),
+            early: Vec::new(),
+            last_ended: 0,
+            timeout_frames,
+        }
+    }
+
+    /// True while a sink that owns playback is attached (the output then carries no speech).
+    pub(crate) fn has_owner(&self) -> bool {
+        self.owners > 0
+    }
+
+    pub(crate) fn owner_attached(&mut self) {
+        self.owners += 1;
+        // Attaching is a control event: reserve here, never while playing.
+        self.pending.reserve(PENDING_REPORTS);
+        self.early.reserve(PENDING_REPORTS);
+    }
+
+    pub(crate) fn owner_detached(&mut self) {
+        self.owners -= 1;
+    }
+
+    /// A reply ended here, having played `played_samples`: publish its outcome now, or hold
+    /// it for an owning sink's report.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn ended(
+        &mut self,
+        state: Arc<ReplyState>,
+        played_samples: u64,
+        interrupted: bool,
+        pts: u64,
+        frame_index: u64,
+        events: &mut EventSender,
+    ) {
+        let outcome = ReplyOutcome {
+            reply: state.id,
+            played_samples,
+            played: self.shared.format.duration_of(played_samples),
+            interrupted,
+            position: Position::Exact,
+            pts,
+        };
+        if self.owners == 0 {
+            return self.publish(&state, outcome, events);
+        }
+        if let Some(i) = self.early.iter().position(|r| r.reply == outcome.reply) {
+            let report = self.early.swap_remove(i);
+            let outcome = self.reported(outcome, &report, pts);
+            return self.publish(&state, outcome, events);
+        }
+        if self.pending.len() < PENDING_REPORTS {
+            self.pending.push(PendingReport {
+                state,
+                outcome,
+                deadline_frame: frame_index + self.timeout_frames,
+            });
+        } else {
+            let outcome = ReplyOutcome {
+                position: Position::Estimated,
+                ..outcome
+            };
+            self.publish(&state, outcome, events);
+        }
+    }
+
+    /// Owning sinks' reports, and timeouts for replies whose report never comes.
+    pub(crate) fn poll(
+        &mut self,
+        taps: &mut [PacedTap],
+        frame_index: u64,
+        pts: u64,
+        events: &mut EventSender,
+    ) {
+        for tap in taps.iter_mut() {
+            while let Ok(report) = tap.reports.pop() {
+                let Some(i) = self
+                    .pending
+                    .iter()
+                    .position(|p| p.outcome.reply == report.reply)
+                else {
+                    // Not ended here yet: keep it (bounded) until the reply ends.
+                    let stale = report.reply.0 <= self.last_ended;
+                    if !stale && self.early.len() < PENDING_REPORTS {
+                        self.early.push(report);
+                    }
+                    continue;
+                };
+                let p = self.pending.swap_remove(i);
+                let outcome = self.reported(p.outcome, &report, pts);
+                self.publish(&p.state, outcome, events);
+            }
+        }
+        let mut i = 0;
+        while i < self.pending.len() {
+            if frame_index < self.pending[i].deadline_frame {
+                i += 1;
+                continue;
+            }
+            let p = self.pending.swap_remove(i);
+            let outcome = ReplyOutcome {
+                position: Position::Estimated,
+                ..p.outcome
+            };
+            self.publish(&p.state, outcome, events);
+        }
+    }
+
+    /// The track is gone: wake whoever awaits a held outcome (it resolves to `None`).
+    pub(crate) fn close(&self) {
+        for p in &self.pending {
+            p.state.wake_closed();
+        }
+    }
+
+    /// The outcome an owning sink's report establishes.
+    fn reported(&self, outcome: ReplyOutcome, report: &PlaybackReport, pts: u64) -> ReplyOutcome {
+        ReplyOutcome {
+            played_samples: report.played_samples,
+            played: self.shared.format.duration_of(report.played_samples),
+            interrupted: report.interrupted || outcome.interrupted,
+            position: Position::Reported,
+            pts,
+            ..outcome
+        }
+    }
+
+    fn publish(&mut self, state: &ReplyState, outcome: ReplyOutcome, events: &mut EventSender) {
+        self.last_ended = self.last_ended.max(outcome.reply.0);
+        let c = &self.shared.counters;
+        Counters::count(if outcome.interrupted {
+            &c.replies_interrupted
+        } else {
+            &c.replies_completed
+        });
+        state.complete(&outcome);
+        events.emit(Event::PlaybackFinished(outcome));
+    }
+}

@@ -1,0 +1,260 @@
+//! The atomics both sides of a track read and write, and the narrow views of them that the
+//! sink tap, the event stream and a reply's `Playback` get.
+//!
+//! This file imports nothing of the track's other rooms: everything else builds on it.
+//! Only atomics live here, so neither side ever waits for the other through it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use atomic_waker::AtomicWaker;
+
+use crate::Format;
+
+/// State shared by the control side, the frame side and their helpers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) format: Format,
+    /// Set when the frame side (`Track`) is dropped.
+    closed: AtomicBool,
+    /// Requested by `pause`/`resume`; applied by the frame side at the next frame.
+    pub(crate) pause_requested: AtomicBool,
+    /// Newest reply id an interrupt covers (0: none yet).
+    pub(crate) interrupt_through: AtomicU64,
+    /// What the frame side last applied, for `is_speaking`/`is_paused`.
+    pub(crate) speaking: AtomicBool,
+    pub(crate) paused: AtomicBool,
+    /// Speech buffered and not yet played, and waking a producer waiting for room.
+    pub(crate) room: Room,
+    /// Where playback is, for ahead-delivering sinks' lead cap.
+    pub(crate) play: PlayPosition,
+    /// Woken when an event is queued (or the track closes).
+    event_waker: AtomicWaker,
+    pub(crate) counters: Counters,
+    /// The last sink id handed out (control side only).
+    pub(crate) next_sink: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(format: Format, bound_values: usize) -> Self {
+        Self {
+            format,
+            closed: AtomicBool::new(false),
+            pause_requested: AtomicBool::new(false),
+            interrupt_through: AtomicU64::new(0),
+            speaking: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            room: Room::new(bound_values),
+            play: PlayPosition::default(),
+            event_waker: AtomicWaker::new(),
+            counters: Counters::default(),
+            next_sink: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The frame side is gone: wake everyone who might wait on it.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.event_waker.wake();
+        self.room.waker.wake();
+    }
+
+    /// An event was queued for the subscriber.
+    pub(crate) fn wake_events(&self) {
+        self.event_waker.wake();
+    }
+}
+
+/// The intake's bound in interleaved values and how much of it is used; the frame side
+/// releases room as it plays, and wakes a producer only when one announced it waits.
+#[derive(Debug)]
+pub(crate) struct Room {
+    pub(crate) bound: usize,
+    used: AtomicUsize,
+    /// Set by a producer before it waits for room, so the frame side wakes only then.
+    wanted: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Room {
+    fn new(bound: usize) -> Self {
+        Self {
+            bound,
+            used: AtomicUsize::new(0),
+            wanted: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        }
+    }
+
+    /// Values queued and not yet played.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// The control side queued `values`.
+    pub(crate) fn fill(&self, values: usize) {
+        self.used.fetch_add(values, Ordering::AcqRel);
+    }
+
+    /// The frame side played (or dropped) `values`: wake a waiting producer (frame side).
+    pub(crate) fn release(&self, values: usize) {
+        if values == 0 {
+            return;
+        }
+        self.used.fetch_sub(values, Ordering::SeqCst);
+        if self.wanted.load(Ordering::SeqCst) {
+            self.wanted.store(false, Ordering::Relaxed);
+            self.waker.wake();
+        }
+    }
+
+    /// Wake a waiting producer whatever the room (interrupt, close: its push now fails).
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// Ready once `ready()` holds. Dekker-style handshake with [`Room::release`]: announce,
+    /// register, re-check (SeqCst), so a release between the check and the registration
+    /// is never missed.
+    pub(crate) fn poll_until<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mut ready: impl FnMut() -> Option<T>,
+    ) -> Poll<T> {
+        if let Some(v) = ready() {
+            return Poll::Ready(v);
+        }
+        self.wanted.store(true, Ordering::SeqCst);
+        self.waker.register(cx.waker());
+        match ready() {
+            Some(v) => Poll::Ready(v),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// The reply being played and the offset in it (samples per channel).
+#[derive(Debug, Default)]
+pub(crate) struct PlayPosition {
+    reply: AtomicU64,
+    offset: AtomicU64,
+}
+
+impl PlayPosition {
+    pub(crate) fn set(&self, reply: u64, offset: u64) {
+        self.reply.store(reply, Ordering::Relaxed);
+        self.offset.store(offset, Ordering::Relaxed);
+    }
+
+    /// (reply id, offset); the two are read apart, which the lead cap tolerates.
+    pub(crate) fn get(&self) -> (u64, u64) {
+        (
+            self.reply.load(Ordering::Relaxed),
+            self.offset.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Counters since the track was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackStats {
+    /// Frames rendered.
+    pub frames: u64,
+    /// Frames that carried speech.
+    pub speech_frames: u64,
+    /// Frames inside a started, unfinished reply that ran short of audio.
+    pub underruns: u64,
+    /// Frames handed out late by a pacer (see [`crate::Pacer`]).
+    pub late_frames: u64,
+    /// Frames of speech dropped because a sink's queue was full.
+    pub sink_drops: u64,
+    /// Events dropped because the subscriber did not keep up.
+    pub events_dropped: u64,
+    /// Replies played to the end.
+    pub replies_completed: u64,
+    /// Replies ended by interrupt.
+    pub replies_interrupted: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) frames: AtomicU64,
+    pub(crate) speech_frames: AtomicU64,
+    pub(crate) underruns: AtomicU64,
+    pub(crate) late_frames: AtomicU64,
+    pub(crate) sink_drops: AtomicU64,
+    pub(crate) events_dropped: AtomicU64,
+    pub(crate) replies_completed: AtomicU64,
+    pub(crate) replies_interrupted: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> TrackStats {
+        TrackStats {
+            frames: self.frames.load(Ordering::Relaxed),
+            speech_frames: self.speech_frames.load(Ordering::Relaxed),
+            underruns: self.underruns.load(Ordering::Relaxed),
+            late_frames: self.late_frames.load(Ordering::Relaxed),
+            sink_drops: self.sink_drops.load(Ordering::Relaxed),
+            events_dropped: self.events_dropped.load(Ordering::Relaxed),
+            replies_completed: self.replies_completed.load(Ordering::Relaxed),
+            replies_interrupted: self.replies_interrupted.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What a sink's tap and worker see of their track: its format, where playback is (the
+/// lead cap of ahead delivery), and the drop counter.
+#[derive(Debug, Clone)]
+pub(crate) struct SinkLink(Arc<Shared>);
+
+impl SinkLink {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
+        Self(shared.clone())
+    }
+
+    pub(crate) fn format(&self) -> Format {
+        self.0.format
+    }
+
+    pub(crate) fn play_position(&self) -> (u64, u64) {
+        self.0.play.get()
+    }
+
+    pub(crate) fn count_drop(&self) {
+        Counters::count(&self.0.counters.sink_drops);
+    }
+}
+
+/// What an event stream or a `Playback` future sees of its track: whether it is gone, and
+/// the waker the frame side wakes when an event is queued.
+#[derive(Debug, Clone)]
+pub(crate) struct Liveness(Arc<Shared>);
+
+impl Liveness {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
+        Self(shared.clone())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    pub(crate) fn format(&self) -> Format {
+        self.0.format
+    }
+
+    /// Be woken with the next event (or when the track closes).
+    pub(crate) fn wake_on_event(&self, waker: &Waker) {
+        self.0.event_waker.register(waker);
+    }
+}
