@@ -31,6 +31,8 @@ pub(crate) enum Entry {
 pub(crate) struct Intake {
     shared: Arc<Shared>,
     side: Mutex<IntakeSide>,
+    /// What each new reply is normalised to.
+    normalise: Option<crate::Normalise>,
 }
 
 struct IntakeSide {
@@ -63,9 +65,14 @@ impl IntakeSide {
 }
 
 impl Intake {
-    pub(crate) fn new(shared: Arc<Shared>, manual: bool) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        manual: bool,
+        normalise: Option<crate::Normalise>,
+    ) -> Self {
         Self {
             shared,
+            normalise,
             side: Mutex::new(IntakeSide {
                 entries: None,
                 recycle: None,
@@ -80,6 +87,13 @@ impl Intake {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// A new reply's gain, when replies are normalised (checked in `Track::new`).
+    pub(crate) fn reply_gain(&self) -> Option<voxpace_loudness::ReplyGain> {
+        let format = self.shared.format;
+        let n = self.normalise?;
+        voxpace_loudness::ReplyGain::new(format.sample_rate(), format.channels(), n).ok()
     }
 
     fn side(&self) -> MutexGuard<'_, IntakeSide> {

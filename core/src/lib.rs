@@ -19,7 +19,9 @@
 //!   how much of the reply was played ([`ReplyOutcome`]).
 //! - [`Event`] and [`EventStream`]: speech started, playback finished, paused, resumed,
 //!   speaking changed, sink detached.
-//! - [`Source`] and [`Limiter`]: the background bus and how it is mixed.
+//! - [`Source`] and [`Limiter`]: the background bus and how it is mixed (soft knee, clip, or
+//!   a true-peak limiter); [`Normalise`]: every reply at one loudness, and
+//!   [`ReplyLoudness`], what it measured and applied (from `voxpace-loudness`, on ebur128).
 //! - [`Sink`], [`SinkInfo`], [`SinkEvent`], [`Delivery`]: the sink fan-out.
 //! - [`Clock`], [`MonotonicClock`], [`VirtualClock`]: time, injected.
 //! - [`Pacer`]: one track's frames paced against a clock (async), with a defined catch-up
@@ -63,7 +65,7 @@ mod track;
 pub use clock::{Clock, MonotonicClock, VirtualClock, VirtualSleep};
 pub use config::TrackConfig;
 pub use error::{Error, ErrorKind};
-pub use events::{Event, EventStream, Position, ReplyOutcome};
+pub use events::{Event, EventStream, Position, ReplyLoudness, ReplyOutcome};
 pub use format::{Format, FRAME_LENGTHS_MS, SAMPLE_RATES};
 pub use frame_clock::{FrameClock, FrameClockStats};
 pub use handle::TrackHandle;
@@ -74,3 +76,4 @@ pub use shared::TrackStats;
 pub use sink::{Delivery, PlaybackReport, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
 pub use source::{BusContext, Limiter, Source};
 pub use track::{FrameInfo, Track};
+pub use voxpace_loudness::Normalise;

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::events::ReplyOutcome;
+use crate::events::{ReplyLoudness, ReplyOutcome};
 use crate::intake::Intake;
 use crate::reply_state::ReplyState;
 use crate::shared::Liveness;
@@ -64,15 +64,25 @@ pub struct ReplyWriter {
     carry_byte: Option<u8>,
     /// The first channel of an incomplete stereo sample frame.
     carry_sample: Option<i16>,
+    /// Measures the reply as it is pushed and applies its gain (when normalising).
+    gain: Option<voxpace_loudness::ReplyGain>,
 }
 
 impl ReplyWriter {
     pub(crate) fn new(intake: Arc<Intake>, state: Arc<ReplyState>) -> Self {
+        let gain = intake.reply_gain();
+        if gain.is_some() {
+            state.set_loudness(ReplyLoudness {
+                measured_lufs: None,
+                gain_db: 0.0,
+            });
+        }
         Self {
             intake,
             state,
             carry_byte: None,
             carry_sample: None,
+            gain,
         }
     }
 
@@ -147,9 +157,19 @@ impl ReplyWriter {
         Ok(())
     }
 
-    async fn push_piece(&mut self, piece: Box<[i16]>) -> Result<(), Error> {
+    async fn push_piece(&mut self, mut piece: Box<[i16]>) -> Result<(), Error> {
         let len = piece.len();
         std::future::poll_fn(|cx| self.intake.poll_room(self.state.id, len, cx)).await?;
+        // Measured and scaled only once the piece is sure to go in (a push dropped while it
+        // waits for room is retried with the same audio). Producer side: the frame path only
+        // ever sees normalised speech.
+        if let Some(gain) = self.gain.as_mut() {
+            gain.process(&mut piece);
+            self.state.set_loudness(ReplyLoudness {
+                measured_lufs: gain.measured_lufs(),
+                gain_db: gain.gain_db(),
+            });
+        }
         self.intake.push(&self.state, piece)
     }
 

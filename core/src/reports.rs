@@ -83,6 +83,7 @@ impl Outcomes {
             interrupted,
             position: Position::Exact,
             pts,
+            loudness: state.loudness(),
         };
         if self.owners == 0 {
             return self.publish(&state, outcome, events);

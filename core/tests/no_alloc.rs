@@ -8,8 +8,11 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::ramp;
+use std::time::Duration;
+
 use voxpace_core::{
-    BusContext, Format, Sink, SinkContext, SinkError, SinkEvent, SinkInfo, Track, TrackConfig,
+    BusContext, Format, Limiter, Normalise, Sink, SinkContext, SinkError, SinkEvent, SinkInfo,
+    Track, TrackConfig,
 };
 
 struct Counting;
@@ -100,6 +103,49 @@ async fn rendering_with_speech_background_sink_and_events_allocates_nothing() {
         }
     });
     assert_eq!(n, 0, "allocations on the frame path");
+}
+
+/// The loudness work on the frame path: the true-peak limiter (ebur128's oversampling
+/// scanner) and the output meter, over hot speech (normalised on the producer side) and
+/// background.
+#[tokio::test]
+async fn rendering_with_the_true_peak_limiter_and_the_meter_allocates_nothing() {
+    let format = Format::new(48_000, 2, 20).unwrap();
+    let config = TrackConfig {
+        limiter: Limiter::TruePeak {
+            ceiling_dbtp: -1.0,
+            release: Duration::from_millis(50),
+        },
+        loudness: Some(Normalise::to(-16.0)),
+        output_meter: true,
+        ..TrackConfig::default()
+    };
+    let mut track = Track::new(format, config).unwrap();
+    let h = track.handle();
+    let mut phase = 0i16;
+    h.set_background(Some(Box::new(move |out: &mut [i16], _: &BusContext| {
+        for s in out.iter_mut() {
+            phase = phase.wrapping_add(997);
+            *s = phase / 2;
+        }
+    })))
+    .unwrap();
+    let mut reply = h.open_reply().unwrap();
+    for chunk in ramp(2 * 48_000 * 4).chunks(9600) {
+        reply.push_samples(chunk).await.unwrap();
+    }
+    reply.finish().unwrap();
+    let mut out = vec![0i16; format.frame_len()];
+    for _ in 0..5 {
+        track.render(&mut out);
+    }
+    let n = allocations_during(|| {
+        for _ in 0..150 {
+            track.render(&mut out);
+        }
+    });
+    assert_eq!(n, 0, "allocations on the frame path");
+    assert!(h.output_loudness().is_some());
 }
 
 #[test]

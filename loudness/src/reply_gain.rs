@@ -90,7 +90,10 @@ pub struct ReplyGain {
     frames: u64,
     sound_from: Option<u64>,
     decided: bool,
+    want_db: f32,
     gain_db: f32,
+    /// The integrated loudness so far, refreshed once per completed step.
+    measured: Option<f32>,
 }
 
 impl ReplyGain {
@@ -108,7 +111,9 @@ impl ReplyGain {
             frames: 0,
             sound_from: None,
             decided: false,
+            want_db: 0.0,
             gain_db: 0.0,
+            measured: None,
         })
     }
 
@@ -124,6 +129,14 @@ impl ReplyGain {
             let _ = self.meter.add_frames_i16(piece);
             self.frames += frames as u64;
             self.into_step = (self.into_step + frames) % self.step;
+            if self.into_step == 0 {
+                self.measured = self
+                    .meter
+                    .loudness_global()
+                    .ok()
+                    .filter(|l| l.is_finite())
+                    .map(|l| l as f32);
+            }
             let from = self.gain_db;
             let to = self.next_gain(frames);
             apply_ramp(piece, ch, from, to);
@@ -150,25 +163,30 @@ impl ReplyGain {
             return self.gain_db;
         }
         let first = !self.decided;
-        self.decided = true;
-        let estimate = if heard_ms < START_MS {
-            self.meter.loudness_window(heard_ms as u32)
-        } else {
-            self.meter.loudness_global()
-        };
-        let Some(estimate) = estimate.ok().filter(|l| l.is_finite()) else {
-            return self.gain_db;
-        };
-        let mut want = (self.settings.target_lufs - estimate as f32)
-            .clamp(MAX_CUT_DB, self.settings.max_gain_db);
-        if heard_ms < START_MS {
-            want = want.clamp(-START_RANGE_DB, START_RANGE_DB);
+        // A new estimate at the first decision and then once per completed step (pushes
+        // within a step only move the gain toward the last one).
+        if first || self.into_step == 0 {
+            let estimate = if heard_ms < START_MS {
+                self.meter.loudness_window(heard_ms as u32)
+            } else {
+                self.measured.map(f64::from).ok_or(ebur128::Error::NoMem)
+            };
+            let Some(estimate) = estimate.ok().filter(|l| l.is_finite()) else {
+                return self.gain_db;
+            };
+            let mut want = (self.settings.target_lufs - estimate as f32)
+                .clamp(MAX_CUT_DB, self.settings.max_gain_db);
+            if heard_ms < START_MS {
+                want = want.clamp(-START_RANGE_DB, START_RANGE_DB);
+            }
+            self.want_db = want;
+            self.decided = true;
         }
         if first {
-            return want;
+            return self.want_db;
         }
         let most = SLEW_DB_PER_S * frames as f32 / self.rate as f32;
-        self.gain_db + (want - self.gain_db).clamp(-most, most)
+        self.gain_db + (self.want_db - self.gain_db).clamp(-most, most)
     }
 
     /// The gain now, in dB.
@@ -176,14 +194,10 @@ impl ReplyGain {
         self.gain_db
     }
 
-    /// The reply's integrated loudness as received (before the gain), in LUFS; `None`
-    /// until 400 ms of sound were measured.
+    /// The reply's integrated loudness as received (before the gain), in LUFS, as of the
+    /// last completed 100 ms step; `None` until 400 ms of sound were measured.
     pub fn measured_lufs(&self) -> Option<f32> {
-        self.meter
-            .loudness_global()
-            .ok()
-            .filter(|l| l.is_finite())
-            .map(|l| l as f32)
+        self.measured
     }
 }
 

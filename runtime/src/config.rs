@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
-use voxpace_core::{Format, Limiter, TrackConfig};
+use voxpace_core::{Format, Limiter, Normalise, TrackConfig};
 
 use crate::Error;
 
@@ -611,9 +611,11 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
         limiter: match o.limiter {
             LimiterName::SoftKnee => Limiter::SoftKnee,
             LimiterName::Clip => Limiter::Clip,
-            // Set from `[output.loudness]` once the track has a true-peak limiter.
-            LimiterName::TruePeak => Limiter::SoftKnee,
+            // The ceiling and release come from `[output.loudness]`, below.
+            LimiterName::TruePeak => Limiter::Clip,
         },
+        loudness: None,
+        output_meter: false,
         report_timeout: ms(&o.report_timeout_ms, 2_000),
     };
     if track.buffer < format.frame_duration() {
@@ -645,6 +647,20 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
     }
 
     let loudness = loudness(o, issues);
+    let mut track = track;
+    if let Some(l) = loudness {
+        track.output_meter = true;
+        track.loudness = l.target_lufs.map(|target_lufs| Normalise {
+            target_lufs,
+            max_gain_db: l.max_gain_db,
+        });
+        if o.limiter == LimiterName::TruePeak {
+            track.limiter = Limiter::TruePeak {
+                ceiling_dbtp: l.true_peak_dbtp,
+                release: l.release,
+            };
+        }
+    }
     let background = raw.background.as_ref().map(|b| {
         let file = existing_file(base, &b.file, "background.file", "an audio file", issues);
         let relative_lu = b.relative_lu.as_ref().map(|r| {

@@ -252,6 +252,8 @@ struct Tracer {
     background: Meter,
     speech: Meter,
     bus_frame: Vec<i16>,
+    /// The bus as it lines up with the mix, which the true-peak limiter delays.
+    bus_delayed: std::collections::VecDeque<i16>,
     speech_frame: Vec<i16>,
     samples: u64,
     next_point: u64,
@@ -262,7 +264,12 @@ struct Tracer {
 const TRACE_STEP_MS: u64 = 100;
 
 impl Tracer {
-    fn new(format: Format, bus: rtrb::Consumer<i16>, target: Option<f32>) -> Result<Self, Error> {
+    fn new(
+        format: Format,
+        bus: rtrb::Consumer<i16>,
+        target: Option<f32>,
+        mix_delay: usize,
+    ) -> Result<Self, Error> {
         let meter = || {
             Meter::momentary(format.sample_rate(), format.channels() as u32).map_err(|e| {
                 Error::Output {
@@ -279,6 +286,7 @@ impl Tracer {
             background: meter()?,
             speech: meter()?,
             bus_frame: vec![0; format.frame_len()],
+            bus_delayed: std::iter::repeat_n(0, mix_delay * format.channels() as usize).collect(),
             speech_frame: vec![0; format.frame_len()],
             samples: 0,
             next_point: step,
@@ -294,8 +302,10 @@ impl Tracer {
         for v in self.bus_frame.iter_mut() {
             *v = self.bus.pop().unwrap_or(0);
         }
-        for ((s, m), b) in self.speech_frame.iter_mut().zip(mix).zip(&self.bus_frame) {
-            *s = m.saturating_sub(*b);
+        self.bus_delayed.extend(self.bus_frame.iter());
+        for (s, m) in self.speech_frame.iter_mut().zip(mix) {
+            let b = self.bus_delayed.pop_front().unwrap_or(0);
+            *s = m.saturating_sub(b);
         }
         self.output.add_i16(mix);
         self.background.add_i16(&self.bus_frame);
@@ -456,7 +466,7 @@ pub fn render(
         Box::new(TappedBus { mixer, copy })
     })?;
     let target = config.loudness.and_then(|l| l.target_lufs);
-    let mut tracer = Tracer::new(format, copied, target)?;
+    let mut tracer = Tracer::new(format, copied, target, track.mix_delay())?;
     let bound = format.samples_in(config.track.buffer) as usize * format.channels() as usize;
     let mut s = Session {
         config,
