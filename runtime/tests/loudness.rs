@@ -284,3 +284,51 @@ fn render_with_loudness_on_is_reproducible_to_the_byte() {
         assert!(runs[0][k] == runs[1][k], "the {name} differs between runs");
     }
 }
+
+/// A served output with `[output.loudness]` shows its momentary loudness in /metrics while
+/// it speaks (a real server on loopback, a reply over the control API).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_output_momentary_loudness() {
+    let dir = tempfile::tempdir().unwrap();
+    let voice = dir.path().join("voice.wav");
+    write_at(&voice, &speechlike(3.0, 0.1), -26.0);
+    let cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        "[output.loudness]\ntarget_lufs = -16\n[server]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let server = voxpace_runtime::serve::Server::start(Config::load(&cfg).unwrap())
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.addr());
+    let http = reqwest::Client::new();
+    let posted = http
+        .post(format!("{base}/v1/outputs/default/replies"))
+        .header("content-type", "audio/wav")
+        .body(std::fs::read(&voice).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_success(), "{posted:?}");
+    let name = "voxpace_output_momentary_lufs{output=\"default\"}";
+    let mut seen = None;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if let Some(line) = text.lines().find(|l| l.starts_with(name)) {
+            seen = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+            break;
+        }
+    }
+    let lufs = seen.expect("no momentary loudness in /metrics within 5 s of speech");
+    assert!((-40.0..-5.0).contains(&lufs), "{lufs} LUFS");
+    server.shutdown().await.unwrap();
+}
