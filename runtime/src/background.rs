@@ -3,11 +3,13 @@
 //! and one-shot clips.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use voxpace_core::{Format, Source, TrackHandle};
 use voxpace_sources::{
     Background, BackgroundConfig as MixerConfig, BackgroundMixer, Ducking, Looping, Play,
+    SourceEvent, SourceId,
 };
 
 use crate::config::{BackgroundConfig, ClipConfig, Config};
@@ -17,7 +19,8 @@ use crate::Error;
 pub const STOP_FADE: Duration = Duration::from_millis(200);
 
 /// A track's background: the sources crate's mixer in the track's background slot, and
-/// the state the API reports (on/off, gain).
+/// the state the API reports: whether the music is wanted (`enabled`), whether it really
+/// plays (`playing`: false once a file played once has ended, or failed), and its gain.
 #[derive(Debug)]
 pub struct Bus {
     /// The control handle.
@@ -27,6 +30,8 @@ pub struct Bus {
     music_lufs: Option<f32>,
     on: AtomicBool,
     gain_db: AtomicU32,
+    /// The music source playing now, if any.
+    music: Mutex<Option<SourceId>>,
 }
 
 fn play_for(b: &BackgroundConfig, gain_db: f32, music_lufs: Option<f32>) -> Play {
@@ -99,6 +104,7 @@ impl Bus {
             on: AtomicBool::new(false),
             gain_db: AtomicU32::new(gain.to_bits()),
             config: b,
+            music: Mutex::new(None),
         };
         if bus.config.is_some() {
             bus.set_enabled(true)?;
@@ -110,9 +116,11 @@ impl Bus {
     pub fn set_enabled(&self, on: bool) -> Result<(), Error> {
         match (&self.config, on) {
             (Some(b), true) => {
-                self.background
+                let id = self
+                    .background
                     .play(&b.file, play_for(b, self.gain_db(), self.music_lufs))
                     .map_err(to_err)?;
+                self.set_music(Some(id));
             }
             (None, true) => {
                 return Err(Error::Audio {
@@ -120,7 +128,10 @@ impl Bus {
                     reason: "the configuration has no [background] to play".into(),
                 })
             }
-            (_, false) => self.background.stop(STOP_FADE).map_err(to_err)?,
+            (_, false) => {
+                self.background.stop(STOP_FADE).map_err(to_err)?;
+                self.set_music(None);
+            }
         }
         self.on.store(on, Ordering::Relaxed);
         Ok(())
@@ -135,11 +146,38 @@ impl Bus {
             looped: true,
             ducking: None,
         });
-        self.background
+        let id = self
+            .background
             .play(file, play_for(&b, self.gain_db(), self.music_lufs))
             .map_err(to_err)?;
+        self.set_music(Some(id));
         self.on.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn set_music(&self, id: Option<SourceId>) {
+        *self.music.lock().unwrap_or_else(|e| e.into_inner()) = id;
+    }
+
+    /// Follow the sources' events: the music stops playing when its source finishes or
+    /// fails (a replaced source's end is not the music's).
+    pub fn observe(&self, event: &SourceEvent) {
+        let ended = match event {
+            SourceEvent::Failed { id, .. } | SourceEvent::Finished { id, .. } => *id,
+            _ => return,
+        };
+        let mut music = self.music.lock().unwrap_or_else(|e| e.into_inner());
+        if *music == Some(ended) {
+            *music = None;
+        }
+    }
+
+    /// Is music actually playing (not only wanted)?
+    pub fn is_playing(&self) -> bool {
+        self.music
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// Change the music's level (ramped).
@@ -159,7 +197,7 @@ impl Bus {
             .map_err(to_err)
     }
 
-    /// Is the music on?
+    /// Is the music wanted (switched on by the configuration or the API)?
     pub fn is_enabled(&self) -> bool {
         self.on.load(Ordering::Relaxed)
     }

@@ -310,6 +310,12 @@ struct RawServer {
     shutdown_grace_ms: Option<Spanned<u64>>,
     #[serde(default)]
     tokens: Vec<String>,
+    header_read_timeout_ms: Option<Spanned<u64>>,
+    body_idle_timeout_ms: Option<Spanned<u64>>,
+    keep_alive_timeout_ms: Option<Spanned<u64>>,
+    max_connections: Option<Spanned<usize>>,
+    #[serde(default)]
+    public: Vec<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -475,7 +481,34 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Bearer tokens the control API requires (empty: open).
     pub tokens: Vec<String>,
+    /// Longest a connection may take to send a request's headers (from its first byte, or
+    /// from the moment it connected for its first request).
+    pub header_read_timeout: Duration,
+    /// How far a reply's body may fall behind real time (its audio has run out and nothing
+    /// more arrives) before the reply ends as incomplete and the request gets 408.
+    pub body_idle_timeout: Duration,
+    /// How long an idle keep-alive connection stays open between requests.
+    pub keep_alive_timeout: Duration,
+    /// Most HTTP connections served at once; more are refused at once with 503.
+    pub max_connections: usize,
+    /// Endpoint groups that stay public when tokens are set.
+    pub public: Public,
 }
+
+/// Endpoint groups that `server.public` can open to everyone when tokens are set (see
+/// `serve::auth` for the whole rule).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Public {
+    /// `GET /metrics`.
+    pub metrics: bool,
+    /// `GET /v1/info`.
+    pub info: bool,
+    /// Listening: `GET /v1/outputs/{id}/audio` and WHEP.
+    pub listen: bool,
+}
+
+/// The names `server.public` accepts.
+pub const PUBLIC_GROUPS: &str = "\"metrics\", \"info\" or \"listen\"";
 
 impl Config {
     /// Read, parse and check `path`, including that every referenced file exists.
@@ -871,12 +904,54 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
             "at least 1 and at least the number of server.outputs",
         );
     }
+    let mut public = Public::default();
+    for group in &s.public {
+        match group.get_ref().as_str() {
+            "metrics" => public.metrics = true,
+            "info" => public.info = true,
+            "listen" => public.listen = true,
+            other => issues.add(
+                Some(group.span()),
+                "server.public",
+                format!("{other:?} is not an endpoint group"),
+                PUBLIC_GROUPS,
+            ),
+        }
+    }
+    let max_connections = s.max_connections.as_ref().map_or(1024, |m| *m.get_ref());
+    if max_connections == 0 {
+        issues.add(
+            span_of(&s.max_connections),
+            "server.max_connections",
+            "0 would refuse every connection",
+            "at least 1",
+        );
+    }
+    for (key, v) in [
+        ("server.header_read_timeout_ms", &s.header_read_timeout_ms),
+        ("server.body_idle_timeout_ms", &s.body_idle_timeout_ms),
+        ("server.keep_alive_timeout_ms", &s.keep_alive_timeout_ms),
+    ] {
+        if v.as_ref().is_some_and(|v| *v.get_ref() == 0) {
+            issues.add(
+                span_of(v),
+                key,
+                "0 would time out every request",
+                "a duration of at least 1 ms",
+            );
+        }
+    }
     let server = ServerConfig {
         listen,
         outputs,
         max_outputs,
         shutdown_grace: ms(&s.shutdown_grace_ms, 5_000),
         tokens: s.tokens.clone(),
+        header_read_timeout: ms(&s.header_read_timeout_ms, 10_000),
+        body_idle_timeout: ms(&s.body_idle_timeout_ms, 10_000),
+        keep_alive_timeout: ms(&s.keep_alive_timeout_ms, 30_000),
+        max_connections,
+        public,
     };
 
     Config {

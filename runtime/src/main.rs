@@ -59,7 +59,13 @@ enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// Load a sink plugin and report what it declares, without attaching it.
+    /// Load a sink plugin, print what it declares (metadata, configuration keys, delivery,
+    /// queue, ownership of playback), then attach it to a real track and run it through a
+    /// scripted conversation at real time (about 4 s: a complete reply; a reply paused,
+    /// resumed and interrupted; a detach). Lists every problem: load or configuration
+    /// errors, errors or panics while handling, a `Stop` not handled within 2 s, audio
+    /// dropped because its calls took longer than real time, reports of an owning plugin
+    /// that never came. Exits non-zero when it found any.
     Check {
         /// The plugin's shared library.
         path: PathBuf,

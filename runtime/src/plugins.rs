@@ -1,12 +1,42 @@
-//! Sink plugins, through the `voxpace-sinks` crate: loaded by path, configured with their
-//! own TOML table, attached to every agent output as core sinks.
+//! Sink plugins, through the `voxpace-sinks` crate: each plugin file is loaded once per
+//! process (the registry below), and every agent output gets its own instance of each
+//! `[[sinks]]` entry, configured with that entry's own TOML table.
+//!
+//! Instances are made before the caller takes any lock of its own: a plugin's `new` may
+//! open files or devices and take its time.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use voxpace_core::Delivery;
+use voxpace_core::{Delivery, Sink};
 use voxpace_sinks::{Plugin, PluginSink};
 
 use crate::config::{SinkConfig, SinkDelivery};
+
+/// Every plugin file this process has loaded, or failed to load, by path. A failure is
+/// kept too, so it is reported (logged) once with its path and never retried.
+type Loaded = BTreeMap<PathBuf, Result<Plugin, Arc<voxpace_sinks::Error>>>;
+
+fn registry() -> &'static Mutex<Loaded> {
+    static REGISTRY: OnceLock<Mutex<Loaded>> = OnceLock::new();
+    REGISTRY.get_or_init(Mutex::default)
+}
+
+/// The plugin at `path`, loaded on first use.
+pub fn plugin(path: &Path) -> Result<Plugin, Arc<voxpace_sinks::Error>> {
+    let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut loaded = registry().lock().unwrap_or_else(|e| e.into_inner());
+    loaded
+        .entry(key)
+        .or_insert_with(|| {
+            Plugin::load(path).map_err(|e| {
+                tracing::error!(plugin = %path.display(), error = %e, "sink plugin failed to load");
+                Arc::new(e)
+            })
+        })
+        .clone()
+}
 
 /// The plugin's own table as the TOML text plugins parse.
 fn config_text(sink: &SinkConfig) -> Result<String, String> {
@@ -17,11 +47,7 @@ fn config_text(sink: &SinkConfig) -> Result<String, String> {
 /// Load the plugin and let it accept its configuration (without running it); `Err` says
 /// why it cannot be used.
 pub fn validate(sink: &SinkConfig) -> Result<(), String> {
-    let plugin = Plugin::load(&sink.plugin).map_err(|e| e.to_string())?;
-    plugin
-        .instantiate(&config_text(sink)?)
-        .map(drop)
-        .map_err(|e| e.to_string())
+    instance(sink).map(drop)
 }
 
 /// `voxpace plugin check`: load, describe and exercise the plugin on a real track.
@@ -29,9 +55,12 @@ pub fn check(path: &Path, config: &str) -> voxpace_sinks::CheckReport {
     voxpace_sinks::check_plugin(path, config)
 }
 
-/// A new instance of the plugin a `[[sinks]]` entry names, as a core sink.
-pub fn load(sink: &SinkConfig) -> Result<Box<dyn voxpace_core::Sink>, String> {
-    let mut s = PluginSink::load(&sink.plugin, &config_text(sink)?)
+/// A new instance of the plugin a `[[sinks]]` entry names, with the entry's name,
+/// delivery and queue.
+pub fn instance(sink: &SinkConfig) -> Result<PluginSink, String> {
+    let plugin = plugin(&sink.plugin).map_err(|e| e.to_string())?;
+    let mut s = plugin
+        .instantiate(&config_text(sink)?)
         .map_err(|e| e.to_string())?
         .with_name(sink.name.clone());
     if let Some(d) = sink.delivery {
@@ -43,5 +72,20 @@ pub fn load(sink: &SinkConfig) -> Result<Box<dyn voxpace_core::Sink>, String> {
     if let Some(q) = sink.queue {
         s = s.with_queue(q);
     }
-    Ok(Box::new(s))
+    Ok(s)
+}
+
+/// One new instance of every `[[sinks]]` entry, in order, as core sinks; `Err` names the
+/// entry and its file.
+pub fn instances(sinks: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>, String> {
+    sinks
+        .iter()
+        .map(|sink| {
+            instance(sink)
+                .map(|s| Box::new(s) as Box<dyn Sink>)
+                .map_err(|reason| {
+                    format!("sink {:?} ({}): {reason}", sink.name, sink.plugin.display())
+                })
+        })
+        .collect()
 }

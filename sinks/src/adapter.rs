@@ -6,11 +6,12 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use voxpace_core::{Delivery, ReplyId, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
-use voxpace_sink_abi::host::WithMetadata;
+use voxpace_core::{Delivery, Format, ReplyId, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
+use voxpace_sink_abi::compat::v1_1;
+use voxpace_sink_abi::host::{ROption, WithMetadata};
 use voxpace_sink_abi::{
-    DeliveryKind, EventKind, HostVtable, HostVtableRef, PlaybackReport, RawEvent, RawHost, SinkBox,
-    StreamFormat,
+    AbiVersion, DeliveryKind, EventKind, HostVtable, HostVtableRef, PlaybackReport, RawEvent,
+    RawHost, RawInfo, RawPlayout, SinkBox, StreamFormat,
 };
 
 use crate::Error;
@@ -18,8 +19,29 @@ use crate::Error;
 /// A plugin instance attached (or ready to attach) to a track.
 pub struct PluginSink {
     path: PathBuf,
-    object: SinkBox,
+    object: Object,
+    abi: AbiVersion,
     info: SinkInfo,
+    format: Option<Format>,
+}
+
+/// A plugin instance, by the layout of the ABI minor it was built against.
+pub(crate) enum Object {
+    /// ABI 1.0 and 1.1 (the frozen object; its host vtable lacks the 1.2 functions).
+    V1_1(v1_1::SinkBox),
+    /// This host's minor or a newer one.
+    Current(SinkBox),
+}
+
+impl Object {
+    fn info(&self) -> Result<RawInfo, String> {
+        match self {
+            Object::V1_1(o) => o.info(),
+            Object::Current(o) => o.info(),
+        }
+        .into_result()
+        .map_err(|e| e.into_string())
+    }
 }
 
 impl std::fmt::Debug for PluginSink {
@@ -37,14 +59,11 @@ impl PluginSink {
         crate::Plugin::load(path)?.instantiate(config)
     }
 
-    pub(crate) fn new(path: PathBuf, object: SinkBox) -> Result<Self, Error> {
-        let raw = object
-            .info()
-            .into_result()
-            .map_err(|reason| Error::PluginFailed {
-                path: path.clone(),
-                reason: reason.into_string(),
-            })?;
+    pub(crate) fn new(path: PathBuf, object: Object, abi: AbiVersion) -> Result<Self, Error> {
+        let raw = object.info().map_err(|reason| Error::PluginFailed {
+            path: path.clone(),
+            reason,
+        })?;
         let delivery = match raw.delivery {
             DeliveryKind::AHEAD => Delivery::Ahead {
                 max_lead: Duration::from_millis(raw.max_lead_ms.into()),
@@ -59,7 +78,18 @@ impl PluginSink {
             delivery,
             queue: Duration::from_millis(raw.queue_ms.max(1).into()),
         };
-        Ok(Self { path, object, info })
+        Ok(Self {
+            path,
+            object,
+            abi,
+            info,
+            format: None,
+        })
+    }
+
+    /// The ABI version the plugin was built against.
+    pub fn abi(&self) -> AbiVersion {
+        self.abi
     }
 
     /// The file the plugin was loaded from.
@@ -92,18 +122,65 @@ impl Sink for PluginSink {
     }
 
     fn handle(&mut self, event: SinkEvent<'_>, cx: &SinkContext) -> Result<(), SinkError> {
+        if let SinkEvent::Start { format } = event {
+            self.format = Some(format);
+        }
         let Some(raw) = to_raw(&event) else {
             return Ok(());
         };
-        let host = RawHost {
-            ctx: (cx as *const SinkContext).cast(),
-            vtable: host_vtable(),
-            _call: PhantomData,
+        let call = Call {
+            cx,
+            playout: self.format.and_then(|f| playout_of(&event, f)),
+            now: None,
         };
-        self.object
-            .handle(raw, host)
-            .into_result()
-            .map_err(|e| e.into_string().into())
+        let ctx = (&call as *const Call<'_>).cast();
+        let result = match &mut self.object {
+            Object::V1_1(o) => o.handle(
+                raw,
+                v1_1::RawHost {
+                    ctx,
+                    vtable: v1_1::HostVtableRef(HOST_VTABLE_1_1.static_as_prefix()),
+                    _call: PhantomData,
+                },
+            ),
+            Object::Current(o) => o.handle(
+                raw,
+                RawHost {
+                    ctx,
+                    vtable: HostVtableRef(HOST_VTABLE.static_as_prefix()),
+                    _call: PhantomData,
+                },
+            ),
+        };
+        result.into_result().map_err(|e| e.into_string().into())
+    }
+}
+
+/// What the host functions see during one call into the plugin (the `ctx` of its
+/// `RawHost`).
+struct Call<'a> {
+    cx: &'a SinkContext,
+    playout: Option<RawPlayout>,
+    now: Option<RawPlayout>,
+}
+
+/// When the event plays out, as far as the core event says.
+fn playout_of(event: &SinkEvent<'_>, format: Format) -> Option<RawPlayout> {
+    match *event {
+        SinkEvent::Audio {
+            reply, offset, pts, ..
+        } => Some(at_pts(pts?, reply, offset, format)),
+        _ => None,
+    }
+}
+
+fn at_pts(pts: u64, reply: ReplyId, offset: u64, format: Format) -> RawPlayout {
+    let due_ns = u128::from(pts) * 1_000_000_000 / u128::from(format.sample_rate());
+    RawPlayout {
+        pts,
+        due_ns: u64::try_from(due_ns).unwrap_or(u64::MAX),
+        reply: reply.0,
+        offset,
     }
 }
 
@@ -152,20 +229,45 @@ fn to_raw<'a>(event: &SinkEvent<'a>) -> Option<RawEvent<'a>> {
     Some(raw)
 }
 
-/// Called by a plugin, during `handle`, with the `SinkContext` of that call as `ctx`.
+/// The call a host function was called from.
+///
+/// # Safety
+/// `ctx` must be the `ctx` of a `RawHost` that `PluginSink::handle` made: a `&Call` that
+/// lives for that call, and a `RawHost` is valid only during the call.
+unsafe fn call<'a>(ctx: *const ()) -> &'a Call<'a> {
+    // SAFETY: the caller's promise.
+    unsafe { &*ctx.cast::<Call<'a>>() }
+}
+
+/// Called by a plugin, during `handle`.
 extern "C" fn report_playback(ctx: *const (), report: PlaybackReport) -> bool {
-    // SAFETY: `ctx` is the `&SinkContext` that `PluginSink::handle` put in the `RawHost` it
-    // passed to the plugin, and a `RawHost` is valid only during that call.
-    let cx = unsafe { &*ctx.cast::<SinkContext>() };
-    cx.report_playback(voxpace_core::PlaybackReport {
+    // SAFETY: plugins get this function only in the `RawHost` of a call.
+    let call = unsafe { call(ctx) };
+    call.cx.report_playback(voxpace_core::PlaybackReport {
         reply: ReplyId(report.reply),
         played_samples: report.played_samples,
         interrupted: report.interrupted,
     })
 }
 
-const HOST_VTABLE: &WithMetadata<HostVtable> = &WithMetadata::new(HostVtable { report_playback });
-
-fn host_vtable() -> HostVtableRef {
-    HostVtableRef(HOST_VTABLE.static_as_prefix())
+/// ABI 1.2: called by a plugin, during `handle`.
+extern "C" fn playout(ctx: *const ()) -> ROption<RawPlayout> {
+    // SAFETY: plugins get this function only in the `RawHost` of a call.
+    unsafe { call(ctx) }.playout.into()
 }
+
+/// ABI 1.2: called by a plugin, during `handle`.
+extern "C" fn now(ctx: *const ()) -> ROption<RawPlayout> {
+    // SAFETY: plugins get this function only in the `RawHost` of a call.
+    unsafe { call(ctx) }.now.into()
+}
+
+const HOST_VTABLE: &WithMetadata<HostVtable> = &WithMetadata::new(HostVtable {
+    report_playback,
+    playout,
+    now,
+});
+
+/// What plugins built against ABI 1.0 and 1.1 get.
+const HOST_VTABLE_1_1: &WithMetadata<v1_1::HostVtable> =
+    &WithMetadata::new(v1_1::HostVtable { report_playback });

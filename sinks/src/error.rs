@@ -66,6 +66,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// What the caller can do about it. A plugin that is missing, is not a plugin, has
+    /// another ABI or rejects its configuration needs another file or configuration
+    /// (`InvalidInput`); a plugin that failed describing itself is broken (`Fatal`); a
+    /// check's track error keeps the track's own kind.
+    pub fn kind(&self) -> voxpace_core::ErrorKind {
+        use voxpace_core::ErrorKind;
+        match self {
+            Error::MissingFile { .. }
+            | Error::NotAPlugin { .. }
+            | Error::IncompatibleAbi { .. }
+            | Error::ConfigRejected { .. } => ErrorKind::InvalidInput,
+            Error::PluginFailed { .. } => ErrorKind::Fatal,
+            Error::Track { source, .. } => source.kind(),
+        }
+    }
+
     /// The plugin file the error is about.
     pub fn path(&self) -> &std::path::Path {
         match self {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use voxpace_sink_abi::host::{lib_header_from_path, LibraryError};
 use voxpace_sink_abi::{compat, AbiVersion, CreateFn, SinkPluginModRef, ROOT_MODULE_NAME};
 
+use crate::adapter::Object;
+
 use crate::error::HOST_ABI;
 use crate::{Error, PluginSink};
 
@@ -53,8 +55,17 @@ impl std::fmt::Display for Metadata {
 #[derive(Clone)]
 pub struct Plugin {
     path: PathBuf,
-    create: CreateFn,
+    create: Create,
     metadata: Metadata,
+}
+
+/// The plugin's `create`, by the layout its instances have.
+#[derive(Clone, Copy)]
+enum Create {
+    /// ABI 1.0 and 1.1: the frozen 1.1 object and host vtable.
+    V1_1(compat::v1_1::CreateFn),
+    /// This host's minor or a newer one.
+    Current(CreateFn),
 }
 
 impl std::fmt::Debug for Plugin {
@@ -92,17 +103,27 @@ impl Plugin {
     /// passes the plugin's `config` table as TOML). Fails with [`Error::ConfigRejected`] when
     /// the plugin refuses it.
     pub fn instantiate(&self, config: &str) -> Result<PluginSink, Error> {
-        let object = (self.create)(config.into(), HOST_ABI)
-            .into_result()
-            .map_err(|reason| Error::ConfigRejected {
-                path: self.path.clone(),
-                reason: reason.into_string(),
-            })?;
-        PluginSink::new(self.path.clone(), object)
+        let rejected = |reason: voxpace_sink_abi::host::RString| Error::ConfigRejected {
+            path: self.path.clone(),
+            reason: reason.into_string(),
+        };
+        let object = match self.create {
+            Create::V1_1(create) => Object::V1_1(
+                create(config.into(), HOST_ABI)
+                    .into_result()
+                    .map_err(rejected)?,
+            ),
+            Create::Current(create) => Object::Current(
+                create(config.into(), HOST_ABI)
+                    .into_result()
+                    .map_err(rejected)?,
+            ),
+        };
+        PluginSink::new(self.path.clone(), object, self.metadata.abi)
     }
 }
 
-fn open(path: &Path) -> Result<(CreateFn, Metadata), Error> {
+fn open(path: &Path) -> Result<(Create, Metadata), Error> {
     let not_plugin = |reason: String| Error::NotAPlugin {
         path: path.to_path_buf(),
         reason,
@@ -187,7 +208,20 @@ fn open(path: &Path) -> Result<(CreateFn, Metadata), Error> {
             abi: m.abi_version(),
             config_help: None,
         };
-        return Ok((m.create(), metadata));
+        return Ok((Create::V1_1(m.create()), metadata));
+    }
+    if minor == Some(1) {
+        let m = header
+            .init_root_module::<compat::v1_1::SinkPluginModRef>()
+            .map_err(layout_error)?;
+        let metadata = Metadata {
+            name: m.name().to_string(),
+            version: m.version().to_string(),
+            description: m.description().to_string(),
+            abi: m.abi_version(),
+            config_help: m.config_help().map(|h| h.to_string()),
+        };
+        return Ok((Create::V1_1(m.create()), metadata));
     }
     let m = header
         .init_root_module::<SinkPluginModRef>()
@@ -199,7 +233,7 @@ fn open(path: &Path) -> Result<(CreateFn, Metadata), Error> {
         abi: m.abi_version(),
         config_help: m.config_help().map(|h| h.to_string()),
     };
-    Ok((m.create(), metadata))
+    Ok((Create::Current(m.create()), metadata))
 }
 
 fn incompatible(path: &Path, found: String, detail: String) -> Error {

@@ -406,6 +406,7 @@ fn load_errors_are_distinct_and_name_the_file() {
     let missing = dir.join("nope.so");
     let e = Plugin::load(&missing).unwrap_err();
     assert!(matches!(e, Error::MissingFile { .. }), "{e}");
+    assert_eq!(e.kind(), voxpace_core::ErrorKind::InvalidInput);
     assert!(e.to_string().contains("nope.so") && e.to_string().contains("no such"));
 
     // Not a shared library at all.
@@ -454,6 +455,7 @@ fn load_errors_are_distinct_and_name_the_file() {
     // Loads, but its initialisation rejects the configuration.
     let rejects = Plugin::load(plugin("faulty-rejects-config")).unwrap();
     let e = rejects.instantiate("device = \"hw:9\"").unwrap_err();
+    assert_eq!(e.kind(), voxpace_core::ErrorKind::InvalidInput);
     match &e {
         Error::ConfigRejected { reason, path } => {
             assert!(reason.contains("no such device"), "{reason}");
@@ -508,6 +510,48 @@ fn a_plugin_built_against_the_previous_minor_abi_loads_and_runs() {
         .as_deref()
         .unwrap()
         .contains("path"));
+}
+
+#[test]
+fn a_plugin_built_against_abi_1_1_loads_plays_and_reports_through_the_frozen_vtable() {
+    let dir = scratch("abi-1-1");
+    let log = dir.join("events.txt");
+    let plugin = Plugin::load(plugin("abi-1-1")).unwrap();
+    let meta = plugin.metadata();
+    assert_eq!(
+        meta.abi,
+        voxpace_sink_abi::AbiVersion { major: 1, minor: 1 }
+    );
+    assert!(meta.config_help.as_deref().unwrap().contains("path"));
+    let sink = plugin
+        .instantiate(&format!("path = {:?}", log.to_str().unwrap()))
+        .unwrap();
+    assert!(sink.info().owns_playback);
+    let mut stage = stage();
+    let id = stage.handle.attach_sink(Box::new(sink)).unwrap();
+    let a = stage.say(&pattern(4_800, 12));
+    let outcome = stage.until_finished(a, 200);
+    // Its report crossed the 1.1 vtable and ended the reply.
+    assert_eq!(outcome.position, Position::Reported);
+    assert_eq!(outcome.played_samples, 4_800);
+    stage.handle.detach_sink(id).unwrap();
+    stage.render(2);
+    let text = wait_for(LONG, || {
+        let t = std::fs::read_to_string(&log).ok()?;
+        t.contains("stop").then_some(t)
+    })
+    .expect("the 1.1 plugin handled stop");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "start 24000");
+    assert_eq!(lines[1], format!("reply-started {}", a.0));
+    let audio: Vec<&&str> = lines.iter().filter(|l| l.starts_with("audio")).collect();
+    assert_eq!(audio.len(), 10);
+    // The 1.1 vtable really lacks the 1.2 functions.
+    assert!(
+        audio.iter().all(|l| l.ends_with("(no play-out times)")),
+        "{text}"
+    );
+    assert!(lines.contains(&format!("reply-ended {} false reported=true", a.0).as_str()));
 }
 
 #[test]

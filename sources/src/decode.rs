@@ -63,6 +63,8 @@ pub(crate) struct FileDecoder {
     next_pts: Option<i64>,
     /// The first block, decoded by `open` to validate the file, handed out first.
     first: Vec<f32>,
+    /// The open file, for [`FileDecoder::rewind`] (sources opened from a file).
+    file: Option<SharedFile>,
 }
 
 impl std::fmt::Debug for FileDecoder {
@@ -93,9 +95,26 @@ impl FileDecoder {
                 message: "not a regular file".into(),
             });
         }
-        let file = File::open(path).map_err(io_err)?;
+        let file = SharedFile::new(File::open(path).map_err(io_err)?, meta.len());
         let ext = path.extension().and_then(|e| e.to_str());
-        Self::from_source(path, Box::new(file), ext, out_channels)
+        let mut decoder = Self::from_source(path, Box::new(file.rewound()), ext, out_channels)?;
+        decoder.file = Some(file);
+        Ok(decoder)
+    }
+
+    /// A decoder at the start of the same file, for the next pass of a loop. It reads the
+    /// file this one opened rather than opening it again, so a looping source keeps playing
+    /// when the process is out of file descriptors or the file was moved or deleted.
+    pub(crate) fn rewind(&self) -> Result<Self, Error> {
+        let Some(file) = &self.file else {
+            return Self::open(&self.info.path, self.out_channels);
+        };
+        let path = self.info.path.clone();
+        let ext = path.extension().and_then(|e| e.to_str());
+        let mut decoder =
+            Self::from_source(&path, Box::new(file.rewound()), ext, self.out_channels)?;
+        decoder.file = Some(file.rewound());
+        Ok(decoder)
     }
 
     /// Open audio from any byte source; `path` only names it in errors. A panic inside
@@ -201,6 +220,7 @@ impl FileDecoder {
             expected_frames,
             next_pts: None,
             first: Vec::new(),
+            file: None,
         };
         let mut first = Vec::new();
         if !this.decode_packet(&mut first)? {
@@ -537,5 +557,67 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, vec![0.375]);
+    }
+}
+
+/// One open file read by every pass of a looping source, each at its own position
+/// (positional reads, so passes never disturb each other and no second descriptor is needed).
+#[derive(Debug, Clone)]
+struct SharedFile {
+    file: std::sync::Arc<File>,
+    len: u64,
+    pos: u64,
+}
+
+impl SharedFile {
+    fn new(file: File, len: u64) -> Self {
+        Self {
+            file: std::sync::Arc::new(file),
+            len,
+            pos: 0,
+        }
+    }
+
+    /// The same file, read from its start.
+    fn rewound(&self) -> Self {
+        Self {
+            pos: 0,
+            ..self.clone()
+        }
+    }
+}
+
+impl std::io::Read for SharedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.pos)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(&*self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for SharedFile {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(p) => Some(p),
+            std::io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| {
+            std::io::Error::new(ErrorKind::InvalidInput, "seek before the start of the file")
+        })?;
+        Ok(self.pos)
+    }
+}
+
+impl MediaSource for SharedFile {
+    fn is_seekable(&self) -> bool {
+        true
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.len)
     }
 }

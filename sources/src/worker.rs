@@ -265,18 +265,19 @@ impl Worker {
         match self.spec.looping {
             Looping::Once => Ok(Step::Done),
             Looping::Gapless => {
-                // Reopening (rather than seeking) restarts every codec cleanly; the resampler
+                // A new decoder (rather than a seek) restarts every codec cleanly; it reads
+                // the file already open (`rewind`), so no loop needs a new descriptor. The resampler
                 // keeps running, so the seam is the file's end followed by its start (for AAC,
                 // without its priming and padding: see `trims_seams`).
                 if self.trims_seams() {
                     self.trim_silent_tail();
                     self.trim_head = AAC_PRIMING_FRAMES;
                 }
-                self.decoder = FileDecoder::open(&self.spec.path, self.channels)?;
+                self.decoder = self.decoder.rewind()?;
                 Ok(Step::Continue)
             }
             Looping::Crossfade(d) => {
-                let next = FileDecoder::open(&self.spec.path, self.channels)?;
+                let next = self.decoder.rewind()?;
                 self.decoder = next;
                 let want = samples(d, self.decoder.sample_rate()) as usize;
                 self.crossfade_seam(want)?;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -49,8 +49,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/outputs/{id}/clips/{name}", post(fire_clip))
         .route("/v1/outputs/{id}/demo", post(demo_reply))
         .route("/v1/outputs/{id}/events", get(events))
-        .route("/v1/outputs/{id}/audio", get(monitor))
-        .layer(middleware::from_fn_with_state(state.clone(), auth));
+        .route("/v1/outputs/{id}/audio", get(monitor));
     #[allow(unused_mut)]
     let mut app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
@@ -66,36 +65,68 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     if let (Some(whep), None) = (&state.whep, state.config.transport.whep_listen) {
         app = app.nest_service("/whep", whep.router());
     }
-    app.with_state(state)
+    guarded(app.fallback(no_route), state)
 }
 
-/// Bearer-token check for the control API (`server.tokens`); EventSource and `<audio>`
-/// cannot set headers, so `?access_token=` is accepted too.
-async fn auth(State(state): St, req: Request, next: Next) -> Response {
-    let tokens = &state.config.server.tokens;
-    if tokens.is_empty() {
-        return next.run(req).await;
-    }
-    let bearer = req
+/// The layers every listener's routes get: the token rule (`auth`) and the JSON error shape.
+pub(crate) fn guarded(app: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
+    app.layer(middleware::from_fn_with_state(
+        state.clone(),
+        super::auth::check,
+    ))
+    .layer(middleware::map_response(json_errors))
+    .with_state(state)
+}
+
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(
+        "not_found",
+        format!("no route {method} {}; see /openapi.json", uri.path()),
+    )
+}
+
+/// Every 4xx/5xx answers `{error, message}`: what axum's extractors (a bad path or query),
+/// its method router (405) or a nested service answered otherwise is wrapped, its text kept
+/// as the message.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
         .headers()
-        .get(header::AUTHORIZATION)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let query = req.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("access_token="))
-            .map(str::to_owned)
-    });
-    match bearer.or(query) {
-        Some(t) if tokens.contains(&t) => next.run(req).await,
-        _ => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this server requires `Authorization: Bearer <token>` (server.tokens)",
-        )
-        .into_response(),
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
     }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        StatusCode::SERVICE_UNAVAILABLE => "busy",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let body = json!({ "error": code, "message": message }).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
 }
 
 async fn info(State(state): St) -> Json<Value> {
@@ -118,7 +149,7 @@ fn output_json(o: &Output) -> Value {
         "paused": o.handle.is_paused(),
         "buffered_ms": o.handle.buffered().as_millis() as u64,
         "level": { "peak": o.meter.peak.load(Ordering::Relaxed), "rms": o.meter.rms.load(Ordering::Relaxed) },
-        "background": { "enabled": o.bus.is_enabled(), "gain_db": o.bus.gain_db() },
+        "background": background_json(o),
         "stats": {
             "frames": s.frames, "speech_frames": s.speech_frames, "underruns": s.underruns,
             "late_frames": s.late_frames, "sink_drops": s.sink_drops,
@@ -139,7 +170,8 @@ struct CreateOutput {
     id: String,
 }
 
-async fn create_output(State(state): St, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn create_output(State(state): St, body: Body) -> Result<Response, ApiError> {
+    let body = small_body(&state, body).await?;
     let req: CreateOutput = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("bad_json", format!("expected {{\"id\": \"name\"}}: {e}"))
     })?;
@@ -153,7 +185,7 @@ async fn get_output(State(state): St, Path(id): Path<String>) -> Result<Json<Val
 }
 
 async fn delete_output(State(state): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let o = state.end_output(&id)?;
+    let o = state.end_output(&id, state.settle_time()).await?;
     Ok(Json(json!({ "id": o.id, "ended": true })))
 }
 
@@ -180,6 +212,7 @@ fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
         "reply": slot.id.0,
         "state": state,
         "accepted_ms": slot.accepted.load(Ordering::Relaxed) as f64 * 1000.0 / rate,
+        "incomplete": slot.incomplete.load(Ordering::Acquire),
         "outcome": outcome.as_ref().map(outcome_json),
     })
 }
@@ -238,27 +271,22 @@ async fn open_reply(
         ct => Some(parse_content_type(ct.and_then(|v| v.to_str().ok()))?),
     };
     check_length(&headers, wire)?;
-    let mut stream = body.into_data_stream();
+    let mut body = BodyReader::new(&state, &output, body);
     // A WAV header is read and checked before the reply opens, so a bad one changes nothing.
     let mut early = Vec::new();
     let converter = match wire {
         Some(w @ super::intake::Wire::Wav) => {
             let mut c = Converter::new(w, output.handle.format());
             while c.input_layout().is_none() {
-                match stream.next().await {
-                    Some(Ok(chunk)) => c.feed(&chunk, &mut early)?,
-                    Some(Err(e)) => {
-                        return Err(ApiError::bad_request(
-                            "body",
-                            format!("reading the request body: {e}"),
-                        ))
-                    }
-                    None => {
+                match body.next(&output).await {
+                    Ok(Some(chunk)) => c.feed(&chunk, &mut early)?,
+                    Ok(None) => {
                         return Err(ApiError::bad_request(
                             "bad_audio",
                             "the WAV stream ended before its header was complete",
                         ))
                     }
+                    Err(e) => return Err(e.closing()),
                 }
             }
             Some((w, c))
@@ -272,6 +300,7 @@ async fn open_reply(
         intake: tokio::sync::Mutex::new(Some(Intake { writer, converter })),
         accepted: Default::default(),
         finished: Default::default(),
+        incomplete: Default::default(),
     });
     output.add_reply(slot.clone());
     output
@@ -279,7 +308,7 @@ async fn open_reply(
         .in_scope(|| tracing::info!(reply = slot.id.0, "reply opened"));
     let finish = q.finish.unwrap_or(!empty);
     let result = match wire {
-        Some(wire) => stream_in(&output, &slot, wire, stream, early, finish).await,
+        Some(wire) => stream_in(&output, &slot, wire, body, early, finish).await,
         None if finish => finish_slot(&slot).await,
         None => Ok(()),
     };
@@ -307,12 +336,12 @@ async fn append_audio(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
     )?;
-    let stream = body.into_data_stream();
+    let body = BodyReader::new(&state, &output, body);
     let result = stream_in(
         &output,
         &slot,
         wire,
-        stream,
+        body,
         Vec::new(),
         q.finish.unwrap_or(false),
     )
@@ -375,7 +404,15 @@ async fn respond(
         let mut body = reply_json(output, slot);
         body["error"] = e.code.into();
         body["message"] = e.message.into();
-        return Ok((e.status, Json(body)).into_response());
+        let mut response = (e.status, Json(body)).into_response();
+        if e.close {
+            // The rest of the body was not read: this connection carries no next request.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        return Ok(response);
     }
     if wait && slot.finished.load(Ordering::Acquire) {
         let playback: Playback = slot.playback.clone();
@@ -411,7 +448,7 @@ async fn stream_in(
     output: &Output,
     slot: &ReplySlot,
     wire: super::intake::Wire,
-    mut stream: axum::body::BodyDataStream,
+    mut body: BodyReader,
     early: Vec<i16>,
     finish: bool,
 ) -> Result<(), ApiError> {
@@ -429,17 +466,16 @@ async fn stream_in(
             intake.writer.push_samples(&early).await?;
             slot.accepted
                 .fetch_add(early.len() as u64 / ch, Ordering::Relaxed);
+            body.credit(early.len() as u64 / ch);
         }
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::bad_request("body", format!("reading the request body: {e}"))
-            })?;
+        while let Some(chunk) = body.next(output).await? {
             samples.clear();
             converter.feed(&chunk, &mut samples)?;
             if !samples.is_empty() {
                 intake.writer.push_samples(&samples).await?;
                 slot.accepted
                     .fetch_add(samples.len() as u64 / ch, Ordering::Relaxed);
+                body.credit(samples.len() as u64 / ch);
             }
         }
         if finish {
@@ -455,11 +491,34 @@ async fn stream_in(
         Ok(())
     }
     .await;
+    let stalled = matches!(&result, Err(e) if e.code == BODY_TIMEOUT);
+    if stalled {
+        // Said before the reply is finished, so it precedes the reply's playback_finished.
+        slot.incomplete.store(true, Ordering::Release);
+        let rate = format.sample_rate() as f64;
+        let data = json!({
+            "type": "reply_incomplete",
+            "reply": slot.id.0,
+            "reason": "body_timeout",
+            "accepted_ms": slot.accepted.load(Ordering::Relaxed) as f64 * 1000.0 / rate,
+        });
+        output.span.in_scope(|| {
+            tracing::warn!(
+                reply = slot.id.0,
+                "reply body stalled; the reply ends with what arrived"
+            )
+        });
+        let _ = output.events.send(Arc::new(super::output::EventMsg {
+            seq: 0,
+            name: "reply_incomplete",
+            data: data.to_string(),
+        }));
+    }
     let refused = matches!(
         &result,
         Err(e) if e.code == "reply_interrupted" || e.code == "reply_finished" || e.code == "output_ended"
     );
-    if finish || refused {
+    if finish || refused || stalled {
         // Everything accepted plays; the reply takes no more audio.
         if let Some(intake) = guard.take() {
             let _ = intake.writer.finish();
@@ -467,6 +526,106 @@ async fn stream_in(
         slot.finished.store(true, Ordering::Release);
     }
     result
+}
+
+/// The error code of a request body that fell too far behind real time.
+const BODY_TIMEOUT: &str = "body_timeout";
+
+/// Reply audio from a request body, judged against real time: the body may fall at most
+/// `server.body_idle_timeout_ms` behind what the output will have played by then (the
+/// audio queued before it plus what it sent), so a stalled or trickling body ends with 408
+/// instead of holding its reply open (speaking, underrunning) forever. A paused output plays
+/// nothing, so its bodies are not held to the clock. Ends early (410) when the output is
+/// ended (DELETE, shutdown).
+struct BodyReader {
+    stream: axum::body::BodyDataStream,
+    deadline: tokio::time::Instant,
+    idle: Duration,
+    rate: f64,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl BodyReader {
+    fn new(state: &AppState, output: &Output, body: Body) -> Self {
+        let idle = state.config.server.body_idle_timeout;
+        Self {
+            stream: body.into_data_stream(),
+            deadline: tokio::time::Instant::now() + output.handle.buffered() + idle,
+            idle,
+            rate: output.handle.format().sample_rate() as f64,
+            closing: output.closing.subscribe(),
+        }
+    }
+
+    /// `frames` samples per channel were accepted: they buy their duration of time.
+    fn credit(&mut self, frames: u64) {
+        self.deadline += Duration::from_secs_f64(frames as f64 / self.rate);
+    }
+
+    /// The next chunk of the body; `None` at its end.
+    async fn next(&mut self, output: &Output) -> Result<Option<bytes::Bytes>, ApiError> {
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.closing.wait_for(|c| *c) => {
+                    return Err(ApiError::new(
+                        StatusCode::GONE,
+                        "output_ended",
+                        "the agent output was ended while this request was sending audio",
+                    )
+                    .closing());
+                }
+                next = tokio::time::timeout_at(self.deadline, self.stream.next()) => {
+                    return match next {
+                        Ok(None) => Ok(None),
+                        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+                        Ok(Some(Err(e))) => Err(ApiError::bad_request(
+                            "body",
+                            format!("reading the request body: {e}"),
+                        )
+                        .closing()),
+                        Err(_) if output.handle.is_paused() => {
+                            self.deadline = tokio::time::Instant::now() + self.idle;
+                            continue;
+                        }
+                        Err(_) => Err(ApiError::new(
+                            StatusCode::REQUEST_TIMEOUT,
+                            BODY_TIMEOUT,
+                            format!(
+                                "the request body fell more than {} ms behind real time (server.body_idle_timeout_ms); the reply ends with the audio that arrived",
+                                self.idle.as_millis()
+                            ),
+                        )
+                        .closing()),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A small (JSON) request body, read whole within `server.body_idle_timeout_ms`.
+async fn small_body(state: &AppState, body: Body) -> Result<bytes::Bytes, ApiError> {
+    const LIMIT: usize = 64 * 1024;
+    let idle = state.config.server.body_idle_timeout;
+    match tokio::time::timeout(idle, axum::body::to_bytes(body, LIMIT)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+            format!("reading the request body (at most {LIMIT} bytes): {e}"),
+        )
+        .closing()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            BODY_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} ms (server.body_idle_timeout_ms)",
+                idle.as_millis()
+            ),
+        )
+        .closing()),
+    }
 }
 
 async fn finish_slot(slot: &ReplySlot) -> Result<(), ApiError> {
@@ -526,19 +685,24 @@ struct BackgroundChange {
     enabled: Option<bool>,
 }
 
+/// `enabled`: the music is wanted; `playing`: it really plays (a file played once has ended,
+/// or it failed, when `enabled` is true but `playing` false).
+fn background_json(o: &Output) -> Value {
+    json!({ "enabled": o.bus.is_enabled(), "playing": o.bus.is_playing(), "gain_db": o.bus.gain_db() })
+}
+
 async fn get_background(State(state): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let o = state.output(&id)?;
-    Ok(Json(
-        json!({ "enabled": o.bus.is_enabled(), "gain_db": o.bus.gain_db() }),
-    ))
+    Ok(Json(background_json(&o)))
 }
 
 async fn put_background(
     State(state): St,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let o = state.output(&id)?;
+    let body = small_body(&state, body).await?;
     let change: BackgroundChange = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "bad_json",
@@ -570,9 +734,7 @@ async fn put_background(
             o.bus.set_enabled(on).map_err(busy)?;
         }
     }
-    Ok(Json(
-        json!({ "enabled": o.bus.is_enabled(), "gain_db": o.bus.gain_db() }),
-    ))
+    Ok(Json(background_json(&o)))
 }
 
 async fn fire_clip(
@@ -612,6 +774,7 @@ async fn demo_reply(State(state): St, Path(id): Path<String>) -> Result<Response
         intake: tokio::sync::Mutex::new(None),
         accepted: Default::default(),
         finished: true.into(),
+        incomplete: Default::default(),
     });
     o.add_reply(slot.clone());
     let samples = state.media.demo.clone();
@@ -685,7 +848,7 @@ async fn events(
 /// checking what an output sounds like with curl).
 async fn monitor(State(state): St, Path(id): Path<String>) -> Result<Response, ApiError> {
     let o = state.output(&id)?;
-    let rx = o.monitor().ok_or_else(|| {
+    let (rx, slot) = o.monitor().ok_or_else(|| {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "monitors_busy",
@@ -696,6 +859,7 @@ async fn monitor(State(state): St, Path(id): Path<String>) -> Result<Response, A
     let monitor = Monitor {
         header: Some(wav_stream_header(format.sample_rate(), format.channels())),
         rx,
+        _slot: slot,
         stop: state.shutdown.subscribe(),
         alive: o.alive.clone(),
         frame: format.frame_duration(),
@@ -739,6 +903,7 @@ async fn monitor(State(state): St, Path(id): Path<String>) -> Result<Response, A
 struct Monitor {
     header: Option<Vec<u8>>,
     rx: rtrb::Consumer<i16>,
+    _slot: super::output::MonitorSlot,
     stop: tokio::sync::watch::Receiver<bool>,
     alive: Arc<std::sync::atomic::AtomicBool>,
     frame: Duration,

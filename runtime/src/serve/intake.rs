@@ -85,9 +85,6 @@ pub fn parse_content_type(value: Option<&str>) -> Result<Wire, ApiError> {
 /// Rate, channels, big-endian: the layout of raw input.
 type Layout = (u32, u16, bool);
 
-/// The largest WAV header accepted before the `data` chunk.
-const MAX_WAV_HEADER: usize = 64 * 1024;
-
 /// Body bytes in, samples in the track's format out, across chunks of any size.
 #[derive(Debug)]
 pub struct Converter {
@@ -96,6 +93,9 @@ pub struct Converter {
     layout: Option<Layout>,
     /// Bytes not yet converted: the WAV header so far, or an incomplete sample frame.
     carry: Vec<u8>,
+    /// Sample bytes still to come when the stream said how many (a WAV's `data` chunk);
+    /// whatever follows them is not audio and is skipped.
+    remaining: Option<u64>,
     resampler: Option<voxpace_sources::TtsResampler>,
     scratch: Vec<i16>,
 }
@@ -115,6 +115,7 @@ impl Converter {
             target,
             layout: None,
             carry: Vec::new(),
+            remaining: None,
             resampler: None,
             scratch: Vec::new(),
         };
@@ -145,12 +146,14 @@ impl Converter {
     /// Convert `bytes`, appending samples in the target format to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<i16>) -> Result<(), ApiError> {
         let mut data = std::mem::take(&mut self.carry);
+        // Sample bytes carried over were counted against `remaining` when they arrived.
+        let counted = if self.layout.is_some() { data.len() } else { 0 };
         data.extend_from_slice(bytes);
         let mut start = 0;
         if self.layout.is_none() {
-            match parse_wav_header(&data)? {
+            match super::wav::parse_header(&data)? {
                 None => {
-                    if data.len() > MAX_WAV_HEADER {
+                    if data.len() > super::wav::MAX_HEADER {
                         return Err(ApiError::bad_request(
                             "bad_audio",
                             "no WAV data chunk within the first 64 KiB",
@@ -159,11 +162,19 @@ impl Converter {
                     self.carry = data;
                     return Ok(());
                 }
-                Some((layout, offset)) => {
-                    self.set_layout(layout)?;
-                    start = offset;
+                Some(h) => {
+                    self.set_layout((h.rate, h.channels, false))?;
+                    self.remaining = h.data_len;
+                    start = h.data_start;
                 }
             }
+        }
+        if let Some(left) = self.remaining.as_mut() {
+            // Chunks after the data (LIST, id3) are metadata, never audio.
+            let fresh = start.max(counted);
+            let take = (data.len() - fresh).min(*left as usize);
+            *left -= take as u64;
+            data.truncate(fresh + take);
         }
         let (_, channels, big) = self.layout.expect("set above");
         let frame_bytes = 2 * channels as usize;
@@ -206,60 +217,6 @@ impl Converter {
             ));
         }
         Ok(())
-    }
-}
-
-/// Parse a WAV header; `Ok(None)` while more bytes are needed. Returns the layout and the
-/// offset of the first data byte.
-fn parse_wav_header(b: &[u8]) -> Result<Option<(Layout, usize)>, ApiError> {
-    let bad =
-        |m: &str| ApiError::bad_request("bad_audio", format!("not a 16-bit PCM WAV stream: {m}"));
-    if b.len() < 12 {
-        return Ok(None);
-    }
-    if &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
-        return Err(bad("no RIFF/WAVE header"));
-    }
-    let mut at = 12;
-    let mut layout = None;
-    loop {
-        if b.len() < at + 8 {
-            return Ok(None);
-        }
-        let id = &b[at..at + 4];
-        let size = u32::from_le_bytes([b[at + 4], b[at + 5], b[at + 6], b[at + 7]]) as usize;
-        let body = at + 8;
-        if id == b"data" {
-            return match layout {
-                Some(l) => Ok(Some((l, body))),
-                None => Err(bad("data chunk before the fmt chunk")),
-            };
-        }
-        if b.len() < body + size {
-            return Ok(None);
-        }
-        if id == b"fmt " {
-            if size < 16 {
-                return Err(bad("short fmt chunk"));
-            }
-            let f = &b[body..];
-            let tag = u16::from_le_bytes([f[0], f[1]]);
-            let channels = u16::from_le_bytes([f[2], f[3]]);
-            let rate = u32::from_le_bytes([f[4], f[5], f[6], f[7]]);
-            let bits = u16::from_le_bytes([f[14], f[15]]);
-            if !(tag == 1 || tag == 0xFFFE) || bits != 16 {
-                return Err(bad(&format!(
-                    "format tag {tag}, {bits} bits; expected 16-bit PCM"
-                )));
-            }
-            if !(1..=2).contains(&channels) || !(1_000..=192_000).contains(&rate) {
-                return Err(bad(&format!(
-                    "{channels} channels at {rate} Hz; expected mono or stereo, 1-192 kHz"
-                )));
-            }
-            layout = Some((rate, channels, false));
-        }
-        at = body + size + (size & 1);
     }
 }
 
@@ -313,6 +270,33 @@ mod tests {
         }
         c.finish(&mut out).unwrap();
         assert_eq!(out, vec![0i16; 1000], "stereo (i, -i) averages to mono 0");
+    }
+
+    #[test]
+    fn a_wav_stream_ends_with_its_data_chunk() {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 24_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut bytes = Vec::new();
+        {
+            let mut w = hound::WavWriter::new(std::io::Cursor::new(&mut bytes), spec).unwrap();
+            for i in 0..100i16 {
+                w.write_sample(i).unwrap();
+            }
+            w.finalize().unwrap();
+        }
+        // A LIST chunk after the data, as many editors write: metadata, not noise.
+        bytes.extend_from_slice(b"LIST\x0a\0\0\0INFOISFT\x01\0");
+        let mut c = Converter::new(Wire::Wav, Format::default());
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(5) {
+            c.feed(chunk, &mut out).unwrap();
+        }
+        c.finish(&mut out).unwrap();
+        assert_eq!(out, (0..100).collect::<Vec<i16>>());
     }
 
     #[test]

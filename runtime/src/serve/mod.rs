@@ -12,10 +12,13 @@
 //! interrupted and ended, peers closed, event streams closed, the frame clock stopped.
 
 mod api;
+mod auth;
+mod conn;
 pub mod intake;
 mod metrics;
 mod openapi;
 pub mod output;
+mod wav;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -44,6 +47,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what to do.
     pub message: String,
+    /// The request body was left unread: close the connection after answering.
+    pub close: bool,
 }
 
 impl ApiError {
@@ -52,7 +57,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            close: false,
         }
+    }
+
+    /// Close the connection after this answer (its request body was not read to the end).
+    pub(crate) fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 
     pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -79,7 +91,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.code, "message": self.message });
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.close {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
@@ -107,6 +126,9 @@ impl From<voxpace_core::Error> for ApiError {
 struct Media {
     demo: Arc<[i16]>,
 }
+
+/// How long shutdown waits, past its grace period, for the interrupted replies' outcomes.
+const SHUTDOWN_SETTLE: Duration = Duration::from_millis(300);
 
 /// The example speech, built into the binary for the web page's "demo reply" button.
 const DEMO_WAV: &[u8] = include_bytes!("../../assets/speech.wav");
@@ -161,6 +183,11 @@ impl AppState {
                 format!("{id:?} is not a valid output id: 1 to 64 characters from a-z, A-Z, 0-9, '-', '_'"),
             ));
         }
+        // Plugin instances first: their `new` may take time, and must not hold up the
+        // outputs lock (every API call reads it).
+        let sinks = crate::plugins::instances(&self.config.sinks).map_err(|reason| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "sink_failed", reason)
+        })?;
         let mut outputs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
         if outputs.contains_key(id) {
             return Err(ApiError::conflict(
@@ -189,9 +216,12 @@ impl AppState {
             )
         })?;
         let (events_tx, _) = broadcast::channel(1024);
+        let (closing, _) = watch::channel(false);
+        let (ended_tx, ended) = watch::channel(false);
         let alive = Arc::new(AtomicBool::new(true));
         let meter = Arc::new(Meter::default());
-        let (monitor_tx, monitor_rx) = rtrb::RingBuffer::new(MONITOR_SLOTS);
+        // Room for a slot's old monitor still in hand-over when its successor arrives.
+        let (monitor_tx, monitor_rx) = rtrb::RingBuffer::new(MONITOR_SLOTS * 2);
 
         #[cfg(feature = "webrtc")]
         let (publisher, feed) = match self.start_publisher(id, format) {
@@ -218,13 +248,19 @@ impl AppState {
             span: span.clone(),
             replies: Mutex::new(BTreeMap::new()),
             alive,
+            closing,
+            ended,
             monitors: Mutex::new(monitor_tx),
+            monitors_open: Default::default(),
             #[cfg(feature = "webrtc")]
             publisher,
         });
         // Events: one forwarder per output serialises each event once for all subscribers.
+        // The track's stream ends when the frame clock drops the track, after its last
+        // event: `output_ended` follows every reply's `playback_finished`.
         let mut stream = handle.events();
         let rate = format.sample_rate();
+        let output_id = id.to_string();
         tokio::spawn(
             async move {
                 let mut seq = 0;
@@ -241,6 +277,13 @@ impl AppState {
                         data: json.to_string(),
                     }));
                 }
+                let _ = events_tx.send(Arc::new(EventMsg {
+                    seq: u64::MAX,
+                    name: "output_ended",
+                    data: serde_json::json!({ "type": "output_ended", "output": output_id })
+                        .to_string(),
+                }));
+                let _ = ended_tx.send(true);
             }
             .instrument(span.clone()),
         );
@@ -249,7 +292,7 @@ impl AppState {
         if let Some(p) = &output.publisher {
             self.start_whip(id, p.clone(), output.events.clone());
         }
-        self.attach_sinks(&output)?;
+        Self::attach_sinks(&output, sinks)?;
         if let Some(clock) = self
             .clock
             .lock()
@@ -265,16 +308,18 @@ impl AppState {
         Ok(output)
     }
 
-    fn attach_sinks(&self, output: &Output) -> Result<(), ApiError> {
-        for sink in &self.config.sinks {
-            let attached = crate::plugins::load(sink)
-                .and_then(|s| output.handle.attach_sink(s).map_err(|e| e.to_string()));
-            if let Err(reason) = attached {
+    fn attach_sinks(
+        output: &Output,
+        sinks: Vec<Box<dyn voxpace_core::Sink>>,
+    ) -> Result<(), ApiError> {
+        for sink in sinks {
+            let name = sink.info().name;
+            if let Err(e) = output.handle.attach_sink(sink) {
                 output.end();
                 return Err(ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "sink_failed",
-                    format!("sink {:?} ({}): {reason}", sink.name, sink.plugin.display()),
+                    format!("sink {name:?}: {e}"),
                 ));
             }
         }
@@ -352,8 +397,10 @@ impl AppState {
         }
     }
 
-    /// End an output: interrupt what plays, stop rendering, close its peers and streams.
-    fn end_output(&self, id: &str) -> Result<Arc<Output>, ApiError> {
+    /// End an output: cut uploads still streaming into it, interrupt what plays, let the
+    /// frame side end every reply (`playback_finished`) for at most `settle`, then stop
+    /// rendering and close its peers and streams (`output_ended` comes last).
+    async fn end_output(&self, id: &str, settle: Duration) -> Result<Arc<Output>, ApiError> {
         let output = self
             .outputs
             .write()
@@ -362,19 +409,41 @@ impl AppState {
             .ok_or_else(|| {
                 ApiError::not_found("unknown_output", format!("no agent output {id:?}"))
             })?;
+        let _ = output.closing.send(true);
         output.handle.interrupt();
+        let frame = self.config.format.frame_duration();
+        let deadline = Instant::now() + settle;
+        while output.unsettled_replies() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(frame).await;
+        }
+        if output.unsettled_replies() > 0 {
+            output.span.in_scope(|| {
+                warn!(
+                    replies = output.unsettled_replies(),
+                    "ending the output before every reply's outcome was known"
+                )
+            });
+        }
         output.end();
         #[cfg(feature = "webrtc")]
         if let Some(whep) = &self.whep {
             whep.unpublish(id);
         }
-        let _ = output.events.send(Arc::new(EventMsg {
-            seq: u64::MAX,
-            name: "output_ended",
-            data: serde_json::json!({ "type": "output_ended", "output": id }).to_string(),
-        }));
+        let mut ended = output.ended.clone();
+        // The frame clock drops the track within a frame (or at once when it has stopped).
+        let _ = tokio::time::timeout(
+            frame * 10 + Duration::from_millis(200),
+            ended.wait_for(|e| *e),
+        )
+        .await;
         output.span.in_scope(|| info!("agent output ended"));
         Ok(output)
+    }
+
+    /// How long ending an output waits for its replies' outcomes: an owning sink may take
+    /// up to `output.report_timeout_ms` to report.
+    fn settle_time(&self) -> Duration {
+        self.config.track.report_timeout + self.config.format.frame_duration() * 5
     }
 }
 
@@ -383,16 +452,16 @@ impl AppState {
 /// ends.
 fn forward_source_events(output: &Arc<Output>) {
     let events = output.bus.background.subscribe();
-    let tx = output.events.clone();
-    let alive = output.alive.clone();
-    let span = output.span.clone();
+    let output = output.clone();
     std::thread::Builder::new()
         .name("voxpace-source-events".into())
         .spawn(move || {
-            while alive.load(Ordering::Acquire) {
+            let (tx, span) = (&output.events, &output.span);
+            while output.alive.load(Ordering::Acquire) {
                 let Some(ev) = events.next_timeout(Duration::from_millis(200)) else {
                     continue;
                 };
+                output.bus.observe(&ev);
                 let (name, data) = match ev {
                     voxpace_sources::SourceEvent::Failed { id, path, error } => {
                         span.in_scope(|| warn!(file = %path.display(), %error, "background source failed"));
@@ -416,7 +485,7 @@ fn forward_source_events(output: &Arc<Output>) {
 pub struct Server {
     state: Arc<AppState>,
     addr: SocketAddr,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -433,7 +502,8 @@ impl Server {
         #[cfg(feature = "webrtc")]
         let whep = config.transport.whep.then(|| {
             voxpace_transport::WhepServer::new(voxpace_transport::ServerConfig {
-                bearer_token: config.transport.tokens.first().cloned(),
+                // serve::auth checks every listener (and control) token in front of it.
+                bearer_token: None,
                 peer: peer_settings(config.transport.whep_listen.unwrap_or(addr)),
                 ..Default::default()
             })
@@ -455,29 +525,29 @@ impl Server {
                 .map_err(|e| anyhow::anyhow!("creating output {id:?}: {}", e.message))?;
         }
         let app = api::router(state.clone());
-        let mut stop = state.shutdown.subscribe();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let s = &state.config.server;
+        let limits = conn::Limits {
+            header_read: s.header_read_timeout,
+            keep_alive: s.keep_alive_timeout,
+            max_connections: s.max_connections,
+        };
+        let task = tokio::spawn(conn::serve(
+            listener,
+            app,
+            limits,
+            state.shutdown.subscribe(),
+        ));
         #[cfg(feature = "webrtc")]
         if let (Some(whep_addr), Some(whep)) = (state.config.transport.whep_listen, &state.whep) {
             let l = tokio::net::TcpListener::bind(whep_addr)
                 .await
                 .with_context(|| format!("binding transport.whep_listen {whep_addr}"))?;
-            let app = axum::Router::new().nest_service("/whep", whep.router());
-            let mut stop = state.shutdown.subscribe();
+            let app = api::guarded(
+                axum::Router::new().nest_service("/whep", whep.router()),
+                state.clone(),
+            );
             info!(addr = %l.local_addr()?, "WHEP on its own address");
-            tokio::spawn(async move {
-                axum::serve(l, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await
-            });
+            tokio::spawn(conn::serve(l, app, limits, state.shutdown.subscribe()));
         }
         info!(%addr, "voxpace serving");
         Ok(Server { state, addr, task })
@@ -524,23 +594,23 @@ impl Server {
             .keys()
             .cloned()
             .collect();
-        for id in ids {
-            let _ = state.end_output(&id);
-        }
+        // Past the grace period the replies' outcomes get a moment, not the full report
+        // timeout: shutdown ends within about a second of its deadline.
+        let settle = state.settle_time().min(SHUTDOWN_SETTLE);
+        futures_util::future::join_all(ids.iter().map(|id| state.end_output(id, settle))).await;
         let _ = state.shutdown.send(true);
-        // Give the frame clock a tick to drop the tracks (sinks then get Stop and flush).
-        tokio::time::sleep(state.config.format.frame_duration() * 3).await;
         let clock = state.clock.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(clock) = clock {
             tokio::task::spawn_blocking(move || clock.stop()).await?;
         }
         let mut task = self.task;
-        match tokio::time::timeout(Duration::from_secs(5), &mut task).await {
-            Ok(joined) => joined??,
-            Err(_) => {
-                warn!("HTTP connections did not close within 5 s; dropping them");
-                task.abort();
-            }
+        // The front door drains its connections for at most half a second itself.
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
+            warn!("HTTP connections did not close; dropping them");
+            task.abort();
         }
         info!("voxpace stopped");
         Ok(())

@@ -2,11 +2,11 @@
 //! replies, event fan-out, level meter and live-audio monitors.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use voxpace_core::{FrameInfo, Playback, ReplyId, ReplyWriter, TrackHandle};
 
 use super::intake::{Converter, Wire};
@@ -67,6 +67,8 @@ pub struct ReplySlot {
     pub accepted: AtomicU64,
     /// Set once finished by the API.
     pub finished: AtomicBool,
+    /// Set when its body stalled and the reply was ended with what had arrived.
+    pub incomplete: AtomicBool,
 }
 
 /// A running agent output.
@@ -88,7 +90,13 @@ pub struct Output {
     pub span: tracing::Span,
     pub(crate) replies: Mutex<BTreeMap<u64, Arc<ReplySlot>>>,
     pub(crate) alive: Arc<AtomicBool>,
+    /// Turns true when the output is being ended: requests streaming into it stop waiting.
+    pub(crate) closing: watch::Sender<bool>,
+    /// Turns true once `output_ended` was sent (after the track's last event).
+    pub(crate) ended: watch::Receiver<bool>,
     pub(crate) monitors: Mutex<rtrb::Producer<rtrb::Producer<i16>>>,
+    /// Live-audio monitors open now (at most [`MONITOR_SLOTS`]).
+    pub(crate) monitors_open: Arc<AtomicUsize>,
     #[cfg(feature = "webrtc")]
     pub(crate) publisher: Option<voxpace_transport::Publisher>,
 }
@@ -131,6 +139,16 @@ impl Output {
             .count()
     }
 
+    /// Replies whose outcome is not known yet (still arriving, queued or playing).
+    pub fn unsettled_replies(&self) -> usize {
+        self.replies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|s| s.playback.outcome().is_none())
+            .count()
+    }
+
     /// Stop rendering: the frame clock drops the track after its next frame.
     pub fn end(&self) {
         self.alive.store(false, Ordering::Release);
@@ -146,13 +164,34 @@ impl Output {
     }
 
     /// A new live-audio monitor (interleaved samples in the track's format), or `None` when
-    /// all monitor slots are taken.
-    pub fn monitor(&self) -> Option<rtrb::Consumer<i16>> {
+    /// all [`MONITOR_SLOTS`] are taken. The slot is free again when the [`MonitorSlot`] is
+    /// dropped.
+    pub fn monitor(&self) -> Option<(rtrb::Consumer<i16>, MonitorSlot)> {
+        let taken = self
+            .monitors_open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MONITOR_SLOTS).then_some(n + 1)
+            });
+        if taken.is_err() {
+            return None;
+        }
+        let slot = MonitorSlot(self.monitors_open.clone());
         let format = self.handle.format();
         let cap = format.samples_in(MONITOR_BUFFER) as usize * format.channels() as usize;
         let (tx, rx) = rtrb::RingBuffer::new(cap);
         let mut q = self.monitors.lock().unwrap_or_else(|e| e.into_inner());
-        q.push(tx).ok().map(|_| rx)
+        // At most MONITOR_SLOTS consumers exist, so the hand-over ring has room.
+        q.push(tx).ok().map(|_| (rx, slot))
+    }
+}
+
+/// One of an output's monitor slots, held by the stream that uses it.
+#[derive(Debug)]
+pub struct MonitorSlot(Arc<AtomicUsize>);
+
+impl Drop for MonitorSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -187,13 +226,15 @@ impl FrameSide {
         self.meter.rms.store(rms, Ordering::Relaxed);
         self.meter.frames.fetch_add(1, Ordering::Relaxed);
 
+        // Drop the monitors whose streams ended before taking new ones, so a freed slot is
+        // reused at once.
+        self.monitors.retain(|m| !m.is_abandoned());
         while self.monitors.len() < MONITOR_SLOTS {
             match self.new_monitors.pop() {
                 Ok(m) => self.monitors.push(m),
                 Err(_) => break,
             }
         }
-        self.monitors.retain(|m| !m.is_abandoned());
         for m in &mut self.monitors {
             if m.slots() < samples.len() {
                 self.meter.monitor_drops.fetch_add(1, Ordering::Relaxed);

@@ -9,6 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString};
 
+use crate::compat::v1_1;
 use crate::module::{SinkBox, SinkObject, SinkObject_TO};
 use crate::plugin::{Event, Host, SinkPlugin};
 use crate::types::{AbiVersion, RawEvent, RawHost, RawInfo};
@@ -59,6 +60,18 @@ impl<T: SinkPlugin> SinkObject for Guarded<T> {
     }
 }
 
+/// The same instance behind the frozen 1.1 object (plugins exported with the 1.0 or 1.1
+/// root module, the compatibility fixtures).
+impl<T: SinkPlugin> v1_1::SinkObject for Guarded<T> {
+    fn info(&self) -> RResult<RawInfo, RString> {
+        SinkObject::info(self)
+    }
+
+    fn handle(&mut self, event: RawEvent<'_>, host: v1_1::RawHost<'_>) -> RResult<(), RString> {
+        SinkObject::handle(self, event, host.upgrade())
+    }
+}
+
 impl<T> Drop for Guarded<T> {
     fn drop(&mut self) {
         let inner = &mut self.inner;
@@ -72,14 +85,23 @@ pub extern "C" fn create<T: SinkPlugin>(
     config: RStr<'_>,
     _host_abi: AbiVersion,
 ) -> RResult<SinkBox, RString> {
+    guarded::<T>(config).map(|g| SinkObject_TO::from_value(g, TD_Opaque))
+}
+
+/// `create` of the frozen 1.0 and 1.1 root modules.
+pub extern "C" fn create_v1_1<T: SinkPlugin>(
+    config: RStr<'_>,
+    _host_abi: AbiVersion,
+) -> RResult<v1_1::SinkBox, RString> {
+    guarded::<T>(config).map(|g| v1_1::SinkObject_TO::from_value(g, TD_Opaque))
+}
+
+fn guarded<T: SinkPlugin>(config: RStr<'_>) -> RResult<Guarded<T>, RString> {
     match catch_unwind(AssertUnwindSafe(|| T::new(config.as_str()))) {
-        Ok(Ok(plugin)) => {
-            let guarded = Guarded {
-                inner: ManuallyDrop::new(plugin),
-                failed: None,
-            };
-            ROk(SinkObject_TO::from_value(guarded, TD_Opaque))
-        }
+        Ok(Ok(plugin)) => ROk(Guarded {
+            inner: ManuallyDrop::new(plugin),
+            failed: None,
+        }),
         Ok(Err(reason)) => RErr(reason.into()),
         Err(payload) => {
             RErr(format!("panicked while starting: {}", panic_message(&*payload)).into())

@@ -7,15 +7,29 @@
 //!
 //! ## Guide
 //!
-//! 1. Make a library crate that builds a `cdylib`:
+//! 1. Make a library crate that builds a `cdylib`. The crate is not on crates.io: depend
+//!    on it from a checkout of the voxpace repository (a path dependency) or from git.
+//!    `version = "1.2"` pins the ABI: cargo refuses a checkout whose `voxpace-sink-abi` is
+//!    not 1.2 or a later 1.x, and with git, `rev` (or `tag`) pins the exact source:
 //!
 //!    ```toml
+//!    [package]
+//!    name = "my-avatar"
+//!    version = "0.1.0"
+//!    edition = "2021"
+//!
 //!    [lib]
 //!    crate-type = ["cdylib", "rlib"]
 //!
 //!    [dependencies]
-//!    voxpace-sink-abi = "1.1"
+//!    # A checkout of voxpace next to your crate:
+//!    voxpace-sink-abi = { path = "../voxpace/sinks/abi", version = "1.2" }
+//!    # or from git, pinned to a commit:
+//!    # voxpace-sink-abi = { git = "https://…/voxpace", rev = "…", version = "1.2" }
 //!    ```
+//!
+//!    Copying `plugins/template/src/lib.rs` into `src/lib.rs` gives a plugin that builds and
+//!    passes the check as it is.
 //!
 //! 2. Implement [`SinkPlugin`] and export it with [`export_sink_plugin!`]:
 //!
@@ -63,6 +77,10 @@
 //! `pts`), [`Event::ReplyEnded`]; at any time [`Event::Interrupted`] (drop everything
 //! queued, stop now), [`Event::Paused`], [`Event::Resumed`]; last [`Event::Stop`].
 //!
+//! Since ABI 1.2, [`Host::playout`] says when the event being handled plays out (its
+//! `pts` and its due time on the host's play-out clock, for ahead delivery too) and
+//! [`Host::now`] what is playing now.
+//!
 //! Calls come on the plugin's own worker thread, one at a time. Taking long only fills the
 //! plugin's bounded queue (its audio is dropped and counted); it never delays the voice.
 //! Returning `Err` or panicking detaches the plugin and the host's event stream says why.
@@ -88,10 +106,15 @@
 //!
 //! Everything else needs a **major** version: changing, reordering, retyping or removing a
 //! field or method; adding a field to a by-value struct ([`RawEvent`], [`RawInfo`],
-//! [`StreamFormat`], [`PlaybackReport`], [`AbiVersion`]); appending a method to
-//! [`SinkObject`] or a field to [`HostVtable`] (unless the frozen copies in [`compat`] are
-//! extended to freeze those types too); changing what an existing field or event means;
-//! moving to an abi_stable release with another ABI header.
+//! [`StreamFormat`], [`PlaybackReport`], [`RawPlayout`], [`AbiVersion`]); appending a
+//! method to [`SinkObject`] or a field to [`HostVtable`] (unless the frozen copies in
+//! [`compat`] are extended to freeze those types too, as 1.2 did: `compat::v1_1` holds the
+//! 1.1 root module, object and host vtable, and the host hands a 1.0 or 1.1 plugin the
+//! 1.1 vtable); changing what an existing field or event means; moving to an abi_stable
+//! release with another ABI header.
+//!
+//! History: 1.0 the first; 1.1 appended `config_help` to the root module; 1.2 appended
+//! `playout` and `now` to the host vtable ([`Host::playout`], [`Host::now`]).
 //!
 //! Why the frozen copies: abi_stable accepts a library whose root module has *at least* the
 //! host's fields (a plugin newer than the host) but refuses one with fewer. The host
@@ -111,26 +134,26 @@ mod types;
 pub use module::{
     CreateFn, SinkBox, SinkObject, SinkObject_TO, SinkPluginMod, SinkPluginModRef, ROOT_MODULE_NAME,
 };
-pub use plugin::{Delivery, Event, Host, Info, SinkPlugin};
+pub use plugin::{Delivery, Event, Host, Info, Playout, SinkPlugin};
 pub use types::{
     AbiVersion, DeliveryKind, EventKind, HostVtable, HostVtableRef, PlaybackReport, RawEvent,
-    RawHost, RawInfo, StreamFormat,
+    RawHost, RawInfo, RawPlayout, StreamFormat,
 };
 
 /// The ABI version of this crate: its `major.minor` (a test keeps them equal).
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 1 };
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 2 };
 
 /// Re-exports the host side needs (it depends on abi_stable through this crate only).
 pub mod host {
     pub use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError, RootModule};
     pub use abi_stable::prefix_type::{PrefixTypeTrait, WithMetadata};
-    pub use abi_stable::std_types::{RResult, RStr, RString};
+    pub use abi_stable::std_types::{ROption, RResult, RStr, RString};
 }
 
 /// What the export macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{create, panic_message, Guarded};
+    pub use crate::export::{create, create_v1_1, panic_message, Guarded};
     pub use abi_stable::library::{
         __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
     };
@@ -169,6 +192,7 @@ mod tests {
     #[test]
     fn same_major_loads_any_minor() {
         assert!(ABI_VERSION.can_load(compat::v1_0::ABI_VERSION));
+        assert!(ABI_VERSION.can_load(compat::v1_1::ABI_VERSION));
         assert!(ABI_VERSION.can_load(AbiVersion { major: 1, minor: 9 }));
         assert!(!ABI_VERSION.can_load(AbiVersion { major: 2, minor: 0 }));
     }

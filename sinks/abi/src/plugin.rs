@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::types::{
-    DeliveryKind, EventKind, PlaybackReport, RawEvent, RawHost, RawInfo, StreamFormat,
+    DeliveryKind, EventKind, PlaybackReport, RawEvent, RawHost, RawInfo, RawPlayout, StreamFormat,
 };
 
 /// A sink plugin. Implement it, then `voxpace_sink_abi::export_sink_plugin!(YourType);`.
@@ -178,6 +178,36 @@ impl<'a> Event<'a> {
     }
 }
 
+/// ABI 1.2: when something plays out, from [`Host::playout`] and [`Host::now`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Playout {
+    /// Track time in samples per channel: the same timeline as the `pts` of paced audio.
+    pub pts: u64,
+    /// The same moment on the host's play-out clock. That clock is the track's media clock:
+    /// zero at the track's first frame, one frame period per frame played, so it advances
+    /// in real time while the host serves and in virtual time in `voxpace render` (where
+    /// it is as deterministic as `pts`). Compare it only with other `due` values and with
+    /// [`Host::now`]: `due - now` is how far ahead of its play-out something arrived.
+    pub due: Duration,
+    /// The reply playing at that moment (0: none).
+    pub reply: u64,
+    /// How far into `reply`, in samples per channel: for `Interrupted` and `ReplyEnded`,
+    /// how much of the reply played (the fade included), which is what an owning plugin
+    /// that follows the host's schedule reports.
+    pub offset: u64,
+}
+
+impl Playout {
+    fn from_raw(raw: RawPlayout) -> Self {
+        Self {
+            pts: raw.pts,
+            due: Duration::from_nanos(raw.due_ns),
+            reply: raw.reply,
+            offset: raw.offset,
+        }
+    }
+}
+
 /// The host, during one [`SinkPlugin::handle`] call.
 #[derive(Debug, Clone, Copy)]
 pub struct Host<'a> {
@@ -190,9 +220,16 @@ impl<'a> Host<'a> {
         Self { raw }
     }
 
-    /// Report how much of `reply` the plugin played (plugins that own playback: on the
-    /// reply's end, and on an interrupt with the position reached). Returns false when the
-    /// host could not take the report.
+    /// Report how much of `reply` the plugin played. For plugins that own playback: once
+    /// per reply, on its `ReplyEnded` (all of it, or as far as it got) or on an
+    /// `Interrupted` (the position reached; [`Host::playout`] says where the host's
+    /// output stopped). `played_samples` counts samples **per channel** from the reply's
+    /// start (a stereo frame of 960 values is 480). The host uses the first report of a
+    /// reply and ignores later ones.
+    ///
+    /// Returns `true` when the host took the report, `false` when it could not: its
+    /// report queue was full or the track is gone (the host then ends the reply with an
+    /// estimated position after its report timeout). Reporting again does not help.
     pub fn report_playback(&self, reply: u64, played_samples: u64, interrupted: bool) -> bool {
         let report = PlaybackReport {
             reply,
@@ -200,5 +237,26 @@ impl<'a> Host<'a> {
             interrupted,
         };
         (self.raw.vtable.report_playback())(self.raw.ctx, report)
+    }
+
+    /// ABI 1.2: when the event being handled plays out:
+    /// - `Audio`: its first sample (for ahead delivery: when it is scheduled to play,
+    ///   assuming no pause; a pause delays everything after it by its length);
+    /// - `ReplyEnded`: the end of the reply's last played sample (the host sends
+    ///   `ReplyEnded` when that frame plays, for ahead delivery too);
+    /// - `Interrupted`: where the host's output fell silent (after its short fade);
+    /// - `Paused`, `Resumed`: the frame where it took effect.
+    ///
+    /// `None` for other events, and always from a host older than 1.2.
+    pub fn playout(&self) -> Option<Playout> {
+        let f = self.raw.vtable.playout()?;
+        f(self.raw.ctx).into_option().map(Playout::from_raw)
+    }
+
+    /// ABI 1.2: what is playing now: the first sample of the frame the host is playing.
+    /// `None` from a host older than 1.2.
+    pub fn now(&self) -> Option<Playout> {
+        let f = self.raw.vtable.now()?;
+        f(self.raw.ctx).into_option().map(Playout::from_raw)
     }
 }

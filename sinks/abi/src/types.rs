@@ -160,6 +160,21 @@ pub struct PlaybackReport {
     pub interrupted: bool,
 }
 
+/// ABI 1.2: when something plays out, on the track's timeline and its play-out clock.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawPlayout {
+    /// Track time in samples per channel (the `pts` of paced audio).
+    pub pts: u64,
+    /// The same moment on the host's play-out clock, in nanoseconds (see
+    /// [`crate::Playout::due`]).
+    pub due_ns: u64,
+    /// The reply playing at that moment (0: none).
+    pub reply: u64,
+    /// Position within that reply, in samples per channel.
+    pub offset: u64,
+}
+
 /// The host's functions a plugin may call during `handle`. A prefix type: new host
 /// functions are appended in minor versions and are `None` on older hosts.
 #[repr(C)]
@@ -170,6 +185,10 @@ pub struct HostVtable {
     /// Report how much of a reply was played; false when the host could not take it.
     #[sabi(last_prefix_field)]
     pub report_playback: extern "C" fn(ctx: *const (), report: PlaybackReport) -> bool,
+    /// ABI 1.2: when the event being handled plays out (see [`crate::Host::playout`]).
+    pub playout: extern "C" fn(ctx: *const ()) -> ROption<RawPlayout>,
+    /// ABI 1.2: what is playing now (see [`crate::Host::now`]).
+    pub now: extern "C" fn(ctx: *const ()) -> ROption<RawPlayout>,
 }
 
 impl std::fmt::Debug for HostVtable {

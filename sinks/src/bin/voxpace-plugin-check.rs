@@ -7,7 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-const USAGE: &str = "usage: voxpace-plugin-check PATH [--config TEXT | --config-file FILE]";
+const USAGE: &str = "usage: voxpace-plugin-check PATH [--config TEXT | --config-file FILE]
+
+Loads the sink plugin at PATH, prints what it declares, attaches it to a real track and runs
+it through a scripted conversation at real time (a complete reply; a reply paused, resumed
+and interrupted; a detach), then lists every problem found. Exits 1 when it found one.";
 
 fn main() -> anyhow::Result<ExitCode> {
     let mut args = std::env::args().skip(1);

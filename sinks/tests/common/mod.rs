@@ -21,6 +21,7 @@ pub const PLUGINS: &[&str] = &[
     "faulty-rejects-config",
     "faulty-abi-major",
     "abi-previous-minor",
+    "abi-1-1",
 ];
 
 /// `target/<profile>` of this test binary (`target/<profile>/deps/<test>-<hash>`).
