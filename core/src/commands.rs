@@ -3,7 +3,7 @@
 //! frame side checks once per frame (see `mailbox.rs`). Each carries what it installs,
 //! allocated off the frame path.
 
-use crate::events::Event;
+use crate::events::Emitted;
 use crate::intake::IntakeReader;
 use crate::sink_tap::PacedTap;
 use crate::{SinkId, Source};
@@ -11,7 +11,7 @@ use crate::{SinkId, Source};
 pub(crate) enum Command {
     Intake(Box<IntakeReader>),
     Background(Option<Box<Bus>>),
-    Events(Box<rtrb::Producer<Event>>),
+    Events(Box<rtrb::Producer<Emitted>>),
     AttachSink(Box<PacedTap>),
     DetachSink(SinkId),
 }

@@ -32,6 +32,35 @@ pub enum Error {
         /// How many bytes were dropped.
         bytes: usize,
     },
+    /// A text mark was added at an offset whose audio was already pushed: a mark must go in
+    /// before the audio that carries it.
+    #[error("reply {reply}: a text mark at sample {offset} comes after audio up to sample {accepted} was pushed; add each mark before the audio that carries it")]
+    MarkBehindAudio {
+        /// The reply.
+        reply: ReplyId,
+        /// The mark's offset (samples per channel from the reply's start).
+        offset: u64,
+        /// Samples per channel of the reply pushed so far.
+        accepted: u64,
+    },
+    /// A text mark went back in time: marks come in playing order.
+    #[error("reply {reply}: a text mark at sample {offset} comes after one at sample {previous}; add marks in playing order")]
+    MarkOutOfOrder {
+        /// The reply.
+        reply: ReplyId,
+        /// The mark's offset.
+        offset: u64,
+        /// The previous mark's offset.
+        previous: u64,
+    },
+    /// More text marks at one sample than one piece of audio carries (16).
+    #[error("reply {reply}: more than 16 text marks at sample {offset}; join their texts into fewer marks")]
+    TooManyMarks {
+        /// The reply.
+        reply: ReplyId,
+        /// The offset they share.
+        offset: u64,
+    },
     /// The track was dropped (its frame side is gone).
     #[error("the track is closed")]
     TrackClosed,
@@ -80,9 +109,12 @@ impl Error {
     /// What the caller can do about this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidFormat(_) | Error::InvalidConfig(_) | Error::PartialSample { .. } => {
-                ErrorKind::InvalidInput
-            }
+            Error::InvalidFormat(_)
+            | Error::InvalidConfig(_)
+            | Error::PartialSample { .. }
+            | Error::MarkBehindAudio { .. }
+            | Error::MarkOutOfOrder { .. }
+            | Error::TooManyMarks { .. } => ErrorKind::InvalidInput,
             Error::CommandQueueFull => ErrorKind::Retryable,
             Error::ReplyInterrupted(_) | Error::ReplyFinished(_) | Error::IntakeClosed => {
                 ErrorKind::ReplyTerminal

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::reply_state::ReplyState;
 use crate::shared::{Counters, Liveness, Shared};
+use crate::text::Heard;
 use crate::{ReplyId, SinkId};
 
 /// How a reply's played position was established.
@@ -20,8 +22,8 @@ pub enum Position {
     Estimated,
 }
 
-/// How one reply ended: how much of it was actually played out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How one reply ended: how much of it was actually played out, and what of its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyOutcome {
     /// The reply.
     pub reply: ReplyId,
@@ -37,6 +39,10 @@ pub struct ReplyOutcome {
     pub pts: u64,
     /// What normalisation measured and applied, when the track normalises replies.
     pub loudness: Option<ReplyLoudness>,
+    /// What the listener heard of the reply's text, when the producer gave one: the marks
+    /// whose first sample is within `played_samples` (exact), or an estimate from the whole
+    /// text. `None` for a reply without text.
+    pub heard: Option<Heard>,
 }
 
 /// A normalised reply's loudness: as received, and the gain it was given.
@@ -61,6 +67,17 @@ pub enum Event {
         /// The reply.
         reply: ReplyId,
         /// The frame's pts.
+        pts: u64,
+    },
+    /// A text mark's first sample went out (on the frame that carries it).
+    TextPlayed {
+        /// The reply.
+        reply: ReplyId,
+        /// The mark's text, with the producer's own spacing.
+        text: String,
+        /// The mark's offset in the reply, in samples per channel.
+        offset: u64,
+        /// Presentation timestamp of that sample.
         pts: u64,
     },
     /// A reply ended: completed (on the frame that carries its last sample) or interrupted.
@@ -105,13 +122,59 @@ pub enum Event {
 /// is dropped.
 #[derive(Debug)]
 pub struct EventStream {
-    rx: rtrb::Consumer<Event>,
+    rx: rtrb::Consumer<Emitted>,
     track: Liveness,
 }
 
+/// An event as the frame side queues it: what needs text is completed on the reading
+/// side (the mark's text is shared, the heard text is built there), so the frame side
+/// never allocates for it.
+#[derive(Debug)]
+pub(crate) enum Emitted {
+    Event(Event),
+    TextPlayed {
+        reply: ReplyId,
+        text: std::sync::Arc<str>,
+        offset: u64,
+        pts: u64,
+    },
+    Finished {
+        outcome: ReplyOutcome,
+        state: Arc<ReplyState>,
+    },
+}
+
+impl Emitted {
+    fn into_event(self, channels: u16) -> Event {
+        match self {
+            Emitted::Event(e) => e,
+            Emitted::TextPlayed {
+                reply,
+                text,
+                offset,
+                pts,
+            } => Event::TextPlayed {
+                reply,
+                text: text.to_string(),
+                offset,
+                pts,
+            },
+            Emitted::Finished { mut outcome, state } => {
+                outcome.heard = state.heard(outcome.played_samples, channels);
+                Event::PlaybackFinished(outcome)
+            }
+        }
+    }
+}
+
 impl EventStream {
-    pub(crate) fn new(rx: rtrb::Consumer<Event>, track: Liveness) -> Self {
+    pub(crate) fn new(rx: rtrb::Consumer<Emitted>, track: Liveness) -> Self {
         Self { rx, track }
+    }
+
+    fn pop(&mut self) -> Option<Event> {
+        let channels = self.track.format().channels();
+        self.rx.pop().ok().map(|e| e.into_event(channels))
     }
 
     /// The next event; `None` once the track is gone or a newer stream replaced this one.
@@ -121,19 +184,19 @@ impl EventStream {
 
     /// The next event if one is queued, without waiting.
     pub fn try_next(&mut self) -> Option<Event> {
-        self.rx.pop().ok()
+        self.pop()
     }
 
     fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        if let Ok(ev) = self.rx.pop() {
+        if let Some(ev) = self.pop() {
             return Poll::Ready(Some(ev));
         }
         self.track.wake_on_event(cx.waker());
-        if let Ok(ev) = self.rx.pop() {
+        if let Some(ev) = self.pop() {
             return Poll::Ready(Some(ev));
         }
         if self.rx.is_abandoned() || self.track.is_closed() {
-            return Poll::Ready(self.rx.pop().ok());
+            return Poll::Ready(self.pop());
         }
         Poll::Pending
     }
@@ -150,7 +213,7 @@ impl futures_core::Stream for EventStream {
 /// The frame side's end of the event stream: queues events for the newest subscriber,
 /// counts the ones it had no room for, and wakes the subscriber.
 pub(crate) struct EventSender {
-    tx: Option<rtrb::Producer<Event>>,
+    tx: Option<rtrb::Producer<Emitted>>,
     shared: Arc<Shared>,
 }
 
@@ -160,15 +223,45 @@ impl EventSender {
     }
 
     /// A new subscriber replaces the previous one (whose stream then ends).
-    pub(crate) fn subscribe(&mut self, tx: rtrb::Producer<Event>) {
+    pub(crate) fn subscribe(&mut self, tx: rtrb::Producer<Emitted>) {
         self.tx = Some(tx);
     }
 
     pub(crate) fn emit(&mut self, event: Event) {
+        self.queue(Emitted::Event(event));
+    }
+
+    /// A mark played: its text travels as the shared handle (no copy here).
+    pub(crate) fn text_played(&mut self, reply: ReplyId, text: &Arc<str>, offset: u64, pts: u64) {
+        if self.tx.is_none() {
+            return;
+        }
+        self.queue(Emitted::TextPlayed {
+            reply,
+            text: text.clone(),
+            offset,
+            pts,
+        });
+    }
+
+    /// A reply ended; the reader completes its heard text from the reply's state.
+    pub(crate) fn finished(&mut self, outcome: ReplyOutcome, state: &Arc<ReplyState>) {
+        if self.tx.is_none() {
+            return;
+        }
+        self.queue(Emitted::Finished {
+            outcome,
+            state: state.clone(),
+        });
+    }
+
+    fn queue(&mut self, emitted: Emitted) {
         let Some(tx) = self.tx.as_mut() else {
             return;
         };
-        if tx.push(event).is_err() {
+        // A refused event is dropped here; the frame side still holds the reply's state
+        // and the mark's text, so this never frees them.
+        if tx.push(emitted).is_err() {
             Counters::count(&self.shared.counters.events_dropped);
         }
         self.shared.wake_events();

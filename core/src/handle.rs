@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::commands::{Bus, Command};
-use crate::events::{Event, EventStream};
+use crate::events::{Emitted, EventStream};
 use crate::intake::Intake;
 use crate::mailbox::Mailbox;
 use crate::shared::{Counters, Liveness, Shared, SinkLink, TrackStats};
@@ -113,7 +113,7 @@ impl TrackHandle {
 
     /// Subscribe to the track's events. Only the newest stream receives them.
     pub fn events(&self) -> EventStream {
-        let (tx, rx) = rtrb::RingBuffer::<Event>::new(EVENT_SLOTS);
+        let (tx, rx) = rtrb::RingBuffer::<Emitted>::new(EVENT_SLOTS);
         if self.send(Command::Events(Box::new(tx))).is_err() {
             // The frame side is not rendering; the stream will end when it is dropped.
             Counters::count(&self.shared.counters.events_dropped);

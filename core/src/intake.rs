@@ -6,6 +6,11 @@
 //! [`Intake`] is the control half (opening, pushing, finishing, interrupting), shared by the
 //! track's handle and every writer, behind a lock only control calls take. [`IntakeReader`]
 //! is the frame half, owned by the frame side, which never locks.
+//!
+//! Text marks travel beside the entries in a mark ring: a reply's marks wait in its
+//! [`TextLog`](crate::text::TextLog) until audio reaching their offset is pushed, and enter
+//! the ring under the same lock just before that audio, so the frame side has every mark
+//! of the audio it plays, whatever pauses, interrupts or the start threshold do.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -13,6 +18,7 @@ use std::task::{Context, Poll};
 use crate::reply_state::ReplyState;
 use crate::shared::{Room, Shared};
 use crate::sink_tap::{AheadFeed, TapMsg};
+use crate::text::{MarkPos, MARK_SLOTS};
 use crate::{Error, ReplyId, SinkId};
 
 /// Entries the intake ring holds: each push takes one slot, so the buffer holds at most
@@ -38,6 +44,7 @@ pub(crate) struct Intake {
 struct IntakeSide {
     entries: Option<rtrb::Producer<Entry>>,
     recycle: Option<rtrb::Consumer<Box<[i16]>>>,
+    marks: Option<rtrb::Producer<MarkPos>>,
     last_id: u64,
     open: Option<Arc<ReplyState>>,
     accepting: bool,
@@ -76,6 +83,7 @@ impl Intake {
             side: Mutex::new(IntakeSide {
                 entries: None,
                 recycle: None,
+                marks: None,
                 last_id: 0,
                 open: None,
                 accepting: true,
@@ -117,14 +125,17 @@ impl Intake {
         if side.entries.is_none() {
             let (entries_tx, entries_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
             let (recycle_tx, recycle_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
+            let (marks_tx, marks_rx) = rtrb::RingBuffer::new(MARK_SLOTS);
             install(IntakeReader {
                 shared: self.shared.clone(),
                 entries: Some(entries_rx),
                 recycle: Some(recycle_tx),
+                marks: Some(marks_rx),
                 chunk: None,
             })?;
             side.entries = Some(entries_tx);
             side.recycle = Some(recycle_rx);
+            side.marks = Some(marks_tx);
         }
         side.free_recycled();
         if side.entries.as_ref().is_some_and(|e| e.slots() == 0) {
@@ -169,11 +180,13 @@ impl Intake {
             >= reply.0
     }
 
-    /// Ready when `len` more values fit in the buffer and a ring slot is free.
+    /// Ready when `len` more values fit in the buffer, a ring slot is free, and the mark
+    /// ring has room for the `marks` due with them.
     pub(crate) fn poll_room(
         &self,
         reply: ReplyId,
         len: usize,
+        marks: usize,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Error>> {
         let room: &Room = &self.shared.room;
@@ -184,8 +197,11 @@ impl Intake {
             if self.interrupted(reply) {
                 return Some(Err(Error::ReplyInterrupted(reply)));
             }
-            let slots = self.side().entries.as_ref().map_or(0, |p| p.slots());
-            let fits = room.used() + len <= room.bound.max(len) && slots > 0;
+            let side = self.side();
+            let slots = side.entries.as_ref().map_or(0, |p| p.slots());
+            let mark_slots = side.marks.as_ref().map_or(0, |p| p.slots());
+            drop(side);
+            let fits = room.used() + len <= room.bound.max(len) && slots > 0 && mark_slots >= marks;
             fits.then_some(Ok(()))
         })
     }
@@ -198,10 +214,22 @@ impl Intake {
         self.check_writable(state)?;
         side.free_recycled();
         let values = pcm.len();
-        let offset = state.accepted.load(std::sync::atomic::Ordering::Relaxed)
-            / self.shared.format.channels() as u64;
+        let channels = self.shared.format.channels() as u64;
+        let offset = state.accepted.load(std::sync::atomic::Ordering::Relaxed) / channels;
+        let end = offset + values as u64 / channels;
+        // The marks this audio carries enter the mark ring before it (poll_room made room).
+        let mut text = state.text();
+        let mut due = Vec::new();
+        if text.has_unsent() {
+            text.send_due(state.id, end, |mark| due.push(mark));
+            if let Some(ring) = side.marks.as_mut() {
+                for mark in &due {
+                    let _ = ring.push(mark.clone());
+                }
+            }
+        }
         for feed in &mut side.ahead {
-            feed.audio(state.id, offset, &pcm);
+            feed.audio(state.id, offset, &pcm, &due);
         }
         let Some(entries) = side.entries.as_mut() else {
             return Err(Error::TrackClosed);
@@ -209,11 +237,24 @@ impl Intake {
         if entries.push(Entry::Pcm(pcm)).is_err() {
             unreachable!("poll_room saw a free slot and only this writer pushes PCM");
         }
+        // Under the reply's text lock, so a mark added meanwhile sees the new frontier.
         state
             .accepted
-            .fetch_add(values as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(values as u64, std::sync::atomic::Ordering::Release);
+        drop(text);
         self.shared.room.fill(values);
         Ok(())
+    }
+
+    /// Add a text mark to `state`'s reply at `offset` (samples per channel from its start),
+    /// not behind the audio already pushed. It waits in the reply's text until audio
+    /// reaching it is pushed.
+    pub(crate) fn mark(&self, state: &ReplyState, offset: u64, text: &str) -> Result<(), Error> {
+        self.check_writable(state)?;
+        let mut log = state.text();
+        let accepted = state.accepted.load(std::sync::atomic::Ordering::Acquire)
+            / self.shared.format.channels() as u64;
+        log.add(state.id, offset, text, accepted)
     }
 
     /// Mark a reply finished (no more audio) once; ahead sinks learn it in order.
@@ -278,6 +319,7 @@ pub(crate) struct IntakeReader {
     shared: Arc<Shared>,
     entries: Option<rtrb::Consumer<Entry>>,
     recycle: Option<rtrb::Producer<Box<[i16]>>>,
+    marks: Option<rtrb::Consumer<MarkPos>>,
     /// Chunk being played and the read position in it.
     chunk: Option<(Box<[i16]>, usize)>,
 }
@@ -289,6 +331,7 @@ impl IntakeReader {
             shared,
             entries: None,
             recycle: None,
+            marks: None,
             chunk: None,
         }
     }
@@ -297,6 +340,44 @@ impl IntakeReader {
     pub(crate) fn replace(&mut self, other: IntakeReader) {
         self.entries = other.entries;
         self.recycle = other.recycle;
+        self.marks = other.marks;
+    }
+
+    /// Pop `reply`'s next mark if its offset lies before `end` (its first sample has been
+    /// played), dropping marks of earlier replies on the way (ended or cut off).
+    pub(crate) fn next_mark(&mut self, reply: ReplyId, end: u64) -> Option<MarkPos> {
+        let marks = self.marks.as_mut()?;
+        loop {
+            let head = marks.peek().ok()?;
+            if head.reply < reply {
+                // Its text lives on in the reply's log: this drop frees nothing.
+                let _ = marks.pop();
+                self.shared.room.notify();
+                continue;
+            }
+            if head.reply != reply || head.offset >= end {
+                return None;
+            }
+            let mark = marks.pop().ok();
+            self.shared.room.notify();
+            return mark;
+        }
+    }
+
+    /// Drop the queued marks of replies up to `through` (ended, interrupted or dropped), so
+    /// they never hold up a producer waiting for room in the mark ring.
+    pub(crate) fn drop_marks_through(&mut self, through: u64) {
+        let Some(marks) = self.marks.as_mut() else {
+            return;
+        };
+        let mut dropped = false;
+        while marks.peek().is_ok_and(|m| m.reply.0 <= through) {
+            let _ = marks.pop();
+            dropped = true;
+        }
+        if dropped {
+            self.shared.room.notify();
+        }
     }
 
     /// Pop the next reply's start marker if it may start: once `threshold` values are

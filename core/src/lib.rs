@@ -17,8 +17,11 @@
 //!   control side: replies, pause, resume, interrupt, background, sinks, events).
 //! - [`ReplyWriter`]: one reply's PCM intake with back-pressure; [`Playback`]: a future of
 //!   how much of the reply was played ([`ReplyOutcome`]).
-//! - [`Event`] and [`EventStream`]: speech started, playback finished, paused, resumed,
-//!   speaking changed, sink detached.
+//! - [`Event`] and [`EventStream`]: speech started, text played, playback finished,
+//!   paused, resumed, speaking changed, sink detached.
+//! - Text: [`ReplyWriter::mark`] (a piece of the reply's text at a media offset, travelling
+//!   with the audio) and [`ReplyWriter::set_text`] (the whole text, for an estimate),
+//!   [`TextMarker`]; what was heard: [`Heard`], [`TextTiming`], [`estimate_heard`].
 //! - [`Source`] and [`Limiter`]: the background bus and how it is mixed (soft knee, clip, or
 //!   a true-peak limiter); [`Normalise`]: every reply at one loudness, and
 //!   [`ReplyLoudness`], what it measured and applied (from `voxpace-loudness`, on ebur128).
@@ -31,7 +34,8 @@
 //! Inside, one file per room (none imports another in a circle):
 //! `shared` (the atomics both sides see, and narrow views of them), `intake` (reply
 //! entries, room, push, finish: a control half and a frame half), `handle` (the control
-//! side), `reply_state` and `reply` (a reply's shared state, its writer and `Playback`),
+//! side), `reply_state` and `reply` (a reply's shared state, its writer and `Playback`), `text`
+//! (a reply's marks and whole text, and what of it was heard),
 //! `track` (the frame side's render), `reports` (how replies end: outcomes, owning sinks'
 //! reports), `commands` and `mailbox` (rare control-to-frame messages), `sink_tap` (sink
 //! queues and workers), `events`.
@@ -60,6 +64,7 @@ mod reply_state;
 mod reports;
 mod shared;
 mod sink_tap;
+mod text;
 mod track;
 
 pub use clock::{Clock, MonotonicClock, VirtualClock, VirtualSleep};
@@ -71,9 +76,10 @@ pub use frame_clock::{FrameClock, FrameClockStats};
 pub use handle::TrackHandle;
 pub use ids::{ReplyId, SinkId};
 pub use pacer::{CatchUp, Frame, Pacer, PacerStats};
-pub use reply::{Playback, ReplyWriter};
+pub use reply::{Playback, ReplyWriter, TextMarker};
 pub use shared::TrackStats;
 pub use sink::{Delivery, PlaybackReport, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
 pub use source::{BusContext, Limiter, Source};
+pub use text::{estimate_heard, Heard, TextTiming};
 pub use track::{FrameInfo, Track};
 pub use voxpace_loudness::Normalise;

@@ -3,8 +3,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::events::{ReplyLoudness, ReplyOutcome};
 use crate::intake::Intake;
@@ -30,7 +32,8 @@ impl Playback {
 
     /// The outcome if the reply has already ended.
     pub fn outcome(&self) -> Option<ReplyOutcome> {
-        self.state.outcome(self.track.format().sample_rate())
+        let format = self.track.format();
+        self.state.outcome(format.sample_rate(), format.channels())
     }
 }
 
@@ -39,12 +42,13 @@ impl Future for Playback {
     type Output = Option<ReplyOutcome>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let rate = self.track.format().sample_rate();
-        if let Some(outcome) = self.state.outcome(rate) {
+        let format = self.track.format();
+        let (rate, channels) = (format.sample_rate(), format.channels());
+        if let Some(outcome) = self.state.outcome(rate, channels) {
             return Poll::Ready(Some(outcome));
         }
         self.state.wake_on_outcome(cx.waker());
-        if let Some(outcome) = self.state.outcome(rate) {
+        if let Some(outcome) = self.state.outcome(rate, channels) {
             return Poll::Ready(Some(outcome));
         }
         if self.track.is_closed() {
@@ -158,23 +162,81 @@ impl ReplyWriter {
     }
 
     async fn push_piece(&mut self, mut piece: Box<[i16]>) -> Result<(), Error> {
-        let len = piece.len();
-        std::future::poll_fn(|cx| self.intake.poll_room(self.state.id, len, cx)).await?;
-        // Measured and scaled only once the piece is sure to go in (a push dropped while it
-        // waits for room is retried with the same audio). Producer side: the frame path only
-        // ever sees normalised speech.
-        if let Some(gain) = self.gain.as_mut() {
-            gain.process(&mut piece);
-            self.state.set_loudness(ReplyLoudness {
-                measured_lufs: gain.measured_lufs(),
-                gain_db: gain.gain_db(),
+        let channels = self.intake.shared().format.channels() as usize;
+        loop {
+            let start = self.state.accepted.load(Ordering::Acquire) / channels as u64;
+            let end = start + (piece.len() / channels) as u64;
+            // A piece carries at most a mark ring's worth of marks: split it before the
+            // first mark that would not fit (rare: the ring holds 64).
+            let split = self.state.text().split_before(start, end);
+            let rest = split.map(|at| {
+                let cut = (at - start) as usize * channels;
+                let rest: Box<[i16]> = piece[cut..].into();
+                piece = piece[..cut].into();
+                rest
             });
+            let len = piece.len();
+            let marks = self.state.text().due(start + (len / channels) as u64);
+            std::future::poll_fn(|cx| self.intake.poll_room(self.state.id, len, marks, cx)).await?;
+            // Measured and scaled only once the piece is sure to go in (a push dropped while
+            // it waits for room is retried with the same audio). Producer side: the frame
+            // path only ever sees normalised speech.
+            if let Some(gain) = self.gain.as_mut() {
+                gain.process(&mut piece);
+                self.state.set_loudness(ReplyLoudness {
+                    measured_lufs: gain.measured_lufs(),
+                    gain_db: gain.gain_db(),
+                });
+            }
+            self.intake.push(&self.state, piece)?;
+            match rest {
+                Some(rest) => piece = rest,
+                None => return Ok(()),
+            }
         }
-        self.intake.push(&self.state, piece)
     }
 
     fn check_open(&self) -> Result<(), Error> {
         self.intake.check_writable(&self.state)
+    }
+
+    /// Add a text mark: `text` (a word, or a chunk with its own spacing, as a TTS engine's
+    /// alignment gives it) is heard from sample `offset` of this reply (samples per channel
+    /// in the track's format, from the reply's first sample). Add each mark before pushing
+    /// the audio that carries it (marks may run ahead of the audio); marks come in playing
+    /// order. The track reports [`Event::TextPlayed`](crate::Event::TextPlayed) on the frame
+    /// that plays the mark's first sample, and the outcome's heard text is exactly the marks
+    /// played.
+    ///
+    /// Fails with [`Error::MarkBehindAudio`] when audio at `offset` was already pushed,
+    /// [`Error::MarkOutOfOrder`] when an earlier mark has a later offset, or when the reply
+    /// no longer takes audio.
+    pub fn mark(&mut self, offset: u64, text: &str) -> Result<(), Error> {
+        self.intake.mark(&self.state, offset, text)
+    }
+
+    /// [`ReplyWriter::mark`] at a media time from the reply's start.
+    pub fn mark_at(&mut self, at: Duration, text: &str) -> Result<(), Error> {
+        let offset = self.intake.shared().format.samples_in(at);
+        self.mark(offset, text)
+    }
+
+    /// The reply's whole text, when it has no timings: the outcome's heard text is then an
+    /// estimate, split at word boundaries in proportion to the share of the reply's audio
+    /// played ([`crate::estimate_heard`]). Marks, when given, take precedence.
+    pub fn set_text(&mut self, text: impl Into<String>) -> Result<(), Error> {
+        self.intake.check_writable(&self.state)?;
+        self.state.text().set_whole(text.into());
+        Ok(())
+    }
+
+    /// A handle that adds this reply's text from another task while this writer pushes
+    /// its audio.
+    pub fn text_marker(&self) -> TextMarker {
+        TextMarker {
+            intake: self.intake.clone(),
+            state: self.state.clone(),
+        }
     }
 
     /// No more audio for this reply. The tail shorter than one frame is padded with silence
@@ -194,6 +256,33 @@ impl ReplyWriter {
             });
         }
         Ok(playback)
+    }
+}
+
+/// Adds a reply's text marks and whole text from anywhere (see [`ReplyWriter::mark`] and
+/// [`ReplyWriter::set_text`]), for producers whose alignments and audio arrive apart.
+#[derive(Debug, Clone)]
+pub struct TextMarker {
+    intake: Arc<Intake>,
+    state: Arc<ReplyState>,
+}
+
+impl TextMarker {
+    /// The reply.
+    pub fn reply(&self) -> ReplyId {
+        self.state.id
+    }
+
+    /// See [`ReplyWriter::mark`].
+    pub fn mark(&self, offset: u64, text: &str) -> Result<(), Error> {
+        self.intake.mark(&self.state, offset, text)
+    }
+
+    /// See [`ReplyWriter::set_text`].
+    pub fn set_text(&self, text: impl Into<String>) -> Result<(), Error> {
+        self.intake.check_writable(&self.state)?;
+        self.state.text().set_whole(text.into());
+        Ok(())
     }
 }
 

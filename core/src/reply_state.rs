@@ -1,12 +1,14 @@
 //! A reply's state shared by its writer, its `Playback` futures and the frame side: whether
-//! more audio may come, how much was accepted, and how the reply ended.
+//! more audio may come, how much was accepted, how the reply ended, and its text.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 
 use atomic_waker::AtomicWaker;
 
 use crate::events::{Position, ReplyLoudness, ReplyOutcome};
+use crate::text::{Heard, TextLog};
 use crate::ReplyId;
 
 const PENDING: u8 = 0;
@@ -28,6 +30,9 @@ pub(crate) struct ReplyState {
     /// `NO_LOUDNESS` when the reply is not normalised.
     loudness: AtomicU64,
     waker: AtomicWaker,
+    /// Marks and whole text: control side only (producers, event and outcome readers);
+    /// the frame side never takes this lock.
+    text: Mutex<TextLog>,
 }
 
 const NO_LOUDNESS: u64 = u64::MAX;
@@ -45,6 +50,7 @@ impl ReplyState {
             end_pts: AtomicU64::new(0),
             loudness: AtomicU64::new(NO_LOUDNESS),
             waker: AtomicWaker::new(),
+            text: Mutex::new(TextLog::default()),
         }
     }
 
@@ -104,7 +110,19 @@ impl ReplyState {
         self.waker.register(waker);
     }
 
-    pub(crate) fn outcome(&self, sample_rate: u32) -> Option<ReplyOutcome> {
+    /// The reply's text (control side).
+    pub(crate) fn text(&self) -> MutexGuard<'_, TextLog> {
+        // Nothing panics while holding it; recover if a caller's code did.
+        self.text.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What was heard of this reply's text when `played` samples per channel of it played.
+    pub(crate) fn heard(&self, played: u64, channels: u16) -> Option<Heard> {
+        let accepted = self.accepted.load(Ordering::Acquire) / channels as u64;
+        self.text().heard(played, accepted)
+    }
+
+    pub(crate) fn outcome(&self, sample_rate: u32, channels: u16) -> Option<ReplyOutcome> {
         if self.state.load(Ordering::Acquire) != DONE {
             return None;
         }
@@ -123,6 +141,7 @@ impl ReplyState {
             },
             pts: self.end_pts.load(Ordering::Relaxed),
             loudness: self.loudness(),
+            heard: self.heard(played_samples, channels),
         })
     }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::events::{Event, EventSender, Position, ReplyOutcome};
+use crate::events::{EventSender, Position, ReplyOutcome};
 use crate::reply_state::ReplyState;
 use crate::shared::{Counters, Shared};
 use crate::sink::PlaybackReport;
@@ -84,6 +84,7 @@ impl Outcomes {
             position: Position::Exact,
             pts,
             loudness: state.loudness(),
+            heard: None,
         };
         if self.owners == 0 {
             return self.publish(&state, outcome, events);
@@ -169,7 +170,12 @@ impl Outcomes {
         }
     }
 
-    fn publish(&mut self, state: &ReplyState, outcome: ReplyOutcome, events: &mut EventSender) {
+    fn publish(
+        &mut self,
+        state: &Arc<ReplyState>,
+        outcome: ReplyOutcome,
+        events: &mut EventSender,
+    ) {
         self.last_ended = self.last_ended.max(outcome.reply.0);
         let c = &self.shared.counters;
         Counters::count(if outcome.interrupted {
@@ -178,6 +184,6 @@ impl Outcomes {
             &c.replies_completed
         });
         state.complete(&outcome);
-        events.emit(Event::PlaybackFinished(outcome));
+        events.finished(outcome, state);
     }
 }

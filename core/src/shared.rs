@@ -116,6 +116,15 @@ impl Room {
         }
     }
 
+    /// Room of another kind freed up (mark ring slots): wake a producer that waits (frame
+    /// side).
+    pub(crate) fn notify(&self) {
+        if self.wanted.load(Ordering::SeqCst) {
+            self.wanted.store(false, Ordering::Relaxed);
+            self.waker.wake();
+        }
+    }
+
     /// Wake a waiting producer whatever the room (interrupt, close: its push now fails).
     pub(crate) fn wake(&self) {
         self.waker.wake();

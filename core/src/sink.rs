@@ -79,6 +79,19 @@ pub enum SinkEvent<'a> {
         /// The samples.
         samples: &'a [i16],
     },
+    /// A text mark: a piece of the reply's text whose first sample is at `offset`. Paced
+    /// sinks get it just before the audio of the frame that plays that sample, with its
+    /// `pts`; ahead sinks get it with the pushed audio (`pts: None`), in order with it.
+    Text {
+        /// The reply.
+        reply: ReplyId,
+        /// The mark's position within the reply, in samples per channel.
+        offset: u64,
+        /// Presentation timestamp of that sample (paced delivery).
+        pts: Option<u64>,
+        /// The text, with the producer's own spacing.
+        text: &'a str,
+    },
     /// The reply's last audio has been delivered (or it was interrupted).
     ReplyEnded {
         /// The reply.

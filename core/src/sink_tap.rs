@@ -12,9 +12,14 @@ use std::time::Duration;
 
 use crate::shared::SinkLink;
 use crate::sink::{Delivery, PlaybackReport, Sink, SinkContext, SinkEvent};
+use crate::text::MarkPos;
 use crate::{Error, Format, ReplyId, SinkId};
 
-/// A message in a tap; audio samples travel beside it in a sample queue.
+/// Text marks a tap holds before new ones are dropped (counted with the audio drops).
+const TEXT_SLOTS: usize = 64;
+
+/// A message in a tap; audio samples travel beside it in a sample queue, a text mark's
+/// text in a text queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TapMsg {
     ReplyStarted(ReplyId),
@@ -27,6 +32,12 @@ pub(crate) enum TapMsg {
     ReplyEnded {
         reply: ReplyId,
         interrupted: bool,
+    },
+    /// A text mark (its text is the next in the text queue).
+    Text {
+        reply: ReplyId,
+        offset: u64,
+        pts: Option<u64>,
     },
     Interrupted(ReplyId),
     Paused,
@@ -53,6 +64,7 @@ pub(crate) struct PacedTap {
     track: SinkLink,
     msgs: rtrb::Producer<TapMsg>,
     audio: rtrb::Producer<i16>,
+    texts: rtrb::Producer<Arc<str>>,
     pub(crate) reports: rtrb::Consumer<PlaybackReport>,
     pushed: bool,
 }
@@ -91,6 +103,23 @@ impl PacedTap {
             Some(pts),
             samples,
         ) {
+            self.count_drop();
+        }
+        self.pushed = true;
+    }
+
+    /// A text mark whose first sample plays in this frame, at `pts` (paced sinks only; ahead
+    /// sinks got it with the audio). The text is shared, not copied.
+    pub(crate) fn text(&mut self, reply: ReplyId, offset: u64, pts: u64, text: &Arc<str>) {
+        if self.ahead {
+            return;
+        }
+        let msg = TapMsg::Text {
+            reply,
+            offset,
+            pts: Some(pts),
+        };
+        if !push_text(&mut self.msgs, &mut self.texts, msg, text) {
             self.count_drop();
         }
         self.pushed = true;
@@ -146,6 +175,7 @@ pub(crate) struct AheadFeed {
     track: SinkLink,
     msgs: rtrb::Producer<TapMsg>,
     audio: rtrb::Producer<i16>,
+    texts: rtrb::Producer<Arc<str>>,
 }
 
 impl AheadFeed {
@@ -161,12 +191,24 @@ impl AheadFeed {
     }
 
     /// Queue pushed audio in frame-sized messages, so the worker's lead cap holds to a
-    /// frame however large the producer's chunks are.
-    pub(crate) fn audio(&mut self, reply: ReplyId, offset: u64, samples: &[i16]) {
+    /// frame however large the producer's chunks are; each of the text `marks` it carries
+    /// goes just before the frame holding its first sample.
+    pub(crate) fn audio(
+        &mut self,
+        reply: ReplyId,
+        offset: u64,
+        samples: &[i16],
+        marks: &[MarkPos],
+    ) {
         let format = self.track.format();
         let channels = format.channels() as u64;
         let mut offset = offset;
+        let mut marks = marks.iter().peekable();
         for frame in samples.chunks(format.frame_len()) {
+            let end = offset + frame.len() as u64 / channels;
+            while let Some(mark) = marks.next_if(|m| m.offset < end) {
+                self.text(mark);
+            }
             if !push_audio(&mut self.msgs, &mut self.audio, reply, offset, None, frame) {
                 self.track.count_drop();
             }
@@ -175,11 +217,36 @@ impl AheadFeed {
         self.wake();
     }
 
+    /// A text mark, in order with the audio that carries it.
+    fn text(&mut self, mark: &MarkPos) {
+        let msg = TapMsg::Text {
+            reply: mark.reply,
+            offset: mark.offset,
+            pts: None,
+        };
+        if !push_text(&mut self.msgs, &mut self.texts, msg, &mark.text) {
+            self.track.count_drop();
+        }
+    }
+
     fn wake(&self) {
         if let Some(worker) = self.shared.worker.get() {
             worker.unpark();
         }
     }
+}
+
+/// Queue a text mark's message and its text together, or neither.
+fn push_text(
+    msgs: &mut rtrb::Producer<TapMsg>,
+    texts: &mut rtrb::Producer<Arc<str>>,
+    msg: TapMsg,
+    text: &Arc<str>,
+) -> bool {
+    if msgs.slots() == 0 || texts.slots() == 0 {
+        return false;
+    }
+    texts.push(text.clone()).is_ok() && msgs.push(msg).is_ok()
 }
 
 fn push_audio(
@@ -229,20 +296,23 @@ pub(crate) fn spawn(
     let (msgs_tx, msgs_rx) = rtrb::RingBuffer::new(queue_msgs);
     let (audio_tx, audio_rx) = rtrb::RingBuffer::new(queue_values);
     let (reports_tx, reports_rx) = rtrb::RingBuffer::new(64);
+    let (texts_tx, texts_rx) = rtrb::RingBuffer::new(TEXT_SLOTS);
     let (ahead, ahead_rx) = match info.delivery {
         Delivery::Paced => (None, None),
         Delivery::Ahead { max_lead } => {
             let (m_tx, m_rx) = rtrb::RingBuffer::new(queue_msgs);
             let (a_tx, a_rx) = rtrb::RingBuffer::new(queue_values);
+            let (t_tx, t_rx) = rtrb::RingBuffer::new(TEXT_SLOTS);
             let feed = AheadFeed {
                 id,
                 shared: shared.clone(),
                 track: track.clone(),
                 msgs: m_tx,
                 audio: a_tx,
+                texts: t_tx,
             };
             let lead = format.samples_in(max_lead);
-            (Some(feed), Some((m_rx, a_rx, lead)))
+            (Some(feed), Some((m_rx, a_rx, t_rx, lead)))
         }
     };
     let worker = Worker {
@@ -252,6 +322,7 @@ pub(crate) fn spawn(
         },
         msgs: msgs_rx,
         audio: audio_rx,
+        texts: texts_rx,
         ahead: ahead_rx,
         shared: shared.clone(),
         track: track.clone(),
@@ -275,19 +346,26 @@ pub(crate) fn spawn(
         track: track.clone(),
         msgs: msgs_tx,
         audio: audio_tx,
+        texts: texts_tx,
         reports: reports_rx,
         pushed: false,
     });
     Ok((tap, ahead))
 }
 
-type AheadQueue = (rtrb::Consumer<TapMsg>, rtrb::Consumer<i16>, u64);
+type AheadQueue = (
+    rtrb::Consumer<TapMsg>,
+    rtrb::Consumer<i16>,
+    rtrb::Consumer<Arc<str>>,
+    u64,
+);
 
 struct Worker {
     sink: Box<dyn Sink>,
     cx: SinkContext,
     msgs: rtrb::Consumer<TapMsg>,
     audio: rtrb::Consumer<i16>,
+    texts: rtrb::Consumer<Arc<str>>,
     ahead: Option<AheadQueue>,
     shared: Arc<TapShared>,
     track: SinkLink,
@@ -350,6 +428,17 @@ impl Worker {
                         self.deliver_scratch(reply, offset, pts, len)?;
                     }
                 }
+                TapMsg::Text { reply, offset, pts } => {
+                    let text = self.texts.pop().ok();
+                    if let (Some(text), true) = (text, reply.0 > self.interrupted_through()) {
+                        self.deliver(SinkEvent::Text {
+                            reply,
+                            offset,
+                            pts,
+                            text: &text,
+                        })?;
+                    }
+                }
                 TapMsg::Interrupted(reply) => {
                     self.skip_ahead_through(reply.0);
                     self.deliver(SinkEvent::Interrupted { reply })?;
@@ -365,12 +454,36 @@ impl Worker {
         loop {
             let through = self.interrupted_through();
             let (play_reply, play_offset) = self.track.play_position();
-            let Some((msgs, audio, lead)) = self.ahead.as_mut() else {
+            let Some((msgs, audio, texts, lead)) = self.ahead.as_mut() else {
                 return Ok(busy);
             };
             let Ok(next) = msgs.peek().copied() else {
                 return Ok(busy);
             };
+            if let TapMsg::Text { reply, offset, .. } = next {
+                // Held to the same lead as the audio it rides with.
+                let stale = reply.0 <= through;
+                let allowed = match reply.0.cmp(&play_reply) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => offset <= play_offset + *lead,
+                    std::cmp::Ordering::Greater => offset <= *lead,
+                };
+                if !stale && !allowed {
+                    return Ok(busy);
+                }
+                let _ = msgs.pop();
+                let text = texts.pop().ok();
+                busy = true;
+                if let (Some(text), false) = (text, stale) {
+                    self.deliver(SinkEvent::Text {
+                        reply,
+                        offset,
+                        pts: None,
+                        text: &text,
+                    })?;
+                }
+                continue;
+            }
             if let TapMsg::Audio {
                 reply, offset, len, ..
             } = next
@@ -406,15 +519,21 @@ impl Worker {
 
     /// Discard ahead audio of replies up to `through` (interrupt: drop everything queued).
     fn skip_ahead_through(&mut self, through: u64) {
-        let Some((msgs, audio, _)) = self.ahead.as_mut() else {
+        let Some((msgs, audio, texts, _)) = self.ahead.as_mut() else {
             return;
         };
-        while let Ok(TapMsg::Audio { reply, len, .. }) = msgs.peek().copied() {
-            if reply.0 > through {
-                break;
+        loop {
+            match msgs.peek().copied() {
+                Ok(TapMsg::Audio { reply, len, .. }) if reply.0 <= through => {
+                    let _ = msgs.pop();
+                    read_into(audio, &mut self.scratch[..len]);
+                }
+                Ok(TapMsg::Text { reply, .. }) if reply.0 <= through => {
+                    let _ = msgs.pop();
+                    let _ = texts.pop();
+                }
+                _ => break,
             }
-            let _ = msgs.pop();
-            read_into(audio, &mut self.scratch[..len]);
         }
     }
 
@@ -445,7 +564,9 @@ impl Worker {
             TapMsg::Interrupted(reply) => SinkEvent::Interrupted { reply },
             TapMsg::Paused => SinkEvent::Paused,
             TapMsg::Resumed => SinkEvent::Resumed,
-            TapMsg::Audio { .. } => unreachable!("audio is delivered with its samples"),
+            TapMsg::Audio { .. } | TapMsg::Text { .. } => {
+                unreachable!("audio and text are delivered with their payload")
+            }
         };
         self.deliver(event)
     }

@@ -353,6 +353,7 @@ impl Track {
             self.events.emit(Event::SpeechStarted { reply: id, pts });
         }
         let ended = self.intake.drained(&current.state);
+        self.play_marks(id, offset, offset + filled as u64 / channels, pts);
         if !ended && filled < out.len() {
             Counters::count(&self.shared.counters.underruns);
         }
@@ -362,6 +363,20 @@ impl Track {
             reply: (filled > 0).then_some(id),
             offset,
             ended,
+        }
+    }
+
+    /// Report the marks of `reply` whose first sample is among those just played, samples
+    /// `from..to` of the reply starting at `pts`: to each paced sink (before the frame's
+    /// audio) and as `TextPlayed` events, each at its own sample's pts.
+    fn play_marks(&mut self, reply: ReplyId, from: u64, to: u64, pts: u64) {
+        while let Some(mark) = self.intake.next_mark(reply, to) {
+            let at = pts + mark.offset.saturating_sub(from);
+            for tap in &mut self.taps {
+                tap.text(reply, mark.offset, at, &mark.text);
+            }
+            self.events.text_played(reply, &mark.text, mark.offset, at);
+            // The reply's text log still holds the text: dropping `mark` frees nothing.
         }
     }
 
@@ -392,6 +407,9 @@ impl Track {
                 interrupted,
             });
         }
+        // Marks it never reached (an interrupt) leave the ring while its state still holds
+        // their texts.
+        self.intake.drop_marks_through(current.state.id.0);
         self.outcomes.ended(
             current.state,
             current.played / channels,
@@ -416,11 +434,17 @@ impl Track {
             let faded = self.intake.take(&mut out[..fade]);
             apply_fade_out(&mut out[..faded], self.shared.format.channels() as usize);
             let current = self.current.as_mut().expect("playing");
+            let channels = self.shared.format.channels() as u64;
+            let (id, offset) = (current.state.id, current.played / channels);
             current.played += faded as u64;
             speech.filled = faded;
-            speech.reply = (faded > 0).then_some(current.state.id);
+            speech.reply = (faded > 0).then_some(id);
+            // The fade is played (and counted): so are the marks that start in it.
+            self.play_marks(id, offset, offset + faded as u64 / channels, pts);
         }
         self.finish_current(true, pts);
+        // Queued replies' marks go while the entries still hold those replies' states.
+        self.intake.drop_marks_through(through);
         // Drop the rest of every covered reply; those that never started end unplayed.
         let (outcomes, events, frame_index) =
             (&mut self.outcomes, &mut self.events, self.frame_index);

@@ -160,3 +160,40 @@ fn an_idle_track_renders_silence_without_allocating() {
     });
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn text_marks_playing_ending_and_interrupted_allocate_nothing_on_the_frame_path() {
+    let format = Format::default();
+    let mut track = Track::new(format, TrackConfig::default()).unwrap();
+    let h = track.handle();
+    let mut events = h.events();
+    h.attach_sink(Box::new(Discard)).unwrap();
+    // A reply of 1 s with a word every 50 ms, then one that is interrupted mid-word.
+    let mut first = h.open_reply().unwrap();
+    first.set_text("unused: marks win").unwrap();
+    for i in 0..20u64 {
+        first.mark(i * 1_200, " word").unwrap();
+    }
+    first.push_samples(&ramp(24_000)).await.unwrap();
+    first.finish().unwrap();
+    let mut second = h.open_reply().unwrap();
+    for i in 0..20u64 {
+        second.mark(i * 1_200, " more").unwrap();
+    }
+    second.push_samples(&ramp(24_000)).await.unwrap();
+    let mut out = vec![0i16; format.frame_len()];
+    track.render(&mut out); // warm up: commands applied, first chunk taken
+    let n = allocations_during(|| {
+        for i in 0..70 {
+            if i == 65 {
+                h.interrupt();
+            }
+            track.render(&mut out);
+        }
+    });
+    assert_eq!(n, 0, "allocations on the frame path");
+    let played = std::iter::from_fn(|| events.try_next())
+        .filter(|e| matches!(e, voxpace_core::Event::TextPlayed { .. }))
+        .count();
+    assert!(played >= 25, "marks were played while counting ({played})");
+}

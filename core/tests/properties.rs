@@ -132,7 +132,7 @@ proptest! {
                 Event::PlaybackFinished(o) => {
                     let i = o.reply.0 as usize - 1;
                     prop_assert!(played[i].is_none(), "finished once");
-                    played[i] = Some(*o);
+                    played[i] = Some(o.clone());
                 }
                 Event::Paused { .. } => { prop_assert!(!paused); paused = true; }
                 Event::Resumed { .. } => { prop_assert!(paused); paused = false; }
@@ -143,7 +143,7 @@ proptest! {
         // by an interrupted reply.
         let mut expected = Vec::new();
         for (i, accepted) in model.accepted.iter().enumerate() {
-            let o = played[i].unwrap_or_else(|| panic!("reply {} never finished", i + 1));
+            let o = played[i].clone().unwrap_or_else(|| panic!("reply {} never finished", i + 1));
             let n = o.played_samples as usize;
             if o.interrupted {
                 prop_assert!(n <= accepted.len());

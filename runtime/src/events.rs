@@ -1,12 +1,13 @@
 //! Track events as JSON: one shape for the render event log and the live event stream.
 
 use serde_json::{json, Value};
-use voxpace_core::{Event, Position};
+use voxpace_core::{Event, Position, TextTiming};
 
 /// The event's name as it appears in JSON (`"type"`) and in SSE (`event:`).
 pub fn event_name(event: &Event) -> &'static str {
     match event {
         Event::SpeechStarted { .. } => "speech_started",
+        Event::TextPlayed { .. } => "text_played",
         Event::PlaybackFinished(_) => "playback_finished",
         Event::Paused { .. } => "paused",
         Event::Resumed { .. } => "resumed",
@@ -20,6 +21,7 @@ pub fn event_name(event: &Event) -> &'static str {
 pub fn event_pts(event: &Event) -> Option<u64> {
     match event {
         Event::SpeechStarted { pts, .. }
+        | Event::TextPlayed { pts, .. }
         | Event::Paused { pts }
         | Event::Resumed { pts }
         | Event::SpeakingChanged { pts, .. } => Some(*pts),
@@ -28,21 +30,49 @@ pub fn event_pts(event: &Event) -> Option<u64> {
     }
 }
 
+/// `text_timing` in JSON: how a reply's heard text was established.
+pub fn text_timing(timing: TextTiming) -> &'static str {
+    match timing {
+        TextTiming::Marks => "marks",
+        TextTiming::Estimated => "estimated",
+        _ => "other",
+    }
+}
+
 /// The event as a JSON object: `type`, `pts` (samples), `t_ms` (media time) and its fields.
 pub fn event_json(event: &Event, sample_rate: u32) -> Value {
     let mut v = match event {
         Event::SpeechStarted { reply, .. } => json!({ "reply": reply.0 }),
-        Event::PlaybackFinished(o) => json!({
-            "reply": o.reply.0,
-            "played_samples": o.played_samples,
-            "played_ms": o.played.as_secs_f64() * 1000.0,
-            "interrupted": o.interrupted,
-            "position": match o.position {
-                Position::Exact => "exact",
-                Position::Reported => "reported",
-                Position::Estimated => "estimated",
-            },
+        Event::TextPlayed {
+            reply,
+            text,
+            offset,
+            ..
+        } => json!({
+            "reply": reply.0,
+            "text": text,
+            "offset": offset,
+            "offset_ms": *offset as f64 * 1000.0 / sample_rate as f64,
         }),
+        Event::PlaybackFinished(o) => {
+            let mut v = json!({
+                "reply": o.reply.0,
+                "played_samples": o.played_samples,
+                "played_ms": o.played.as_secs_f64() * 1000.0,
+                "interrupted": o.interrupted,
+                "position": match o.position {
+                    Position::Exact => "exact",
+                    Position::Reported => "reported",
+                    Position::Estimated => "estimated",
+                },
+            });
+            if let Some(h) = &o.heard {
+                v["heard_text"] = h.text.as_str().into();
+                v["marks_played"] = h.marks.into();
+                v["text_timing"] = text_timing(h.timing).into();
+            }
+            v
+        }
         Event::SpeakingChanged { speaking, .. } => json!({ "speaking": speaking }),
         Event::SinkDetached { sink, name, reason } => {
             json!({ "sink": format!("{sink:?}"), "name": name, "reason": reason })

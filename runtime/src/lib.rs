@@ -9,7 +9,8 @@
 //!   WAV, an event log and a PNG ([`plot`]).
 //! - [`serve`]: agent outputs behind an HTTP control API, event stream, metrics and WHEP.
 //! - [`background`]: each output's background bus (music, gain, ducking, clips) from `voxpace-sources`.
-//! - [`audio`]: WAV decoding and PCM conversion; [`events`]: events as JSON.
+//! - [`audio`]: WAV decoding and PCM conversion; [`events`]: events as JSON; [`marks`]:
+//!   reply text marks as users write them, converted to track samples.
 //! - [`Error`]: everything that can go wrong.
 
 pub mod audio;
@@ -18,6 +19,7 @@ pub mod check;
 pub mod config;
 mod error;
 pub mod events;
+pub mod marks;
 pub mod plot;
 mod plugins;
 pub mod render;

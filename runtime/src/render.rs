@@ -27,7 +27,7 @@ use crate::background::Bus;
 use crate::config::Issue;
 use crate::events::event_json;
 use crate::plot::{self, Levels, Marker};
-use crate::script::{Action, Script};
+use crate::script::{Action, ReplyText, Script};
 use crate::{audio, Config, Error};
 
 /// Where `render` writes.
@@ -169,6 +169,24 @@ impl Feed {
         }
         Ok(FeedState::Streaming)
     }
+}
+
+/// Hand a scripted reply's text to its writer: every mark up front (each travels with the
+/// audio that carries its offset), or the whole text for an estimate.
+fn give_text(writer: &mut ReplyWriter, text: &ReplyText, format: Format) -> Result<(), Error> {
+    match text {
+        ReplyText::None => {}
+        ReplyText::Whole(t) => writer.set_text(t.clone())?,
+        ReplyText::Marks(specs) => {
+            let rate = format.sample_rate();
+            // Checked when the script was parsed; milliseconds need no input rate.
+            let marks = crate::marks::convert(specs, rate, rate).unwrap_or_default();
+            for m in marks {
+                writer.mark(m.offset, &m.text)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reply audio decoded before the first frame, so that nothing is decoded mid-render.
@@ -355,9 +373,14 @@ impl Session<'_> {
 
     fn apply(&mut self, action: &Action, pts: u64) -> Result<(), Error> {
         match action {
-            Action::Reply { file, stream_speed } => match self.handle.open_reply() {
-                Ok(writer) => {
+            Action::Reply {
+                file,
+                stream_speed,
+                text,
+            } => match self.handle.open_reply() {
+                Ok(mut writer) => {
                     let id = writer.id().0;
+                    give_text(&mut writer, text, self.format)?;
                     self.feed = Some(Feed {
                         writer: Some(writer),
                         samples: self.loaded.files[file].clone(),

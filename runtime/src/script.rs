@@ -6,13 +6,16 @@
 //! at_ms = 200
 //! reply = "speech.wav"       # a reply from a WAV file
 //! stream_speed = 2.0         # optional: the TTS delivers it at 2x real time (default: at once)
+//! marks = [{ at_ms = 0, text = "Hello" }, { at_ms = 420, text = " there." }]  # optional
 //! [[step]]
 //! at_ms = 2500
 //! interrupt = true
 //! ```
 //!
 //! Each step does exactly one thing: `reply`, `interrupt`, `pause`, `resume`, `clip`,
-//! `background` ("off" or a file), `background_gain_db`, or `enable_input`.
+//! `background` ("off" or a file), `background_gain_db`, or `enable_input`. A reply may
+//! carry its text: `marks` (pieces of text at media offsets, exact) or `text` (the whole
+//! text, without timings: the heard part is estimated).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +24,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::Issues;
+use crate::marks::MarkSpec;
 use crate::Error;
 
 /// An example script, shipped next to the example audio.
@@ -36,6 +40,8 @@ pub enum Action {
         /// Producer speed relative to real time; `None` pushes everything at once (as fast
         /// as the buffer bound allows).
         stream_speed: Option<f64>,
+        /// The reply's text: exact marks, or the whole text for an estimate.
+        text: ReplyText,
     },
     /// Barge-in.
     Interrupt,
@@ -51,6 +57,18 @@ pub enum Action {
     BackgroundGain(f32),
     /// Re-open intake after an interrupt in manual-input mode.
     EnableInput,
+}
+
+/// What a scripted reply says, if the script tells.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ReplyText {
+    /// Nothing: `playback_finished` carries no heard text.
+    #[default]
+    None,
+    /// The whole text without timings; the heard part is estimated.
+    Whole(String),
+    /// Text marks (checked: `at_ms` only, in playing order).
+    Marks(Vec<MarkSpec>),
 }
 
 /// One timed step.
@@ -89,6 +107,8 @@ struct RawStep {
     at_ms: u64,
     reply: Option<Spanned<String>>,
     stream_speed: Option<Spanned<f64>>,
+    text: Option<Spanned<String>>,
+    marks: Option<Spanned<Vec<MarkSpec>>>,
     #[serde(default)]
     interrupt: bool,
     #[serde(default)]
@@ -156,14 +176,28 @@ impl Script {
                     }
                     speed
                 });
-                actions.push(Action::Reply { file, stream_speed });
-            } else if let Some(v) = &s.stream_speed {
-                issues.add(
-                    Some(v.span()),
-                    format!("{key}.stream_speed"),
-                    "given without a reply",
-                    "stream_speed only together with reply",
-                );
+                let text = reply_text(s, &key, &mut issues);
+                actions.push(Action::Reply {
+                    file,
+                    stream_speed,
+                    text,
+                });
+            } else {
+                let extras = [
+                    ("stream_speed", s.stream_speed.as_ref().map(|v| v.span())),
+                    ("text", s.text.as_ref().map(|v| v.span())),
+                    ("marks", s.marks.as_ref().map(|v| v.span())),
+                ];
+                for (name, span) in extras {
+                    if let Some(span) = span {
+                        issues.add(
+                            Some(span),
+                            format!("{key}.{name}"),
+                            "given without a reply",
+                            format!("{name} only together with reply"),
+                        );
+                    }
+                }
             }
             if s.interrupt {
                 actions.push(Action::Interrupt);
@@ -239,6 +273,58 @@ impl Script {
     }
 }
 
+/// A reply step's `text` or `marks`, checked.
+fn reply_text(s: &RawStep, key: &str, issues: &mut Issues<'_>) -> ReplyText {
+    match (&s.text, &s.marks) {
+        (None, None) => ReplyText::None,
+        (Some(t), None) if t.get_ref().trim().is_empty() => {
+            issues.add(
+                Some(t.span()),
+                format!("{key}.text"),
+                "is empty",
+                "the reply's whole text",
+            );
+            ReplyText::None
+        }
+        (Some(t), None) => ReplyText::Whole(t.get_ref().clone()),
+        (None, Some(m)) => {
+            let specs = m.get_ref();
+            let mut ok = true;
+            for (j, spec) in specs.iter().enumerate() {
+                if spec.at_samples.is_some() {
+                    ok = false;
+                    issues.add(
+                        Some(m.span()),
+                        format!("{key}.marks[{j}].at_samples"),
+                        "scripts give marks in milliseconds",
+                        "at_ms",
+                    );
+                }
+            }
+            if let (true, Err(problems)) = (ok, crate::marks::convert(specs, 0, 48_000)) {
+                for p in problems {
+                    issues.add(
+                        Some(m.span()),
+                        format!("{key}.{}", p.key),
+                        p.problem,
+                        p.expected,
+                    );
+                }
+            }
+            ReplyText::Marks(specs.clone())
+        }
+        (Some(t), Some(_)) => {
+            issues.add(
+                Some(t.span()),
+                format!("{key}.text"),
+                "given together with marks",
+                "either marks (exact) or text (estimated), not both",
+            );
+            ReplyText::None
+        }
+    }
+}
+
 fn resolve_existing(
     base: &Path,
     v: &Spanned<String>,
@@ -265,6 +351,71 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!((list[0].key.as_str(), list[0].line), ("step[1]", 5));
         assert!(list[0].problem.contains("2 things"));
+    }
+
+    fn parse_in(dir: &Path, text: &str) -> Result<Script, Error> {
+        std::fs::write(dir.join("a.wav"), b"").unwrap();
+        Script::parse(&dir.join("s.toml"), text)
+    }
+
+    #[test]
+    fn a_reply_carries_marks_or_its_whole_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = parse_in(
+            dir.path(),
+            "[[step]]\nat_ms = 0\nreply = \"a.wav\"\nmarks = [{ at_ms = 0, text = \"Hi\" }, { at_ms = 300.5, text = \" you\" }]\n[[step]]\nat_ms = 9\nreply = \"a.wav\"\ntext = \"Hi you\"\n",
+        )
+        .unwrap();
+        let texts: Vec<_> = s
+            .steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Reply { text, .. } => text.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let ReplyText::Marks(marks) = &texts[0] else {
+            panic!("{texts:?}")
+        };
+        assert_eq!(marks.len(), 2);
+        assert_eq!(
+            (marks[1].at_ms, marks[1].text.as_str()),
+            (Some(300.5), " you")
+        );
+        assert_eq!(texts[1], ReplyText::Whole("Hi you".into()));
+    }
+
+    #[test]
+    fn bad_marks_are_refused_with_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = parse_in(
+            dir.path(),
+            "[[step]]\nat_ms = 0\nreply = \"a.wav\"\nmarks = [{ at_ms = 50, text = \"b\" }, { at_ms = 10, text = \"a\" }, { at_samples = 5, text = \"c\" }]\n[[step]]\nat_ms = 0\nreply = \"a.wav\"\ntext = \"x\"\nmarks = []\n[[step]]\nat_ms = 0\npause = true\ntext = \"x\"\n",
+        )
+        .unwrap_err();
+        let Error::Invalid(list) = e else {
+            panic!("{e:?}")
+        };
+        let keys: Vec<_> = list.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("step[0].marks[2].at_samples", 4),
+                ("step[1].text", 8),
+                ("step[2].text", 13)
+            ],
+            "{list:?}"
+        );
+        let e = parse_in(
+            dir.path(),
+            "[[step]]\nat_ms = 0\nreply = \"a.wav\"\nmarks = [{ at_ms = 50, text = \"b\" }, { at_ms = 10, text = \"a\" }]\n",
+        )
+        .unwrap_err();
+        let Error::Invalid(list) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(list[0].key, "step[0].marks[1].at_ms");
+        assert!(list[0].problem.contains("back in time"), "{list:?}");
     }
 
     #[test]

@@ -670,3 +670,112 @@ async fn manual_input_closes_intake_after_an_interrupt_until_enabled() {
     assert_eq!((s, r["state"].as_str()), (201, Some("played")));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_marks_sent_with_a_reply_come_back_as_what_was_heard() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), "")).await.unwrap();
+    let api = Api::new(&server);
+    let mut events = api.events("default").await;
+    assert_eq!(next_event(&mut events).await.0, "hello");
+    let json = Some("application/json");
+    let (s, r) = api
+        .post("/v1/outputs/default/replies?finish=false", None, vec![])
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let n = r["reply"].as_u64().unwrap();
+    let marks = format!("/v1/outputs/default/replies/{n}/marks");
+    // Marks first (as a TTS alignment arrives with its chunk), at_ms or samples at 16 kHz.
+    let body = br#"{"rate": 16000, "marks": [{"at_ms": 0, "text": "Hello"}, {"at_samples": 8000, "text": " world"}]}"#;
+    let (s, r) = api.post(&marks, json, body.to_vec()).await;
+    assert_eq!(s, 200, "{r}");
+    // Bad marks are refused whole, each problem named; nothing is added.
+    let (s, e) = api
+        .post(
+            &marks,
+            json,
+            br#"[{"at_ms": 900, "text": "a"}, {"at_ms": 800, "text": ""}]"#.to_vec(),
+        )
+        .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("bad_marks")), "{e}");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("marks[1].at_ms") && msg.contains("marks[1].text"),
+        "{msg}"
+    );
+    let (s, e) = api.post(&marks, json, b"{\"marks\": 3}".to_vec()).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("bad_json")), "{e}");
+    let (s, e) = api
+        .post("/v1/outputs/default/replies/99/marks", json, b"[]".to_vec())
+        .await;
+    assert_eq!((s, e["error"].as_str()), (404, Some("unknown_reply")));
+    // 1 s of 16 kHz audio in two requests, resampled to the output's 24 kHz: the marks
+    // keep their media time.
+    let audio = format!("/v1/outputs/default/replies/{n}/audio");
+    let pcm16 = Some("audio/L16;rate=16000;channels=1");
+    let (s, r) = api.post(&audio, pcm16, tone(16_000, 400)).await;
+    assert_eq!(s, 200, "{r}");
+    // A mark behind the audio already accepted is refused: it could not travel with it.
+    let (s, e) = api
+        .post(
+            &marks,
+            json,
+            br#"[{"at_ms": 100, "text": "late"}]"#.to_vec(),
+        )
+        .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("bad_marks")), "{e}");
+    let (s, r) = api
+        .post(
+            &format!("{audio}?finish=true&wait=true"),
+            pcm16,
+            tone(16_000, 600),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["outcome"]["heard_text"], "Hello world", "{r}");
+    assert_eq!(r["outcome"]["marks_played"], 2, "{r}");
+    let (s, e) = api
+        .post(
+            &marks,
+            json,
+            br#"[{"at_ms": 2000, "text": "more"}]"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (409, Some("reply_finished")),
+        "{e}"
+    );
+    let mut played = Vec::new();
+    let finished = loop {
+        let (name, v) = next_event(&mut events).await;
+        match name.as_str() {
+            "text_played" => played.push((v["text"].clone(), v["offset"].clone())),
+            "playback_finished" => break v,
+            _ => {}
+        }
+    };
+    assert_eq!(
+        played,
+        vec![
+            (Value::from("Hello"), Value::from(0)),
+            (Value::from(" world"), Value::from(12_000))
+        ]
+    );
+    assert_eq!(finished["heard_text"], "Hello world");
+    assert_eq!(finished["marks_played"], 2);
+    assert_eq!(finished["text_timing"], "marks");
+
+    // The whole text without timings: an estimate, flagged as such.
+    let (s, r) = api
+        .post(
+            "/v1/outputs/default/replies?wait=true&text=Sure.%20Here%20is%20the%20weather.",
+            Some("audio/L16;rate=24000;channels=1"),
+            tone(24_000, 300),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(r["outcome"]["heard_text"], "Sure. Here is the weather.");
+    assert_eq!(r["outcome"]["text_timing"], "estimated");
+    server.shutdown().await.unwrap();
+}

@@ -310,7 +310,61 @@ async fn run() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    heard_text_shows_live(&driver).await;
     let _ = driver.cmd(reqwest::Method::DELETE, "", json!({})).await;
     drop(driver);
     server.shutdown().await.unwrap();
+}
+
+/// The demo reply carries text marks: the page's "Heard" line grows mark by mark as the
+/// audio plays, and ends with exactly what was heard (a prefix when interrupted).
+async fn heard_text_shows_live(driver: &Driver) {
+    const FULL: &str = "Hello! I am your voice agent. You can interrupt me at any time.";
+    // What the page shows for a reply: its line's text and tags (read from the DOM).
+    let line = |reply: u32| {
+        format!("const h = window.voxpace.heard[{reply}]; if (!h) return null; return {{ text: h.el.querySelector('.heard-text').textContent, tags: Array.from(h.el.querySelectorAll('.heard-tag')).map(t => t.textContent), done: h.done }};")
+    };
+    // The reply interrupted above: what was heard before the barge-in, marked interrupted.
+    driver
+        .wait_for(
+            "the interrupted reply's heard text",
+            "const h = window.voxpace.heard[1]; return !!(h && h.done);",
+            20,
+        )
+        .await;
+    let first = driver.script(&line(1)).await;
+    let text = first["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Hello!") && FULL.starts_with(text) && text != FULL,
+        "heard before the interrupt: {first}"
+    );
+    assert_eq!(first["tags"], json!(["interrupted"]), "{first}");
+    // A reply played to the end: the line grows while it plays.
+    driver.click("#demo").await;
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = driver.script(&line(2)).await;
+        if let Some(t) = v["text"].as_str() {
+            if seen.last().map(String::as_str) != Some(t) {
+                seen.push(t.to_string());
+            }
+        }
+        if v["done"] == json!(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second reply never ended: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.last().map(String::as_str), Some(FULL), "{seen:?}");
+    assert!(
+        seen.len() >= 3,
+        "the heard text grew live, mark by mark: {seen:?}"
+    );
+    for w in seen.windows(2) {
+        assert!(w[1].starts_with(&w[0]), "only ever grows: {seen:?}");
+    }
 }

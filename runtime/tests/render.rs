@@ -65,6 +65,34 @@ fn same_config_and_script_give_the_same_bytes_every_run() {
     assert_eq!(finished[0]["interrupted"], true);
     assert_eq!(finished[0]["t_ms"], 2600.0);
     assert_eq!(finished[1]["interrupted"], false);
+    // What was heard: the first reply's marks up to the barge-in (2.1 s in: "You can
+    // interrupt me" starts at 2.355 s), the second reply's whole text (an estimate).
+    assert_eq!(finished[0]["heard_text"], "Hello! I am your voice agent.");
+    assert_eq!(finished[0]["text_timing"], "marks");
+    assert_eq!(
+        finished[1]["heard_text"],
+        "Sure. Here is the weather for tomorrow: sunny, with a light breeze."
+    );
+    assert_eq!(finished[1]["text_timing"], "estimated");
+    let marks: Vec<(String, f64)> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "text_played")
+        .map(|v| {
+            (
+                v["text"].as_str().unwrap().to_string(),
+                v["t_ms"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // Each at its place in the reply, which started with the frame at 500 ms.
+    assert_eq!(
+        marks,
+        [
+            ("Hello!".to_string(), 500.0),
+            (" I am your voice agent.".to_string(), 1350.0)
+        ]
+    );
 }
 
 #[test]

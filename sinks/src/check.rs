@@ -180,6 +180,7 @@ fn kind_of(event: &SinkEvent<'_>) -> &'static str {
         SinkEvent::Start { .. } => "start",
         SinkEvent::ReplyStarted { .. } => "reply-started",
         SinkEvent::Audio { .. } => "audio",
+        SinkEvent::Text { .. } => "text",
         SinkEvent::ReplyEnded { .. } => "reply-ended",
         SinkEvent::Interrupted { .. } => "interrupted",
         SinkEvent::Paused => "paused",
@@ -227,7 +228,7 @@ impl Stage {
 
     fn finished(&self, reply: ReplyId) -> Option<voxpace_core::ReplyOutcome> {
         self.seen_events.iter().find_map(|e| match e {
-            Event::PlaybackFinished(o) if o.reply == reply => Some(*o),
+            Event::PlaybackFinished(o) if o.reply == reply => Some(o.clone()),
             _ => None,
         })
     }

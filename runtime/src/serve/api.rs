@@ -38,6 +38,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/v1/outputs/{id}/replies/{reply}/finish",
             post(finish_reply),
         )
+        .route(
+            "/v1/outputs/{id}/replies/{reply}/marks",
+            post(super::text::add_marks),
+        )
         .route("/v1/outputs/{id}/interrupt", post(interrupt))
         .route("/v1/outputs/{id}/pause", post(pause))
         .route("/v1/outputs/{id}/resume", post(resume))
@@ -190,15 +194,21 @@ async fn delete_output(State(state): St, Path(id): Path<String>) -> Result<Json<
 }
 
 fn outcome_json(o: &ReplyOutcome) -> Value {
-    json!({
+    let mut v = json!({
         "played_samples": o.played_samples,
         "played_ms": o.played.as_secs_f64() * 1000.0,
         "interrupted": o.interrupted,
         "pts": o.pts,
-    })
+    });
+    if let Some(h) = &o.heard {
+        v["heard_text"] = h.text.as_str().into();
+        v["marks_played"] = h.marks.into();
+        v["text_timing"] = crate::events::text_timing(h.timing).into();
+    }
+    v
 }
 
-fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
+pub(super) fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
     let rate = output.handle.format().sample_rate() as f64;
     let outcome = slot.playback.outcome();
     let state = match &outcome {
@@ -224,6 +234,9 @@ struct AudioQuery {
     finish: Option<bool>,
     /// With finish: answer only once the reply has been played (or interrupted).
     wait: Option<bool>,
+    /// The reply's whole text (no timings: its heard part is estimated); exact text marks
+    /// go to `POST .../replies/{n}/marks`.
+    text: Option<String>,
 }
 
 /// Raw PCM whose declared length is not whole samples is refused before anything changes
@@ -297,6 +310,7 @@ async fn open_reply(
     let slot = Arc::new(ReplySlot {
         id: writer.id(),
         playback: writer.playback(),
+        text: writer.text_marker(),
         intake: tokio::sync::Mutex::new(Some(Intake { writer, converter })),
         accepted: Default::default(),
         finished: Default::default(),
@@ -306,6 +320,9 @@ async fn open_reply(
     output
         .span
         .in_scope(|| tracing::info!(reply = slot.id.0, "reply opened"));
+    if let Some(text) = q.text.clone() {
+        slot.text.set_text(text)?;
+    }
     let finish = q.finish.unwrap_or(!empty);
     let result = match wire {
         Some(wire) => stream_in(&output, &slot, wire, body, early, finish).await,
@@ -331,6 +348,9 @@ async fn append_audio(
 ) -> Result<Response, ApiError> {
     let output = state.output(&id)?;
     let slot = find_reply(&output, reply)?;
+    if let Some(text) = q.text.clone() {
+        slot.text.set_text(text)?;
+    }
     let wire = parse_content_type(
         headers
             .get(header::CONTENT_TYPE)
@@ -383,7 +403,7 @@ async fn get_reply(
     Ok(Json(reply_json(&output, &slot)))
 }
 
-fn find_reply(output: &Output, reply: u64) -> Result<Arc<ReplySlot>, ApiError> {
+pub(super) fn find_reply(output: &Output, reply: u64) -> Result<Arc<ReplySlot>, ApiError> {
     output.reply(reply).ok_or_else(|| {
         ApiError::not_found(
             "unknown_reply",
@@ -763,14 +783,29 @@ async fn fire_clip(
     Ok(Json(json!({ "output": id, "clip": name })))
 }
 
-/// The web page's "demo reply": the built-in example speech, streamed like a TTS would.
+/// What the demo speech says, chunk by chunk at its offset (ms) in the audio, as a TTS
+/// engine's alignment would give it (the same marks as `runtime/assets/demo-script.toml`).
+const DEMO_MARKS: &[(u32, &str)] = &[
+    (0, "Hello!"),
+    (850, " I am your voice agent."),
+    (2355, " You can interrupt me"),
+    (3230, " at any time."),
+];
+
+/// The web page's "demo reply": the built-in example speech, streamed like a TTS would,
+/// with its text marks.
 async fn demo_reply(State(state): St, Path(id): Path<String>) -> Result<Response, ApiError> {
     state.check_accepting()?;
     let o = state.output(&id)?;
     let mut writer = o.handle.open_reply()?;
+    let rate = o.handle.format().sample_rate();
+    for (at_ms, text) in DEMO_MARKS {
+        writer.mark(u64::from(*at_ms) * u64::from(rate) / 1000, text)?;
+    }
     let slot = Arc::new(ReplySlot {
         id: writer.id(),
         playback: writer.playback(),
+        text: writer.text_marker(),
         intake: tokio::sync::Mutex::new(None),
         accepted: Default::default(),
         finished: true.into(),

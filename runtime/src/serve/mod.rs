@@ -18,6 +18,7 @@ pub mod intake;
 mod metrics;
 mod openapi;
 pub mod output;
+mod text;
 mod wav;
 
 use std::collections::BTreeMap;
@@ -111,6 +112,9 @@ impl From<voxpace_core::Error> for ApiError {
             E::ReplyFinished(_) => Self::conflict("reply_finished", msg),
             E::IntakeClosed => Self::conflict("intake_closed", msg),
             E::PartialSample { .. } => Self::bad_request("partial_sample", msg),
+            E::MarkBehindAudio { .. } | E::MarkOutOfOrder { .. } | E::TooManyMarks { .. } => {
+                Self::bad_request("bad_marks", msg)
+            }
             E::TrackClosed => Self::new(StatusCode::GONE, "output_ended", msg),
             E::InvalidFormat(_) | E::InvalidConfig(_) | E::Sink { .. } => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg)

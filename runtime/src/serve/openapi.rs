@@ -14,6 +14,7 @@ fn op(summary: &str, description: &str, params: &[&str], responses: &[(&str, &st
             "name" => json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string"}, "description": "Clip name from the configuration"}),
             "finish" => json!({"name": "finish", "in": "query", "schema": {"type": "boolean"}, "description": "Finish the reply when the body ends"}),
             "wait" => json!({"name": "wait", "in": "query", "schema": {"type": "boolean"}, "description": "Answer once the finished reply has played (or was interrupted)"}),
+            "text" => json!({"name": "text", "in": "query", "schema": {"type": "string"}, "description": "The reply's whole text, without timings: playback_finished then estimates what was heard (text_timing = estimated). For exact heard text send marks to .../marks"}),
             other => json!({"name": other, "in": "query", "schema": {"type": "string"}}),
         })
         .collect();
@@ -39,7 +40,7 @@ pub(crate) fn document() -> Value {
     let mut open = op(
         "Open a reply and stream its audio",
         "Opens the output's next reply. With a body, streams it in (converted to the output's format) and finishes the reply when the body ends (finish=false keeps it open for /audio). Without a body, opens an empty reply to stream into.",
-        &["id", "finish", "wait"],
+        &["id", "finish", "wait", "text"],
         &[("201", "The reply and where it stands"), ("400", "Malformed audio (e.g. odd-length PCM); what came before plays"), unknown, ("409", "Intake closed (manual input after an interrupt), or the reply was interrupted while streaming"), ("415", "Missing or unsupported Content-Type"), ("503", "Shutting down")],
     );
     open["requestBody"] = audio_body();
@@ -50,6 +51,17 @@ pub(crate) fn document() -> Value {
         &[("200", "The reply and where it stands"), ("400", "Malformed audio"), unknown, ("409", "The reply was finished or interrupted, or another request is streaming into it"), ("415", "Missing or unsupported Content-Type")],
     );
     append["requestBody"] = audio_body();
+    let mut marks = op(
+        "Add a reply's text",
+        "Text marks: pieces of the reply's text at media offsets (at_ms, or at_samples counted at `rate`, default the output's rate), as a TTS engine's alignment gives them. Send each chunk's marks before its audio (a mark behind audio already accepted is refused), in playing order. Each mark's first sample played is a text_played event; playback_finished carries heard_text (the marks played, concatenated) and marks_played, text_timing = marks. `text` gives the whole text instead, for an estimate. Marks may arrive while another request streams the reply's audio.",
+        &["id", "reply"],
+        &[("200", "The reply and where it stands"), ("400", "Bad JSON or marks (every problem named by its index); nothing was added"), unknown, ("409", "The reply was finished or interrupted")],
+    );
+    let mark = json!({"type": "object", "required": ["text"], "properties": {"at_ms": {"type": "number", "minimum": 0}, "at_samples": {"type": "integer", "minimum": 0}, "text": {"type": "string"}}, "additionalProperties": false});
+    marks["requestBody"] = json!({"content": {"application/json": {"schema": {"oneOf": [
+        {"type": "array", "items": mark},
+        {"type": "object", "properties": {"marks": {"type": "array", "items": mark}, "rate": {"type": "integer"}, "text": {"type": "string"}}, "additionalProperties": false}
+    ]}}}});
     let mut create = op(
         "Create an agent output",
         "Starts a new output from the configuration.",
@@ -84,6 +96,7 @@ pub(crate) fn document() -> Value {
             "/v1/outputs/{id}/replies": {"post": open},
             "/v1/outputs/{id}/replies/{reply}": {"get": op("A reply's state", "open, finished, played or interrupted; accepted audio; the outcome (played duration) once known.", &["id", "reply"], &[("200", "The reply"), unknown])},
             "/v1/outputs/{id}/replies/{reply}/audio": {"post": append},
+            "/v1/outputs/{id}/replies/{reply}/marks": {"post": marks},
             "/v1/outputs/{id}/replies/{reply}/finish": {"post": op("Finish a reply", "No more audio: what was sent plays to the end.", &["id", "reply", "wait"], &[("200", "The reply"), ("400", "An incomplete sample was left over (dropped)"), unknown, ("409", "Already finished or interrupted")])},
             "/v1/outputs/{id}/interrupt": {"post": op("Interrupt (barge-in)", "Every reply opened so far ends as interrupted; the playing one fades out within a frame.", &["id"], &[("200", "Which replies were covered"), unknown])},
             "/v1/outputs/{id}/pause": {"post": op("Pause", "Hold speech from the next frame on (silence goes out).", &["id"], &[("200", "Paused"), unknown])},

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
-use voxpace_core::{FrameInfo, Playback, ReplyId, ReplyWriter, TrackHandle};
+use voxpace_core::{FrameInfo, Playback, ReplyId, ReplyWriter, TextMarker, TrackHandle};
 
 use super::intake::{Converter, Wire};
 use crate::background::Bus;
@@ -63,6 +63,8 @@ pub struct ReplySlot {
     pub intake: tokio::sync::Mutex<Option<Intake>>,
     /// Its outcome, once played.
     pub playback: Playback,
+    /// Adds its text marks and whole text, beside the audio intake.
+    pub text: TextMarker,
     /// Samples per channel accepted (in the track's format).
     pub accepted: AtomicU64,
     /// Set once finished by the API.

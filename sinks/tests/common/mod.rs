@@ -150,7 +150,7 @@ impl Stage {
 
     pub fn outcome(&self, reply: ReplyId) -> Option<voxpace_core::ReplyOutcome> {
         self.events_seen.iter().find_map(|e| match e {
-            Event::PlaybackFinished(o) if o.reply == reply => Some(*o),
+            Event::PlaybackFinished(o) if o.reply == reply => Some(o.clone()),
             _ => None,
         })
     }

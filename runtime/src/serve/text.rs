@@ -1,0 +1,82 @@
+//! A reply's text over HTTP: `POST /v1/outputs/{id}/replies/{n}/marks` adds text marks
+//! (pieces of text at media offsets, as a TTS engine's alignment gives them) and/or the
+//! reply's whole text (for an estimate of what was heard when there are no timings).
+//!
+//! Marks go in before the audio that carries them: send a chunk's marks, then its audio.
+//! They take no part in the audio intake's one-request-at-a-time rule, so marks may arrive
+//! while another request is still streaming the reply's audio.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::api::{find_reply, reply_json};
+use super::{ApiError, AppState};
+use crate::marks::{self, MarkSpec};
+
+/// The body: a bare list of marks, or an object with marks and/or the whole text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Body {
+    Marks(Vec<MarkSpec>),
+    Text(TextBody),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextBody {
+    #[serde(default)]
+    marks: Vec<MarkSpec>,
+    /// The rate `at_samples` count in (default: the output's rate).
+    rate: Option<u32>,
+    /// The reply's whole text.
+    text: Option<String>,
+}
+
+const SHAPE: &str = r#"[{"at_ms": 0, "text": "Hello"}, {"at_ms": 420, "text": " there"}] or {"marks": [...], "rate": 16000, "text": "the whole text"}"#;
+
+pub(crate) async fn add_marks(
+    State(state): State<Arc<AppState>>,
+    Path((id, reply)): Path<(String, u64)>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let output = state.output(&id)?;
+    let slot = find_reply(&output, reply)?;
+    let body: Body = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("expected {SHAPE}: {e}")))?;
+    let (specs, rate, text) = match body {
+        Body::Marks(m) => (m, None, None),
+        Body::Text(t) => (t.marks, t.rate, t.text),
+    };
+    let out_rate = output.handle.format().sample_rate();
+    let rate = rate.unwrap_or(out_rate);
+    if !(1_000..=192_000).contains(&rate) {
+        return Err(ApiError::bad_request(
+            "bad_marks",
+            format!("rate {rate}: expected the sample rate at_samples count in, 1000 to 192000"),
+        ));
+    }
+    let marks = marks::convert(&specs, rate, out_rate)
+        .map_err(|p| ApiError::bad_request("bad_marks", marks::describe(&p)))?;
+    if let Some(t) = &text {
+        if t.trim().is_empty() {
+            return Err(ApiError::bad_request(
+                "bad_marks",
+                "text is empty: expected the reply's whole text",
+            ));
+        }
+    }
+    // Marks are in order, so only the first can be refused (behind the audio already
+    // accepted, or before an earlier mark): a refused request adds nothing.
+    for m in &marks {
+        slot.text.mark(m.offset, &m.text)?;
+    }
+    if let Some(t) = text {
+        slot.text.set_text(t)?;
+    }
+    Ok((StatusCode::OK, Json(reply_json(&output, &slot))))
+}
