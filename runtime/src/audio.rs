@@ -1,5 +1,5 @@
-//! Audio files and PCM conversion: decode a WAV file completely and convert it to a track's
-//! format (channel layout and sample rate), and convert raw PCM chunks the same way.
+//! Audio files and PCM conversion: decode an audio file completely and convert it to a
+//! track's format (channel layout and sample rate), and convert raw PCM chunks the same way.
 
 use std::path::Path;
 
@@ -7,68 +7,12 @@ use voxpace_core::Format;
 
 use crate::Error;
 
-/// Decoded, interleaved 16-bit PCM with its layout.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pcm {
-    /// Samples per second, per channel.
-    pub sample_rate: u32,
-    /// Interleaved channels.
-    pub channels: u16,
-    /// The samples.
-    pub samples: Vec<i16>,
-}
-
-impl Pcm {
-    /// Samples per channel.
-    pub fn frames(&self) -> usize {
-        self.samples.len() / self.channels.max(1) as usize
-    }
-}
-
-/// Decode a whole WAV file (8/16/24/32-bit integer or 32-bit float PCM).
-pub fn read_wav(path: &Path) -> Result<Pcm, Error> {
-    let bad = |reason: String| Error::Audio {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let mut reader =
-        hound::WavReader::open(path).map_err(|e| bad(format!("not a readable WAV file: {e}")))?;
-    let spec = reader.spec();
-    if spec.channels == 0 || spec.sample_rate == 0 {
-        return Err(bad(
-            "the WAV header declares no channels or a zero sample rate".into(),
-        ));
-    }
-    let samples: Result<Vec<i16>, hound::Error> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, 16) => reader.samples::<i16>().collect(),
-        (hound::SampleFormat::Int, 8) => reader
-            .samples::<i8>()
-            .map(|s| s.map(|v| (v as i16) << 8))
-            .collect(),
-        (hound::SampleFormat::Int, bits @ 17..=32) => reader
-            .samples::<i32>()
-            .map(|s| s.map(|v| (v >> (bits - 16)) as i16))
-            .collect(),
-        (hound::SampleFormat::Float, 32) => reader
-            .samples::<f32>()
-            .map(|s| s.map(|v| (v.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16))
-            .collect(),
-        (f, b) => return Err(bad(format!("unsupported sample format {f:?} {b}-bit"))),
-    };
-    let samples = samples.map_err(|e| bad(format!("decoding failed: {e}")))?;
-    Ok(Pcm {
-        sample_rate: spec.sample_rate,
-        channels: spec.channels,
-        samples,
-    })
-}
-
-/// Read a WAV file and convert it to `format`'s rate and channel count.
+/// Decode an audio file in any format the sources read (WAV, FLAC, MP3, Ogg Vorbis/Opus,
+/// AAC/MP4) and convert it to `format`: the reply path of `render` scripts.
 pub fn load_for(path: &Path, format: Format) -> Result<Vec<i16>, Error> {
-    let pcm = read_wav(path)?;
-    convert(&pcm.samples, pcm.sample_rate, pcm.channels, format).map_err(|reason| Error::Audio {
+    voxpace_sources::decode_file(path, format).map_err(|e| Error::Audio {
         path: path.to_path_buf(),
-        reason,
+        reason: e.to_string(),
     })
 }
 

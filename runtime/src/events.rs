@@ -96,3 +96,66 @@ pub fn event_json(event: &Event, sample_rate: u32) -> Value {
     }
     v
 }
+
+/// A background source's damage or failure as a JSON event (`source_damaged`,
+/// `source_failed`, `source_finished`), with `pts`/`t_ms` when it was heard. `file` is the
+/// path as given, or only its name when `short_names` (render logs compare across machines).
+pub fn source_event_json(
+    event: &voxpace_sources::SourceEvent,
+    sample_rate: u32,
+    short_names: bool,
+) -> Option<(&'static str, Value)> {
+    use voxpace_sources::{Recovery, SourceEvent};
+    let name_of = |p: &std::path::Path| {
+        if short_names {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            p.display().to_string()
+        }
+    };
+    let at = |pts: u64| (pts, pts as f64 * 1000.0 / sample_rate as f64);
+    let (name, v) = match event {
+        SourceEvent::Failed {
+            id,
+            path,
+            error,
+            pts,
+        } => {
+            let (pts, t_ms) = at(*pts);
+            (
+                "source_failed",
+                json!({"source": format!("{id:?}"), "file": name_of(path), "reason": error.to_string(), "pts": pts, "t_ms": t_ms}),
+            )
+        }
+        SourceEvent::Damaged {
+            id,
+            path,
+            error,
+            pts,
+            recovery,
+        } => {
+            let (pts, t_ms) = at(*pts);
+            let (recovery, attempt) = match recovery {
+                Recovery::Skipped => ("skipped", None),
+                Recovery::Restarted { attempt } => ("restarted", Some(*attempt)),
+                _ => ("other", None),
+            };
+            (
+                "source_damaged",
+                json!({"source": format!("{id:?}"), "file": name_of(path), "reason": error.to_string(), "recovery": recovery, "attempt": attempt, "pts": pts, "t_ms": t_ms}),
+            )
+        }
+        SourceEvent::Finished { id, path, reason } => (
+            "source_finished",
+            json!({"source": format!("{id:?}"), "file": name_of(path), "reason": format!("{reason:?}")}),
+        ),
+        _ => return None,
+    };
+    let mut v = v;
+    v.as_object_mut()
+        .expect("built as an object")
+        .insert("type".into(), name.into());
+    Some((name, v))
+}

@@ -52,6 +52,10 @@ enum ConfigCommand {
     Check {
         /// The TOML file.
         file: PathBuf,
+        /// Decode every audio file whole, however long (default: the first 10 minutes of
+        /// each), and report where any breaks.
+        #[arg(long)]
+        deep: bool,
     },
     /// Print a commented example configuration.
     Example,
@@ -149,9 +153,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             say(voxpace_runtime::config::EXAMPLE.trim_end());
             Ok(())
         }
-        Command::Config(ConfigCommand::Check { file }) => {
+        Command::Config(ConfigCommand::Check { file, deep }) => {
+            use voxpace_runtime::check::{check_config, Depth};
             let config = Config::load(&file)?;
-            voxpace_runtime::check::deep_check(&config)?;
+            check_config(&config, if deep { Depth::Whole } else { Depth::Bounded })?;
             say(&format!(
                 "{}: ok ({}, {} clip(s), {} sink(s){})",
                 file.display(),

@@ -490,6 +490,7 @@ pub fn render(
     })?;
     let target = config.loudness.and_then(|l| l.target_lufs);
     let mut tracer = Tracer::new(format, copied, target, track.mix_delay())?;
+    let source_events = bus.background.subscribe();
     let bound = format.samples_in(config.track.buffer) as usize * format.channels() as usize;
     let mut s = Session {
         config,
@@ -564,6 +565,28 @@ pub fn render(
             let line = event_json(&event, format.sample_rate());
             let at = crate::events::event_pts(&event).unwrap_or(pts);
             s.note(at, line, kind);
+        }
+        // Damage and failures of background files, at the pts they were heard (delivered
+        // now, so the log does not depend on thread timing).
+        s.bus.background.deliver_reports();
+        while let Some(event) = source_events.try_next() {
+            if let voxpace_sources::SourceEvent::Finished { .. } = event {
+                continue;
+            }
+            let Some((_, line)) =
+                crate::events::source_event_json(&event, format.sample_rate(), true)
+            else {
+                continue;
+            };
+            tracing::warn!(
+                file = line["file"].as_str().unwrap_or_default(),
+                reason = line["reason"].as_str().unwrap_or_default(),
+                t_ms = line["t_ms"].as_f64(),
+                "background {}",
+                line["type"].as_str().unwrap_or_default().replace('_', " ")
+            );
+            let at = line["pts"].as_u64().unwrap_or(pts);
+            s.note(at, line, Some(plot::Kind::Step));
         }
         if frame % 64 == 0 {
             bar.set_position(frame);

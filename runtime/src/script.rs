@@ -4,7 +4,7 @@
 //! length_ms = 12000          # optional; default: until everything has played, plus a tail
 //! [[step]]
 //! at_ms = 200
-//! reply = "speech.wav"       # a reply from a WAV file
+//! reply = "speech.mp3"       # a reply from an audio file (WAV, FLAC, MP3, Ogg, AAC/MP4)
 //! stream_speed = 2.0         # optional: the TTS delivers it at 2x real time (default: at once)
 //! marks = [{ at_ms = 0, text = "Hello" }, { at_ms = 420, text = " there." }]  # optional
 //! [[step]]
@@ -35,7 +35,7 @@ pub const EXAMPLE: &str = include_str!("../assets/demo-script.toml");
 pub enum Action {
     /// Open a reply and stream this file's audio into it.
     Reply {
-        /// The WAV file (absolute).
+        /// The audio file (absolute).
         file: PathBuf,
         /// Producer speed relative to real time; `None` pushes everything at once (as fast
         /// as the buffer bound allows).
@@ -331,7 +331,7 @@ fn resolve_existing(
     key: &str,
     issues: &mut Issues<'_>,
 ) -> PathBuf {
-    crate::config::existing_file(base, v, key, "a WAV file", issues)
+    crate::config::existing_file(base, v, key, "an audio file", issues)
 }
 
 #[cfg(test)]

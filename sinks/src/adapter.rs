@@ -23,6 +23,8 @@ pub struct PluginSink {
     abi: AbiVersion,
     info: SinkInfo,
     format: Option<Format>,
+    /// The text of a `Text` event as UTF-16 code units, reused from call to call.
+    text: Vec<i16>,
 }
 
 /// A plugin instance, by the layout of the ABI minor it was built against.
@@ -84,6 +86,7 @@ impl PluginSink {
             abi,
             info,
             format: None,
+            text: Vec::new(),
         })
     }
 
@@ -125,8 +128,28 @@ impl Sink for PluginSink {
         if let SinkEvent::Start { format } = event {
             self.format = Some(format);
         }
-        let Some(raw) = to_raw(&event) else {
-            return Ok(());
+        let raw = match event {
+            // ABI 1.2: the text as UTF-16 code units in `samples` (buffer reused).
+            SinkEvent::Text {
+                reply,
+                offset,
+                pts,
+                text,
+            } => {
+                self.text.clear();
+                self.text.extend(text.encode_utf16().map(|u| u as i16));
+                RawEvent {
+                    reply: reply.0,
+                    offset,
+                    pts: pts.into(),
+                    samples: self.text.as_slice().into(),
+                    ..RawEvent::new(EventKind::TEXT)
+                }
+            }
+            _ => match to_raw(&event) {
+                Some(raw) => raw,
+                None => return Ok(()),
+            },
         };
         let call = Call {
             cx,
@@ -168,6 +191,9 @@ struct Call<'a> {
 fn playout_of(event: &SinkEvent<'_>, format: Format) -> Option<RawPlayout> {
     match *event {
         SinkEvent::Audio {
+            reply, offset, pts, ..
+        }
+        | SinkEvent::Text {
             reply, offset, pts, ..
         } => Some(at_pts(pts?, reply, offset, format)),
         _ => None,

@@ -67,6 +67,73 @@ fn recorder_writes_exactly_what_the_track_played() {
 }
 
 #[test]
+fn a_plugin_receives_text_marks_in_order_with_their_audio() {
+    // The recorder (ABI 1.2) writes each text mark it gets; the interrupted reply's marks
+    // stop where the listener stopped hearing.
+    let dir = scratch("recorder-marks");
+    let mut stage = stage();
+    let (wav, marks) = (dir.join("out.wav"), dir.join("out.marks.jsonl"));
+    let config = format!(
+        "path = {:?}\nmarks = {:?}",
+        wav.to_str().unwrap(),
+        marks.to_str().unwrap()
+    );
+    let sink = PluginSink::load(plugin("recorder"), &config).unwrap();
+    let id = stage.handle.attach_sink(Box::new(sink)).unwrap();
+    stage.render(1);
+    let words = [
+        (0, "Hello,"),
+        (2_400, " wörld"),
+        (4_800, " 🎧"),
+        (11_000, " unheard"),
+    ];
+    let first = stage.say_marked(&pattern(12_000, 1), &words[..3]); // 25 frames
+    stage.until_finished(first, 40);
+    let start = stage.frames.len() as u64 * 480; // the second reply's first pts
+    let second = stage.say_marked(&pattern(24_000, 2), &words);
+    stage.render(10); // 200 ms: up to sample 4800, " 🎧" not yet
+    stage.handle.interrupt();
+    let outcome = stage.until_finished(second, 20);
+    assert_eq!(outcome.heard.as_ref().unwrap().text, "Hello, wörld");
+    stage.render(2);
+    stage.handle.detach_sink(id).unwrap();
+    stage.render(2);
+
+    let lines = wait_for(LONG, || {
+        let text = std::fs::read_to_string(&marks).ok()?;
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines.len() == 5).then_some(lines)
+    })
+    .expect("the recorder wrote five marks");
+    let got: Vec<(u64, u64, u64, &str)> = lines
+        .iter()
+        .map(|l| {
+            let n = |k: &str| l[k].as_u64().unwrap();
+            (
+                n("reply"),
+                n("offset"),
+                n("pts"),
+                l["text"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let first_start = 480; // the first reply started on the second frame
+    assert_eq!(
+        got,
+        vec![
+            (first.0, 0, first_start, "Hello,"),
+            (first.0, 2_400, first_start + 2_400, " wörld"),
+            (first.0, 4_800, first_start + 4_800, " 🎧"),
+            (second.0, 0, start, "Hello,"),
+            (second.0, 2_400, start + 2_400, " wörld"),
+        ]
+    );
+}
+
+#[test]
 fn recorder_keeps_the_played_prefix_of_an_interrupted_reply() {
     let dir = scratch("recorder-interrupt");
     let mut stage = stage();

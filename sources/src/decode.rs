@@ -8,7 +8,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use symphonia::core::audio::{Channels, Position};
+use symphonia::core::audio::Channels;
 use symphonia::core::codecs::audio::well_known as codec;
 use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
@@ -17,6 +17,8 @@ use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
+use crate::downmix::Downmix;
+use crate::gapless;
 use crate::Error;
 
 /// Lowest and highest file sample rates accepted.
@@ -44,28 +46,98 @@ pub fn probe(path: impl AsRef<Path>) -> Result<FileInfo, Error> {
     FileDecoder::open(path.as_ref(), 1).map(|d| d.info)
 }
 
+/// What decoding a whole file found (from [`check_file`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FileCheck {
+    /// What the file is.
+    pub info: FileInfo,
+    /// How much audio decoded.
+    pub decoded: Duration,
+    /// False when decoding stopped at the limit before the end of the file.
+    pub complete: bool,
+    /// Damage that was skipped (playback goes on past it, with a glitch): where, and what
+    /// ([`Error::Corrupt`]).
+    pub damage: Vec<(Duration, Error)>,
+}
+
+/// Decode `path` whole, as playing it would (or its first `limit` of audio), and report
+/// where it breaks: `Err` when it cannot be played to its end (cut off, unreadable: the
+/// error says after how much audio), `Ok` with the damage that playback skips otherwise.
+pub fn check_file(path: impl AsRef<Path>, limit: Option<Duration>) -> Result<FileCheck, Error> {
+    let mut d = FileDecoder::open(path.as_ref(), 1)?;
+    let mut damage = Vec::new();
+    let mut block = Vec::new();
+    let limit_frames = limit.map(|l| (l.as_secs_f64() * d.sample_rate() as f64) as u64);
+    let mut complete = true;
+    loop {
+        block.clear();
+        let more = d.next_block(&mut block);
+        damage.extend(d.take_damage().into_iter().map(|x| (x.at, x.error)));
+        if !more? {
+            break;
+        }
+        if limit_frames.is_some_and(|l| d.decoded_frames >= l) {
+            complete = false;
+            break;
+        }
+    }
+    Ok(FileCheck {
+        decoded: frames_to_duration(d.decoded_frames, d.sample_rate()),
+        info: d.info,
+        complete,
+        damage,
+    })
+}
+
 /// A streaming decoder of one file: each call to [`FileDecoder::next_block`] decodes one
 /// packet and appends it, down-mixed to `out_channels` and as `f32`, to a buffer.
+///
+/// Damage the decoder can resynchronise past (a packet that fails to decode, data the
+/// demuxer skips) is recorded in [`FileDecoder::take_damage`] and decoding goes on; only a
+/// file that cannot go on (cut off, unreadable) ends with an error.
 pub(crate) struct FileDecoder {
     pub(crate) info: FileInfo,
     reader: Box<dyn FormatReader>,
     decoder: Box<dyn AudioDecoder>,
     track_id: u32,
     out_channels: usize,
-    /// `out_channels × in_channels` gains, row-major; rebuilt if the layout changes.
-    matrix: Vec<f32>,
-    in_channels: usize,
+    /// The fold-down of the current layout; rebuilt if the layout changes.
+    downmix: Option<Downmix>,
     layout: Option<Channels>,
     scratch: Vec<f32>,
     decoded_frames: u64,
     expected_frames: Option<u64>,
     /// Where the next packet should start, in the track's time base.
     next_pts: Option<i64>,
+    /// The track's time base as (numerator, denominator) seconds per tick.
+    time_base: Option<(u64, u64)>,
+    /// The frames the container says are real (MP4 edit list / iTunSMPB), in frames from
+    /// the first decoded one: everything outside is encoder delay or padding.
+    window: Option<gapless::Window>,
+    /// Damage skipped since the last `take_damage`.
+    damage: Vec<Damage>,
+    /// Damaged packets in a row (a stream that never resynchronises is given up on).
+    errors_in_row: u32,
     /// The first block, decoded by `open` to validate the file, handed out first.
     first: Vec<f32>,
     /// The open file, for [`FileDecoder::rewind`] (sources opened from a file).
     file: Option<SharedFile>,
 }
+
+/// Damage the decoder skipped and went on from.
+#[derive(Debug, Clone)]
+pub(crate) struct Damage {
+    /// Decoded audio (file time) before the damage.
+    pub(crate) at: Duration,
+    /// What was wrong ([`Error::Corrupt`]).
+    pub(crate) error: Error,
+}
+
+/// Damaged packets in a row after which a stream is taken as unrecoverable.
+const MAX_ERRORS_IN_ROW: u32 = 64;
+/// Damage reports kept per pass (more are counted into the last one's message).
+const MAX_DAMAGE_REPORTS: usize = 16;
 
 impl std::fmt::Debug for FileDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -145,6 +217,12 @@ impl FileDecoder {
         out_channels: usize,
     ) -> Result<Self, Error> {
         let path_buf = path.to_path_buf();
+        let mut source = source;
+        let window = if source.is_seekable() {
+            gapless::read_mp4(&mut source)
+        } else {
+            None
+        };
         let mss = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = ext {
@@ -183,6 +261,9 @@ impl FileDecoder {
             .clone();
         let track_id = track.id;
         let expected_frames = track.num_frames;
+        let time_base = track
+            .time_base
+            .map(|tb| (tb.numer.get() as u64, tb.denom.get() as u64));
         if let Some(rate) = params.sample_rate {
             check_rate(path, rate)?;
         }
@@ -212,13 +293,16 @@ impl FileDecoder {
             decoder,
             track_id,
             out_channels,
-            matrix: Vec::new(),
-            in_channels: 0,
+            downmix: None,
             layout: None,
             scratch: Vec::new(),
             decoded_frames: 0,
             expected_frames,
             next_pts: None,
+            time_base,
+            window,
+            damage: Vec::new(),
+            errors_in_row: 0,
             first: Vec::new(),
             file: None,
         };
@@ -227,13 +311,15 @@ impl FileDecoder {
             return Err(not_audio("the audio track holds no samples"));
         }
         this.first = first;
-        this.info.duration = expected_frames.map(|n| frames_to_duration(n, this.info.sample_rate));
+        // The container's count includes encoder delay and padding where it marks them.
+        let real_frames = match (window.and_then(|w| w.len), time_base) {
+            (Some(len), Some((numer, denom))) => {
+                Some(ticks_to_frames(len, numer, denom, this.info.sample_rate))
+            }
+            _ => expected_frames,
+        };
+        this.info.duration = real_frames.map(|n| frames_to_duration(n, this.info.sample_rate));
         Ok(this)
-    }
-
-    /// What was found when the file was opened.
-    pub(crate) fn info(&self) -> &FileInfo {
-        &self.info
     }
 
     /// The file's sample rate (known after `open`).
@@ -277,6 +363,27 @@ impl FileDecoder {
         }
     }
 
+    /// Record damage that was skipped; decoding goes on.
+    fn skipped(&mut self, detail: String) -> Result<(), Error> {
+        self.errors_in_row += 1;
+        let error = self.corrupt(detail);
+        if self.errors_in_row > MAX_ERRORS_IN_ROW {
+            return Err(error);
+        }
+        if self.damage.len() < MAX_DAMAGE_REPORTS {
+            self.damage.push(Damage {
+                at: frames_to_duration(self.decoded_frames, self.info.sample_rate),
+                error,
+            });
+        }
+        Ok(())
+    }
+
+    /// Damage skipped since the last call (oldest first).
+    pub(crate) fn take_damage(&mut self) -> Vec<Damage> {
+        std::mem::take(&mut self.damage)
+    }
+
     fn decode_packet(&mut self, out: &mut Vec<f32>) -> Result<bool, Error> {
         loop {
             let packet = match self.reader.next_packet() {
@@ -297,33 +404,41 @@ impl FileDecoder {
                         what: "a stream whose track layout changes mid-file".into(),
                     })
                 }
+                // The demuxer lost sync on damaged data; its next call looks for the next
+                // packet (bounded by MAX_ERRORS_IN_ROW).
+                Err(SymError::DecodeError(what)) => {
+                    self.skipped(format!("damaged container data skipped ({what})"))?;
+                    continue;
+                }
                 Err(other) => return Err(self.corrupt(other.to_string())),
             };
             if packet.track_id != self.track_id {
                 continue;
             }
             // Demuxers resynchronise past damaged data silently; a jump in the timestamps
-            // by more than a packet is that damage (playing on would click).
-            let (pts, dur) = (packet.pts.get(), packet.dur.get() as i64);
+            // by more than a packet is that damage: report it and play on.
+            let (pts, dur) = (packet.pts.get(), packet.block_dur().get() as i64);
             if let Some(expected) = self.next_pts {
                 if pts > expected + dur.max(1) {
-                    return Err(self.corrupt(format!(
+                    self.skipped(format!(
                         "damaged data skipped by the demuxer (timestamps jump from {expected} to {pts})"
-                    )));
+                    ))?;
                 }
             }
             self.next_pts = Some(pts + dur);
             let buf = match self.decoder.decode(&packet) {
                 Ok(buf) => buf,
                 Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
-                    let err = self.truncated();
-                    return Err(err);
+                    return Err(self.truncated());
                 }
-                Err(other) => {
-                    let err = self.corrupt(other.to_string());
-                    return Err(err);
+                // A packet that does not decode: skip it, the next one decodes on its own.
+                Err(SymError::DecodeError(what)) => {
+                    self.skipped(format!("a damaged packet was skipped ({what})"))?;
+                    continue;
                 }
+                Err(other) => return Err(self.corrupt(other.to_string())),
             };
+            self.errors_in_row = 0;
             let frames = buf.frames();
             if frames == 0 {
                 continue;
@@ -344,26 +459,42 @@ impl FileDecoder {
             }
             if self.layout.as_ref() != Some(spec.channels()) {
                 let layout = spec.channels().clone();
-                self.in_channels = layout.count();
-                if self.in_channels == 0 {
+                if layout.count() == 0 {
                     return Err(self.corrupt("a block with no channels".into()));
                 }
-                self.info.channels = self.in_channels;
-                self.matrix = downmix_matrix(&layout, self.out_channels);
+                self.info.channels = layout.count();
+                self.downmix = Some(Downmix::new(&layout, self.out_channels));
                 self.layout = Some(layout);
             }
             buf.copy_to_vec_interleaved(&mut self.scratch);
+            let in_channels = self.info.channels;
+            // Encoder delay and padding the container marks (MP4 edit list, iTunSMPB):
+            // keep only the frames of this packet that are inside the real audio.
+            let (keep_from, keep_to) = match (&self.window, self.time_base) {
+                (Some(w), Some((numer, denom))) => {
+                    let to_frames = |t| ticks_to_frames(t, numer, denom, rate);
+                    w.keep(to_frames(pts.max(0) as u64), frames as u64, to_frames)
+                }
+                _ => (0, frames),
+            };
+            if keep_to <= keep_from {
+                continue;
+            }
+            let kept = &mut self.scratch[keep_from * in_channels..keep_to * in_channels];
             // Float files can hold NaN, infinities or absurd values (damaged or hostile);
             // they would poison the resampler's FFT. Anything beyond ±8 (+18 dBFS) is junk.
-            for x in &mut self.scratch {
+            for x in kept.iter_mut() {
                 *x = if x.is_finite() {
                     x.clamp(-8.0, 8.0)
                 } else {
                     0.0
                 };
             }
-            mix_down(&self.scratch, self.in_channels, &self.matrix, out);
-            self.decoded_frames += frames as u64;
+            self.downmix
+                .as_ref()
+                .expect("set with the layout")
+                .apply(kept, out);
+            self.decoded_frames += (keep_to - keep_from) as u64;
             return Ok(true);
         }
     }
@@ -372,13 +503,25 @@ impl FileDecoder {
     fn at_end(&mut self) -> Result<bool, Error> {
         if let Some(expected) = self.expected_frames {
             // Codec delay and padding make the count differ by a few packets at most.
+            // Damage skipped on the way counts as reached (the timestamps say how far).
             let slack = (expected / 100).max(4_096);
-            if self.decoded_frames + slack < expected {
+            let reached = match (self.next_pts, self.time_base) {
+                (Some(pts), Some((numer, denom))) => {
+                    ticks_to_frames(pts.max(0) as u64, numer, denom, self.info.sample_rate)
+                }
+                _ => 0,
+            };
+            if self.decoded_frames.max(reached) + slack < expected {
                 return Err(self.truncated());
             }
         }
         Ok(false)
     }
+}
+
+/// Ticks of a `numer / denom` seconds time base as frames at `rate`.
+fn ticks_to_frames(ticks: u64, numer: u64, denom: u64, rate: u32) -> u64 {
+    (ticks as u128 * numer as u128 * rate as u128 / denom.max(1) as u128) as u64
 }
 
 fn check_rate(path: &Path, rate: u32) -> Result<(), Error> {
@@ -412,152 +555,6 @@ fn codec_name(id: AudioCodecId) -> String {
         _ => return format!("unknown ({id})"),
     };
     name.to_string()
-}
-
-const HALF_POWER: f32 = std::f32::consts::FRAC_1_SQRT_2;
-
-/// The gains that fold a channel layout into mono or stereo, `out × in`, row-major.
-///
-/// Positioned layouts follow ITU-R BS.775: front left/right at unity, centre and surrounds
-/// at -3 dB into their side(s), LFE dropped (it carries nothing a listener of background
-/// music misses, and adding it muddies the mix). Mono input is duplicated at unity; mono
-/// output is the mean of the stereo fold-down. Unlabelled (discrete) channels alternate
-/// left/right.
-pub(crate) fn downmix_matrix(layout: &Channels, out_channels: usize) -> Vec<f32> {
-    let n = layout.count();
-    let mut stereo: Vec<(f32, f32)> = Vec::with_capacity(n);
-    match layout {
-        _ if n == 1 => stereo.push((1.0, 1.0)),
-        Channels::Positioned(positions) => {
-            for bit in 0..64 {
-                let Some(p) = Position::from_bits(1u64 << bit) else {
-                    continue;
-                };
-                if positions.contains(p) {
-                    stereo.push(position_gains(p));
-                }
-            }
-        }
-        _ if n == 2 => stereo.extend([(1.0, 0.0), (0.0, 1.0)]),
-        _ => {
-            // Discrete/unknown: even channels left, odd right, scaled so a full-scale signal
-            // in every channel stays full scale.
-            let per_side = n.div_ceil(2) as f32;
-            for i in 0..n {
-                stereo.push(if i % 2 == 0 {
-                    (1.0 / per_side, 0.0)
-                } else {
-                    (0.0, 1.0 / per_side)
-                });
-            }
-        }
-    }
-    if out_channels == 1 {
-        stereo.iter().map(|(l, r)| (l + r) / 2.0).collect()
-    } else {
-        let mut m: Vec<f32> = stereo.iter().map(|(l, _)| *l).collect();
-        m.extend(stereo.iter().map(|(_, r)| *r));
-        m
-    }
-}
-
-fn position_gains(p: Position) -> (f32, f32) {
-    const H: f32 = HALF_POWER;
-    match p {
-        Position::FRONT_LEFT => (1.0, 0.0),
-        Position::FRONT_RIGHT => (0.0, 1.0),
-        Position::FRONT_CENTER => (H, H),
-        Position::LFE1 | Position::LFE2 => (0.0, 0.0),
-        Position::REAR_LEFT
-        | Position::SIDE_LEFT
-        | Position::FRONT_LEFT_CENTER
-        | Position::FRONT_LEFT_WIDE
-        | Position::TOP_FRONT_LEFT
-        | Position::TOP_REAR_LEFT
-        | Position::TOP_SIDE_LEFT
-        | Position::BOTTOM_FRONT_LEFT => (H, 0.0),
-        Position::REAR_RIGHT
-        | Position::SIDE_RIGHT
-        | Position::FRONT_RIGHT_CENTER
-        | Position::FRONT_RIGHT_WIDE
-        | Position::TOP_FRONT_RIGHT
-        | Position::TOP_REAR_RIGHT
-        | Position::TOP_SIDE_RIGHT
-        | Position::BOTTOM_FRONT_RIGHT => (0.0, H),
-        _ => (0.5, 0.5),
-    }
-}
-
-/// Apply `matrix` (`out × in`) to interleaved `input`, appending to `out`.
-pub(crate) fn mix_down(input: &[f32], in_channels: usize, matrix: &[f32], out: &mut Vec<f32>) {
-    let out_channels = matrix.len() / in_channels;
-    if in_channels == out_channels && matrix_is_identity(matrix, in_channels) {
-        out.extend_from_slice(input);
-        return;
-    }
-    out.reserve(input.len() / in_channels * out_channels);
-    for frame in input.chunks_exact(in_channels) {
-        for row in matrix.chunks_exact(in_channels) {
-            out.push(row.iter().zip(frame).map(|(g, x)| g * x).sum());
-        }
-    }
-}
-
-fn matrix_is_identity(matrix: &[f32], n: usize) -> bool {
-    matrix
-        .iter()
-        .enumerate()
-        .all(|(i, g)| *g == if i / n == i % n { 1.0 } else { 0.0 })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn five_one_folds_centre_at_minus_3_db_and_drops_lfe() {
-        let layout = Channels::Positioned(
-            Position::FRONT_LEFT
-                | Position::FRONT_RIGHT
-                | Position::FRONT_CENTER
-                | Position::LFE1
-                | Position::SIDE_LEFT
-                | Position::SIDE_RIGHT,
-        );
-        let m = downmix_matrix(&layout, 2);
-        assert_eq!(m.len(), 12);
-        // Input order: FL FR FC LFE SL SR.
-        let mut out = Vec::new();
-        mix_down(&[0.0, 0.0, 1.0, 1.0, 0.0, 0.0], 6, &m, &mut out);
-        assert!((out[0] - HALF_POWER).abs() < 1e-6 && (out[1] - HALF_POWER).abs() < 1e-6);
-        out.clear();
-        mix_down(&[0.5, -0.5, 0.0, 0.0, 0.0, 0.0], 6, &m, &mut out);
-        assert_eq!(out, vec![0.5, -0.5]);
-        let mono = downmix_matrix(&layout, 1);
-        out.clear();
-        mix_down(&[0.0, 0.0, 1.0, 1.0, 0.0, 0.0], 6, &mono, &mut out);
-        assert!((out[0] - HALF_POWER).abs() < 1e-6);
-    }
-
-    #[test]
-    fn mono_is_duplicated_and_stereo_averaged() {
-        let mut out = Vec::new();
-        mix_down(
-            &[0.25],
-            1,
-            &downmix_matrix(&Channels::Discrete(1), 2),
-            &mut out,
-        );
-        assert_eq!(out, vec![0.25, 0.25]);
-        out.clear();
-        mix_down(
-            &[0.5, 0.25],
-            2,
-            &downmix_matrix(&Channels::Discrete(2), 1),
-            &mut out,
-        );
-        assert_eq!(out, vec![0.375]);
-    }
 }
 
 /// One open file read by every pass of a looping source, each at its own position

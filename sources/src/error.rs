@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use voxpace_core::ErrorKind;
+
 /// The errors of `voxpace-sources`.
 ///
 /// Opening a file fails early and synchronously (`NotFound`, `Io`, `NotAudio`, `Unsupported`,
@@ -81,6 +83,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// What the caller can do about it: a bad file or argument is
+    /// [`InvalidInput`](ErrorKind::InvalidInput) (fix the input); an I/O failure or a full
+    /// command queue is [`Retryable`](ErrorKind::Retryable); a mixer whose track is gone is
+    /// [`Fatal`](ErrorKind::Fatal); too many sources playing is retryable once one ends.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound { .. }
+            | Error::NotAudio { .. }
+            | Error::Unsupported { .. }
+            | Error::Truncated { .. }
+            | Error::Corrupt { .. }
+            | Error::InvalidArgument(_) => ErrorKind::InvalidInput,
+            Error::Io { .. } | Error::CommandQueueFull | Error::TooManySources(_) => {
+                ErrorKind::Retryable
+            }
+            Error::MixerGone => ErrorKind::Fatal,
+        }
+    }
+
     /// The file the error is about, if any.
     pub fn path(&self) -> Option<&std::path::Path> {
         match self {
@@ -92,5 +113,29 @@ impl Error {
             | Error::Corrupt { path, .. } => Some(path),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        let path = PathBuf::from("a.mp3");
+        assert_eq!(
+            Error::NotFound { path: path.clone() }.kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            Error::Io {
+                path,
+                message: "EIO".into()
+            }
+            .kind(),
+            ErrorKind::Retryable
+        );
+        assert_eq!(Error::CommandQueueFull.kind(), ErrorKind::Retryable);
+        assert_eq!(Error::MixerGone.kind(), ErrorKind::Fatal);
     }
 }

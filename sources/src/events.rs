@@ -29,12 +29,32 @@ pub enum FinishReason {
     Failed,
 }
 
-/// An event about a playing source.
+/// How playback went on after damage in a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recovery {
+    /// The damaged packet (or the data the demuxer lost sync on) was skipped; the file
+    /// plays on from the next good packet.
+    Skipped,
+    /// The file could not go on (cut off, unreadable past this point); it is looping, so
+    /// it started again from the top. `attempt` counts restarts in a row (a pass that
+    /// plays to its end resets it); after [`MAX_RESTARTS`](crate::MAX_RESTARTS) the
+    /// source fails for good.
+    Restarted {
+        /// 1 for the first restart in a row.
+        attempt: u32,
+    },
+}
+
+/// An event about a playing source. `pts` is the track's timestamp (in samples) at which
+/// the event became audible: the damage, or the last sample of a failed source, was mixed
+/// at that time (late by any underruns of that source before it).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SourceEvent {
-    /// The file broke while playing (truncated, corrupt, unreadable). The source fades out
-    /// over about 20 ms and leaves the mix; the track and the speech keep running.
+    /// The file broke while playing (truncated, corrupt, unreadable) and cannot go on: the
+    /// source faded out over about 20 ms and left the mix at `pts`; the track and the
+    /// speech keep running.
     Failed {
         /// The source.
         id: SourceId,
@@ -42,18 +62,21 @@ pub enum SourceEvent {
         path: PathBuf,
         /// What went wrong.
         error: Error,
+        /// When the source ended.
+        pts: u64,
     },
-    /// A [`Play::normalised`](crate::Play::normalised) file was measured (before its
-    /// first sample plays) and scaled.
-    Measured {
+    /// The file is damaged at `pts` and playback went on ([`Recovery`] says how).
+    Damaged {
         /// The source.
         id: SourceId,
         /// Its file.
         path: PathBuf,
-        /// Its integrated loudness over the first 60 s (LUFS); `None` when silent.
-        loudness_lufs: Option<f32>,
-        /// The gain that brings it to the asked loudness (dB, within -40 to +20).
-        gain_db: f32,
+        /// What was wrong.
+        error: Error,
+        /// When the damage was heard.
+        pts: u64,
+        /// What was done about it.
+        recovery: Recovery,
     },
     /// The source left the mix (its last sample was mixed).
     Finished {
@@ -83,6 +106,37 @@ impl SourceEvents {
     /// sources are all gone.
     pub fn next_timeout(&self, timeout: Duration) -> Option<SourceEvent> {
         self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+/// What a worker found, waiting until the mix reaches it.
+#[derive(Debug, Clone)]
+pub(crate) struct Report {
+    /// Position in the source's output (interleaved samples, comparable with
+    /// `VoiceShared::read`) at which it becomes audible.
+    pub(crate) at: u64,
+    pub(crate) error: Error,
+    /// `None`: the source failed for good.
+    pub(crate) recovery: Option<Recovery>,
+}
+
+impl Report {
+    pub(crate) fn into_event(self, id: SourceId, path: PathBuf, pts: u64) -> SourceEvent {
+        match self.recovery {
+            None => SourceEvent::Failed {
+                id,
+                path,
+                error: self.error,
+                pts,
+            },
+            Some(recovery) => SourceEvent::Damaged {
+                id,
+                path,
+                error: self.error,
+                pts,
+                recovery,
+            },
+        }
     }
 }
 

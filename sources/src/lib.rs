@@ -41,8 +41,19 @@
 //! ## Formats
 //! Decoded with symphonia 0.6: WAV (PCM 16/24/32-bit integer and 32-bit float), FLAC, MP3,
 //! Ogg Vorbis, AAC in MP4/M4A; 8 to 96 kHz; mono, stereo or more channels, folded down to
-//! the track's layout (ITU-R BS.775 gains: centre and surrounds at -3 dB, LFE dropped).
-//! Opus and ALAC are reported as [`Error::Unsupported`].
+//! the track's layout by one matrix on every path (background, clip, [`decode_file`],
+//! [`TtsResampler`]): ITU-R BS.775 gains (centre and surrounds at -3 dB, LFE dropped),
+//! normalised so a side's gains sum to 1, so a 5.1 file plays at the level of its stereo
+//! fold-down as ffmpeg writes it to 16-bit. MP4 encoder delay and padding are trimmed as the
+//! container's edit list (`elst`) or `iTunSMPB` says: AAC loops are gapless and start on
+//! time. Opus and ALAC are reported as [`Error::Unsupported`].
+//!
+//! ## Damage
+//! A packet that fails to decode (or data the demuxer resynchronises past) is skipped and
+//! reported as [`SourceEvent::Damaged`]; a file that cannot go on ends with
+//! [`SourceEvent::Failed`]; a looping file that breaks restarts from the top up to
+//! [`MAX_RESTARTS`] times in a row. Each event carries the track pts at which it was heard.
+//! [`check_file`] decodes a whole file and says where it breaks.
 //!
 //! ## Real time
 //! Each playing file has a worker thread that decodes, down-mixes and resamples (rubato
@@ -79,11 +90,14 @@
 //! the frame path itself costs about 5 µs per source per 20 ms frame.
 
 mod decode;
+mod downmix;
 mod dsp;
 mod error;
 mod events;
+mod gapless;
 mod loudness;
 mod mixer;
+mod reply;
 mod resample;
 mod tts;
 mod worker;
@@ -91,11 +105,13 @@ mod worker;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use decode::{probe, FileInfo};
+pub use decode::{check_file, probe, FileCheck, FileInfo};
 pub use dsp::Ducking;
 pub use error::Error;
-pub use events::{FinishReason, SourceEvent, SourceEvents, SourceId};
+pub use events::{FinishReason, Recovery, SourceEvent, SourceEvents, SourceId};
 pub use mixer::{
     Background, BackgroundConfig, BackgroundMixer, BackgroundStats, Looping, Play, MAX_VOICES,
 };
+pub use reply::decode_file;
 pub use tts::TtsResampler;
+pub use worker::MAX_RESTARTS;

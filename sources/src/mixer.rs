@@ -227,6 +227,7 @@ impl Voice {
         duck: &[f32],
         channels: usize,
         stats: &SharedStats,
+        pts: u64,
     ) -> Option<FinishReason> {
         // A worker that vanished without finishing (it cannot panic, but if it did) counts
         // as finished: the voice drains and leaves instead of underrunning forever.
@@ -239,6 +240,7 @@ impl Voice {
                 return None;
             }
             self.started = true;
+            self.shared.start_pts.store(pts, Ordering::Release);
             self.fade.to(1.0, self.fade_in);
         }
         let available = self.rx.slots();
@@ -436,7 +438,13 @@ impl Source for BackgroundMixer {
                 continue;
             };
             mixed = true;
-            match voice.mix(&mut self.acc, &self.duck, self.channels, &self.stats) {
+            match voice.mix(
+                &mut self.acc,
+                &self.duck,
+                self.channels,
+                &self.stats,
+                cx.pts,
+            ) {
                 None => playing += 1,
                 Some(reason) => {
                     if let Some(v) = self.voices[i].take() {
@@ -473,9 +481,11 @@ fn spawn_janitor(
     thread::Builder::new()
         .name("voxpace-bg-janitor".into())
         .spawn(move || loop {
+            deliver_reports(&live, &hub);
             while let Ok(voice) = garbage.pop() {
                 voice.shared.stop.store(true, Ordering::Release);
                 voice.worker.unpark();
+                voice.shared.deliver_due(&hub, true);
                 lock(&live).retain(|(id, _)| *id != voice.id);
                 hub.send(SourceEvent::Finished {
                     id: voice.id,
@@ -490,6 +500,14 @@ fn spawn_janitor(
         })
         .map(|_| ())
         .map_err(|e| Error::InvalidArgument(format!("cannot start the janitor thread: {e}")))
+}
+
+/// Send the reports the mix has reached, of every live source.
+fn deliver_reports(live: &LiveList, hub: &EventHub) {
+    let sources: Vec<Arc<VoiceShared>> = lock(live).iter().map(|(_, s)| s.clone()).collect();
+    for s in sources {
+        s.deliver_due(hub, false);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -575,6 +593,13 @@ impl Background {
         self.inner.hub.subscribe()
     }
 
+    /// Send now, as [`SourceEvent`]s, the damage and failure reports the mix has reached
+    /// (a thread does it every 10 ms anyway). For rendering faster than real time: call it
+    /// after each frame, and each event is received before the next frame.
+    pub fn deliver_reports(&self) {
+        deliver_reports(&self.inner.live, &self.inner.hub);
+    }
+
     /// Counters: frames, underruns, sources playing, current ducking.
     pub fn stats(&self) -> BackgroundStats {
         let s = &self.inner.stats;
@@ -635,7 +660,7 @@ impl Background {
             format: c.format,
             capacity: c.capacity,
         };
-        let spawned = worker::spawn(decoder, spec, c.hub.clone())?;
+        let spawned = worker::spawn(decoder, spec)?;
         lock(&c.live).push((id, spawned.shared.clone()));
         Ok(Box::new(Voice {
             id,
@@ -694,7 +719,11 @@ mod tests {
     /// A voice fed by the test instead of a worker thread.
     fn voice(format: Format) -> (Box<Voice>, Producer<f32>, Arc<VoiceShared>) {
         let (tx, rx) = RingBuffer::new(format.frame_len() * 8);
-        let shared = Arc::new(VoiceShared::default());
+        let shared = Arc::new(VoiceShared::new(
+            SourceId(99),
+            PathBuf::from("test"),
+            format.channels() as usize,
+        ));
         let v = Box::new(Voice {
             id: SourceId(99),
             path: PathBuf::from("test"),

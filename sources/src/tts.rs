@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use symphonia::core::audio::Channels;
 use voxpace_core::Format;
 
-use crate::decode::{downmix_matrix, mix_down};
+use crate::downmix::Downmix;
+use crate::reply::push_i16;
 use crate::resample::StreamResampler;
 use crate::Error;
 
@@ -41,7 +41,7 @@ pub struct TtsResampler {
     in_rate: u32,
     in_channels: usize,
     format: Format,
-    matrix: Vec<f32>,
+    downmix: Downmix,
     resampler: StreamResampler,
     /// Samples of an incomplete input frame, carried to the next call.
     partial: Vec<i16>,
@@ -81,7 +81,7 @@ impl TtsResampler {
             in_rate,
             in_channels: in_channels as usize,
             format,
-            matrix: downmix_matrix(&Channels::Discrete(in_channels), out_channels),
+            downmix: Downmix::for_count(in_channels as usize, out_channels),
             resampler: StreamResampler::new(in_rate, format.sample_rate(), out_channels, chunk)?,
             partial: Vec::new(),
             odd_byte: None,
@@ -173,16 +173,8 @@ impl TtsResampler {
         self.input
             .extend(rest[..whole].iter().map(|s| *s as f32 / 32_768.0));
         self.mixed.clear();
-        mix_down(&self.input, ch, &self.matrix, &mut self.mixed);
+        self.downmix.apply(&self.input, &mut self.mixed);
         let out = &mut self.out;
         self.resampler.push(&self.mixed, &mut |o| push_i16(out, o));
     }
-}
-
-fn push_i16(out: &mut Vec<i16>, samples: &[f32]) {
-    out.extend(samples.iter().map(|x| {
-        (x * 32_768.0)
-            .round()
-            .clamp(i16::MIN as f32, i16::MAX as f32) as i16
-    }));
 }

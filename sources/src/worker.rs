@@ -7,9 +7,10 @@
 //! threads is bounded by [`MAX_VOICES`](crate::MAX_VOICES). The thread sleeps whenever
 //! the ring is full, so an idle source costs a wake-up every few milliseconds.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use voxpace_core::Format;
 
 use crate::decode::FileDecoder;
 use crate::dsp::samples;
-use crate::events::{EventHub, SourceEvent, SourceId};
+use crate::events::{EventHub, Recovery, Report, SourceId};
 use crate::resample::StreamResampler;
 use crate::{Error, Looping};
 
@@ -27,9 +28,21 @@ const WORKER_CHUNK: usize = 1024;
 /// A failing source fades out over this much of its last decoded audio.
 pub(crate) const FAIL_FADE: Duration = Duration::from_millis(20);
 
+/// A looping source that cannot go on restarts from the top at most this many times in a
+/// row (a pass that plays to its end resets the count); then it fails for good.
+pub const MAX_RESTARTS: u32 = 3;
+/// Damage reports waiting for the mix per source (more are dropped: the file is a wreck
+/// and the first ones say so).
+const MAX_PENDING_REPORTS: usize = 32;
+/// A restarted pass fades in over this long, so the jump back to the top does not click.
+const RESTART_FADE: Duration = Duration::from_millis(5);
+
 /// State shared between one worker and the mixer voice reading its ring.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct VoiceShared {
+    pub(crate) id: SourceId,
+    pub(crate) path: PathBuf,
+    pub(crate) channels: u64,
     /// Set by the mixer side when the voice leaves the mix: the worker exits.
     pub(crate) stop: AtomicBool,
     /// Set by the worker after its last sample is in the ring.
@@ -38,6 +51,60 @@ pub(crate) struct VoiceShared {
     /// Samples the worker has written / the mixer has read (for `wait_buffered`).
     pub(crate) written: AtomicU64,
     pub(crate) read: AtomicU64,
+    /// The track pts of the source's first mixed sample (`u64::MAX` until it starts).
+    pub(crate) start_pts: AtomicU64,
+    /// What the worker found, in the order of the source's output; sent as events once
+    /// the mix has read up to each one (`deliver_due`).
+    pub(crate) reports: Mutex<VecDeque<Report>>,
+}
+
+impl VoiceShared {
+    pub(crate) fn new(id: SourceId, path: PathBuf, channels: usize) -> Self {
+        Self {
+            id,
+            path,
+            channels: channels.max(1) as u64,
+            stop: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            written: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            start_pts: AtomicU64::new(u64::MAX),
+            reports: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn report(&self, report: Report) {
+        let mut q = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() < MAX_PENDING_REPORTS || report.recovery.is_none() {
+            q.push_back(report);
+        }
+    }
+
+    /// Send every report the mix has reached as an event (all of them if `all`, for a
+    /// source leaving the mix: those it never reached are dropped unheard).
+    pub(crate) fn deliver_due(&self, hub: &EventHub, leaving: bool) {
+        let start = self.start_pts.load(Ordering::Acquire);
+        if start == u64::MAX {
+            if leaving {
+                self.reports
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
+            }
+            return;
+        }
+        let read = self.read.load(Ordering::Acquire);
+        let mut q = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        while q.front().is_some_and(|r| r.at <= read) {
+            let r = q.pop_front().expect("checked");
+            let pts = start + r.at / self.channels;
+            hub.send(r.into_event(self.id, self.path.clone(), pts));
+        }
+        if leaving {
+            q.clear();
+        }
+    }
 }
 
 pub(crate) struct Spawned {
@@ -58,11 +125,7 @@ pub(crate) struct WorkerSpec {
 }
 
 /// Start the worker for an already opened (validated) file.
-pub(crate) fn spawn(
-    decoder: FileDecoder,
-    spec: WorkerSpec,
-    hub: Arc<EventHub>,
-) -> Result<Spawned, Error> {
+pub(crate) fn spawn(decoder: FileDecoder, spec: WorkerSpec) -> Result<Spawned, Error> {
     let channels = spec.format.channels() as usize;
     let resampler = StreamResampler::new(
         decoder.sample_rate(),
@@ -71,18 +134,21 @@ pub(crate) fn spawn(
         WORKER_CHUNK,
     )?;
     let (tx, rx) = RingBuffer::new(spec.capacity);
-    let shared = Arc::new(VoiceShared::default());
+    let shared = Arc::new(VoiceShared::new(spec.id, spec.path.clone(), channels));
     let worker = Worker {
         decoder,
         resampler,
         tx,
         shared: shared.clone(),
-        hub,
         channels,
         poll: poll_interval(spec.format, spec.capacity),
         spec,
         decoded: Vec::new(),
-        trim_head: 0,
+        in_frames: 0,
+        pass_start: 0,
+        restarts: 0,
+        fade_in: 0,
+        produced: 0,
         out: Vec::new(),
         out_pos: 0,
         gain: 1.0,
@@ -108,28 +174,27 @@ fn poll_interval(format: Format, capacity: usize) -> Duration {
     (ring / 8).clamp(Duration::from_millis(2), Duration::from_millis(20))
 }
 
-/// Frames held back when AAC seams are trimmed: more than the largest end padding.
-const AAC_SEAM_FRAMES: usize = 4096;
-/// The encoder delay of AAC-LC as ffmpeg, FDK and Nero write it (decodes as a quiet ramp).
-const AAC_PRIMING_FRAMES: usize = 1024;
-/// The end padding decodes as digital silence; below -60 dBFS counts as it.
-const SEAM_SILENCE: f32 = 1e-3;
-
 struct Worker {
     decoder: FileDecoder,
     resampler: StreamResampler,
     tx: Producer<f32>,
     shared: Arc<VoiceShared>,
-    hub: Arc<EventHub>,
     spec: WorkerSpec,
     channels: usize,
     poll: Duration,
     /// Decoded audio at the file's rate, not yet resampled. Its last frames are held back
     /// (see `hold`) so a loop seam can be crossfaded and a failure faded out.
     decoded: Vec<f32>,
-    /// Frames still to skip at the head of the pass being decoded (AAC priming after a
-    /// loop seam).
-    trim_head: usize,
+    /// Frames (at the file's rate) appended to `decoded` so far, over all passes.
+    in_frames: u64,
+    /// `in_frames` when the current pass started.
+    pass_start: u64,
+    /// Restarts after a failure in a row.
+    restarts: u32,
+    /// Frames of the pass being decoded still to fade in (after a restart).
+    fade_in: usize,
+    /// Samples resampled into `out` so far (the source's output position).
+    produced: u64,
     /// Resampled audio not yet in the ring.
     out: Vec<f32>,
     out_pos: usize,
@@ -165,37 +230,95 @@ impl Worker {
             match self.decode_step() {
                 Ok(Step::Continue) => {}
                 Ok(Step::Done) => {
-                    self.finish_stream(false);
+                    self.finish_stream(None);
                     return;
                 }
                 Err(error) => {
-                    self.hub.send(SourceEvent::Failed {
-                        id: self.spec.id,
-                        path: self.spec.path.clone(),
-                        error,
-                    });
-                    self.shared.failed.store(true, Ordering::Release);
-                    self.finish_stream(true);
+                    if self.spec.looping != Looping::Once && self.restarts < MAX_RESTARTS {
+                        match self.restart(error) {
+                            Ok(()) => continue,
+                            Err(error) => self.fail(error),
+                        }
+                    } else {
+                        self.fail(error);
+                    }
                     return;
                 }
             }
         }
     }
 
-    /// Set the gain that brings the file to `target` LUFS, and say so. A file that fails to
-    /// measure plays as recorded (its decoding reports the failure).
+    /// Set the gain that brings the file to `target` LUFS. A file that fails to measure
+    /// plays as recorded (its decoding reports the failure).
     fn measure(&mut self, target: f32) {
         let Ok(measured) = crate::loudness::measure(&self.spec.path, self.channels) else {
             return;
         };
-        let gain_db = crate::loudness::gain_db(measured, target);
-        self.gain = voxpace_loudness::db_to_gain(gain_db);
-        self.hub.send(SourceEvent::Measured {
-            id: self.spec.id,
-            path: self.spec.path.clone(),
-            loudness_lufs: measured.map(|m| m as f32),
-            gain_db,
+        self.gain = voxpace_loudness::db_to_gain(crate::loudness::gain_db(measured, target));
+    }
+
+    /// The file cannot go on: fade out what is decoded, and report the failure where the
+    /// source ends.
+    fn fail(&mut self, error: Error) {
+        self.shared.failed.store(true, Ordering::Release);
+        self.finish_stream(Some(error));
+    }
+
+    /// A looping file broke mid-pass: report it where it is heard, fade the pass out and
+    /// start again from the top.
+    fn restart(&mut self, error: Error) -> Result<(), Error> {
+        self.restarts += 1;
+        let at = self.output_position(self.in_frames);
+        self.shared.report(Report {
+            at,
+            error,
+            recovery: Some(Recovery::Restarted {
+                attempt: self.restarts,
+            }),
         });
+        self.fade_out_tail();
+        self.decoder = self.decoder.rewind()?;
+        self.pass_start = self.in_frames;
+        self.fade_in = samples(RESTART_FADE, self.decoder.sample_rate()) as usize;
+        Ok(())
+    }
+
+    /// Where input frame `in_frame` (counted over all passes) comes out, in interleaved
+    /// samples of the source's output: the resampler is delay-compensated, so output is
+    /// aligned with input.
+    fn output_position(&self, in_frame: u64) -> u64 {
+        let (i, o) = (
+            self.decoder.sample_rate().max(1) as u128,
+            self.spec.format.sample_rate() as u128,
+        );
+        (in_frame as u128 * o / i) as u64 * self.channels as u64
+    }
+
+    /// Report the damage the decoder skipped in the block just decoded.
+    fn report_damage(&mut self) {
+        for d in self.decoder.take_damage() {
+            let frames = samples(d.at, self.decoder.sample_rate());
+            let at = self.output_position(self.pass_start + frames);
+            self.shared.report(Report {
+                at,
+                error: d.error,
+                recovery: Some(Recovery::Skipped),
+            });
+        }
+    }
+
+    /// Fade the held-back tail of `decoded` to silence over `FAIL_FADE`.
+    fn fade_out_tail(&mut self) {
+        let ch = self.channels;
+        let frames = self.decoded.len() / ch;
+        let fade_len = frames.min(samples(FAIL_FADE, self.decoder.sample_rate()) as usize);
+        let start = frames - fade_len;
+        for k in start..frames {
+            let g = 1.0 - (k - start + 1) as f32 / fade_len as f32;
+            for c in 0..ch {
+                self.decoded[k * ch + c] *= g;
+            }
+        }
     }
 
     fn cancelled(&self) -> bool {
@@ -209,19 +332,7 @@ impl Worker {
             Looping::Crossfade(d) => samples(d, rate) as usize,
             _ => 0,
         };
-        let seam = if self.trims_seams() {
-            AAC_SEAM_FRAMES
-        } else {
-            0
-        };
-        xfade.max(seam).max(samples(FAIL_FADE, rate) as usize)
-    }
-
-    /// AAC in MP4 starts with encoder priming and ends with frame padding, which symphonia
-    /// 0.6 does not trim (it ignores the MP4 edit list): looped as is, each seam would be a
-    /// gap of up to ~130 ms. Exact codecs are never trimmed, so their seams stay exact.
-    fn trims_seams(&self) -> bool {
-        self.spec.looping == Looping::Gapless && self.decoder.info().codec == "aac"
+        xfade.max(samples(FAIL_FADE, rate) as usize)
     }
 
     /// Push resampled output into the ring; true once all of it is in.
@@ -255,56 +366,57 @@ impl Worker {
     /// Decode one block (or handle the end of a pass) and resample what is not held back.
     fn decode_step(&mut self) -> Result<Step, Error> {
         let before = self.decoded.len();
-        if self.decoder.next_block(&mut self.decoded)? {
-            if self.trim_head > 0 {
-                self.trim_priming(before);
-            }
+        let more = self.decoder.next_block(&mut self.decoded);
+        self.report_damage();
+        if more? {
+            let ch = self.channels;
+            self.apply_fade_in(before);
+            self.in_frames += ((self.decoded.len() - before) / ch) as u64;
             self.resample_all_but(self.hold_frames());
             return Ok(Step::Continue);
         }
+        // A pass that played to its end: the file is fine again.
+        self.restarts = 0;
         match self.spec.looping {
             Looping::Once => Ok(Step::Done),
             Looping::Gapless => {
                 // A new decoder (rather than a seek) restarts every codec cleanly; it reads
-                // the file already open (`rewind`), so no loop needs a new descriptor. The resampler
-                // keeps running, so the seam is the file's end followed by its start (for AAC,
-                // without its priming and padding: see `trims_seams`).
-                if self.trims_seams() {
-                    self.trim_silent_tail();
-                    self.trim_head = AAC_PRIMING_FRAMES;
-                }
+                // the file already open (`rewind`), so no loop needs a new descriptor. The
+                // resampler keeps running, so the seam is the file's last real frame followed
+                // by its first (the decoder drops encoder delay and padding the container marks).
                 self.decoder = self.decoder.rewind()?;
+                self.pass_start = self.in_frames;
                 Ok(Step::Continue)
             }
             Looping::Crossfade(d) => {
                 let next = self.decoder.rewind()?;
                 self.decoder = next;
                 let want = samples(d, self.decoder.sample_rate()) as usize;
+                let before = self.decoded.len();
+                let overlap = want.min(before / self.channels) as u64;
                 self.crossfade_seam(want)?;
+                self.pass_start = self.in_frames.saturating_sub(overlap);
+                self.in_frames += ((self.decoded.len() - before) / self.channels) as u64;
                 Ok(Step::Continue)
             }
         }
     }
 
-    /// Skip what is left of the priming at the start of the pass, which begins at `from`
-    /// in `decoded`.
-    fn trim_priming(&mut self, from: usize) {
+    /// Fade in the start of a pass after a restart (the block starts at `from`).
+    fn apply_fade_in(&mut self, from: usize) {
+        if self.fade_in == 0 {
+            return;
+        }
         let ch = self.channels;
-        let skip = self.trim_head.min((self.decoded.len() - from) / ch);
-        self.decoded.drain(from..from + skip * ch);
-        self.trim_head -= skip;
-    }
-
-    /// Drop near-silent frames from the end of the held-back tail of a finished pass.
-    fn trim_silent_tail(&mut self) {
-        let ch = self.channels;
-        let silent = self
-            .decoded
-            .chunks_exact(ch)
-            .rev()
-            .take_while(|f| f.iter().all(|s| s.abs() < SEAM_SILENCE))
-            .count();
-        self.decoded.truncate(self.decoded.len() - silent * ch);
+        let total = samples(RESTART_FADE, self.decoder.sample_rate()).max(1) as usize;
+        for frame in self.decoded[from..].chunks_exact_mut(ch) {
+            if self.fade_in == 0 {
+                break;
+            }
+            let g = (total - self.fade_in) as f32 / total as f32;
+            frame.iter_mut().for_each(|x| *x *= g);
+            self.fade_in -= 1;
+        }
     }
 
     /// Overlap the held-back tail of the previous pass with the start of the next one.
@@ -337,39 +449,41 @@ impl Worker {
             return;
         }
         let n = self.decoded.len() - keep;
-        let (out, gain) = (&mut self.out, self.gain);
-        self.resampler
-            .push(&self.decoded[..n], &mut |o| extend_scaled(out, o, gain));
+        let (out, produced, gain) = (&mut self.out, &mut self.produced, self.gain);
+        self.resampler.push(&self.decoded[..n], &mut |o| {
+            *produced += o.len() as u64;
+            extend_scaled(out, o, gain)
+        });
         self.decoded.drain(..n);
     }
 
-    /// The stream is over: resample the tail (faded out when failing), flush, drain.
-    fn finish_stream(&mut self, fade: bool) {
+    /// The stream is over: resample the tail (faded out when failing), flush, drain. A
+    /// failure is reported at the source's very end, after the fade.
+    fn finish_stream(&mut self, failure: Option<Error>) {
         let ch = self.channels;
+        let fade = failure.is_some();
         if fade {
-            let frames = self.decoded.len() / ch;
-            let fade_len = frames.min(samples(FAIL_FADE, self.decoder.sample_rate()) as usize);
-            let start = frames - fade_len;
-            for k in 0..frames {
-                let g = if k < start {
-                    1.0
-                } else {
-                    1.0 - (k - start + 1) as f32 / fade_len as f32
-                };
-                for c in 0..ch {
-                    self.decoded[k * ch + c] *= g;
-                }
-            }
+            self.fade_out_tail();
         }
         self.resample_all_but(0);
-        let (out, gain) = (&mut self.out, self.gain);
-        self.resampler.flush(&mut |o| extend_scaled(out, o, gain));
+        let (out, produced, gain) = (&mut self.out, &mut self.produced, self.gain);
+        self.resampler.flush(&mut |o| {
+            *produced += o.len() as u64;
+            extend_scaled(out, o, gain)
+        });
         if fade {
             // The resampler's ringing after the fade is already near silence; make sure the
             // last samples are exactly zero so the source ends without a step.
             let n = self.out.len().min(ch * 8);
             let len = self.out.len();
             self.out[len - n..].fill(0.0);
+        }
+        if let Some(error) = failure {
+            self.shared.report(Report {
+                at: self.produced,
+                error,
+                recovery: None,
+            });
         }
         while !self.drain_some() {
             if self.cancelled() {

@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use voxpace_sources::{probe, Error, FinishReason, Looping, Play, SourceEvent};
+use voxpace_sources::{
+    probe, Error, FinishReason, Looping, Play, Recovery, SourceEvent, MAX_RESTARTS,
+};
 
 #[test]
 fn missing_file_is_not_found_and_names_it() {
@@ -72,7 +74,10 @@ fn play_broken(name: &str, rate: u32) -> (Error, Vec<i16>) {
     let failed = events
         .next_timeout(Duration::from_secs(5))
         .expect("an event");
-    let SourceEvent::Failed { id: i, path, error } = failed else {
+    let SourceEvent::Failed {
+        id: i, path, error, ..
+    } = failed
+    else {
         panic!("{name}: expected Failed first, got {failed:?}");
     };
     assert_eq!(i, id);
@@ -165,10 +170,129 @@ fn truncated_wav_fails_with_truncated() {
 }
 
 #[test]
-fn corrupt_flac_fails_with_corrupt() {
-    let (err, out) = play_broken("corrupt.flac", 24_000);
-    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
-    assert_fades_out("corrupt.flac", &out, 24_000, 0.5);
+fn corrupt_flac_skips_the_damage_reports_where_and_plays_on() {
+    let rate = 24_000;
+    let mut r = Renderer::new(format(rate, 1));
+    let events = r.bg.subscribe();
+    r.bg.play(
+        fixture("corrupt.flac"),
+        Play::music().looping(Looping::Once).fade_in(Duration::ZERO),
+    )
+    .unwrap();
+    let out = r.render(150);
+    r.bg.deliver_reports();
+    let damaged = events
+        .next_timeout(Duration::from_secs(5))
+        .expect("an event");
+    let SourceEvent::Damaged {
+        error,
+        pts,
+        recovery,
+        ..
+    } = damaged
+    else {
+        panic!("expected Damaged, got {damaged:?}");
+    };
+    assert_eq!(recovery, Recovery::Skipped);
+    assert!(matches!(error, Error::Corrupt { .. }), "{error:?}");
+    assert!(error.to_string().contains("corrupt.flac"), "{error}");
+    // The garbage sits in the middle of a 2 s file.
+    let t = pts as f64 / rate as f64;
+    assert!((0.6..=1.4).contains(&t), "damage reported at {t} s");
+    // It played on past the damage, to (nearly) the end of the file.
+    let x = channel(&out, 1, 0);
+    let played = active_len(&x, 1e-4) as f64 / rate as f64;
+    assert!(played > 1.5, "played {played} s");
+    let finished = events.next_timeout(Duration::from_secs(5));
+    assert!(
+        matches!(
+            finished,
+            Some(SourceEvent::Finished {
+                reason: FinishReason::Ended,
+                ..
+            })
+        ),
+        "{finished:?}"
+    );
+}
+
+#[test]
+fn a_failure_is_reported_at_the_pts_where_the_source_ended() {
+    let rate = 16_000;
+    let mut r = Renderer::new(format(rate, 1));
+    let events = r.bg.subscribe();
+    // Start the source a few frames in, so the pts is not just the file position.
+    r.render(7);
+    r.bg.play(
+        fixture("truncated.wav"),
+        Play::music().looping(Looping::Once).fade_in(Duration::ZERO),
+    )
+    .unwrap();
+    let out = r.render(60);
+    r.bg.deliver_reports();
+    let Some(SourceEvent::Failed { pts, error, .. }) = events.next_timeout(Duration::from_secs(5))
+    else {
+        panic!("no Failed event");
+    };
+    assert!(matches!(error, Error::Truncated { .. }), "{error:?}");
+    let frame = format(rate, 1).frame_samples() as u64;
+    let x = channel(&out, 1, 0);
+    let end = 7 * frame + active_len(&x, 1e-9) as u64;
+    // The source started on frame 7 (it needs two frames decoded, which it has at once).
+    assert!(
+        pts >= end.saturating_sub(frame) && pts <= end + frame,
+        "Failed at pts {pts}, audio ended at {end}"
+    );
+}
+
+#[test]
+fn a_looping_file_that_breaks_restarts_from_the_top_a_few_times_then_fails() {
+    let rate = 16_000;
+    let mut r = Renderer::new(format(rate, 1));
+    let events = r.bg.subscribe();
+    r.bg.play(
+        fixture("truncated.wav"),
+        Play::music()
+            .looping(Looping::Gapless)
+            .fade_in(Duration::ZERO),
+    )
+    .unwrap();
+    // 0.3 s per pass, MAX_RESTARTS + 1 passes.
+    let out = r.render(100);
+    r.bg.deliver_reports();
+    let mut restarts = Vec::new();
+    let mut failed = None;
+    while let Some(e) = events.next_timeout(Duration::from_secs(2)) {
+        match e {
+            SourceEvent::Damaged {
+                recovery: Recovery::Restarted { attempt },
+                pts,
+                ..
+            } => restarts.push((attempt, pts)),
+            SourceEvent::Failed { pts, .. } => failed = Some(pts),
+            SourceEvent::Finished { reason, .. } => {
+                assert_eq!(reason, FinishReason::Failed);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let attempts: Vec<u32> = restarts.iter().map(|r| r.0).collect();
+    assert_eq!(attempts, (1..=MAX_RESTARTS).collect::<Vec<_>>());
+    let failed = failed.expect("a Failed event after the last restart") as f64 / rate as f64;
+    let passes = MAX_RESTARTS as f64 + 1.0;
+    assert!((failed - 0.3 * passes).abs() < 0.05, "failed at {failed} s");
+    for (k, (_, pts)) in restarts.iter().enumerate() {
+        let t = *pts as f64 / rate as f64;
+        assert!(
+            (t - 0.3 * (k + 1) as f64).abs() < 0.03,
+            "restart {k} at {t} s"
+        );
+    }
+    // Each pass played: there is tone in the middle of the last pass.
+    let x = channel(&out, 1, 0);
+    let mid = (0.3 * (passes - 0.5) * rate as f64) as usize;
+    assert!(rms(&x[mid - 400..mid + 400]) > 0.3);
 }
 
 #[test]

@@ -28,6 +28,10 @@ pub const SYSTEM_PACKAGES: &[(&str, &str)] = &[
         "alsa-utils",
         "ALSA file routing for the speaker plugin test",
     ),
+    (
+        "ffmpeg",
+        "reference decodes and fixtures for the audio format tests (tests only)",
+    ),
 ];
 
 /// The workspace root (the parent of `xtask/`).

@@ -2,13 +2,19 @@
 //! the stream's format. Interrupted audio is simply not delivered, so the file holds what
 //! the host sent. The WAV header is completed on `Stop` (and on drop).
 //!
+//! With `marks`, it also writes every text mark it receives (ABI 1.2), in order, one JSON
+//! object per line: `{"reply": 1, "offset": 0, "pts": 12000, "text": "Hello"}` (`offset`
+//! in the reply and `pts` in samples per channel; `pts` is null for ahead delivery). The
+//! file is what a caption track would show, in sync with the recorded speech.
+//!
 //! Configuration (TOML):
 //! ```toml
 //! path = "speech.wav"   # required; its directory must exist
+//! marks = "speech.marks.jsonl"   # optional
 //! ```
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -18,27 +24,39 @@ use voxpace_sink_abi::{export_sink_plugin, Event, Host, Info, SinkPlugin};
 #[serde(deny_unknown_fields)]
 struct Config {
     path: PathBuf,
+    marks: Option<PathBuf>,
 }
 
 /// The recorder plugin.
 pub struct Recorder {
     path: PathBuf,
     writer: Option<hound::WavWriter<BufWriter<File>>>,
+    marks_path: Option<PathBuf>,
+    marks: Option<BufWriter<File>>,
 }
 
 impl SinkPlugin for Recorder {
-    const CONFIG_HELP: &'static str = "path = \"speech.wav\"  # required: the WAV file to write";
+    const CONFIG_HELP: &'static str = "path = \"speech.wav\"  # required: the WAV file to write\nmarks = \"speech.marks.jsonl\"  # optional: the text marks received, one JSON line each";
 
     fn new(config: &str) -> Result<Self, String> {
         let config: Config = toml::from_str(config).map_err(|e| e.to_string())?;
-        if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
-                return Err(format!("path: directory {} does not exist", dir.display()));
+        let files = [
+            ("path", Some(&config.path)),
+            ("marks", config.marks.as_ref()),
+        ];
+        for (key, file) in files {
+            let dir = file
+                .and_then(|f| f.parent())
+                .filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                return Err(format!("{key}: directory {} does not exist", dir.display()));
             }
         }
         Ok(Self {
             path: config.path,
             writer: None,
+            marks_path: config.marks,
+            marks: None,
         })
     }
 
@@ -58,6 +76,22 @@ impl SinkPlugin for Recorder {
                 let writer = hound::WavWriter::create(&self.path, spec)
                     .map_err(|e| format!("{}: {e}", self.path.display()))?;
                 self.writer = Some(writer);
+                if let Some(path) = &self.marks_path {
+                    let file =
+                        File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    self.marks = Some(BufWriter::new(file));
+                }
+            }
+            Event::Text {
+                reply,
+                offset,
+                pts,
+                text,
+            } => {
+                if let (Some(marks), Some(path)) = (self.marks.as_mut(), &self.marks_path) {
+                    let line = serde_json::json!({"reply": reply, "offset": offset, "pts": pts, "text": text});
+                    writeln!(marks, "{line}").map_err(|e| format!("{}: {e}", path.display()))?;
+                }
             }
             Event::Audio { samples, .. } => {
                 let writer = self.writer.as_mut().ok_or("audio before start")?;
@@ -69,6 +103,11 @@ impl SinkPlugin for Recorder {
                     .map_err(|e| format!("{}: {e}", self.path.display()))?;
             }
             Event::Stop => {
+                if let (Some(mut marks), Some(path)) = (self.marks.take(), &self.marks_path) {
+                    marks
+                        .flush()
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                }
                 if let Some(writer) = self.writer.take() {
                     writer
                         .finalize()

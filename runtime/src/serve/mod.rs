@@ -456,6 +456,7 @@ impl AppState {
 /// ends.
 fn forward_source_events(output: &Arc<Output>) {
     let events = output.bus.background.subscribe();
+    let rate = output.bus.background.format().sample_rate();
     let output = output.clone();
     std::thread::Builder::new()
         .name("voxpace-source-events".into())
@@ -466,17 +467,18 @@ fn forward_source_events(output: &Arc<Output>) {
                     continue;
                 };
                 output.bus.observe(&ev);
-                let (name, data) = match ev {
-                    voxpace_sources::SourceEvent::Failed { id, path, error } => {
-                        span.in_scope(|| warn!(file = %path.display(), %error, "background source failed"));
-                        ("source_failed", serde_json::json!({"type": "source_failed", "source": format!("{id:?}"), "file": path.display().to_string(), "reason": error.to_string()}))
-                    }
-                    voxpace_sources::SourceEvent::Finished { id, path, reason } => (
-                        "source_finished",
-                        serde_json::json!({"type": "source_finished", "source": format!("{id:?}"), "file": path.display().to_string(), "reason": format!("{reason:?}")}),
-                    ),
-                    _ => continue,
+                let Some((name, data)) = crate::events::source_event_json(&ev, rate, false) else {
+                    continue;
                 };
+                match &ev {
+                    voxpace_sources::SourceEvent::Failed { path, error, .. } => {
+                        span.in_scope(|| warn!(file = %path.display(), %error, t_ms = data["t_ms"].as_f64(), "background source failed"));
+                    }
+                    voxpace_sources::SourceEvent::Damaged { path, error, .. } => {
+                        span.in_scope(|| warn!(file = %path.display(), %error, t_ms = data["t_ms"].as_f64(), recovery = %data["recovery"], "background source damaged"));
+                    }
+                    _ => {}
+                }
                 let _ = tx.send(Arc::new(EventMsg { seq: 0, name, data: data.to_string() }));
             }
         })

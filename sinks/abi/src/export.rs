@@ -18,6 +18,8 @@ use crate::types::{AbiVersion, RawEvent, RawHost, RawInfo};
 pub struct Guarded<T> {
     inner: ManuallyDrop<T>,
     failed: Option<String>,
+    /// The decoded text of the `Text` event being handled (kept to reuse its buffer).
+    text: String,
 }
 
 impl<T> std::fmt::Debug for Guarded<T> {
@@ -43,7 +45,7 @@ impl<T: SinkPlugin> SinkObject for Guarded<T> {
         if let Some(why) = &self.failed {
             return RErr(format!("unusable after it panicked: {why}").into());
         }
-        let Some(event) = Event::from_raw(&event) else {
+        let Some(event) = Event::from_raw_with(&event, &mut self.text) else {
             return ROk(());
         };
         let host = Host::from_raw(host);
@@ -101,6 +103,7 @@ fn guarded<T: SinkPlugin>(config: RStr<'_>) -> RResult<Guarded<T>, RString> {
         Ok(Ok(plugin)) => ROk(Guarded {
             inner: ManuallyDrop::new(plugin),
             failed: None,
+            text: String::new(),
         }),
         Ok(Err(reason)) => RErr(reason.into()),
         Err(payload) => {

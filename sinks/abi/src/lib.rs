@@ -76,6 +76,9 @@
 //! [`Event::Audio`] (interleaved `i16` with the reply offset and, for paced delivery, the
 //! `pts`), [`Event::ReplyEnded`]; at any time [`Event::Interrupted`] (drop everything
 //! queued, stop now), [`Event::Paused`], [`Event::Resumed`]; last [`Event::Stop`].
+//! Since ABI 1.2, a reply whose producer gave text marks also brings [`Event::Text`] (a
+//! word or chunk of its text and the sample it is heard from) just before the audio that
+//! carries it: captions in sync with the voice.
 //!
 //! Since ABI 1.2, [`Host::playout`] says when the event being handled plays out (its
 //! `pts` and its due time on the host's play-out clock, for ahead delivery too) and
@@ -114,7 +117,9 @@
 //! release with another ABI header.
 //!
 //! History: 1.0 the first; 1.1 appended `config_help` to the root module; 1.2 appended
-//! `playout` and `now` to the host vtable ([`Host::playout`], [`Host::now`]).
+//! `playout` and `now` to the host vtable ([`Host::playout`], [`Host::now`]) and added the
+//! event kind [`EventKind::TEXT`] ([`Event::Text`]; its text travels in `samples` as
+//! UTF-16 code units, since a new `RawEvent` field would need a major).
 //!
 //! Why the frozen copies: abi_stable accepts a library whose root module has *at least* the
 //! host's fields (a plugin newer than the host) but refuses one with fewer. The host
@@ -187,6 +192,33 @@ mod tests {
         assert_eq!(Event::from_raw(&raw), None);
         let raw = RawEvent::new(EventKind::STOP);
         assert_eq!(Event::from_raw(&raw), Some(Event::Stop));
+    }
+
+    #[test]
+    fn a_text_event_carries_its_text_as_utf16() {
+        let units: Vec<i16> = " héllo, 世界 🎧".encode_utf16().map(|u| u as i16).collect();
+        let raw = RawEvent {
+            reply: 3,
+            offset: 480,
+            pts: Some(9_600).into(),
+            samples: units.as_slice().into(),
+            ..RawEvent::new(EventKind::TEXT)
+        };
+        let mut text = String::from("stale");
+        assert_eq!(
+            Event::from_raw_with(&raw, &mut text),
+            Some(Event::Text {
+                reply: 3,
+                offset: 480,
+                pts: Some(9_600),
+                text: " héllo, 世界 🎧"
+            })
+        );
+        assert_eq!(
+            Event::from_raw(&raw),
+            None,
+            "from_raw needs a buffer for text"
+        );
     }
 
     #[test]

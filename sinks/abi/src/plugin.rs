@@ -150,10 +150,43 @@ pub enum Event<'a> {
     Resumed,
     /// Last event: flush and close files.
     Stop,
+    /// ABI 1.2: a text mark (captions in sync): a piece of the reply's text, with the
+    /// producer's own spacing, heard from sample `offset` of `reply`. Paced plugins get it
+    /// just before the `Audio` that carries that sample, with the sample's `pts`; ahead
+    /// plugins get it with the pushed audio (`pts: None`). Only for marks the producer gave.
+    Text {
+        /// The reply.
+        reply: u64,
+        /// The mark's first sample within the reply, in samples per channel.
+        offset: u64,
+        /// Presentation timestamp of that sample (paced delivery); `None` ahead.
+        pts: Option<u64>,
+        /// The text.
+        text: &'a str,
+    },
 }
 
 impl<'a> Event<'a> {
-    /// The event a raw event carries; `None` for a kind added after this ABI version, which
+    /// The event a raw event carries, decoding a `TEXT` event's text into `text` (reused
+    /// from call to call); `None` for a kind added after this ABI version, which a plugin
+    /// ignores.
+    pub fn from_raw_with(raw: &RawEvent<'a>, text: &'a mut String) -> Option<Self> {
+        if raw.kind != EventKind::TEXT {
+            return Self::from_raw(raw);
+        }
+        text.clear();
+        let units = raw.samples.as_slice().iter().map(|&u| u as u16);
+        text.extend(char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)));
+        Some(Event::Text {
+            reply: raw.reply,
+            offset: raw.offset,
+            pts: raw.pts.into_option(),
+            text,
+        })
+    }
+
+    /// The event a raw event carries, for kinds that need no decoding (`None` for `TEXT`:
+    /// use [`Event::from_raw_with`]); `None` for a kind added after this ABI version, which
     /// a plugin ignores.
     pub fn from_raw(raw: &RawEvent<'a>) -> Option<Self> {
         Some(match raw.kind {

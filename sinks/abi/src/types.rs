@@ -105,6 +105,10 @@ impl EventKind {
     pub const RESUMED: Self = Self(6);
     /// Last event: flush and close.
     pub const STOP: Self = Self(7);
+    /// ABI 1.2: a text mark, a piece of the reply's text heard from sample `offset` of
+    /// `reply`; `pts` is that sample's presentation timestamp (paced delivery only), and
+    /// `samples` holds the text as UTF-16 code units (each `i16` is one `u16` unit).
+    pub const TEXT: Self = Self(8);
 }
 
 /// One event as it crosses the boundary; plugins see it as [`crate::Event`]. Fields a

@@ -127,7 +127,15 @@ impl Stage {
 
     /// Open a reply, push `samples` in 40 ms chunks, finish it.
     pub fn say(&mut self, samples: &[i16]) -> ReplyId {
+        self.say_marked(samples, &[])
+    }
+
+    /// [`Stage::say`] with text marks `(offset, text)`, given before the audio.
+    pub fn say_marked(&mut self, samples: &[i16], marks: &[(u64, &str)]) -> ReplyId {
         let mut reply = self.handle.open_reply().unwrap();
+        for (offset, text) in marks {
+            reply.mark(*offset, text).unwrap();
+        }
         let id = reply.id();
         for chunk in samples.chunks(960) {
             self.runtime.block_on(reply.push_samples(chunk)).unwrap();
