@@ -1,10 +1,14 @@
 //! Per-frame CPU cost of the track's frame path: plain speech, idle silence, speech mixed
-//! with background, speech copied to a sink. `cargo bench -p voxpace-core --bench frame`.
+//! with background, speech copied to a sink; and loudness: speech + background through the
+//! true-peak limiter, the output meter, and (producer side) normalising 20 ms of a reply as
+//! it is pushed. `cargo bench -p voxpace-core --bench frame`.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use voxpace_core::{BusContext, Format, ReplyWriter, Track, TrackConfig, TrackHandle};
+use voxpace_core::{
+    BusContext, Format, Limiter, Normalise, ReplyWriter, Track, TrackConfig, TrackHandle,
+};
 use voxpace_test_kit::sinks::Discard;
 
 /// A track in steady speech: a reply kept 1-2 s ahead by 100 ms pushes done between
@@ -25,8 +29,12 @@ impl Speaking {
 
     /// `depth`: how much speech is kept buffered (the seed's cost grew with it).
     fn with_depth(background: bool, sink: bool, depth: Duration) -> Self {
+        Self::with_config(background, sink, depth, TrackConfig::default())
+    }
+
+    fn with_config(background: bool, sink: bool, depth: Duration, config: TrackConfig) -> Self {
         let format = Format::default();
-        let track = Track::new(format, TrackConfig::default()).unwrap();
+        let track = Track::new(format, config).unwrap();
         let handle = track.handle();
         if background {
             // Like a real source: copy the next frame out of an already decoded buffer.
@@ -116,7 +124,83 @@ fn frame_cost(c: &mut Criterion) {
     group.bench_function("speech + 1 sink 24k mono", |b| {
         b.iter_custom(|iters| tee.measure(iters))
     });
+
+    let two_s = Duration::from_secs(2);
+    let true_peak = TrackConfig {
+        limiter: Limiter::TruePeak {
+            ceiling_dbtp: -1.0,
+            release: Duration::from_millis(100),
+        },
+        ..TrackConfig::default()
+    };
+    let mut limited = Speaking::with_config(true, false, two_s, true_peak);
+    group.bench_function(
+        "loudness: speech + background, true-peak limiter 24k mono",
+        |b| b.iter_custom(|iters| limited.measure(iters)),
+    );
+    let metered = TrackConfig {
+        output_meter: true,
+        ..TrackConfig::default()
+    };
+    let mut meter = Speaking::with_config(true, false, two_s, metered);
+    group.bench_function(
+        "loudness: speech + background, output meter 24k mono",
+        |b| b.iter_custom(|iters| meter.measure(iters)),
+    );
+    for (name, loudness) in [
+        ("loudness: push 20 ms, not normalised 24k mono", None),
+        (
+            "loudness: push 20 ms, normalised 24k mono",
+            Some(Normalise::to(-16.0)),
+        ),
+    ] {
+        let config = TrackConfig {
+            loudness,
+            ..TrackConfig::default()
+        };
+        let mut pushing = Pushing::new(config);
+        group.bench_function(name, |b| b.iter_custom(|iters| pushing.measure(iters)));
+    }
     group.finish();
+}
+
+/// A producer pushing one frame of speech at a time; only the pushes are timed (the frame
+/// that drains each one is rendered untimed), so normalisation's cost on the producer side
+/// is the difference between the two cases.
+struct Pushing {
+    track: Track,
+    reply: ReplyWriter,
+    chunk: Vec<i16>,
+    out: Vec<i16>,
+}
+
+impl Pushing {
+    fn new(config: TrackConfig) -> Self {
+        let format = Format::default();
+        let track = Track::new(format, config).unwrap();
+        let reply = track.handle().open_reply().unwrap();
+        let chunk = (0..format.frame_len())
+            .map(|i| ((i as f32 * 0.07).sin() * 6000.0) as i16)
+            .collect();
+        Self {
+            out: vec![0; format.frame_len()],
+            track,
+            reply,
+            chunk,
+        }
+    }
+
+    fn measure(&mut self, iters: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let start = Instant::now();
+            let taken = self.reply.try_push_samples(&self.chunk).unwrap();
+            assert_eq!(taken, self.chunk.len());
+            total += start.elapsed();
+            std::hint::black_box(self.track.render(&mut self.out));
+        }
+        total
+    }
 }
 
 criterion_group!(benches, frame_cost);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::Limiter;
+use crate::{Limiter, Normalise};
 
 /// How a track behaves. All durations are media time.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +20,15 @@ pub struct TrackConfig {
     /// Manual input control: after an interrupt, no reply can be opened until
     /// [`crate::TrackHandle::enable_input`] (the agent decides when the user is done).
     pub manual_input: bool,
-    /// How speech and background are summed.
+    /// How speech and background are summed (and, with [`Limiter::TruePeak`], kept below a
+    /// true-peak ceiling).
     pub limiter: Limiter,
+    /// Normalise every reply to one integrated loudness as it is pushed (ITU-R BS.1770, see
+    /// [`Normalise`]); `None`: replies play at their own level.
+    pub loudness: Option<Normalise>,
+    /// Measure the output's momentary loudness (400 ms) for
+    /// [`crate::TrackHandle::output_loudness`]; costs about a microsecond per frame.
+    pub output_meter: bool,
     /// How long to wait for an owning sink's playback report before ending a reply with an
     /// estimated position.
     pub report_timeout: Duration,
@@ -36,6 +43,8 @@ impl Default for TrackConfig {
             start_threshold: Duration::ZERO,
             manual_input: false,
             limiter: Limiter::SoftKnee,
+            loudness: None,
+            output_meter: false,
             report_timeout: Duration::from_secs(2),
         }
     }

@@ -37,11 +37,26 @@ pub struct ReplyOutcome {
     pub position: Position,
     /// Presentation timestamp of the frame on which the reply ended.
     pub pts: u64,
+    /// What normalisation measured and applied, when the track normalises replies.
+    pub loudness: Option<ReplyLoudness>,
     /// What the listener heard of the reply's text, when the producer gave one: the marks
     /// whose first sample is within `played_samples` (exact), or an estimate from the whole
     /// text. `None` for a reply without text.
     pub heard: Option<Heard>,
 }
+
+/// A normalised reply's loudness: as received, and the gain it was given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplyLoudness {
+    /// Integrated loudness of the audio received for the reply (before the gain), in LUFS;
+    /// `None` when it held less than 400 ms of sound.
+    pub measured_lufs: Option<f32>,
+    /// The gain applied to its last samples, in dB.
+    pub gain_db: f32,
+}
+
+// Both values are always finite (never NaN), so equality is total.
+impl Eq for ReplyLoudness {}
 
 /// Something the track did, in the order it happened on the media timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]

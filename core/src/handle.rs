@@ -176,4 +176,12 @@ impl TrackHandle {
     pub fn stats(&self) -> TrackStats {
         self.shared.counters.snapshot()
     }
+
+    /// The output's momentary loudness (ITU-R BS.1770, the last 400 ms, updated every
+    /// 100 ms) in LUFS, when [`crate::TrackConfig::output_meter`] is on; `None` otherwise
+    /// and while the output is silent.
+    pub fn output_loudness(&self) -> Option<f32> {
+        let v = f32::from_bits(self.shared.output_lufs.load(Ordering::Relaxed));
+        (!v.is_nan()).then_some(v)
+    }
 }

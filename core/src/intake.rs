@@ -27,6 +27,7 @@ use crate::reply_state::ReplyState;
 use crate::shared::Shared;
 use crate::text::{MarkPos, MARK_SLOTS};
 use crate::{Error, ReplyId};
+use voxpace_loudness::ReplyGain;
 
 /// Entries the intake ring holds: start markers and blocks. Blocks grow when the ring
 /// fills, so it holds the whole buffer however small the pushes are. The ring and its
@@ -92,6 +93,8 @@ impl Carry {
 pub(crate) struct Intake {
     shared: Arc<Shared>,
     side: Mutex<IntakeSide>,
+    /// What each new reply is normalised to.
+    normalise: Option<crate::Normalise>,
 }
 
 struct IntakeSide {
@@ -136,9 +139,14 @@ impl IntakeSide {
 }
 
 impl Intake {
-    pub(crate) fn new(shared: Arc<Shared>, manual: bool) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        manual: bool,
+        normalise: Option<crate::Normalise>,
+    ) -> Self {
         Self {
             shared,
+            normalise,
             side: Mutex::new(IntakeSide {
                 entries: None,
                 recycle: None,
@@ -154,6 +162,13 @@ impl Intake {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// A new reply's gain, when replies are normalised (checked in `Track::new`).
+    pub(crate) fn reply_gain(&self) -> Option<voxpace_loudness::ReplyGain> {
+        let format = self.shared.format;
+        let n = self.normalise?;
+        voxpace_loudness::ReplyGain::new(format.sample_rate(), format.channels(), n).ok()
     }
 
     fn side(&self) -> MutexGuard<'_, IntakeSide> {
@@ -235,6 +250,7 @@ impl Intake {
         &self,
         state: &ReplyState,
         carry: &mut Carry,
+        mut gain: Option<&mut ReplyGain>,
         input: Input<'_>,
     ) -> Result<usize, Error> {
         let mut side = self.side();
@@ -275,7 +291,7 @@ impl Intake {
                 i16::from_le_bytes([frame[0], frame[1]]),
                 i16::from_le_bytes([frame[2], frame[3]]),
             ];
-            if self.append(&mut side, state, Input::Samples(&values[..ch]), ch) < ch {
+            if self.append(&mut side, state, gain.as_deref_mut(), Input::Samples(&values[..ch]), ch) < ch {
                 return Ok(0);
             }
             carry.clear();
@@ -289,7 +305,7 @@ impl Intake {
         };
         let whole = rest / unit * ch;
         let want = whole.min(room / ch * ch);
-        let written = self.append(&mut side, state, input.skip(taken), want);
+        let written = self.append(&mut side, state, gain, input.skip(taken), want);
         let per_value = match input {
             Input::Samples(_) => 1,
             Input::Bytes(_) => 2,
@@ -330,6 +346,7 @@ impl Intake {
         &self,
         side: &mut IntakeSide,
         state: &ReplyState,
+        mut gain: Option<&mut ReplyGain>,
         input: Input<'_>,
         n: usize,
     ) -> usize {
@@ -386,6 +403,11 @@ impl Intake {
             unsafe {
                 block.append(|spare| {
                     copy_values(input, done, &mut spare[..k]);
+                    // Producer side, once the audio is sure to go in: the frame path only
+                    // ever sees normalised speech.
+                    if let Some(gain) = gain.as_deref_mut() {
+                        gain.process(&mut spare[..k]);
+                    }
                     k
                 })
             };
@@ -418,7 +440,8 @@ impl Intake {
         &self,
         state: &ReplyState,
         carry: &Carry,
-        samples: Vec<i16>,
+        gain: Option<&mut ReplyGain>,
+        mut samples: Vec<i16>,
     ) -> Result<Result<(), Vec<i16>>, Error> {
         let mut side = self.side();
         self.check_writable(state)?;
@@ -437,6 +460,9 @@ impl Intake {
             return Ok(Err(samples));
         }
         side.seal_tail();
+        if let Some(gain) = gain {
+            gain.process(&mut samples);
+        }
         let block = Arc::new(Block::adopt(samples));
         self.shared.room.fill(len);
         let entries = side.entries.as_mut().expect("a reply is open");

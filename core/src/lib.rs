@@ -22,7 +22,9 @@
 //! - Text: [`ReplyWriter::mark`] (a piece of the reply's text at a media offset, travelling
 //!   with the audio) and [`ReplyWriter::set_text`] (the whole text, for an estimate),
 //!   [`TextMarker`]; what was heard: [`Heard`], [`TextTiming`], [`estimate_heard`].
-//! - [`Source`] and [`Limiter`]: the background bus and how it is mixed.
+//! - [`Source`] and [`Limiter`]: the background bus and how it is mixed (soft knee, clip, or
+//!   a true-peak limiter); [`Normalise`]: every reply at one loudness, and
+//!   [`ReplyLoudness`], what it measured and applied (from `voxpace-loudness`, on ebur128).
 //! - [`Sink`], [`SinkInfo`], [`SinkEvent`], [`Delivery`]: the sink fan-out.
 //! - [`Clock`], [`MonotonicClock`], [`VirtualClock`]: time, injected.
 //! - [`Pacer`]: one track's frames paced against a clock (async), with a defined catch-up
@@ -69,7 +71,7 @@ mod track;
 pub use clock::{Clock, MonotonicClock, VirtualClock, VirtualSleep};
 pub use config::TrackConfig;
 pub use error::{Error, ErrorKind};
-pub use events::{Event, EventStream, Position, ReplyOutcome};
+pub use events::{Event, EventStream, Position, ReplyLoudness, ReplyOutcome};
 pub use format::{Format, FRAME_LENGTHS_MS, SAMPLE_RATES};
 pub use frame_clock::{FrameClock, FrameClockStats};
 pub use handle::TrackHandle;
@@ -83,3 +85,4 @@ pub use sink::{
 pub use source::{BusContext, Limiter, Source};
 pub use text::{estimate_heard, Heard, TextTiming};
 pub use track::{FrameInfo, Track};
+pub use voxpace_loudness::Normalise;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::events::ReplyOutcome;
+use crate::events::{ReplyLoudness, ReplyOutcome};
 use crate::intake::{Carry, Input, Intake};
 use crate::reply_state::ReplyState;
 use crate::shared::Liveness;
@@ -83,14 +83,24 @@ pub struct ReplyWriter {
     state: Arc<ReplyState>,
     /// The bytes of an incomplete sample frame from the last push.
     carry: Carry,
+    /// Measures the reply as it is pushed and applies its gain (when normalising).
+    gain: Option<voxpace_loudness::ReplyGain>,
 }
 
 impl ReplyWriter {
     pub(crate) fn new(intake: Arc<Intake>, state: Arc<ReplyState>) -> Self {
+        let gain = intake.reply_gain();
+        if gain.is_some() {
+            state.set_loudness(ReplyLoudness {
+                measured_lufs: None,
+                gain_db: 0.0,
+            });
+        }
         Self {
             intake,
             state,
             carry: Carry::default(),
+            gain,
         }
     }
 
@@ -140,8 +150,14 @@ impl ReplyWriter {
     /// Push an owned buffer of interleaved samples. When it fits whole it joins the queue
     /// without being copied; otherwise it goes in as [`ReplyWriter::push_samples`] would.
     pub async fn push_vec(&mut self, samples: Vec<i16>) -> Result<(), Error> {
-        match self.intake.try_adopt(&self.state, &self.carry, samples)? {
-            Ok(()) => Ok(()),
+        match self
+            .intake
+            .try_adopt(&self.state, &self.carry, self.gain.as_mut(), samples)?
+        {
+            Ok(()) => {
+                self.publish_loudness();
+                Ok(())
+            }
             Err(samples) => self.push_samples(&samples).await,
         }
     }
@@ -149,31 +165,54 @@ impl ReplyWriter {
     /// Take as many of `samples` as fit now, without waiting; returns how many were taken
     /// (a prefix; 0 when the buffer is full). Push the rest later.
     pub fn try_push_samples(&mut self, samples: &[i16]) -> Result<usize, Error> {
-        self.intake
-            .try_push(&self.state, &mut self.carry, Input::Samples(samples))
+        let taken = self.intake.try_push(
+            &self.state,
+            &mut self.carry,
+            self.gain.as_mut(),
+            Input::Samples(samples),
+        )?;
+        self.publish_loudness();
+        Ok(taken)
     }
 
     /// Take as many of `bytes` (16-bit little-endian PCM) as fit now, without waiting;
     /// returns how many were taken (a prefix; 0 when the buffer is full).
     pub fn try_push_bytes(&mut self, bytes: &[u8]) -> Result<usize, Error> {
-        self.intake
-            .try_push(&self.state, &mut self.carry, Input::Bytes(bytes))
+        let taken = self.intake.try_push(
+            &self.state,
+            &mut self.carry,
+            self.gain.as_mut(),
+            Input::Bytes(bytes),
+        )?;
+        self.publish_loudness();
+        Ok(taken)
+    }
+
+    /// The gain's figures so far, for the outcome (when normalising).
+    fn publish_loudness(&self) {
+        if let Some(gain) = &self.gain {
+            self.state.set_loudness(ReplyLoudness {
+                measured_lufs: gain.measured_lufs(),
+                gain_db: gain.gain_db(),
+            });
+        }
     }
 
     async fn push(&mut self, input: Input<'_>) -> Result<(), Error> {
         let mut rest = input;
         loop {
             let (intake, state, carry) = (&self.intake, &self.state, &mut self.carry);
+            let gain = &mut self.gain;
             let taken = std::future::poll_fn(|cx| {
-                intake
-                    .shared()
-                    .room
-                    .poll_until(cx, || match intake.try_push(state, carry, rest) {
+                intake.shared().room.poll_until(cx, || {
+                    match intake.try_push(state, carry, gain.as_mut(), rest) {
                         Ok(0) if rest.len() > 0 => None,
                         done => Some(done),
-                    })
+                    }
+                })
             })
             .await?;
+            self.publish_loudness();
             rest = rest.skip(taken);
             if rest.len() == 0 {
                 return Ok(());

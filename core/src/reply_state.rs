@@ -7,7 +7,7 @@ use std::task::Waker;
 
 use atomic_waker::AtomicWaker;
 
-use crate::events::{Position, ReplyOutcome};
+use crate::events::{Position, ReplyLoudness, ReplyOutcome};
 use crate::text::{Heard, TextLog};
 use crate::ReplyId;
 
@@ -26,11 +26,16 @@ pub(crate) struct ReplyState {
     interrupted: AtomicBool,
     position: AtomicU8,
     end_pts: AtomicU64,
+    /// The writer's loudness figures as two f32s (measured LUFS, NaN for none; gain dB),
+    /// `NO_LOUDNESS` when the reply is not normalised.
+    loudness: AtomicU64,
     waker: AtomicWaker,
     /// Marks and whole text: control side only (producers, event and outcome readers);
     /// the frame side never takes this lock.
     text: Mutex<TextLog>,
 }
+
+const NO_LOUDNESS: u64 = u64::MAX;
 
 impl ReplyState {
     pub(crate) fn new(id: ReplyId) -> Self {
@@ -43,6 +48,7 @@ impl ReplyState {
             interrupted: AtomicBool::new(false),
             position: AtomicU8::new(0),
             end_pts: AtomicU64::new(0),
+            loudness: AtomicU64::new(NO_LOUDNESS),
             waker: AtomicWaker::new(),
             text: Mutex::new(TextLog::default()),
         }
@@ -74,6 +80,25 @@ impl ReplyState {
         self.end_pts.store(outcome.pts, Ordering::Relaxed);
         self.state.store(DONE, Ordering::Release);
         self.waker.wake();
+    }
+
+    /// The writer's latest loudness figures (producer side, after each push).
+    pub(crate) fn set_loudness(&self, l: ReplyLoudness) {
+        let measured = l.measured_lufs.unwrap_or(f32::NAN).to_bits() as u64;
+        let gain = l.gain_db.to_bits() as u64;
+        self.loudness
+            .store(measured << 32 | gain, Ordering::Relaxed);
+    }
+
+    pub(crate) fn loudness(&self) -> Option<ReplyLoudness> {
+        let bits = self.loudness.load(Ordering::Relaxed);
+        (bits != NO_LOUDNESS).then(|| {
+            let measured = f32::from_bits((bits >> 32) as u32);
+            ReplyLoudness {
+                measured_lufs: (!measured.is_nan()).then_some(measured),
+                gain_db: f32::from_bits(bits as u32),
+            }
+        })
     }
 
     /// Wake waiters when the track is gone without an outcome.
@@ -115,6 +140,7 @@ impl ReplyState {
                 _ => Position::Estimated,
             },
             pts: self.end_pts.load(Ordering::Relaxed),
+            loudness: self.loudness(),
             heard: self.heard(played_samples, channels),
         })
     }

@@ -83,6 +83,7 @@ impl Outcomes {
             interrupted,
             position: Position::Exact,
             pts,
+            loudness: state.loudness(),
             heard: None,
         };
         if self.owners == 0 {

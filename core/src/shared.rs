@@ -4,7 +4,7 @@
 //! This file imports nothing of the track's other rooms: everything else builds on it.
 //! Only atomics live here, so neither side ever waits for the other through it.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// The last sink id handed out (control side only).
     pub(crate) next_sink: AtomicU64,
+    /// The output's momentary loudness (f32 bits; NaN: not metered or silent).
+    pub(crate) output_lufs: AtomicU32,
 }
 
 impl Shared {
@@ -50,6 +52,7 @@ impl Shared {
             event_waker: AtomicWaker::new(),
             counters: Counters::default(),
             next_sink: AtomicU64::new(0),
+            output_lufs: AtomicU32::new(f32::NAN.to_bits()),
         }
     }
 

@@ -36,7 +36,7 @@ where
 }
 
 /// How speech and background are summed when the sum leaves the 16-bit range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Limiter {
     /// Sum in 32 bits and clamp to the 16-bit range (never wraps around).
     Clip,
@@ -44,16 +44,27 @@ pub enum Limiter {
     /// reaches full scale: loud speech over loud music is compressed, not flattened.
     #[default]
     SoftKnee,
+    /// Sum in floating point and limit with look-ahead so that the output never exceeds
+    /// `ceiling_dbtp` measured with 4× oversampling (ITU-R BS.1770 true peak, ebur128's
+    /// scanner as the detector). Runs on every frame, speech alone too; the output comes
+    /// out [`crate::Track::mix_delay`] samples (about 2 ms) late.
+    TruePeak {
+        /// The ceiling in dBTP (-20 to 0; -1 is common).
+        ceiling_dbtp: f32,
+        /// How fast the gain recovers after a peak (1 ms to 10 s).
+        release: std::time::Duration,
+    },
 }
 
 const KNEE: i32 = 29_491; // 0.9 of full scale
 const HEADROOM: i32 = i16::MAX as i32 - KNEE;
 
 impl Limiter {
-    /// Add `bus` into `out` sample by sample, limited to the 16-bit range.
+    /// Add `bus` into `out` sample by sample, limited to the 16-bit range. The true-peak
+    /// limiter has state and runs in the track; here it sums as [`Limiter::Clip`] does.
     pub fn mix_into(self, out: &mut [i16], bus: &[i16]) {
         match self {
-            Limiter::Clip => {
+            Limiter::Clip | Limiter::TruePeak { .. } => {
                 for (o, b) in out.iter_mut().zip(bus) {
                     *o = o.saturating_add(*b);
                 }

@@ -17,6 +17,7 @@ use crate::reports::Outcomes;
 use crate::shared::{Counters, Shared};
 use crate::sink_tap::{At, Tap, TapMsg};
 use crate::{BusContext, Error, Format, Limiter, ReplyId, TrackConfig, TrackHandle};
+use voxpace_loudness::{Meter, TruePeakLimiter};
 
 /// What [`Track::render`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,21 @@ pub struct Track {
     threshold_values: usize,
     background: Option<Box<Bus>>,
     taps: Vec<Tap>,
+    true_peak: Option<Box<TruePeak>>,
+    meter: Option<Box<OutputMeter>>,
+}
+
+/// [`Limiter::TruePeak`]'s state: the limiter and the frame it limits, summed in floats.
+struct TruePeak {
+    limiter: TruePeakLimiter,
+    sum: Box<[f32]>,
+}
+
+/// The output's momentary loudness, published every 100 ms.
+struct OutputMeter {
+    meter: Meter,
+    samples: u64,
+    every: u64,
 }
 
 impl std::fmt::Debug for Track {
@@ -120,7 +136,34 @@ impl Track {
         let frames_in = |d: Duration| (d.as_millis() as u64).div_ceil(frame_ms);
         let shared = Arc::new(Shared::new(format, values(config.buffer)));
         let commands = Arc::new(Mailbox::new());
-        let intake = Arc::new(Intake::new(shared.clone(), config.manual_input));
+        let bad = |e: voxpace_loudness::Error| Error::InvalidConfig(e.to_string());
+        if let Some(n) = &config.loudness {
+            n.validate().map_err(bad)?;
+        }
+        let (rate, ch) = (format.sample_rate(), format.channels());
+        let true_peak = match config.limiter {
+            Limiter::TruePeak {
+                ceiling_dbtp,
+                release,
+            } => Some(Box::new(TruePeak {
+                limiter: TruePeakLimiter::new(rate, ch, ceiling_dbtp, release).map_err(bad)?,
+                sum: vec![0.0; format.frame_len()].into_boxed_slice(),
+            })),
+            _ => None,
+        };
+        let meter = match config.output_meter {
+            true => Some(Box::new(OutputMeter {
+                meter: Meter::momentary(rate, ch as u32).map_err(bad)?,
+                samples: 0,
+                every: rate as u64 / 10,
+            })),
+            false => None,
+        };
+        let intake = Arc::new(Intake::new(
+            shared.clone(),
+            config.manual_input,
+            config.loudness,
+        ));
         Ok(Self {
             handle: TrackHandle::new(intake, commands.clone()),
             commands,
@@ -143,6 +186,8 @@ impl Track {
             silent_frames: 0,
             background: None,
             taps: Vec::new(),
+            true_peak,
+            meter,
         })
     }
 
@@ -154,6 +199,12 @@ impl Track {
     /// The track's format.
     pub fn format(&self) -> Format {
         self.shared.format
+    }
+
+    /// How many samples (per channel) the mix comes out later than the speech and the bus
+    /// that make it: the true-peak limiter's look-ahead, 0 with the other limiters.
+    pub fn mix_delay(&self) -> usize {
+        self.true_peak.as_ref().map_or(0, |t| t.limiter.latency())
     }
 
     /// The pts the next frame will carry.
@@ -217,6 +268,8 @@ impl Track {
         self.outcomes
             .poll(&mut self.taps, self.frame_index, pts, &mut self.events);
         self.mix_background(out, filled > 0, pts);
+        self.limit_true_peak(out);
+        self.meter_output(out);
         self.update_speaking(filled > 0, pts);
 
         // Only this side writes these counters: plain stores, no read-modify-write.
@@ -509,12 +562,42 @@ impl Track {
             source.fill(bus, &cx);
         }));
         match filled {
+            // The true-peak limiter sums for itself (`limit_true_peak`).
+            Ok(()) if self.true_peak.is_some() => {}
             Ok(()) => self.limiter.mix_into(out, bus),
             Err(panic) => {
                 self.background = None;
                 let reason = panic_message(panic.as_ref());
                 self.events.emit(Event::BackgroundFailed { pts, reason });
             }
+        }
+    }
+
+    /// Sum speech and bus in floats and limit the sum below the true-peak ceiling.
+    fn limit_true_peak(&mut self, out: &mut [i16]) {
+        let Some(tp) = self.true_peak.as_deref_mut() else {
+            return;
+        };
+        let bus = self.background.as_deref().map(|b| &b.buffer[..]);
+        for (i, (sum, speech)) in tp.sum.iter_mut().zip(out.iter()).enumerate() {
+            let b = bus.map_or(0, |b| b[i]);
+            *sum = (*speech as f32 + b as f32) / 32_768.0;
+        }
+        tp.limiter.process(&tp.sum, out);
+    }
+
+    fn meter_output(&mut self, out: &[i16]) {
+        let Some(m) = self.meter.as_deref_mut() else {
+            return;
+        };
+        m.meter.add_i16(out);
+        m.samples += self.shared.format.frame_samples() as u64;
+        if m.samples >= m.every {
+            m.samples -= m.every;
+            let lufs = m.meter.momentary_lufs().map_or(f32::NAN, |l| l as f32);
+            self.shared
+                .output_lufs
+                .store(lufs.to_bits(), Ordering::Relaxed);
         }
     }
 

@@ -4,7 +4,9 @@
 mod common;
 
 use common::ramp;
-use voxpace_core::{BusContext, Format, Track, TrackConfig};
+use std::time::Duration;
+
+use voxpace_core::{BusContext, Format, Limiter, Normalise, Track, TrackConfig};
 use voxpace_test_kit::alloc::{count_on_this_thread, CountingAllocator};
 use voxpace_test_kit::sinks::Discard;
 
@@ -54,6 +56,49 @@ async fn rendering_with_speech_background_sink_and_events_allocates_nothing() {
         }
     });
     assert_eq!(n, 0, "allocations on the frame path");
+}
+
+/// The loudness work on the frame path: the true-peak limiter (ebur128's oversampling
+/// scanner) and the output meter, over hot speech (normalised on the producer side) and
+/// background.
+#[tokio::test]
+async fn rendering_with_the_true_peak_limiter_and_the_meter_allocates_nothing() {
+    let format = Format::new(48_000, 2, 20).unwrap();
+    let config = TrackConfig {
+        limiter: Limiter::TruePeak {
+            ceiling_dbtp: -1.0,
+            release: Duration::from_millis(50),
+        },
+        loudness: Some(Normalise::to(-16.0)),
+        output_meter: true,
+        ..TrackConfig::default()
+    };
+    let mut track = Track::new(format, config).unwrap();
+    let h = track.handle();
+    let mut phase = 0i16;
+    h.set_background(Some(Box::new(move |out: &mut [i16], _: &BusContext| {
+        for s in out.iter_mut() {
+            phase = phase.wrapping_add(997);
+            *s = phase / 2;
+        }
+    })))
+    .unwrap();
+    let mut reply = h.open_reply().unwrap();
+    for chunk in ramp(2 * 48_000 * 4).chunks(9600) {
+        reply.push_samples(chunk).await.unwrap();
+    }
+    reply.finish().unwrap();
+    let mut out = vec![0i16; format.frame_len()];
+    for _ in 0..5 {
+        track.render(&mut out);
+    }
+    let n = allocations_during(|| {
+        for _ in 0..150 {
+            track.render(&mut out);
+        }
+    });
+    assert_eq!(n, 0, "allocations on the frame path");
+    assert!(h.output_loudness().is_some());
 }
 
 #[test]

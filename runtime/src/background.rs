@@ -1,11 +1,12 @@
 //! Each output's background bus, from `voxpace-sources`: the configured music (looped,
-//! ducked under speech), its live gain, and one-shot clips.
+//! ducked under speech, at `relative_lu` below the speech target when set), its live gain,
+//! and one-shot clips.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use voxpace_core::{Format, TrackHandle};
+use voxpace_core::{Format, Source, TrackHandle};
 use voxpace_sources::{
     Background, BackgroundConfig as MixerConfig, BackgroundMixer, Ducking, Looping, Play,
     SourceEvent, SourceId,
@@ -25,15 +26,18 @@ pub struct Bus {
     /// The control handle.
     pub background: Background,
     config: Option<BackgroundConfig>,
+    /// The music's loudness (LUFS) when `relative_lu` sets it: speech target + relative.
+    music_lufs: Option<f32>,
     on: AtomicBool,
     gain_db: AtomicU32,
     /// The music source playing now, if any.
     music: Mutex<Option<SourceId>>,
 }
 
-fn play_for(b: &BackgroundConfig, gain_db: f32) -> Play {
+fn play_for(b: &BackgroundConfig, gain_db: f32, music_lufs: Option<f32>) -> Play {
     Play::music()
         .gain_db(gain_db)
+        .normalised(music_lufs)
         .looping(if b.looped {
             Looping::Gapless
         } else {
@@ -58,6 +62,17 @@ impl Bus {
         handle: &TrackHandle,
         buffer: Option<Duration>,
     ) -> Result<Bus, Error> {
+        Self::start_with(config, handle, buffer, |mixer| Box::new(mixer))
+    }
+
+    /// [`Bus::start`], with the mixer wrapped by `wrap` before it goes into the track (how
+    /// `render` records the bus for its loudness plot).
+    pub fn start_with(
+        config: &Config,
+        handle: &TrackHandle,
+        buffer: Option<Duration>,
+        wrap: impl FnOnce(BackgroundMixer) -> Box<dyn Source>,
+    ) -> Result<Bus, Error> {
         let b = config.background.clone();
         let ducking = b
             .as_ref()
@@ -76,10 +91,16 @@ impl Bus {
             },
         )
         .map_err(to_err)?;
-        handle.set_background(Some(Box::new(mixer)))?;
+        handle.set_background(Some(wrap(mixer)))?;
         let gain = b.as_ref().map_or(0.0, |b| b.gain_db);
+        let target = config.loudness.and_then(|l| l.target_lufs);
+        let music_lufs = b
+            .as_ref()
+            .and_then(|b| b.relative_lu)
+            .and_then(|r| target.map(|t| t + r));
         let bus = Bus {
             background,
+            music_lufs,
             on: AtomicBool::new(false),
             gain_db: AtomicU32::new(gain.to_bits()),
             config: b,
@@ -97,7 +118,7 @@ impl Bus {
             (Some(b), true) => {
                 let id = self
                     .background
-                    .play(&b.file, play_for(b, self.gain_db()))
+                    .play(&b.file, play_for(b, self.gain_db(), self.music_lufs))
                     .map_err(to_err)?;
                 self.set_music(Some(id));
             }
@@ -121,12 +142,13 @@ impl Bus {
         let b = self.config.clone().unwrap_or(BackgroundConfig {
             file: file.to_path_buf(),
             gain_db: self.gain_db(),
+            relative_lu: None,
             looped: true,
             ducking: None,
         });
         let id = self
             .background
-            .play(file, play_for(&b, self.gain_db()))
+            .play(file, play_for(&b, self.gain_db(), self.music_lufs))
             .map_err(to_err)?;
         self.set_music(Some(id));
         self.on.store(true, Ordering::Relaxed);

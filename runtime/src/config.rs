@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
-use voxpace_core::{Format, Limiter, TrackConfig};
+use voxpace_core::{Format, Limiter, Normalise, TrackConfig};
 
 use crate::Error;
 
@@ -195,6 +195,7 @@ struct RawOutput {
     manual_input: bool,
     #[serde(default)]
     limiter: LimiterName,
+    loudness: Option<RawLoudness>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -203,6 +204,16 @@ enum LimiterName {
     #[default]
     SoftKnee,
     Clip,
+    TruePeak,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoudness {
+    target_lufs: Option<Spanned<f32>>,
+    max_gain_db: Option<Spanned<f32>>,
+    true_peak_dbtp: Option<Spanned<f32>>,
+    release_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,6 +221,7 @@ enum LimiterName {
 struct RawBackground {
     file: Spanned<String>,
     gain_db: Option<Spanned<f32>>,
+    relative_lu: Option<Spanned<f32>>,
     #[serde(rename = "loop", default = "yes")]
     looped: bool,
     #[serde(default)]
@@ -337,6 +349,8 @@ pub struct Config {
     pub format: Format,
     /// Track behaviour (buffer bound, grace period, fade, limiter, …).
     pub track: TrackConfig,
+    /// `[output.loudness]`: reply normalisation, the true-peak ceiling, the output meter.
+    pub loudness: Option<LoudnessConfig>,
     /// Background audio, if any.
     pub background: Option<BackgroundConfig>,
     /// One-shot clips by name.
@@ -351,13 +365,41 @@ pub struct Config {
     pub(crate) places: BTreeMap<String, (usize, usize)>,
 }
 
+/// `[output.loudness]`: loudness on ITU-R BS.1770 / EBU R128 (see `voxpace-loudness`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoudnessConfig {
+    /// Normalise every reply to this integrated loudness (LUFS); `None`: replies play at
+    /// their own level.
+    pub target_lufs: Option<f32>,
+    /// The most boost a reply gets, in dB.
+    pub max_gain_db: f32,
+    /// The ceiling of `limiter = "true-peak"`, in dBTP (4× oversampled).
+    pub true_peak_dbtp: f32,
+    /// How fast the true-peak limiter recovers.
+    pub release: Duration,
+}
+
+impl Default for LoudnessConfig {
+    fn default() -> Self {
+        Self {
+            target_lufs: None,
+            max_gain_db: 12.0,
+            true_peak_dbtp: -1.0,
+            release: Duration::from_millis(100),
+        }
+    }
+}
+
 /// Background audio mixed under speech.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackgroundConfig {
     /// Audio file (absolute, resolved against the config file's directory).
     pub file: PathBuf,
-    /// Gain applied to the file, in dB.
+    /// Gain applied to the file, in dB (on top of `relative_lu`'s gain when that is set).
     pub gain_db: f32,
+    /// Play the file this many LU relative to `output.loudness.target_lufs` (its measured
+    /// loudness sets its gain); `None`: at `gain_db` whatever its level.
+    pub relative_lu: Option<f32>,
     /// Loop the file (otherwise it plays once).
     pub looped: bool,
     /// Lower the background while the agent speaks.
@@ -666,7 +708,11 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
         limiter: match o.limiter {
             LimiterName::SoftKnee => Limiter::SoftKnee,
             LimiterName::Clip => Limiter::Clip,
+            // The ceiling and release come from `[output.loudness]`, below.
+            LimiterName::TruePeak => Limiter::Clip,
         },
+        loudness: None,
+        output_meter: false,
         report_timeout: ms(&o.report_timeout_ms, 2_000),
     };
     if track.buffer < format.frame_duration() {
@@ -697,9 +743,46 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
         );
     }
 
+    let loudness = loudness(o, issues);
+    let mut track = track;
+    if let Some(l) = loudness {
+        track.output_meter = true;
+        track.loudness = l.target_lufs.map(|target_lufs| Normalise {
+            target_lufs,
+            max_gain_db: l.max_gain_db,
+        });
+        if o.limiter == LimiterName::TruePeak {
+            track.limiter = Limiter::TruePeak {
+                ceiling_dbtp: l.true_peak_dbtp,
+                release: l.release,
+            };
+        }
+    }
     let background = raw.background.as_ref().map(|b| {
         let file = existing_file(base, &b.file, "background.file", "an audio file", issues);
-        let gain_db = gain(&b.gain_db, -12.0, "background.gain_db", issues);
+        let relative_lu = b.relative_lu.as_ref().map(|r| {
+            let lu = *r.get_ref();
+            if !(-60.0..=0.0).contains(&lu) {
+                issues.add(
+                    Some(r.span()),
+                    "background.relative_lu",
+                    format!("{lu} LU"),
+                    "between -60 and 0 LU (music below speech)",
+                );
+            }
+            if loudness.and_then(|l| l.target_lufs).is_none() {
+                issues.add(
+                    Some(r.span()),
+                    "background.relative_lu",
+                    "is relative to the speech target, but output.loudness.target_lufs is not set",
+                    "[output.loudness] target_lufs = -16 (for example), or gain_db instead",
+                );
+            }
+            lu
+        });
+        // With a relative level the measured gain sets the level; gain_db is an offset.
+        let default_gain = if relative_lu.is_some() { 0.0 } else { -12.0 };
+        let gain_db = gain(&b.gain_db, default_gain, "background.gain_db", issues);
         let ducking = b.ducking.as_ref().filter(|d| d.enabled).map(|d| {
             let depth_db = d.depth_db.as_ref().map_or(-12.0, |s| *s.get_ref());
             if !(-60.0..=0.0).contains(&depth_db) {
@@ -720,6 +803,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
         BackgroundConfig {
             file,
             gain_db,
+            relative_lu,
             looped: b.looped,
             ducking,
         }
@@ -1034,6 +1118,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
         path: path.to_path_buf(),
         format,
         track,
+        loudness,
         background,
         clips,
         sinks,
@@ -1041,6 +1126,76 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
         server,
         places: std::mem::take(&mut issues.places),
     }
+}
+
+/// `[output.loudness]`, checked; present when the table is, or when the limiter needs it.
+fn loudness(o: &RawOutput, issues: &mut Issues<'_>) -> Option<LoudnessConfig> {
+    let true_peak = o.limiter == LimiterName::TruePeak;
+    let Some(l) = o.loudness.as_ref() else {
+        return true_peak.then(LoudnessConfig::default);
+    };
+    let d = LoudnessConfig::default();
+    let mut number =
+        |v: &Option<Spanned<f32>>, default: f32, key: &str, range: (f32, f32), unit: &str| {
+            let x = v.as_ref().map_or(default, |s| *s.get_ref());
+            if !(range.0..=range.1).contains(&x) || !x.is_finite() {
+                issues.add(
+                    span_of(v),
+                    format!("output.loudness.{key}"),
+                    format!("{x} {unit}"),
+                    format!("between {} and {} {unit}", range.0, range.1),
+                );
+            }
+            x
+        };
+    let target_lufs = l
+        .target_lufs
+        .as_ref()
+        .map(|_| number(&l.target_lufs, -16.0, "target_lufs", (-70.0, 0.0), "LUFS"));
+    let max_gain_db = number(
+        &l.max_gain_db,
+        d.max_gain_db,
+        "max_gain_db",
+        (0.0, 40.0),
+        "dB",
+    );
+    let true_peak_dbtp = number(
+        &l.true_peak_dbtp,
+        d.true_peak_dbtp,
+        "true_peak_dbtp",
+        (-20.0, 0.0),
+        "dBTP",
+    );
+    let release = ms(&l.release_ms, d.release.as_millis() as u64);
+    if release < Duration::from_millis(1) || release > Duration::from_secs(10) {
+        issues.add(
+            span_of(&l.release_ms),
+            "output.loudness.release_ms",
+            format!("{} ms", release.as_millis()),
+            "1 to 10000 ms",
+        );
+    }
+    if !true_peak {
+        for (v, key) in [
+            (span_of(&l.true_peak_dbtp), "true_peak_dbtp"),
+            (span_of(&l.release_ms), "release_ms"),
+        ] {
+            if v.is_some() {
+                issues.add(
+                    v,
+                    format!("output.loudness.{key}"),
+                    "only applies to the true-peak limiter",
+                    "output.limiter = \"true-peak\", or no such key",
+                );
+            }
+        }
+    }
+    Some(LoudnessConfig {
+        target_lufs,
+        max_gain_db,
+        true_peak_dbtp,
+        release,
+    })
 }
 
 fn gain(v: &Option<Spanned<f32>>, default: f32, key: &str, issues: &mut Issues<'_>) -> f32 {
@@ -1164,6 +1319,34 @@ pub fn valid_output_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loudness_is_off_unless_configured_and_checked_when_it_is() {
+        let c = Config::parse(Path::new("x.toml"), "").unwrap();
+        assert_eq!(c.loudness, None);
+        let c = Config::parse(
+            Path::new("x.toml"),
+            "[output]\nlimiter = \"true-peak\"\n[output.loudness]\ntarget_lufs = -18\ntrue_peak_dbtp = -2\n",
+        )
+        .unwrap();
+        let l = c.loudness.unwrap();
+        assert_eq!((l.target_lufs, l.true_peak_dbtp), (Some(-18.0), -2.0));
+        let list = issues_of(
+            "[output.loudness]\ntarget_lufs = 5\ntrue_peak_dbtp = -1\n[background]\nfile = \"x.wav\"\nrelative_lu = -18\n",
+        );
+        let keys: Vec<_> = list.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("output.loudness.target_lufs", 2),
+                ("output.loudness.true_peak_dbtp", 3),
+                ("background.file", 5),
+            ]
+        );
+        let list = issues_of("[background]\nfile = \"x.wav\"\nrelative_lu = -18\n");
+        assert_eq!(list[1].key, "background.relative_lu");
+        assert!(list[1].problem.contains("target_lufs"), "{:?}", list[1]);
+    }
 
     fn issues_of(text: &str) -> Vec<Issue> {
         match Config::parse(Path::new("/nowhere/x.toml"), text) {

@@ -80,6 +80,12 @@ pub fn event_json(event: &Event, sample_rate: u32) -> Value {
         _ => json!({}),
     };
     let obj = v.as_object_mut().expect("built as an object");
+    if let Event::PlaybackFinished(o) = event {
+        if let Some(l) = o.loudness {
+            let l = json!({"measured_lufs": l.measured_lufs, "gain_db": l.gain_db});
+            obj.insert("loudness".into(), l);
+        }
+    }
     obj.insert("type".into(), event_name(event).into());
     if let Some(pts) = event_pts(event) {
         obj.insert("pts".into(), pts.into());

@@ -1,6 +1,7 @@
 //! `voxpace render`: play a [`Script`] through a real track on the virtual clock, as fast as
 //! the CPU allows, and write the mixed output (WAV), the event log (JSON lines) and a
-//! picture of the waveform with the events marked on it (PNG).
+//! plot (PNG) of the speech, background and output loudness against the target, the events
+//! and the waveform (see [`plot`]).
 //!
 //! Reproducible by construction: one thread drives [`Track::render`] frame by frame, every
 //! script step and every push of reply audio happens between two frames at a pts computed
@@ -20,12 +21,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use voxpace_core::{Error as CoreError, Event, Format, Playback, ReplyWriter, Track, TrackHandle};
+use voxpace_core::{
+    BusContext, Error as CoreError, Event, Format, Playback, ReplyWriter, Source, Track,
+    TrackHandle,
+};
+use voxpace_loudness::Meter;
+use voxpace_sources::BackgroundMixer;
 
 use crate::background::Bus;
 use crate::config::Issue;
 use crate::events::event_json;
-use crate::plot::{self, Marker};
+use crate::plot::{self, Levels, Marker};
 use crate::script::{Action, ReplyText, Script};
 use crate::{audio, Config, Error};
 
@@ -236,6 +242,105 @@ fn short(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The background mixer with a copy of each bus frame sent to the render loop, which
+/// measures the background's loudness from it.
+struct TappedBus {
+    mixer: BackgroundMixer,
+    copy: rtrb::Producer<i16>,
+}
+
+impl Source for TappedBus {
+    fn fill(&mut self, out: &mut [i16], cx: &BusContext) {
+        self.mixer.fill(out, cx);
+        for s in out.iter() {
+            // Drained after every frame, and sized for several: never full.
+            let _ = self.copy.push(*s);
+        }
+    }
+}
+
+/// The loudness traces of the plot, one point per 100 ms: the output, the background (from
+/// the tapped bus) and the speech (the output less the bus).
+struct Tracer {
+    format: Format,
+    bus: rtrb::Consumer<i16>,
+    output: Meter,
+    background: Meter,
+    speech: Meter,
+    bus_frame: Vec<i16>,
+    /// The bus as it lines up with the mix, which the true-peak limiter delays.
+    bus_delayed: std::collections::VecDeque<i16>,
+    speech_frame: Vec<i16>,
+    samples: u64,
+    next_point: u64,
+    levels: Levels,
+}
+
+/// One point of the traces per this many milliseconds.
+const TRACE_STEP_MS: u64 = 100;
+
+impl Tracer {
+    fn new(
+        format: Format,
+        bus: rtrb::Consumer<i16>,
+        target: Option<f32>,
+        mix_delay: usize,
+    ) -> Result<Self, Error> {
+        let meter = || {
+            Meter::momentary(format.sample_rate(), format.channels() as u32).map_err(|e| {
+                Error::Output {
+                    path: PathBuf::new(),
+                    reason: e.to_string(),
+                }
+            })
+        };
+        let step = format.sample_rate() as u64 * TRACE_STEP_MS / 1000;
+        Ok(Self {
+            format,
+            bus,
+            output: meter()?,
+            background: meter()?,
+            speech: meter()?,
+            bus_frame: vec![0; format.frame_len()],
+            bus_delayed: std::iter::repeat_n(0, mix_delay * format.channels() as usize).collect(),
+            speech_frame: vec![0; format.frame_len()],
+            samples: 0,
+            next_point: step,
+            levels: Levels {
+                step: TRACE_STEP_MS as f64 / 1000.0,
+                target,
+                ..Levels::default()
+            },
+        })
+    }
+
+    fn frame(&mut self, mix: &[i16]) {
+        for v in self.bus_frame.iter_mut() {
+            *v = self.bus.pop().unwrap_or(0);
+        }
+        self.bus_delayed.extend(self.bus_frame.iter());
+        for (s, m) in self.speech_frame.iter_mut().zip(mix) {
+            let b = self.bus_delayed.pop_front().unwrap_or(0);
+            *s = m.saturating_sub(b);
+        }
+        self.output.add_i16(mix);
+        self.background.add_i16(&self.bus_frame);
+        self.speech.add_i16(&self.speech_frame);
+        self.samples += self.format.frame_samples() as u64;
+        let step = self.format.sample_rate() as u64 * TRACE_STEP_MS / 1000;
+        while self.samples >= self.next_point {
+            let l = &mut self.levels;
+            l.output
+                .push(self.output.momentary_lufs().map(|v| v as f32));
+            l.background
+                .push(self.background.momentary_lufs().map(|v| v as f32));
+            l.speech
+                .push(self.speech.momentary_lufs().map(|v| v as f32));
+            self.next_point += step;
+        }
+    }
+}
+
 /// The state of one render, advanced frame by frame.
 struct Session<'a> {
     config: &'a Config,
@@ -376,7 +481,12 @@ pub fn render(
     let mut track = Track::new(format, config.track.clone())?;
     let handle = track.handle();
     let mut events = handle.events();
-    let bus = Bus::start(config, &handle, Some(RENDER_DECODE_AHEAD))?;
+    let (copy, copied) = rtrb::RingBuffer::new(format.frame_len() * 4);
+    let bus = Bus::start_with(config, &handle, Some(RENDER_DECODE_AHEAD), |mixer| {
+        Box::new(TappedBus { mixer, copy })
+    })?;
+    let target = config.loudness.and_then(|l| l.target_lufs);
+    let mut tracer = Tracer::new(format, copied, target, track.mix_delay())?;
     let source_events = bus.background.subscribe();
     let sinks = attach_sinks(config, &handle)?;
     let mut s = Session {
@@ -441,6 +551,7 @@ pub fn render(
             return Err(sinks_stuck(config, pts));
         }
         mix.extend_from_slice(&buf);
+        tracer.frame(&buf);
         speech.push(info.speech);
         while let Some(event) = events.try_next() {
             let kind = match &event {
@@ -497,7 +608,8 @@ pub fn render(
 
     write_wav(&outputs.wav, format, &mix)?;
     write_log(&outputs.events, &s.log)?;
-    plot::draw(&outputs.png, format, &mix, &speech, &s.markers).map_err(|reason| {
+    let levels = &tracer.levels;
+    plot::draw(&outputs.png, format, &mix, &speech, &s.markers, levels).map_err(|reason| {
         Error::Output {
             path: outputs.png.clone(),
             reason,

@@ -10,6 +10,8 @@
 //!     crossfade when it replaces the current music. [`Background::stop`] fades it out.
 //!   - [`Background::play_clip`] / [`Background::cancel`]: one-shot clips on top (a chime,
 //!     a "thinking" loop while the LLM works).
+//!   - [`Play::normalised`]: the file plays at a set loudness (LUFS, ITU-R BS.1770), measured
+//!     on its worker thread before it starts, whatever its own level.
 //!   - [`Ducking`]: the music drops by a set depth while the agent speaks (attack, hold,
 //!     release), from `BusContext::speech_active`.
 //!   - [`SourceEvents`] / [`SourceEvent`]: a file that breaks mid-stream fades out and is
@@ -93,6 +95,7 @@ mod dsp;
 mod error;
 mod events;
 mod gapless;
+mod loudness;
 mod mixer;
 mod reply;
 mod resample;

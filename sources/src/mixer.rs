@@ -64,6 +64,10 @@ pub struct Play {
     pub crossfade: Duration,
     /// Whether the source is ducked under speech (see [`Ducking`]).
     pub ducked: bool,
+    /// Play the file at this integrated loudness (LUFS) whatever its own level: its worker
+    /// measures it first (up to 60 s of it, ITU-R BS.1770) and scales it; `gain_db`, fades
+    /// and ducking apply on top. `None`: as recorded.
+    pub normalised: Option<f32>,
 }
 
 impl Play {
@@ -76,6 +80,7 @@ impl Play {
             fade_in: Duration::from_millis(300),
             crossfade: Duration::from_secs(1),
             ducked: true,
+            normalised: None,
         }
     }
 
@@ -88,6 +93,7 @@ impl Play {
             fade_in: Duration::ZERO,
             crossfade: Duration::ZERO,
             ducked: false,
+            normalised: None,
         }
     }
 
@@ -118,6 +124,12 @@ impl Play {
     /// Set [`Play::ducked`].
     pub fn ducked(mut self, ducked: bool) -> Self {
         self.ducked = ducked;
+        self
+    }
+
+    /// Set [`Play::normalised`].
+    pub fn normalised(mut self, lufs: Option<f32>) -> Self {
+        self.normalised = lufs;
         self
     }
 }
@@ -644,6 +656,7 @@ impl Background {
             id,
             path: path.to_path_buf(),
             looping: play.looping,
+            normalised: play.normalised,
             format: c.format,
             capacity: c.capacity,
         };

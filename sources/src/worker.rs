@@ -117,6 +117,8 @@ pub(crate) struct WorkerSpec {
     pub(crate) id: SourceId,
     pub(crate) path: PathBuf,
     pub(crate) looping: Looping,
+    /// Measure the file first and scale it to this loudness (LUFS).
+    pub(crate) normalised: Option<f32>,
     pub(crate) format: Format,
     /// Ring capacity in samples (interleaved).
     pub(crate) capacity: usize,
@@ -149,6 +151,7 @@ pub(crate) fn spawn(decoder: FileDecoder, spec: WorkerSpec) -> Result<Spawned, E
         produced: 0,
         out: Vec::new(),
         out_pos: 0,
+        gain: 1.0,
     };
     let handle = thread::Builder::new()
         .name("voxpace-source".into())
@@ -195,6 +198,8 @@ struct Worker {
     /// Resampled audio not yet in the ring.
     out: Vec<f32>,
     out_pos: usize,
+    /// The loudness gain (linear) applied to everything resampled.
+    gain: f32,
 }
 
 enum Step {
@@ -204,6 +209,9 @@ enum Step {
 
 impl Worker {
     fn run(mut self) {
+        if let Some(target) = self.spec.normalised {
+            self.measure(target);
+        }
         self.run_until_done();
         // Also on cancellation: nothing more will come, and `wait_buffered` must not wait
         // for a source whose mixer is gone.
@@ -238,6 +246,15 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Set the gain that brings the file to `target` LUFS. A file that fails to measure
+    /// plays as recorded (its decoding reports the failure).
+    fn measure(&mut self, target: f32) {
+        let Ok(measured) = crate::loudness::measure(&self.spec.path, self.channels) else {
+            return;
+        };
+        self.gain = voxpace_loudness::db_to_gain(crate::loudness::gain_db(measured, target));
     }
 
     /// The file cannot go on: fade out what is decoded, and report the failure where the
@@ -432,10 +449,10 @@ impl Worker {
             return;
         }
         let n = self.decoded.len() - keep;
-        let (out, produced) = (&mut self.out, &mut self.produced);
+        let (out, produced, gain) = (&mut self.out, &mut self.produced, self.gain);
         self.resampler.push(&self.decoded[..n], &mut |o| {
             *produced += o.len() as u64;
-            out.extend_from_slice(o)
+            extend_scaled(out, o, gain)
         });
         self.decoded.drain(..n);
     }
@@ -449,10 +466,10 @@ impl Worker {
             self.fade_out_tail();
         }
         self.resample_all_but(0);
-        let (out, produced) = (&mut self.out, &mut self.produced);
+        let (out, produced, gain) = (&mut self.out, &mut self.produced, self.gain);
         self.resampler.flush(&mut |o| {
             *produced += o.len() as u64;
-            out.extend_from_slice(o)
+            extend_scaled(out, o, gain)
         });
         if fade {
             // The resampler's ringing after the fade is already near silence; make sure the
@@ -475,5 +492,13 @@ impl Worker {
             thread::park_timeout(self.poll);
         }
         self.shared.finished.store(true, Ordering::Release);
+    }
+}
+
+fn extend_scaled(out: &mut Vec<f32>, samples: &[f32], gain: f32) {
+    if gain == 1.0 {
+        out.extend_from_slice(samples);
+    } else {
+        out.extend(samples.iter().map(|s| s * gain));
     }
 }

@@ -2,7 +2,8 @@
 //! Python reference's harness in the same run, and prints one report with ratios.
 //!
 //! Sources of each figure:
-//! - CPU per frame (plain, idle, mixing, tee): `cargo bench -p voxpace-core --bench frame`
+//! - CPU per frame (plain, idle, mixing, tee; loudness: true-peak limiter, output meter,
+//!   reply normalisation per push): `cargo bench -p voxpace-core --bench frame`
 //!   (criterion); Opus: `cargo bench -p voxpace-transport --bench publish`.
 //! - Tracks per core in real time and memory per track:
 //!   `cargo run --release -p voxpace-core --example capacity`.
@@ -351,6 +352,13 @@ pub fn run_bench(args: &[String]) -> Result<()> {
             fmt_opt(py(pk, ps).map(|p| p.total), "µs", 2)
         );
     }
+    println!();
+    println!("Loudness (same bench; the push rows are the producer side, per 20 ms pushed)");
+    for (name, us) in ft.iter().filter(|(n, _)| n.contains("loudness: ")) {
+        let name = name.trim_start_matches("frame/loudness: ");
+        println!("  {name:<58} {us:>9.3} µs");
+    }
+    println!();
     let opus_lines: Vec<&str> = opus
         .text
         .lines()

@@ -107,6 +107,21 @@ pub(crate) fn render(state: &AppState) -> String {
         "Speech buffered and not yet played.",
         &per_output(&|o| o.handle.buffered().as_secs_f64()),
     );
+    // Only outputs with `[output.loudness]` meter, and only while they are not silent.
+    let loudness: Vec<(String, f64)> = outputs
+        .values()
+        .filter_map(|o| {
+            let l = o.handle.output_loudness()?;
+            Some((format!("{{output=\"{}\"}}", o.id), l as f64))
+        })
+        .collect();
+    family(
+        &mut out,
+        "voxpace_output_momentary_lufs",
+        "gauge",
+        "Momentary loudness of the output (ITU-R BS.1770, last 400 ms), in LUFS.",
+        &loudness,
+    );
     #[cfg(feature = "webrtc")]
     {
         let publ = |f: &dyn Fn(&voxpace_transport::PublisherStats) -> f64| -> Vec<(String, f64)> {
