@@ -5,6 +5,7 @@
 //! timing behaviour runs the same on [`MonotonicClock`] in production and on [`VirtualClock`]
 //! in tests, where hours of track time pass in milliseconds. The wall clock is never used.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
@@ -23,7 +24,9 @@ pub trait Clock: Clone + Send + Sync + 'static {
     fn sleep_until(&self, deadline: Duration) -> Self::Sleep;
 
     /// Block the calling OS thread until `now() >= deadline` (used by [`crate::FrameClock`]'s
-    /// dedicated thread, which needs sub-millisecond precision that async timers lack).
+    /// dedicated thread, which needs sub-millisecond precision that async timers lack). The
+    /// monotonic clock sleeps, and spins only the last few microseconds the OS timer cannot
+    /// hit.
     fn block_until(&self, deadline: Duration);
 }
 
@@ -60,21 +63,46 @@ impl Clock for MonotonicClock {
     }
 
     fn block_until(&self, deadline: Duration) {
-        // `thread::sleep` overshoots by tens of microseconds; the last stretch is spun
-        // so that a frame clock thread wakes within a few microseconds of its deadline.
-        const SPIN: Duration = Duration::from_micros(200);
-        loop {
-            let now = self.now();
-            if now >= deadline {
-                return;
-            }
-            let left = deadline - now;
-            if left > SPIN {
-                std::thread::sleep(left - SPIN);
-            } else {
-                std::hint::spin_loop();
-            }
+        // Sleep for all but the OS timer's usual overshoot, then spin what is left: the
+        // spin is only ever as long as the timer is imprecise (tens of microseconds), so a
+        // thread that mostly waits costs almost nothing, and still wakes within a few
+        // microseconds of its deadline.
+        let now = self.now();
+        if now >= deadline {
+            return;
         }
+        let left = deadline - now;
+        let early = OVERSHOOT.get();
+        if left > early {
+            let asked = left - early;
+            let before = Instant::now();
+            std::thread::sleep(asked);
+            OVERSHOOT.set(next_overshoot(early, before.elapsed().saturating_sub(asked)));
+        }
+        while self.now() < deadline {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+thread_local! {
+    /// How late `thread::sleep` returns on this thread, as `MonotonicClock::block_until`
+    /// has seen it (Linux's default timer slack is 50 µs).
+    static OVERSHOOT: Cell<Duration> = const { Cell::new(Duration::from_micros(50)) };
+}
+
+/// The most a sleep is cut short to be spun instead.
+const MAX_SPIN: Duration = Duration::from_micros(200);
+
+/// The overshoot estimate after one more sleep that overshot by `seen`. It follows the
+/// usual (lower) overshoot: down quickly, up slowly, so a sleep that was late once because
+/// the machine was busy does not make every later wait spin longer.
+fn next_overshoot(estimate: Duration, seen: Duration) -> Duration {
+    let seen = seen.min(MAX_SPIN);
+    if seen < estimate {
+        (estimate + seen) / 2
+    } else {
+        estimate + (seen - estimate) / 16
     }
 }
 
@@ -100,6 +128,8 @@ struct VirtualInner {
 struct VirtualState {
     now: Duration,
     sleepers: Vec<(Duration, Waker)>,
+    /// Deadlines of threads blocked in `block_until`.
+    blocked: Vec<Duration>,
 }
 
 impl VirtualClock {
@@ -154,6 +184,12 @@ impl VirtualClock {
         }
     }
 
+    /// The earliest deadline a thread is blocked on in [`Clock::block_until`] (a
+    /// [`crate::FrameClock`]'s thread waiting for its next slot), if any.
+    pub fn blocked_until(&self) -> Option<Duration> {
+        self.lock().blocked.iter().min().copied()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, VirtualState> {
         // A poisoned test clock only means another test thread panicked; the time is still valid.
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -186,12 +222,19 @@ impl Clock for VirtualClock {
             return;
         }
         let mut state = self.lock();
+        if state.now >= deadline {
+            return;
+        }
+        state.blocked.push(deadline);
         while state.now < deadline {
             state = self
                 .inner
                 .moved
                 .wait(state)
                 .unwrap_or_else(|e| e.into_inner());
+        }
+        if let Some(i) = state.blocked.iter().position(|d| *d == deadline) {
+            state.blocked.swap_remove(i);
         }
     }
 }
@@ -249,6 +292,21 @@ mod tests {
         }
         clock.sleep_until(Duration::from_millis(10)).await;
         assert_eq!(clock.now(), Duration::from_millis(60), "never goes back");
+    }
+
+    #[test]
+    fn the_spin_estimate_follows_the_usual_overshoot_not_the_outliers() {
+        let us = Duration::from_micros;
+        let mut e = us(50);
+        for _ in 0..20 {
+            e = next_overshoot(e, us(60));
+        }
+        assert!(e > us(55) && e <= us(60), "{e:?}");
+        // One sleep 5 ms late (a busy machine) barely moves it, and never past the cap.
+        let after = next_overshoot(e, us(5000));
+        assert!(after <= e + us(10), "{after:?}");
+        // A quieter timer is followed quickly.
+        assert!(next_overshoot(e, us(10)) < us(40));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! The period is divided into slots of about a millisecond; each track is placed in the
 //! least loaded slot and rendered at that slot's offset. Spreading the batches keeps every
 //! track's lateness to one small batch, and the thread sleeps precisely between them
-//! ([`Clock::block_until`]).
+//! ([`Clock::block_until`]). Only slots that hold a track are woken for, so an idle output
+//! costs one wake per period and an empty clock one wake per period to look for new tracks.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,7 @@ const BUCKETS: usize = 100_000;
 pub struct FrameClockStats {
     /// Frames rendered.
     pub frames: u64,
-    /// Ticks (batches) run.
+    /// Batches rendered (one per occupied slot per period; empty slots are not woken for).
     pub batches: u64,
     /// Tracks registered now.
     pub tracks: usize,
@@ -169,7 +170,14 @@ fn run<C: Clock>(clock: C, period: Duration, slots: usize, shared: &ClockShared)
     let origin = clock.now();
     let mut tick: u64 = 0;
     while !shared.stop.load(Ordering::Acquire) {
+        let mut rendered = false;
+        // Only slots that hold a track are waited for: an idle output costs one wake per
+        // period, and an empty clock one wake per period to look for new tracks.
         for (slot, lane) in lanes.iter_mut().enumerate() {
+            if lane.is_empty() {
+                continue;
+            }
+            rendered = true;
             let due = origin + period * tick as u32 + slot_len * slot as u32;
             clock.block_until(due);
             let start = clock.now().saturating_sub(due);
@@ -187,6 +195,9 @@ fn run<C: Clock>(clock: C, period: Duration, slots: usize, shared: &ClockShared)
             }
         }
         tick += 1;
+        if !rendered {
+            clock.block_until(origin + period * tick as u32);
+        }
         // Registration happens between ticks; a busy lock just waits for the next tick.
         if let Ok(mut adds) = shared.adds.try_lock() {
             for r in adds.drain(..) {

@@ -265,7 +265,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     if o.quick {
         capacity.args([
             "--tracks",
-            "100,1000,4000",
+            "1000,20000",
             "--seconds",
             "3",
             "--memory-tracks",
@@ -374,7 +374,15 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     println!("(Python: the reference does not encode Opus itself; no figure to compare.)");
 
     println!();
-    println!("Real-time tracks per core");
+    println!("Idle output (one silent track on the frame clock, real clock)");
+    let idle_line = capacity.text.lines().find(|l| l.starts_with("idle"));
+    println!(
+        "  rust {}",
+        idle_line.unwrap_or("(capacity example printed no idle line)")
+    );
+
+    println!();
+    println!("Real-time tracks per core (lateness p99, p99.9, max; missing frames)");
     let cap_lines: Vec<&str> = capacity
         .text
         .lines()
