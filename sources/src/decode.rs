@@ -189,17 +189,36 @@ impl FileDecoder {
         Ok(decoder)
     }
 
-    /// Open audio from any byte source; `path` only names it in errors. A panic inside
-    /// the decoder library (malformed input it does not guard against) becomes
-    /// [`Error::Corrupt`] instead of unwinding into the caller.
+    /// Open audio from any byte source; `path` only names it in errors. A seekable source
+    /// has its MP4 gapless window read first. A panic inside the decoder library (malformed
+    /// input it does not guard against) becomes [`Error::Corrupt`] instead of unwinding into
+    /// the caller.
     pub(crate) fn from_source(
         path: &Path,
         source: Box<dyn MediaSource>,
         ext: Option<&str>,
         out_channels: usize,
     ) -> Result<Self, Error> {
+        let mut source = source;
+        let window = if source.is_seekable() {
+            gapless::read_mp4(&mut source)
+        } else {
+            None
+        };
+        Self::open_stream(path, source, ext, out_channels, window)
+    }
+
+    /// Open audio from `source` (seekable or not) whose MP4 gapless window, if any, the
+    /// caller has read already; panics inside the decoder library become errors.
+    pub(crate) fn open_stream(
+        path: &Path,
+        source: Box<dyn MediaSource>,
+        ext: Option<&str>,
+        out_channels: usize,
+        window: Option<gapless::Window>,
+    ) -> Result<Self, Error> {
         let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Self::open_source(path, source, ext, out_channels)
+            Self::open_with_window(path, source, ext, out_channels, window)
         }));
         guarded.unwrap_or_else(|_| {
             Err(Error::Corrupt {
@@ -210,19 +229,14 @@ impl FileDecoder {
         })
     }
 
-    fn open_source(
+    fn open_with_window(
         path: &Path,
         source: Box<dyn MediaSource>,
         ext: Option<&str>,
         out_channels: usize,
+        window: Option<gapless::Window>,
     ) -> Result<Self, Error> {
         let path_buf = path.to_path_buf();
-        let mut source = source;
-        let window = if source.is_seekable() {
-            gapless::read_mp4(&mut source)
-        } else {
-            None
-        };
         let mss = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = ext {
@@ -240,6 +254,9 @@ impl FileDecoder {
                 MetadataOptions::default(),
             )
             .map_err(|e| match e {
+                SymError::Unsupported(why) if why.contains("moov") => not_audio(
+                    "an MP4 whose moov box follows its media data cannot be read as a stream (write it with `-movflags +faststart`, or as fragmented MP4)",
+                ),
                 SymError::Unsupported(_) => not_audio("no known audio container format"),
                 SymError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
                     not_audio("too short to hold audio")
@@ -267,12 +284,26 @@ impl FileDecoder {
         if let Some(rate) = params.sample_rate {
             check_rate(path, rate)?;
         }
-        let decoder = symphonia::default::get_codecs()
+        let decoder = crate::codecs::registry()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
             .map_err(|e| match e {
+                SymError::Unsupported(why)
+                    if crate::codecs::registry()
+                        .get_audio_decoder(params.codec)
+                        .is_some() =>
+                {
+                    Error::Unsupported {
+                        path: path_buf.clone(),
+                        what: format!("this {} stream ({why})", codec_name(params.codec)),
+                    }
+                }
                 SymError::Unsupported(_) => Error::Unsupported {
                     path: path_buf.clone(),
-                    what: format!("the {} codec", codec_name(params.codec)),
+                    what: format!(
+                        "the {} codec{}",
+                        codec_name(params.codec),
+                        crate::codecs::missing_hint(params.codec)
+                    ),
                 },
                 other => Error::Corrupt {
                     path: path_buf.clone(),

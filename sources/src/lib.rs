@@ -16,6 +16,9 @@
 //!     release), from `BusContext::speech_active`.
 //!   - [`SourceEvents`] / [`SourceEvent`]: a file that breaks mid-stream fades out and is
 //!     reported; the speech track keeps running. [`BackgroundStats`]: underruns and more.
+//! - [`decode_stream`]: reply audio in any of these formats decoded while it arrives (an
+//!   HTTP body), on a thread of its own, with back-pressure from the track to the bytes
+//!   ([`StreamInput`] / [`StreamOutput`]); [`decode_file`] decodes a reply file whole.
 //! - [`TtsResampler`]: a reply's PCM at 16, 22.05, 44.1 kHz or any rate, mono or stereo,
 //!   converted to the track's format chunk by chunk, without seams.
 //! - [`probe`] / [`FileInfo`]: check a file and read its rate, channels, codec, length.
@@ -46,7 +49,9 @@
 //! normalised so a side's gains sum to 1, so a 5.1 file plays at the level of its stereo
 //! fold-down as ffmpeg writes it to 16-bit. MP4 encoder delay and padding are trimmed as the
 //! container's edit list (`elst`) or `iTunSMPB` says: AAC loops are gapless and start on
-//! time. Opus and ALAC are reported as [`Error::Unsupported`].
+//! time. Ogg/Opus is decoded by libopus with the `opus` feature (pre-skip and end trim
+//! applied, 48 kHz); without it, and for ALAC, [`Error::Unsupported`] names the codec (and
+//! the feature to build with).
 //!
 //! ## Damage
 //! A packet that fails to decode (or data the demuxer resynchronises past) is skipped and
@@ -89,6 +94,7 @@
 //! one core sustains roughly 500 compressed or 1000 PCM background sources in real time;
 //! the frame path itself costs about 5 µs per source per 20 ms frame.
 
+mod codecs;
 mod decode;
 mod downmix;
 mod dsp;
@@ -97,14 +103,18 @@ mod events;
 mod gapless;
 mod loudness;
 mod mixer;
+#[cfg(feature = "opus")]
+mod opus;
 mod reply;
 mod resample;
+mod stream;
 mod tts;
 mod worker;
 
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use codecs::OPUS;
 pub use decode::{check_file, probe, FileCheck, FileInfo};
 pub use dsp::Ducking;
 pub use error::Error;
@@ -113,5 +123,6 @@ pub use mixer::{
     Background, BackgroundConfig, BackgroundMixer, BackgroundStats, Looping, Play, MAX_VOICES,
 };
 pub use reply::decode_file;
+pub use stream::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
 pub use tts::TtsResampler;
 pub use worker::MAX_RESTARTS;

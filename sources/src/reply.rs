@@ -10,8 +10,11 @@ use crate::decode::FileDecoder;
 use crate::resample::StreamResampler;
 use crate::Error;
 
-/// Resampler input chunk for whole files: large, for throughput.
-const FILE_CHUNK: usize = 1024;
+/// Resampler input per call for replies: 10 ms keeps a streamed reply's added latency low,
+/// and a file decoded whole uses the same, so both give the same samples.
+pub(crate) fn reply_chunk(rate: u32) -> usize {
+    (rate / 100).max(1) as usize
+}
 
 /// Decode a whole audio file (any format [`probe`](crate::probe) accepts) into 16-bit
 /// samples in `format`, as a reply plays it. Damage the decoder can skip is skipped; a file
@@ -23,7 +26,7 @@ pub fn decode_file(path: impl AsRef<Path>, format: Format) -> Result<Vec<i16>, E
         decoder.sample_rate(),
         format.sample_rate(),
         channels,
-        FILE_CHUNK,
+        reply_chunk(decoder.sample_rate()),
     )?;
     let mut out = Vec::new();
     let mut block = Vec::new();

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use voxpace_core::{Playback, ReplyOutcome};
 
+use super::coded::Coded;
 use super::intake::{parse_content_type, Converter};
 use super::output::{Intake, Output, ReplySlot};
 use super::{ApiError, AppState};
@@ -291,8 +292,13 @@ async fn open_reply(
     };
     check_length(&headers, wire)?;
     let mut body = BodyReader::new(&state, &output, body);
-    // A WAV header is read and checked before the reply opens, so a bad one changes nothing.
+    // A WAV header (or a compressed stream's headers and first packet) is read and checked
+    // before the reply opens, so a bad one changes nothing.
     let mut early = Vec::new();
+    let coded = match wire {
+        Some(super::intake::Wire::Coded(c)) => Some(Coded::open(c, &mut body, &output).await?),
+        _ => None,
+    };
     let converter = match wire {
         Some(w @ super::intake::Wire::Wav) => {
             let mut c = Converter::new(w, output.handle.format());
@@ -330,7 +336,7 @@ async fn open_reply(
     }
     let finish = q.finish.unwrap_or(!empty);
     let result = match wire {
-        Some(wire) => stream_in(&output, &slot, wire, body, early, finish).await,
+        Some(wire) => stream_in(&output, &slot, wire, body, early, coded, finish).await,
         None if finish => finish_slot(&slot).await,
         None => Ok(()),
     };
@@ -368,6 +374,7 @@ async fn append_audio(
         wire,
         body,
         Vec::new(),
+        None,
         q.finish.unwrap_or(false),
     )
     .await;
@@ -475,18 +482,40 @@ async fn stream_in(
     wire: super::intake::Wire,
     mut body: BodyReader,
     early: Vec<i16>,
+    coded: Option<Coded>,
     finish: bool,
 ) -> Result<(), ApiError> {
     let mut guard = take_intake(slot).await?;
     let intake = guard.as_mut().expect("checked by take_intake");
     let format = output.handle.format();
-    if intake.converter.as_ref().is_none_or(|(w, _)| *w != wire) {
+    if let super::intake::Wire::Coded(_) = wire {
+        // Each compressed body is a whole stream of its own (coded.rs).
+        intake.converter = None;
+    } else if intake.converter.as_ref().is_none_or(|(w, _)| *w != wire) {
         intake.converter = Some((wire, Converter::new(wire, format)));
     }
-    let (_, converter) = intake.converter.as_mut().expect("set above");
     let mut samples = Vec::new();
     let ch = format.channels() as u64;
     let result: Result<(), ApiError> = async {
+        let converter = match (wire, intake.converter.as_mut()) {
+            (super::intake::Wire::Coded(c), _) => {
+                let coded = match coded {
+                    Some(coded) => coded,
+                    None => Coded::open(c, &mut body, output).await?,
+                };
+                return coded
+                    .stream_into(&mut intake.writer, &mut body, output)
+                    .await;
+            }
+            (_, Some((_, converter))) => converter,
+            (_, None) => {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "no converter for a PCM body",
+                ))
+            }
+        };
         if !early.is_empty() {
             intake.writer.push_samples(&early).await?;
             body.credit(early.len() as u64 / ch);
@@ -510,21 +539,27 @@ async fn stream_in(
         Ok(())
     }
     .await;
-    let stalled = matches!(&result, Err(e) if e.code == BODY_TIMEOUT);
-    if stalled {
+    // A body that stalled or broke mid-stream: the reply ends with what arrived.
+    let cut_short = match &result {
+        Err(e) if e.code == BODY_TIMEOUT || e.code == super::coded::DAMAGED => Some(e.code),
+        _ => None,
+    };
+    let stalled = cut_short.is_some();
+    if let Some(reason) = cut_short {
         // Said before the reply is finished, so it precedes the reply's playback_finished.
         slot.incomplete.store(true, Ordering::Release);
         let rate = format.sample_rate() as f64;
         let data = json!({
             "type": "reply_incomplete",
             "reply": slot.id.0,
-            "reason": "body_timeout",
+            "reason": reason,
             "accepted_ms": slot.playback.accepted() as f64 * 1000.0 / rate,
         });
         output.span.in_scope(|| {
             tracing::warn!(
                 reply = slot.id.0,
-                "reply body stalled; the reply ends with what arrived"
+                reason,
+                "reply body cut short; the reply ends with what arrived"
             )
         });
         let _ = output.events.send(Arc::new(super::output::EventMsg {
@@ -556,7 +591,7 @@ const BODY_TIMEOUT: &str = "body_timeout";
 /// instead of holding its reply open (speaking, underrunning) forever. A paused output plays
 /// nothing, so its bodies are not held to the clock. Ends early (410) when the output is
 /// ended (DELETE, shutdown).
-struct BodyReader {
+pub(super) struct BodyReader {
     stream: axum::body::BodyDataStream,
     deadline: tokio::time::Instant,
     idle: Duration,
@@ -577,12 +612,15 @@ impl BodyReader {
     }
 
     /// `frames` samples per channel were accepted: they buy their duration of time.
-    fn credit(&mut self, frames: u64) {
+    pub(super) fn credit(&mut self, frames: u64) {
         self.deadline += Duration::from_secs_f64(frames as f64 / self.rate);
     }
 
     /// The next chunk of the body; `None` at its end.
-    async fn next(&mut self, output: &Output) -> Result<Option<bytes::Bytes>, ApiError> {
+    pub(super) async fn next(
+        &mut self,
+        output: &Output,
+    ) -> Result<Option<bytes::Bytes>, ApiError> {
         loop {
             tokio::select! {
                 biased;

@@ -1,13 +1,15 @@
 //! Reply audio arriving over HTTP: the content type says what it is (raw 16-bit PCM with
-//! its rate and channels, or a WAV stream), and a [`Converter`] turns arbitrary body chunks
-//! into samples in the track's format (byte order, channel layout, sample rate).
+//! its rate and channels, a WAV stream, or a compressed stream: MP3, FLAC, Ogg Vorbis/Opus,
+//! AAC, MP4). A [`Converter`] turns arbitrary body chunks of PCM and WAV into samples in the
+//! track's format (byte order, channel layout, sample rate); compressed bodies go to a
+//! stream decoder (`coded.rs`).
 
 use voxpace_core::Format;
 
 use super::ApiError;
 
 /// Content types accepted for reply audio (also listed in 415 answers and the OpenAPI).
-pub const ACCEPTED: &str = "audio/L16;rate=R;channels=C (16-bit little-endian PCM; add endian=big for RFC 2586 byte order), audio/pcm;rate=R;channels=C, or audio/wav (16-bit PCM WAV, header first)";
+pub const ACCEPTED: &str = "audio/L16;rate=R;channels=C (16-bit little-endian PCM; add endian=big for RFC 2586 byte order), audio/pcm;rate=R;channels=C, audio/wav (16-bit PCM WAV, header first), audio/mpeg (MP3), audio/flac, audio/ogg (Vorbis or Opus), audio/aac (ADTS) or audio/mp4 (AAC, moov first)";
 
 /// What the body carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +25,8 @@ pub enum Wire {
     },
     /// A WAV stream; the layout comes from its header.
     Wav,
+    /// A compressed stream, decoded as it arrives; each request body is one whole stream.
+    Coded(voxpace_sources::Container),
 }
 
 /// Parse a `Content-Type` header value.
@@ -76,9 +80,12 @@ pub fn parse_content_type(value: Option<&str>) -> Result<Wire, ApiError> {
                 big_endian,
             })
         }
-        _ => Err(ApiError::unsupported(format!(
-            "Content-Type {value:?} is not reply audio; send {ACCEPTED}"
-        ))),
+        other => match voxpace_sources::Container::from_mime(other) {
+            Some(c) => Ok(Wire::Coded(c)),
+            None => Err(ApiError::unsupported(format!(
+                "Content-Type {value:?} is not reply audio; send {ACCEPTED}"
+            ))),
+        },
     }
 }
 
@@ -109,7 +116,8 @@ impl Converter {
                 channels,
                 big_endian,
             } => Some((rate, channels, big_endian)),
-            Wire::Wav => None,
+            // Compressed streams never reach a converter (see `coded.rs`).
+            Wire::Wav | Wire::Coded(_) => None,
         };
         let mut c = Self {
             target,
@@ -252,14 +260,28 @@ mod tests {
             }
         );
         assert_eq!(parse_content_type(Some("audio/wav")).unwrap(), Wire::Wav);
+        assert_eq!(
+            parse_content_type(Some("audio/mpeg")).unwrap(),
+            Wire::Coded(voxpace_sources::Container::Mp3)
+        );
+        assert_eq!(
+            parse_content_type(Some("Audio/Ogg; codecs=opus")).unwrap(),
+            Wire::Coded(voxpace_sources::Container::Ogg)
+        );
         for bad in [
             "text/plain",
             "audio/L16",
             "audio/L16;rate=16000;channels=3",
             "audio/pcm;rate=x",
+            "video/mp4",
         ] {
             let e = parse_content_type(Some(bad)).unwrap_err();
             assert_eq!(e.status.as_u16(), 415, "{bad}");
+            if !bad.starts_with("audio/") {
+                for accepted in ["audio/L16", "audio/wav", "audio/mpeg", "audio/ogg", "audio/mp4"] {
+                    assert!(e.message.contains(accepted), "{}", e.message);
+                }
+            }
         }
     }
 

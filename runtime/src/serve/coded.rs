@@ -1,0 +1,170 @@
+//! Reply bodies in compressed formats (MP3, FLAC, Ogg Vorbis/Opus, AAC, MP4): the body's
+//! bytes go to a `voxpace_sources` stream decoder (a thread per streamed body) as they
+//! arrive, and its samples into the reply's writer. One loop serves both ends, so the body is
+//! read only when the decoder wants bytes, and the decoder only gets room when the writer
+//! (waiting on the track's bounded intake) took its audio: the body is read no faster than
+//! the track plays it, and never buffered whole.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use voxpace_core::ReplyWriter;
+use voxpace_sources::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
+
+use super::api::BodyReader;
+use super::output::{EventMsg, Output};
+use super::ApiError;
+
+/// The error code of a compressed body that failed after some of it played.
+pub(super) const DAMAGED: &str = "damaged_audio";
+
+/// One request body on its way through a stream decoder.
+pub(super) struct Coded {
+    container: Container,
+    input: StreamInput,
+    output: StreamOutput,
+    body_done: bool,
+    /// The body failed (cut off, stalled): the decoder gets no more bytes; what it has
+    /// still plays, then this error answers.
+    body_error: Option<ApiError>,
+}
+
+impl Coded {
+    /// Start a decoder for a body of `container` audio into `output`'s format and read the
+    /// body until it has read the stream's headers and decoded its first packet. `Err`
+    /// (nothing played, nothing changed) when the body is not such audio.
+    pub(super) async fn open(
+        container: Container,
+        body: &mut BodyReader,
+        output: &Output,
+    ) -> Result<Self, ApiError> {
+        let (input, out) = decode_stream(container, output.handle.format(), "the request body")
+            .map_err(|e| {
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    e.to_string(),
+                )
+            })?;
+        let mut this = Self {
+            container,
+            input,
+            output: out,
+            body_done: false,
+            body_error: None,
+        };
+        match this.next(body, output).await? {
+            Decoded::Opened(info) => {
+                output.span.in_scope(|| {
+                    tracing::debug!(
+                        codec = info.codec,
+                        rate = info.sample_rate,
+                        channels = info.channels,
+                        "compressed reply body"
+                    )
+                });
+                Ok(this)
+            }
+            Decoded::Finished(Err(e)) => Err(this.refused(e)),
+            _ => Err(ApiError::bad_request(
+                "bad_audio",
+                format!("the {container} body holds no audio", container = container.mime()),
+            )),
+        }
+    }
+
+    /// Decode the rest of the body into `writer`. Damage the decoder skips is reported as a
+    /// `reply_damaged` event and playing goes on; a stream that breaks ends this request with
+    /// [`DAMAGED`] after everything decoded before the break was pushed.
+    pub(super) async fn stream_into(
+        mut self,
+        writer: &mut ReplyWriter,
+        body: &mut BodyReader,
+        output: &Output,
+    ) -> Result<(), ApiError> {
+        let channels = u64::from(output.handle.format().channels());
+        loop {
+            match self.next(body, output).await? {
+                Decoded::Samples(samples) => {
+                    let frames = samples.len() as u64 / channels;
+                    writer.push_vec(samples).await?;
+                    body.credit(frames);
+                }
+                Decoded::Damaged { at, error } => {
+                    let data = json!({
+                        "type": "reply_damaged",
+                        "reply": writer.id().0,
+                        "at_ms": at.as_secs_f64() * 1000.0,
+                        "reason": error.to_string(),
+                    });
+                    output.span.in_scope(|| {
+                        tracing::warn!(reply = writer.id().0, %error, "damaged reply audio skipped")
+                    });
+                    let _ = output.events.send(Arc::new(EventMsg {
+                        seq: 0,
+                        name: "reply_damaged",
+                        data: data.to_string(),
+                    }));
+                }
+                Decoded::Finished(result) => {
+                    if let Some(e) = self.body_error.take() {
+                        return Err(e);
+                    }
+                    return result.map_err(|e| {
+                        ApiError::bad_request(
+                            DAMAGED,
+                            format!("{e}; the reply ends with the audio decoded before it"),
+                        )
+                        .closing()
+                    });
+                }
+                // `Opened` came before; later kinds are for other users.
+                _ => {}
+            }
+        }
+    }
+
+    /// The error for a body refused before anything played.
+    fn refused(&mut self, e: voxpace_sources::Error) -> ApiError {
+        if let Some(body) = self.body_error.take() {
+            return body;
+        }
+        let message = format!("{e} (Content-Type {})", self.container.mime());
+        match e {
+            voxpace_sources::Error::Unsupported { .. } => ApiError::unsupported(message),
+            _ => ApiError::bad_request("bad_audio", message),
+        }
+        .closing()
+    }
+
+    /// The decoder's next report, reading the body as the decoder wants bytes.
+    async fn next(&mut self, body: &mut BodyReader, output: &Output) -> Result<Decoded, ApiError> {
+        loop {
+            tokio::select! {
+                biased;
+                d = self.output.recv() => {
+                    // The thread always ends with `Finished`; a missing one is a lost thread.
+                    return Ok(d.unwrap_or(Decoded::Finished(Ok(()))));
+                }
+                _ = self.input.feed(), if self.input.has_pending() => {}
+                chunk = body.next(output), if !self.input.has_pending() && !self.body_done => {
+                    match chunk {
+                        Ok(Some(bytes)) => self.input.put(bytes),
+                        Ok(None) => {
+                            self.body_done = true;
+                            self.input.close();
+                        }
+                        // The output is being ended: stop at once.
+                        Err(e) if e.code == "output_ended" => return Err(e),
+                        // A body cut off or stalled: what the decoder has still plays.
+                        Err(e) => {
+                            self.body_done = true;
+                            self.input.close();
+                            self.body_error = Some(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

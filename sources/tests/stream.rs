@@ -1,0 +1,384 @@
+//! Reply audio decoded while it arrives ([`decode_stream`]): every format, fed in 500-byte
+//! pieces, comes out exactly as the whole file decodes ([`decode_file`], the path checked
+//! against ffmpeg in `reference.rs`) and matches ffmpeg's own decode; a stream cut off
+//! keeps what decoded before the cut and says where it broke; bytes that are not audio are
+//! refused before anything plays; the decoder reads its input no faster than its output is
+//! taken.
+//!
+//! Fixtures are made by ffmpeg at test time (installed by `cargo xtask ci`; tests only).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bytes::Bytes;
+use common::format;
+use voxpace_sources::{decode_file, decode_stream, Container, Decoded, Error};
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is installed (cargo xtask ci installs it)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// ffmpeg's decode of `file`, resampled by ffmpeg to `rate`, as f64 samples.
+fn reference(file: &Path, rate: u32, channels: u16) -> Vec<f64> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+        .arg(file)
+        .args(["-f", "f32le", "-ar", &rate.to_string()])
+        .args(["-ac", &channels.to_string(), "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success());
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+        .collect()
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("voxpace-stream-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Speech-like material: a moving pitch with a moving level (alignment is unambiguous).
+const MATERIAL: &str = "aevalsrc=0.3*sin(2*PI*(300+200*sin(2*PI*0.7*t))*t)*(0.6+0.4*sin(2*PI*1.3*t))+0.05*sin(2*PI*2500*t):d=1.5";
+
+/// Encode the material into `name` at `rate`, mono.
+fn make(dir: &Dir, name: &str, rate: u32, codec: &[&str]) -> PathBuf {
+    let file = dir.path(name);
+    let rate_s = rate.to_string();
+    let mut args = vec!["-f", "lavfi", "-i", MATERIAL, "-ar", &rate_s, "-ac", "1"];
+    args.extend_from_slice(codec);
+    args.push(file.to_str().unwrap());
+    ffmpeg(&args);
+    file
+}
+
+/// What the stream decoder made of `bytes` fed in `piece`-byte pieces: the samples, the
+/// damage reports, how it finished, and whether it opened.
+struct Streamed {
+    opened: bool,
+    samples: Vec<i16>,
+    damaged: usize,
+    finished: Result<(), Error>,
+}
+
+fn stream(bytes: &[u8], container: Container, f: voxpace_core::Format, piece: usize) -> Streamed {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut input, mut output) = decode_stream(container, f, "test stream").unwrap();
+        let mut pieces = bytes.chunks(piece).map(Bytes::copy_from_slice);
+        let mut got = Streamed {
+            opened: false,
+            samples: Vec::new(),
+            damaged: 0,
+            finished: Ok(()),
+        };
+        let mut input_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                d = output.recv() => match d.expect("Finished comes last") {
+                    Decoded::Opened(_) => got.opened = true,
+                    Decoded::Samples(s) => got.samples.extend_from_slice(&s),
+                    Decoded::Damaged { .. } => got.damaged += 1,
+                    Decoded::Finished(r) => {
+                        got.finished = r;
+                        return got;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                },
+                _ = input.feed(), if input.has_pending() => {}
+                _ = std::future::ready(()), if input_open && !input.has_pending() => {
+                    match pieces.next() {
+                        Some(p) => input.put(p),
+                        None => {
+                            input.close();
+                            input_open = false;
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn to_f64(x: &[i16]) -> Vec<f64> {
+    x.iter().map(|s| *s as f64 / 32_768.0).collect()
+}
+
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        ab += a[i] * b[i];
+        aa += a[i] * a[i];
+        bb += b[i] * b[i];
+    }
+    ab / (aa * bb).sqrt().max(1e-30)
+}
+
+fn rms_db(x: &[f64]) -> f64 {
+    20.0 * (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64)
+        .sqrt()
+        .log10()
+}
+
+#[test]
+fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg() {
+    let dir = Dir::new("formats");
+    let mut cases: Vec<(&str, Container, u32, Vec<&str>)> = vec![
+        (
+            "a.mp3",
+            Container::Mp3,
+            44_100,
+            vec!["-c:a", "libmp3lame", "-b:a", "64k"],
+        ),
+        ("a.flac", Container::Flac, 22_050, vec!["-c:a", "flac"]),
+        (
+            "a.ogg",
+            Container::Ogg,
+            44_100,
+            vec!["-c:a", "libvorbis", "-q:a", "3"],
+        ),
+        (
+            "a.aac",
+            Container::Adts,
+            24_000,
+            vec!["-c:a", "aac", "-b:a", "48k", "-f", "adts"],
+        ),
+        (
+            "a.m4a",
+            Container::Mp4,
+            44_100,
+            vec!["-c:a", "aac", "-b:a", "64k", "-movflags", "+faststart"],
+        ),
+        ("a.wav", Container::Wav, 16_000, vec!["-c:a", "pcm_f32le"]),
+    ];
+    if voxpace_sources::OPUS {
+        cases.push((
+            "a.opus",
+            Container::Ogg,
+            48_000,
+            vec!["-c:a", "libopus", "-b:a", "32k", "-f", "ogg"],
+        ));
+    }
+    let f = format(24_000, 1);
+    for (name, container, rate, codec) in &cases {
+        let file = make(&dir, name, *rate, codec);
+        let bytes = std::fs::read(&file).unwrap();
+        let got = stream(&bytes, *container, f, 500);
+        assert!(got.opened, "{name}");
+        assert!(got.finished.is_ok(), "{name}: {:?}", got.finished);
+        assert_eq!(got.damaged, 0, "{name}");
+        let whole = decode_file(&file, f).unwrap();
+        assert_eq!(
+            got.samples.len(),
+            whole.len(),
+            "{name}: streamed and whole-file lengths"
+        );
+        assert!(
+            got.samples == whole,
+            "{name}: streamed differs from the whole-file decode"
+        );
+        // ffmpeg's decode, resampled by ffmpeg: a different resampler, so close, not equal.
+        let want = reference(&file, 24_000, 1);
+        let ours = to_f64(&got.samples);
+        let corr = correlation(&want, &ours);
+        let n = want.len().min(ours.len());
+        let level = rms_db(&ours[..n]) - rms_db(&want[..n]);
+        eprintln!(
+            "{name}: {} samples (ffmpeg {}), correlation {corr:.5}, level {level:+.3} dB",
+            ours.len(),
+            want.len()
+        );
+        assert!(corr > 0.98, "{name}: correlation {corr}");
+        assert!(level.abs() < 0.2, "{name}: level {level} dB");
+        // 1.5 s of material: the encoder delay is trimmed (AAC in ADTS declares none).
+        let expected = 36_000i64;
+        let slack = if *container == Container::Adts {
+            2_400
+        } else {
+            30
+        };
+        assert!(
+            (ours.len() as i64 - expected).abs() <= slack,
+            "{name}: {} samples for 1.5 s",
+            ours.len()
+        );
+    }
+}
+
+#[test]
+fn a_stream_cut_off_keeps_what_decoded_and_says_where_it_broke() {
+    let dir = Dir::new("cut");
+    let file = make(
+        &dir,
+        "cut.mp3",
+        24_000,
+        &["-c:a", "libmp3lame", "-b:a", "48k"],
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    // Cut in the middle of a frame.
+    let cut = &bytes[..bytes.len() / 2 + 37];
+    let got = stream(cut, Container::Mp3, format(24_000, 1), 700);
+    assert!(got.opened);
+    let played_ms = got.samples.len() as f64 / 24.0;
+    assert!(
+        (500.0..900.0).contains(&played_ms),
+        "about half of 1.5 s decoded: {played_ms} ms"
+    );
+    match got.finished {
+        Err(e @ (Error::Truncated { .. } | Error::Corrupt { .. })) => {
+            let m = e.to_string();
+            assert!(m.contains("test stream (audio/mpeg)"), "{m}");
+        }
+        Ok(()) => {
+            // An MP3 without a length header has no way to know it was cut: it ends early.
+            assert!(played_ms < 900.0);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bytes_that_are_not_audio_are_refused_before_anything_plays() {
+    let noise: Vec<u8> = (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    for container in [
+        Container::Mp3,
+        Container::Ogg,
+        Container::Flac,
+        Container::Mp4,
+    ] {
+        let got = stream(&noise, container, format(24_000, 1), 500);
+        assert!(!got.opened, "{container:?}");
+        assert!(got.samples.is_empty(), "{container:?}");
+        let e = got.finished.unwrap_err();
+        assert!(matches!(e, Error::NotAudio { .. }), "{container:?}: {e}");
+        assert!(e.to_string().contains("test stream"), "{e}");
+    }
+    let empty = stream(&[], Container::Mp3, format(24_000, 1), 500);
+    assert!(!empty.opened && empty.finished.is_err());
+}
+
+#[test]
+fn an_mp4_whose_moov_comes_last_is_refused_with_how_to_fix_it() {
+    let dir = Dir::new("moov");
+    let file = make(&dir, "late.m4a", 24_000, &["-c:a", "aac", "-b:a", "48k"]);
+    let got = stream(
+        &std::fs::read(&file).unwrap(),
+        Container::Mp4,
+        format(24_000, 1),
+        4096,
+    );
+    let e = got.finished.unwrap_err();
+    assert!(e.to_string().contains("faststart"), "{e}");
+}
+
+#[cfg(not(feature = "opus"))]
+#[test]
+fn without_the_opus_feature_ogg_opus_names_the_feature() {
+    let dir = Dir::new("noopus");
+    let file = make(&dir, "a.opus", 48_000, &["-c:a", "libopus", "-f", "ogg"]);
+    let got = stream(
+        &std::fs::read(&file).unwrap(),
+        Container::Ogg,
+        format(24_000, 1),
+        4096,
+    );
+    let e = got.finished.unwrap_err();
+    assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+    assert!(e.to_string().contains("`opus` feature"), "{e}");
+}
+
+/// Back-pressure: with nobody taking its output, the decoder reads a bounded amount of a
+/// long stream (its pipe, symphonia's read-ahead, a few blocks), never the whole of it.
+#[test]
+fn the_decoder_reads_no_further_than_its_output_is_taken() {
+    let dir = Dir::new("pressure");
+    let long = dir.path("long.flac");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anoisesrc=d=20:c=pink:r=48000:a=0.3",
+        "-c:a",
+        "flac",
+        long.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&long).unwrap();
+    assert!(bytes.len() > 1_500_000, "{} bytes", bytes.len());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut input, mut output) =
+            decode_stream(Container::Flac, format(48_000, 1), "long").unwrap();
+        // Whole 1000-byte pieces: each `feed` hands one over (pieces are split at 4 KiB).
+        let pieces: Vec<&[u8]> = bytes.chunks(1000).collect();
+        let mut sent = 0usize;
+        while sent < pieces.len() {
+            input.put(Bytes::copy_from_slice(pieces[sent]));
+            // Nobody reads the output: once the pipeline is full, feeding stops.
+            match tokio::time::timeout(std::time::Duration::from_millis(300), input.feed()).await {
+                Ok(true) => sent += 1,
+                Ok(false) => panic!("the decoder stopped"),
+                Err(_) => break,
+            }
+        }
+        let taken = sent * 1000;
+        eprintln!("{taken} of {} bytes taken with no output read", bytes.len());
+        assert!(sent < pieces.len(), "the whole stream was taken");
+        assert!(taken < 400_000, "{taken} bytes taken");
+        // Taking the output lets the rest flow, to the end (the stuck piece is pending).
+        let mut samples = 0usize;
+        let mut rest = pieces[sent + 1..].iter().map(|p| Bytes::copy_from_slice(p));
+        let mut open = true;
+        loop {
+            tokio::select! {
+                biased;
+                d = output.recv() => match d.unwrap() {
+                    Decoded::Samples(s) => samples += s.len(),
+                    Decoded::Finished(r) => { r.unwrap(); break; }
+                    _ => {}
+                },
+                _ = input.feed(), if input.has_pending() => {}
+                _ = std::future::ready(()), if open && !input.has_pending() => match rest.next() {
+                    Some(p) => input.put(p),
+                    None => {
+                        input.close();
+                        open = false;
+                    }
+                },
+            }
+        }
+        assert!(samples > 48_000 * 19, "{samples} samples");
+    });
+}
