@@ -617,10 +617,7 @@ impl BodyReader {
     }
 
     /// The next chunk of the body; `None` at its end.
-    pub(super) async fn next(
-        &mut self,
-        output: &Output,
-    ) -> Result<Option<bytes::Bytes>, ApiError> {
+    pub(super) async fn next(&mut self, output: &Output) -> Result<Option<bytes::Bytes>, ApiError> {
         loop {
             tokio::select! {
                 biased;

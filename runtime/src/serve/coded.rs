@@ -68,7 +68,10 @@ impl Coded {
             Decoded::Finished(Err(e)) => Err(this.refused(e)),
             _ => Err(ApiError::bad_request(
                 "bad_audio",
-                format!("the {container} body holds no audio", container = container.mime()),
+                format!(
+                    "the {container} body holds no audio",
+                    container = container.mime()
+                ),
             )),
         }
     }
@@ -129,7 +132,8 @@ impl Coded {
         if let Some(body) = self.body_error.take() {
             return body;
         }
-        let message = format!("{e} (Content-Type {})", self.container.mime());
+        // The message names the body and its media type ("the request body (audio/ogg): ...").
+        let message = e.to_string();
         match e {
             voxpace_sources::Error::Unsupported { .. } => ApiError::unsupported(message),
             _ => ApiError::bad_request("bad_audio", message),

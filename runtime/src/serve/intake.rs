@@ -278,7 +278,13 @@ mod tests {
             let e = parse_content_type(Some(bad)).unwrap_err();
             assert_eq!(e.status.as_u16(), 415, "{bad}");
             if !bad.starts_with("audio/") {
-                for accepted in ["audio/L16", "audio/wav", "audio/mpeg", "audio/ogg", "audio/mp4"] {
+                for accepted in [
+                    "audio/L16",
+                    "audio/wav",
+                    "audio/mpeg",
+                    "audio/ogg",
+                    "audio/mp4",
+                ] {
                     assert!(e.message.contains(accepted), "{}", e.message);
                 }
             }
