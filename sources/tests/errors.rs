@@ -48,6 +48,8 @@ fn empty_file_is_not_audio() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Without the `opus` feature, Ogg/Opus is refused by name, with the feature to build with.
+#[cfg(not(feature = "opus"))]
 #[test]
 fn opus_is_unsupported_and_says_so() {
     let err = probe(fixture("unsupported_opus.ogg")).unwrap_err();
@@ -55,9 +57,24 @@ fn opus_is_unsupported_and_says_so() {
         Error::Unsupported { path, what } => {
             assert!(path.ends_with("unsupported_opus.ogg"));
             assert!(what.contains("Opus"), "{what}");
+            assert!(what.contains("`opus` feature"), "{what}");
         }
         other => panic!("expected Unsupported, got {other:?}"),
     }
+}
+
+/// With it, libopus decodes it: 0.5 s of mono at 48 kHz, pre-skip trimmed.
+#[cfg(feature = "opus")]
+#[test]
+fn opus_decodes_with_the_opus_feature() {
+    let info = probe(fixture("unsupported_opus.ogg")).unwrap();
+    assert_eq!(
+        (info.codec.as_str(), info.sample_rate, info.channels),
+        ("opus", 48_000, 1)
+    );
+    let samples =
+        voxpace_sources::decode_file(fixture("unsupported_opus.ogg"), format(48_000, 1)).unwrap();
+    assert_eq!(samples.len(), 24_000, "0.5 s at 48 kHz");
 }
 
 /// Play a damaged file once; return the error it failed with and the output.

@@ -20,7 +20,6 @@ pub(super) const DAMAGED: &str = "damaged_audio";
 
 /// One request body on its way through a stream decoder.
 pub(super) struct Coded {
-    container: Container,
     input: StreamInput,
     output: StreamOutput,
     body_done: bool,
@@ -47,7 +46,6 @@ impl Coded {
                 )
             })?;
         let mut this = Self {
-            container,
             input,
             output: out,
             body_done: false,
