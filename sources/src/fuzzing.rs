@@ -1,5 +1,6 @@
-//! The open-and-decode path over arbitrary bytes, for the cargo-fuzz target
-//! (`sources/fuzz`) and the bounded mutation test in the normal test suite.
+//! The open-and-decode paths over arbitrary bytes, for the cargo-fuzz target
+//! (`sources/fuzz`) and the bounded mutation test in the normal test suite: a file decoded
+//! whole, and the same bytes as a reply stream arriving in pieces.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -32,4 +33,57 @@ pub fn decode_to(bytes: &[u8], rate: u32, channels: usize) -> Result<u64, Error>
     }
     resampler.flush(&mut |o| frames += (o.len() / channels) as u64);
     Ok(frames)
+}
+
+/// Decode `bytes` as a reply stream ([`decode_stream`](crate::decode_stream)) fed in pieces
+/// of `piece` bytes from another thread, into 24 kHz stereo, as an HTTP reply body would be;
+/// the container is the one the bytes' magic suggests (MP3 otherwise). Returns the frames
+/// produced, or the error the stream finished with; never a panic or a hang.
+pub fn stream_and_decode(bytes: &[u8], piece: usize) -> Result<u64, Error> {
+    use crate::stream::{decode_stream, Container, Decoded};
+    let container = match bytes {
+        [b'R', b'I', b'F', b'F', ..] => Container::Wav,
+        [b'f', b'L', b'a', b'C', ..] => Container::Flac,
+        [b'O', b'g', b'g', b'S', ..] => Container::Ogg,
+        [_, _, _, _, b'f', b't', b'y', b'p', ..] => Container::Mp4,
+        [0xFF, b, ..] if b & 0xF6 == 0xF0 => Container::Adts,
+        _ => Container::Mp3,
+    };
+    let format = voxpace_core::Format::new(24_000, 2, 20)
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let (mut input, mut output) = decode_stream(container, format, "<fuzz stream>")?;
+    let data = bytes::Bytes::copy_from_slice(bytes);
+    let piece = piece.max(1);
+    let feeder = std::thread::spawn(move || {
+        let mut at = 0;
+        while at < data.len() {
+            let end = (at + piece).min(data.len());
+            input.put(data.slice(at..end));
+            at = end;
+            while input.has_pending() {
+                if !input.blocking_feed() {
+                    return;
+                }
+            }
+        }
+        input.close();
+    });
+    let mut frames = 0u64;
+    let result = loop {
+        match output.blocking_recv() {
+            Some(Decoded::Samples(s)) => {
+                frames += (s.len() / 2) as u64;
+                if frames >= MAX_FRAMES {
+                    break Ok(frames);
+                }
+            }
+            Some(Decoded::Finished(r)) => break r.map(|()| frames),
+            Some(_) => {}
+            None => break Ok(frames),
+        }
+    };
+    // Dropping the output stops a decoder still going (past MAX_FRAMES), which ends the feeder.
+    drop(output);
+    let _ = feeder.join();
+    result
 }

@@ -214,6 +214,21 @@ impl StreamInput {
         !gone
     }
 
+    /// [`feed`](Self::feed) for a thread outside any async runtime (it blocks).
+    pub(crate) fn blocking_feed(&mut self) -> bool {
+        let Some(tx) = &self.tx else {
+            self.pending.clear();
+            return false;
+        };
+        let n = self.pending.len().min(PIECE);
+        if tx.blocking_send(self.pending.split_to(n)).is_err() {
+            self.pending.clear();
+            self.tx = None;
+            return false;
+        }
+        true
+    }
+
     /// The end of the stream (pending bytes are dropped: feed them first). The decoder
     /// decodes what it has, then finishes.
     pub fn close(&mut self) {

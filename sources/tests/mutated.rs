@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::fixture;
-use voxpace_sources::fuzzing::open_and_decode;
+use voxpace_sources::fuzzing::{open_and_decode, stream_and_decode};
 
 struct Rng(u64);
 
@@ -106,8 +106,53 @@ fn mutated_fixtures_never_panic_or_hang() {
     assert!(ok > 0 && errors > 0, "the mutations exercise both outcomes");
 }
 
+/// The same mutations as reply streams arriving in pieces of any size (the decoder thread,
+/// its pipe, the MP4 start it keeps): audio or a typed error naming the stream.
+#[test]
+fn mutated_streams_never_panic_or_hang() {
+    let files = [
+        "tone_s16_8k_mono.wav",
+        "tone_44k_stereo.flac",
+        "tone_44k_stereo.mp3",
+        "tone_48k_stereo.ogg",
+        "unsupported_opus.ogg",
+        "tone_44k_stereo.m4a",
+    ];
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let (mut ok, mut errors) = (0, 0);
+        for name in files {
+            let bytes = std::fs::read(fixture(name)).unwrap();
+            let head = &bytes[..bytes.len().min(24 * 1024)];
+            for _ in 0..15 {
+                let input = mutate(&mut rng, head);
+                match stream_and_decode(&input, 1 + rng.below(3000)) {
+                    Ok(_) => ok += 1,
+                    Err(e) => {
+                        assert!(e.to_string().contains("<fuzz stream>"), "{e}");
+                        errors += 1;
+                    }
+                }
+            }
+        }
+        tx.send((ok, errors)).unwrap();
+    });
+    let (ok, errors) = rx
+        .recv_timeout(Duration::from_secs(300))
+        .expect("decoding mutated streams hung (or panicked)");
+    eprintln!("{ok} mutated streams decoded, {errors} rejected with a typed error");
+    assert!(ok > 0 && errors > 0, "the mutations exercise both outcomes");
+}
+
 #[test]
 fn every_intact_fixture_decodes_through_the_fuzz_entry() {
     let frames = open_and_decode(&std::fs::read(fixture("tone_44k_stereo.flac")).unwrap()).unwrap();
     assert_eq!(frames, 48_000, "2 s at 24 kHz");
+    let bytes = std::fs::read(fixture("tone_44k_stereo.mp3")).unwrap();
+    assert_eq!(
+        stream_and_decode(&bytes, 333).unwrap(),
+        open_and_decode(&bytes).unwrap(),
+        "streamed in 333-byte pieces as decoded whole"
+    );
 }

@@ -1,5 +1,7 @@
-//! Any bytes through probe, decode, down-mix and resample: must return audio or a typed
-//! error, never panic, hang or allocate without bound.
+//! Any bytes through probe, decode, down-mix and resample, twice: as a file decoded whole,
+//! and as a reply stream arriving in pieces (the decoder thread behind `decode_stream`, its
+//! byte pipe, the MP4 start it keeps for the gapless trim). Each must return audio or a
+//! typed error, never panic, hang or allocate without bound.
 #![no_main]
 
 use std::sync::Once;
@@ -15,4 +17,7 @@ fuzz_target!(|data: &[u8]| {
     // libfuzzer-sys runs each input under `catch_unwind` and aborts when it unwinds.
     QUIET_HOOK.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let _ = voxpace_sources::fuzzing::open_and_decode(data);
+    // Piece sizes from the input's length: small and odd ones split headers anywhere.
+    let piece = 1 + data.len() % 1021;
+    let _ = voxpace_sources::fuzzing::stream_and_decode(data, piece);
 });
