@@ -69,12 +69,12 @@ fn stream_op(
 
 /// The answers of a request that streams reply audio.
 const STREAMING: &[(&str, &str)] = &[
-    ("400", "Malformed audio (e.g. odd-length PCM, a WAV that is not 16-bit PCM); what came before plays"),
+    ("400", "Malformed audio (e.g. odd-length PCM, a WAV that is not 16-bit PCM, bad_audio: a compressed body whose headers are not such audio, refused before a reply opens; damaged_audio: a compressed stream that broke mid-way, the reply ends, incomplete, with what decoded before the break, event reply_incomplete); what came before plays"),
     ("404", "Unknown output (or reply)"),
     ("408", "body_timeout: the body fell more than server.body_idle_timeout_ms behind real time; the reply ends, incomplete, with what arrived (event reply_incomplete) and the connection closes"),
     ("409", "Intake closed (manual input after an interrupt), the reply was finished or interrupted, or another request is streaming into it"),
     ("410", "output_ended: the output was ended (DELETE, shutdown) while the body was arriving"),
-    ("415", "Missing or unsupported Content-Type"),
+    ("415", "Missing or unsupported Content-Type (the message names the accepted types), or a codec this build cannot decode (Opus without the opus feature)"),
     ("503", "shutting_down (no new replies), or busy: the output's queues are full, retry shortly"),
 ];
 
@@ -88,11 +88,14 @@ const JSON_BODY: &[(&str, &str)] = &[
 ];
 
 fn audio_body() -> Value {
-    json!({"description": format!("Reply audio: {ACCEPTED}. Chunked transfer encoding streams it; the server applies back-pressure when the output's buffer is full. A WAV plays exactly its data chunk."),
-           "content": {
-               "audio/L16": {"schema": {"type": "string", "format": "binary"}},
-               "audio/pcm": {"schema": {"type": "string", "format": "binary"}},
-               "audio/wav": {"schema": {"type": "string", "format": "binary"}}}})
+    let binary = json!({"schema": {"type": "string", "format": "binary"}});
+    let content: serde_json::Map<String, Value> = ["audio/L16", "audio/pcm", "audio/wav"]
+        .iter()
+        .chain(voxpace_sources::Container::MIME_TYPES)
+        .map(|m| (m.to_string(), binary.clone()))
+        .collect();
+    json!({"description": format!("Reply audio: {ACCEPTED}. Chunked transfer encoding streams it; the server applies back-pressure when the output's buffer is full, and reads a compressed body (decoded incrementally on a decoder thread) no faster than the output plays it. Each request body of a compressed type is one whole stream. A WAV plays exactly its data chunk."),
+           "content": content})
 }
 
 /// The document.
@@ -178,7 +181,7 @@ pub(crate) fn document() -> Value {
             "/v1/outputs/{id}/demo": {"post": op("Demo reply", "Plays the built-in example speech as a reply (the web page's button).", &["id"], &[("201", "The reply"), unknown, ("409", "Intake closed"), ("503", "Shutting down, or busy")])},
             "/v1/outputs/{id}/events": {"get": stream_op(
                 "Live events (server-sent events)",
-                "event: hello first, then speech_started, playback_finished (played_ms, interrupted), paused, resumed, speaking_changed, sink_detached, source_failed, source_finished, reply_incomplete (a stalled body), publish_failed, lagged, and output_ended last (after every reply's playback_finished). Each data line is the JSON object; id is the sequence number.",
+                "event: hello first, then speech_started, playback_finished (played_ms, interrupted), paused, resumed, speaking_changed, sink_detached, source_failed, source_finished, reply_incomplete (a stalled body, or a compressed body broken mid-stream), reply_damaged (damage skipped in a compressed body: reply, at_ms, reason), publish_failed, lagged, and output_ended last (after every reply's playback_finished). Each data line is the JSON object; id is the sequence number.",
                 &["id"], ("200", "An event stream"), "text/event-stream", &[unknown])},
             "/v1/outputs/{id}/audio": {"get": stream_op(
                 "Live audio (WAV stream)",
