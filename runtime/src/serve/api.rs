@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use voxpace_core::{Playback, ReplyOutcome};
 
+use super::body::{BodyReader, BODY_TIMEOUT};
 use super::coded::Coded;
 use super::intake::{parse_content_type, Converter};
 use super::output::{Intake, Output, ReplySlot};
@@ -580,82 +581,6 @@ async fn stream_in(
         slot.finished.store(true, Ordering::Release);
     }
     result
-}
-
-/// The error code of a request body that fell too far behind real time.
-const BODY_TIMEOUT: &str = "body_timeout";
-
-/// Reply audio from a request body, judged against real time: the body may fall at most
-/// `server.body_idle_timeout_ms` behind what the output will have played by then (the
-/// audio queued before it plus what it sent), so a stalled or trickling body ends with 408
-/// instead of holding its reply open (speaking, underrunning) forever. A paused output plays
-/// nothing, so its bodies are not held to the clock. Ends early (410) when the output is
-/// ended (DELETE, shutdown).
-pub(super) struct BodyReader {
-    stream: axum::body::BodyDataStream,
-    deadline: tokio::time::Instant,
-    idle: Duration,
-    rate: f64,
-    closing: tokio::sync::watch::Receiver<bool>,
-}
-
-impl BodyReader {
-    fn new(state: &AppState, output: &Output, body: Body) -> Self {
-        let idle = state.config.server.body_idle_timeout;
-        Self {
-            stream: body.into_data_stream(),
-            deadline: tokio::time::Instant::now() + output.handle.buffered() + idle,
-            idle,
-            rate: output.handle.format().sample_rate() as f64,
-            closing: output.closing.subscribe(),
-        }
-    }
-
-    /// `frames` samples per channel were accepted: they buy their duration of time.
-    pub(super) fn credit(&mut self, frames: u64) {
-        self.deadline += Duration::from_secs_f64(frames as f64 / self.rate);
-    }
-
-    /// The next chunk of the body; `None` at its end.
-    pub(super) async fn next(&mut self, output: &Output) -> Result<Option<bytes::Bytes>, ApiError> {
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.closing.wait_for(|c| *c) => {
-                    return Err(ApiError::new(
-                        StatusCode::GONE,
-                        "output_ended",
-                        "the agent output was ended while this request was sending audio",
-                    )
-                    .closing());
-                }
-                next = tokio::time::timeout_at(self.deadline, self.stream.next()) => {
-                    return match next {
-                        Ok(None) => Ok(None),
-                        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
-                        Ok(Some(Err(e))) => Err(ApiError::bad_request(
-                            "body",
-                            format!("reading the request body: {e}"),
-                        )
-                        .closing()),
-                        Err(_) if output.handle.is_paused() => {
-                            self.deadline = tokio::time::Instant::now() + self.idle;
-                            continue;
-                        }
-                        Err(_) => Err(ApiError::new(
-                            StatusCode::REQUEST_TIMEOUT,
-                            BODY_TIMEOUT,
-                            format!(
-                                "the request body fell more than {} ms behind real time (server.body_idle_timeout_ms); the reply ends with the audio that arrived",
-                                self.idle.as_millis()
-                            ),
-                        )
-                        .closing()),
-                    };
-                }
-            }
-        }
-    }
 }
 
 /// A small (JSON) request body, read whole within `server.body_idle_timeout_ms`.

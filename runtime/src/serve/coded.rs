@@ -11,7 +11,7 @@ use serde_json::json;
 use voxpace_core::ReplyWriter;
 use voxpace_sources::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
 
-use super::api::BodyReader;
+use super::body::BodyReader;
 use super::output::{EventMsg, Output};
 use super::ApiError;
 

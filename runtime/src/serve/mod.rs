@@ -13,6 +13,7 @@
 
 mod api;
 mod auth;
+mod body;
 mod coded;
 mod conn;
 pub mod intake;
