@@ -479,6 +479,43 @@ async fn a_body_that_breaks_mid_stream_plays_what_arrived_and_says_so() {
     server.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_in_a_body_is_skipped_reported_and_the_rest_plays() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), "").await;
+    let base = format!("http://{}", server.addr());
+    let mut rx = events(&base).await;
+    // FLAC's frame checksums catch a run of flipped bits; the decoder resyncs at the next
+    // frame.
+    let (_, mut bytes) = encode(dir.path(), "flipped.flac", 2.0, RATE, &["-c:a", "flac"]);
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 600] {
+        *b ^= 0x5A;
+    }
+    let (status, body) = post_chunked(
+        server.addr(),
+        "/v1/outputs/default/replies",
+        "audio/flac",
+        &bytes,
+        1500,
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let damaged = wait_for(&mut rx, "reply_damaged").await;
+    assert_eq!(damaged["reply"], body["reply"], "{damaged}");
+    let at = damaged["at_ms"].as_f64().unwrap();
+    assert!((600.0..1400.0).contains(&at), "damage at {at} ms of 2 s");
+    assert!(
+        damaged["reason"].as_str().unwrap().contains("corrupt"),
+        "{damaged}"
+    );
+    let finished = wait_for(&mut rx, "playback_finished").await;
+    let played = finished["played_ms"].as_f64().unwrap();
+    assert!(played > 1700.0, "the rest played: {played} ms");
+    server.shutdown().await.unwrap();
+}
+
 /// `voxpace render` with a script whose replies are files in every format: each plays in
 /// full at its step.
 #[test]

@@ -447,10 +447,11 @@ impl FileDecoder {
                 continue;
             }
             // Demuxers resynchronise past damaged data silently; a jump in the timestamps
-            // by more than a packet is that damage: report it and play on.
+            // is that damage: report it and play on. Half a packet of slack: one lost packet
+            // (a FLAC frame whose checksum failed) is a jump of exactly one packet.
             let (pts, dur) = (packet.pts.get(), packet.block_dur().get() as i64);
             if let Some(expected) = self.next_pts {
-                if pts > expected + dur.max(1) {
+                if pts > expected + (dur / 2).max(1) {
                     self.skipped(format!(
                         "damaged data skipped by the demuxer (timestamps jump from {expected} to {pts})"
                     ))?;

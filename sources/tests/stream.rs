@@ -268,6 +268,31 @@ fn a_stream_cut_off_keeps_what_decoded_and_says_where_it_broke() {
 }
 
 #[test]
+fn damage_in_a_stream_is_skipped_and_reported_in_place() {
+    let dir = Dir::new("flipped");
+    let file = make(&dir, "flipped.flac", 24_000, &["-c:a", "flac"]);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 600] {
+        *b ^= 0x5A;
+    }
+    let got = stream(&bytes, Container::Flac, format(24_000, 1), 1500);
+    eprintln!(
+        "{} samples, {} damage reports, {:?}",
+        got.samples.len(),
+        got.damaged,
+        got.finished
+    );
+    assert!(got.finished.is_ok(), "{:?}", got.finished);
+    assert!(got.damaged >= 1, "the damage is reported");
+    assert!(
+        got.samples.len() > 30_000,
+        "the rest plays: {}",
+        got.samples.len()
+    );
+}
+
+#[test]
 fn bytes_that_are_not_audio_are_refused_before_anything_plays() {
     let noise: Vec<u8> = (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect();
     for container in [
