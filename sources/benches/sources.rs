@@ -1,5 +1,6 @@
 //! CPU cost of background audio: decode + resample per format, mixing per source, and how
-//! many background sources one core sustains in real time.
+//! many background sources one core sustains in real time; and a reply streamed in 4 KiB
+//! pieces through its decoder thread (`decode_stream`).
 //!
 //! `cargo bench -p voxpace-sources` runs the criterion groups and then prints a summary
 //! table (milliseconds of CPU per second of audio, sources per core).
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
 use voxpace_core::{BusContext, Format, Source};
-use voxpace_sources::fuzzing::decode_to;
+use voxpace_sources::fuzzing::{decode_to, stream_and_decode};
 use voxpace_sources::{BackgroundConfig, BackgroundMixer, Ducking, Looping, Play};
 
 /// (fixture, seconds of audio in it)
@@ -41,6 +42,33 @@ fn bench_decode(c: &mut Criterion) {
         let bytes = std::fs::read(fixture(name)).unwrap();
         group.bench_function(*name, |b| {
             b.iter(|| decode_to(&bytes, TRACK.0, TRACK.1).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// Reply streams (into 24 kHz stereo), as an HTTP body arrives in 4 KiB pieces.
+fn stream_files() -> Vec<(&'static str, f64)> {
+    let mut files = vec![
+        ("tone_44k_stereo.mp3", 2.0),
+        ("tone_48k_stereo.ogg", 2.0),
+        ("tone_44k_stereo.flac", 2.0),
+    ];
+    if voxpace_sources::OPUS {
+        files.push(("unsupported_opus.ogg", 0.5));
+    }
+    files
+}
+
+fn bench_stream(c: &mut Criterion) {
+    let mut group = c.benchmark_group("reply stream in 4 KiB pieces to 24 kHz stereo");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3));
+    for (name, _) in stream_files() {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| stream_and_decode(&bytes, 4096).unwrap())
         });
     }
     group.finish();
@@ -95,7 +123,7 @@ fn bench_mix(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_decode, bench_mix);
+criterion_group!(benches, bench_decode, bench_mix, bench_stream);
 
 /// Median of `n` timings of `f`.
 fn median(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
@@ -140,8 +168,31 @@ fn summary() {
     }
 }
 
+/// Time per second of a streamed reply, start to finish (feeder thread, decoder thread and
+/// the hand-overs between them; wall clock).
+fn stream_summary() {
+    println!(
+        "{:<26} {:>18}",
+        "reply stream (4 KiB)", "wall per s of audio"
+    );
+    for (name, seconds) in stream_files() {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        let t = median(9, || {
+            let t = Instant::now();
+            stream_and_decode(&bytes, 4096).unwrap();
+            t.elapsed()
+        });
+        println!(
+            "{:<26} {:>12.3} ms/s",
+            name,
+            t.as_secs_f64() / seconds * 1e3
+        );
+    }
+}
+
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     summary();
+    stream_summary();
 }

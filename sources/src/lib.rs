@@ -77,6 +77,17 @@
 //! decoder's codebook tables); the same after 1 s and after 12 s of play, whatever the
 //! file's length. Plus one worker thread (its stack is mapped lazily).
 //!
+//! ## Reply streams
+//! [`decode_stream`] decodes a reply that is still arriving (an HTTP body, a TTS service's
+//! MP3 or Ogg/Opus stream) on a thread of its own: bytes go in through a bounded pipe
+//! (8 × 4 KiB) that symphonia reads as a non-seekable source, decoded blocks (down-mixed,
+//! resampled, 16-bit, about a packet each) come out through a bounded channel (4 blocks).
+//! Whoever pushes the blocks into a `ReplyWriter` therefore reads its input no faster than
+//! the track plays: with nobody taking the output, the decoder holds about 96 KiB of input
+//! (the pipe and symphonia's 64 KiB read-ahead) and stops reading. An MP4 must have its
+//! `moov` box first (streamable MP4); its first ≤ 1 MiB is kept to read the gapless window,
+//! then replayed to the demuxer. The samples equal [`decode_file`]'s of the same bytes.
+
 //! ## Resampling quality
 //! rubato's synchronous FFT resampler (fixed ratio, Blackman-Harris window), delay
 //! compensated so output is sample-aligned with the input. A 1 kHz tone at -6 dBFS comes
