@@ -144,6 +144,20 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
     ab / (aa * bb).sqrt().max(1e-30)
 }
 
+/// Correlation of `a[i]` with `b[i + lag]` over the middle of `a`.
+fn lagged(a: &[f64], b: &[f64], lag: i64) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for i in a.len() / 4..a.len() * 3 / 4 {
+        let Some(y) = b.get((i as i64 + lag) as usize) else {
+            continue;
+        };
+        ab += a[i] * y;
+        aa += a[i] * a[i];
+        bb += y * y;
+    }
+    ab / (aa * bb).sqrt().max(1e-30)
+}
+
 fn rms_db(x: &[f64]) -> f64 {
     20.0 * (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64)
         .sqrt()
@@ -211,6 +225,12 @@ fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg
         let want = reference(&file, 24_000, 1);
         let ours = to_f64(&got.samples);
         let corr = correlation(&want, &ours);
+        // Aligned to the sample with ffmpeg's decode: encoder delay (pre-skip, priming)
+        // trimmed as ffmpeg trims it.
+        let best = (-8..=8i64)
+            .max_by(|x, y| lagged(&want, &ours, *x).total_cmp(&lagged(&want, &ours, *y)))
+            .unwrap();
+        assert_eq!(best, 0, "{name}: {best} samples off ffmpeg's decode");
         let n = want.len().min(ours.len());
         let level = rms_db(&ours[..n]) - rms_db(&want[..n]);
         eprintln!(
