@@ -147,12 +147,13 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
 /// Correlation of `a[i]` with `b[i + lag]` over the middle of `a`.
 fn lagged(a: &[f64], b: &[f64], lag: i64) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for i in a.len() / 4..a.len() * 3 / 4 {
+    let (from, to) = (a.len() / 4, a.len() * 3 / 4);
+    for (i, x) in a.iter().enumerate().take(to).skip(from) {
         let Some(y) = b.get((i as i64 + lag) as usize) else {
             continue;
         };
-        ab += a[i] * y;
-        aa += a[i] * a[i];
+        ab += x * y;
+        aa += x * x;
         bb += y * y;
     }
     ab / (aa * bb).sqrt().max(1e-30)
