@@ -205,6 +205,8 @@ struct ClientSession {
     /// `Some(reason)` once the peer has gone (see [`peer_gone`]), set by a watcher task.
     gone: watch::Receiver<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
+    /// The span it was created in: closing logs there too, wherever it is called from.
+    span: tracing::Span,
     _live: LiveCounter,
 }
 
@@ -239,6 +241,7 @@ impl ClientSession {
             resource,
             gone,
             tasks,
+            span: tracing::Span::current(),
             _live: live,
         }
     }
@@ -255,13 +258,18 @@ impl ClientSession {
     }
 
     async fn close(self) -> Result<(), Error> {
-        for task in &self.tasks {
-            task.abort();
+        let span = self.span.clone();
+        async move {
+            for task in &self.tasks {
+                task.abort();
+            }
+            let deleted = self.resource.delete().await;
+            // Closing sends DTLS close_notify; a peer that is already gone must not hold us up.
+            let _ = tokio::time::timeout(self.resource.delete_timeout, self.pc.close()).await;
+            deleted
         }
-        let deleted = self.resource.delete().await;
-        // Closing sends DTLS close_notify; a peer that is already gone must not hold us up.
-        let _ = tokio::time::timeout(self.resource.delete_timeout, self.pc.close()).await;
-        deleted
+        .instrument(span)
+        .await
     }
 }
 

@@ -131,9 +131,12 @@ impl Inner {
             task.abort();
         }
         let pc = session.pc;
-        tokio::spawn(async move {
-            let _ = pc.close().await;
-        });
+        tokio::spawn(
+            async move {
+                let _ = pc.close().await;
+            }
+            .instrument(session.span),
+        );
         true
     }
 
