@@ -72,7 +72,11 @@ impl Speaking {
     fn top_up(&mut self) {
         while self.handle.buffered() < self.depth {
             let taken = self.reply.try_push_samples(&self.chunk).unwrap();
-            assert_eq!(taken, self.chunk.len(), "the bench keeps the buffer below its bound");
+            assert_eq!(
+                taken,
+                self.chunk.len(),
+                "the bench keeps the buffer below its bound"
+            );
         }
     }
 
