@@ -114,17 +114,20 @@ pub(crate) async fn peer_gone(
     }
 }
 
-/// Resolves once the DTLS transport is closed (the peer's `close_notify`) or failed; pends
-/// forever if the connection has no DTLS transport to watch.
+/// Resolves once the DTLS transport is closed (the peer's `close_notify`) or failed. The
+/// transport is reached through a sender or receiver, and a receive-only transceiver gets
+/// its receiver only when the remote track arrives, so it is looked for until found.
 async fn dtls_closed(pc: &Arc<dyn PeerConnection>) -> String {
-    let Some(dtls) = dtls_transport(pc).await else {
-        return std::future::pending().await;
-    };
+    let mut dtls = None;
     let mut tick = tokio::time::interval(DTLS_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match dtls.state().await {
+        if dtls.is_none() {
+            dtls = dtls_transport(pc).await;
+        }
+        let Some(transport) = &dtls else { continue };
+        match transport.state().await {
             Ok(RTCDtlsTransportState::Closed) => {
                 return "the peer closed DTLS (close_notify)".to_owned()
             }
