@@ -118,19 +118,89 @@ struct ServeArgs {
 }
 
 fn init_logging(cli: &Cli) {
+    use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
-    let filter = match &cli.log {
+    let explicit = cli.log.clone().or_else(|| std::env::var("RUST_LOG").ok());
+    let filter = match &explicit {
         Some(f) => EnvFilter::new(f),
         // symphonia logs what its typed errors (reported by voxpace) already say.
-        None => EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("info,symphonia_core=off,symphonia=off")),
+        None => EnvFilter::new("info,symphonia_core=off,symphonia=off"),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // An explicit filter shows everything it asks for, the benign warnings included.
+    let quiet = explicit.is_none().then_some(BenignWarnings);
+    let stack = tracing_subscriber::registry().with(filter).with(quiet);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match cli.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => stack.with(fmt).init(),
+        LogFormat::Json => stack.with(fmt.json().with_current_span(true)).init(),
+    }
+}
+
+/// Warnings the WebRTC stack (webrtc-rs' `rtc` crates, through the `log` facade) gives in
+/// normal operation, about once a session: `(target, words in the message, why benign)`.
+/// Dropped at the default log level; other warnings of those targets still show.
+const BENIGN_WARNINGS: &[(&str, &str, &str)] = &[
+    (
+        "rtc_dtls::config",
+        "conn.remote_addr is empty",
+        "no DTLS server name: WebRTC authenticates the peer by its certificate fingerprint",
+    ),
+    (
+        "rtc_ice::agent",
+        "pingAllCandidates called with no candidate pairs",
+        "the first check tick before the remote candidates are in",
+    ),
+    (
+        "rtc::peer_connection::handler",
+        "IceHandler.handle_read got error: password is empty",
+        "a peer's check that arrives before its answer is applied; the peer retransmits it",
+    ),
+];
+
+/// Drops [`BENIGN_WARNINGS`].
+struct BenignWarnings;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for BenignWarnings {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        if *event.metadata().level() != tracing::Level::WARN {
+            return true;
+        }
+        let mut seen = Seen::default();
+        event.record(&mut seen);
+        let target = seen
+            .log_target
+            .as_deref()
+            .unwrap_or(event.metadata().target());
+        !BENIGN_WARNINGS
+            .iter()
+            .any(|(t, words, _)| *t == target && seen.message.contains(words))
+    }
+}
+
+/// The message and, for `log` records, the original target of an event.
+#[derive(Default)]
+struct Seen {
+    message: String,
+    log_target: Option<String>,
+}
+
+impl tracing::field::Visit for Seen {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_owned(),
+            "log.target" => self.log_target = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        }
     }
 }
 

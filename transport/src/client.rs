@@ -10,10 +10,12 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
 use crate::error::with_causes;
+use crate::goodbye::peer_gone;
 use crate::media::{is_audio, spawn_reader, start_pump, Outgoing, RtpAudioPacket};
 use crate::peer::{
     build_peer, local_audio_track, random_u64, set_local_and_gather, wait_connected, LiveCounter,
@@ -200,8 +202,11 @@ pub struct WhepViewer {
 struct ClientSession {
     pc: Arc<dyn PeerConnection>,
     resource: Resource,
-    state: watch::Receiver<RTCPeerConnectionState>,
+    /// `Some(reason)` once the peer has gone (see [`peer_gone`]), set by a watcher task.
+    gone: watch::Receiver<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
+    /// The span it was created in: closing logs there too, wherever it is called from.
+    span: tracing::Span,
     _live: LiveCounter,
 }
 
@@ -209,42 +214,62 @@ impl std::fmt::Debug for ClientSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientSession")
             .field("resource", &self.resource.url.as_str())
-            .field("state", &*self.state.borrow())
+            .field("gone", &*self.gone.borrow())
             .finish()
     }
 }
 
 impl ClientSession {
+    /// A connected session; a watcher task notices when the peer goes.
+    fn new(
+        pc: Arc<dyn PeerConnection>,
+        resource: Resource,
+        mut state: watch::Receiver<RTCPeerConnectionState>,
+        mut bye: watch::Receiver<bool>,
+        mut tasks: Vec<JoinHandle<()>>,
+        live: LiveCounter,
+    ) -> Self {
+        let (tx, gone) = watch::channel(None);
+        let watched = pc.clone();
+        let watcher = async move {
+            let why = peer_gone(&watched, &mut state, &mut bye).await;
+            tx.send_replace(Some(why));
+        };
+        tasks.push(tokio::spawn(watcher.instrument(tracing::Span::current())));
+        Self {
+            pc,
+            resource,
+            gone,
+            tasks,
+            span: tracing::Span::current(),
+            _live: live,
+        }
+    }
+
     fn is_connected(&self) -> bool {
-        *self.state.borrow() == RTCPeerConnectionState::Connected
+        self.gone.borrow().is_none()
     }
 
     async fn ended(&mut self) -> String {
-        match self
-            .state
-            .wait_for(|s| {
-                matches!(
-                    s,
-                    RTCPeerConnectionState::Disconnected
-                        | RTCPeerConnectionState::Failed
-                        | RTCPeerConnectionState::Closed
-                )
-            })
-            .await
-        {
-            Ok(s) => format!("connection {}", *s),
+        match self.gone.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
             Err(_) => "peer connection dropped".to_owned(),
         }
     }
 
     async fn close(self) -> Result<(), Error> {
-        for task in &self.tasks {
-            task.abort();
+        let span = self.span.clone();
+        async move {
+            for task in &self.tasks {
+                task.abort();
+            }
+            let deleted = self.resource.delete().await;
+            // Closing sends DTLS close_notify; a peer that is already gone must not hold us up.
+            let _ = tokio::time::timeout(self.resource.delete_timeout, self.pc.close()).await;
+            deleted
         }
-        let deleted = self.resource.delete().await;
-        // Closing sends DTLS close_notify; a peer that is already gone must not hold us up.
-        let _ = tokio::time::timeout(self.resource.delete_timeout, self.pc.close()).await;
-        deleted
+        .instrument(span)
+        .await
     }
 }
 
@@ -256,14 +281,14 @@ macro_rules! session_methods {
             self.inner.resource.url.as_str()
         }
 
-        /// True while the peer connection is connected.
+        /// True until the connection is lost (see `ended`).
         pub fn is_connected(&self) -> bool {
             self.inner.is_connected()
         }
 
-        /// Resolves when the connection is lost: disconnected (nothing heard from the peer
-        /// for `ice_disconnected_timeout`), failed or closed (the server ended the session,
-        /// or the network went away), with the reason. Republish or reconnect after it.
+        /// Resolves when the connection is lost, with the reason: the server said goodbye
+        /// (DTLS close_notify or RTCP BYE: it ended the session), or the connection is
+        /// disconnected (nothing heard for `ice_disconnected_timeout`), failed or closed. Republish or reconnect after it.
         pub async fn ended(&mut self) -> String {
             self.inner.ended().await
         }
@@ -324,13 +349,7 @@ impl WhipSession {
         .await;
         match result {
             Ok((resource, tasks)) => Ok(WhipSession {
-                inner: ClientSession {
-                    pc,
-                    resource,
-                    state: events.state,
-                    tasks,
-                    _live: live,
-                },
+                inner: ClientSession::new(pc, resource, events.state, events.bye, tasks, live),
             }),
             Err(e) => {
                 let _ = pc.close().await;
@@ -375,7 +394,7 @@ impl WhepViewer {
         };
         let (tx, tracks) = mpsc::unbounded_channel();
         let mut remote = events.tracks;
-        let forward = tokio::spawn(async move {
+        let forward = async move {
             while let Some(track) = remote.recv().await {
                 if !is_audio(&track).await {
                     continue;
@@ -386,15 +405,10 @@ impl WhepViewer {
                     break;
                 }
             }
-        });
+        };
+        let forward = tokio::spawn(forward.instrument(tracing::Span::current()));
         Ok(WhepViewer {
-            inner: ClientSession {
-                pc,
-                resource,
-                state: events.state,
-                tasks: vec![forward],
-                _live: live,
-            },
+            inner: ClientSession::new(pc, resource, events.state, events.bye, vec![forward], live),
             tracks,
         })
     }

@@ -26,6 +26,7 @@
 mod background;
 mod client;
 mod error;
+mod goodbye;
 mod media;
 mod opus;
 mod peer;
@@ -33,6 +34,7 @@ mod publisher;
 mod republish;
 mod sdp;
 mod server;
+mod traced;
 mod whep;
 
 pub use background::{split_background, BackgroundTap};

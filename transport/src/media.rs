@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rtc::rtp;
 use tokio::sync::{broadcast, mpsc};
+use tracing::Instrument;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -79,7 +80,9 @@ pub(crate) async fn start_pump(
         .ok_or_else(|| Error::Sdp("no codec was negotiated for the audio track".into()))?;
     let track = out.track.clone();
     let ssrc = out.ssrc;
-    Ok(tokio::spawn(pump(track, frames, ssrc, payload_type)))
+    Ok(tokio::spawn(
+        pump(track, frames, ssrc, payload_type).instrument(tracing::Span::current()),
+    ))
 }
 
 async fn pump(
@@ -128,7 +131,7 @@ pub(crate) fn spawn_reader(
     track: Arc<dyn TrackRemote>,
     tx: mpsc::Sender<RtpAudioPacket>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    let reader = async move {
         while let Some(event) = track.poll().await {
             match event {
                 TrackRemoteEvent::OnRtpPacket(p) => {
@@ -151,7 +154,8 @@ pub(crate) fn spawn_reader(
             }
         }
         let _ = track.stop().await;
-    })
+    };
+    tokio::spawn(reader.instrument(tracing::Span::current()))
 }
 
 /// Whether a track is audio (a remote peer might add something else).

@@ -24,6 +24,8 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
 };
 
+use crate::goodbye::{ByeWatch, BYE_WATCH_SLOT};
+use crate::traced::Traced;
 use crate::Error;
 
 /// The Opus payload type we offer; answers use whatever the offer chose.
@@ -137,6 +139,8 @@ pub(crate) struct PeerEvents {
     pub state: watch::Receiver<RTCPeerConnectionState>,
     pub gathered: watch::Receiver<bool>,
     pub tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
+    /// Raised when the peer sends an RTCP BYE.
+    pub bye: watch::Receiver<bool>,
 }
 
 /// Counts live peer connections: the handler is owned by the connection's driver, so it is
@@ -194,7 +198,9 @@ pub(crate) async fn build_peer(
         },
         RtpCodecKind::Audio,
     )?;
-    let registry = register_default_interceptors(Registry::new(), &mut media)?;
+    let (bye_watch, bye) = ByeWatch::new();
+    let registry = register_default_interceptors(Registry::new(), &mut media)?
+        .with(BYE_WATCH_SLOT.into(), bye_watch);
 
     let setting_engine = SettingEngineBuilder::new()
         .with_include_loopback_candidate(settings.include_loopback)
@@ -238,6 +244,7 @@ pub(crate) async fn build_peer(
         .with_setting_engine(setting_engine)
         .with_handler(handler)
         .with_udp_addrs(settings.udp_addrs.clone())
+        .with_runtime(Traced::current())
         .build()
         .await?;
     Ok((
@@ -246,6 +253,7 @@ pub(crate) async fn build_peer(
             state: state_rx,
             gathered: gathered_rx,
             tracks: tracks_rx,
+            bye,
         },
     ))
 }

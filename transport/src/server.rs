@@ -21,8 +21,10 @@ use axum::Router;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
+use tracing::Instrument;
+use webrtc::peer_connection::PeerConnection;
 
+use crate::goodbye::peer_gone;
 use crate::media::{add_tracks, is_audio, spawn_reader, start_pump, RtpAudioPacket};
 use crate::peer::{build_peer, random_u64, set_local_and_gather, wait_connected, LiveCounter};
 use crate::sdp::{check_offer, OfferProblem, Wants};
@@ -75,6 +77,8 @@ pub(crate) enum Role {
 
 struct Session {
     stream: String,
+    /// The span the session's tasks run in.
+    span: tracing::Span,
     pc: Arc<dyn PeerConnection>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -120,14 +124,19 @@ impl Inner {
         let Some(session) = self.lock_sessions().remove(id) else {
             return false;
         };
-        tracing::info!(session = id, stream = %session.stream, why, "session ended");
+        session
+            .span
+            .in_scope(|| tracing::info!(session = id, why, "session ended"));
         for task in &session.tasks {
             task.abort();
         }
         let pc = session.pc;
-        tokio::spawn(async move {
-            let _ = pc.close().await;
-        });
+        tokio::spawn(
+            async move {
+                let _ = pc.close().await;
+            }
+            .instrument(session.span),
+        );
         true
     }
 
@@ -364,7 +373,16 @@ async fn post_offer(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return r;
     };
-    match create_session(&inner, &stream, checked, publishers).await {
+    // Every line this session logs (webrtc-rs' own included, see `traced.rs`) carries the
+    // stream: the runtime names WHEP streams after its output ids.
+    let span = match inner.role {
+        Role::Egress(_) => tracing::info_span!("whep", output = %stream),
+        Role::Ingress(_) => tracing::info_span!("whip_ingest", stream = %stream),
+    };
+    match create_session(&inner, &stream, checked, publishers)
+        .instrument(span)
+        .await
+    {
         Ok((id, answer)) => {
             let location = format!("{}/{}", uri.path().trim_end_matches('/'), id);
             (
@@ -442,11 +460,12 @@ async fn create_session(
         id.clone(),
         Session {
             stream: stream.to_owned(),
+            span: tracing::Span::current(),
             pc: pc.clone(),
             tasks: Vec::new(),
         },
     );
-    tracing::info!(session = %id, stream, "session created");
+    tracing::info!(session = %id, "session created");
 
     if let Role::Ingress(tx) = &inner.role {
         let tx = tx.clone();
@@ -454,20 +473,23 @@ async fn create_session(
         let mut tracks = events.tracks;
         inner.add_task(
             &id,
-            tokio::spawn(async move {
-                while let Some(track) = tracks.recv().await {
-                    if !is_audio(&track).await {
-                        continue;
+            tokio::spawn(
+                async move {
+                    while let Some(track) = tracks.recv().await {
+                        if !is_audio(&track).await {
+                            continue;
+                        }
+                        let (ptx, packets) = mpsc::channel(1024);
+                        spawn_reader(track, ptx);
+                        let _ = tx.send(IngestedTrack {
+                            stream: stream.clone(),
+                            session: session.clone(),
+                            packets,
+                        });
                     }
-                    let (ptx, packets) = mpsc::channel(1024);
-                    spawn_reader(track, ptx);
-                    let _ = tx.send(IngestedTrack {
-                        stream: stream.clone(),
-                        session: session.clone(),
-                        packets,
-                    });
                 }
-            }),
+                .instrument(tracing::Span::current()),
+            ),
         );
     }
 
@@ -475,9 +497,10 @@ async fn create_session(
     // vanishes (consent freshness expires into `failed`) or never connects.
     let weak: Weak<Inner> = Arc::downgrade(inner);
     let mut state = events.state;
+    let mut bye = events.bye;
     let connect_timeout = settings.connect_timeout;
     let session = id.clone();
-    let watcher = tokio::spawn(async move {
+    let watcher = async move {
         if let Err(e) = wait_connected(&mut state, connect_timeout).await {
             if let Some(inner) = weak.upgrade() {
                 inner.remove(&session, &e.to_string());
@@ -492,25 +515,15 @@ async fn create_session(
                 }
             }
         }
-        // Disconnected: nothing heard for `ice_disconnected_timeout` (the listener
-        // vanished); no RTP is sent to it from then on.
-        let ended = state
-            .wait_for(|s| {
-                matches!(
-                    s,
-                    RTCPeerConnectionState::Disconnected
-                        | RTCPeerConnectionState::Failed
-                        | RTCPeerConnectionState::Closed
-                )
-            })
-            .await
-            .map(|s| s.to_string())
-            .unwrap_or_else(|_| "peer connection dropped".to_owned());
+        // The peer left: it said so (RTCP BYE, DTLS close_notify) or went silent for
+        // `ice_disconnected_timeout` (it vanished). No RTP is sent to it from then on.
+        let ended = peer_gone(&pc, &mut state, &mut bye).await;
         if let Some(inner) = weak.upgrade() {
-            inner.remove(&session, &format!("connection {ended}"));
+            inner.remove(&session, &ended);
         }
-    });
-    inner.add_task(&id, watcher);
+    }
+    .instrument(tracing::Span::current());
+    inner.add_task(&id, tokio::spawn(watcher));
     Ok((id, answer))
 }
 

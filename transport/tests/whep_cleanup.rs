@@ -1,6 +1,6 @@
-//! Viewers that leave (DELETE mid-speech), vanish (UDP just stops, no DTLS close) or never
-//! connect (ICE fails) are cleaned up: their session ends, their peer connection is freed,
-//! and the other viewers keep hearing the agent without a gap.
+//! Viewers that leave (DELETE mid-speech, DTLS close_notify, RTCP BYE), vanish (UDP just
+//! stops, no DTLS close) or never connect (ICE fails) are cleaned up: their session ends,
+//! their peer connection is freed, and the other viewers keep hearing the agent without a gap.
 
 mod common;
 
@@ -10,10 +10,11 @@ use std::time::Duration;
 use common::*;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
 use voxpace_core::Format;
-use voxpace_transport::{ClientOptions, RtpAudioPacket, WhepServer, WhepViewer};
+use voxpace_transport::{ClientOptions, RtpAudioPacket, ServerConfig, WhepServer, WhepViewer};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceGatheringState,
+    RTCIceGatheringState, RTCSessionDescription,
 };
 
 struct Setup {
@@ -23,9 +24,13 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(server_config()).await
+}
+
+async fn setup_with(config: ServerConfig) -> Setup {
     let format = Format::new(24_000, 1, 20).unwrap();
     let (publisher, feed) = publisher(format);
-    let server = WhepServer::new(server_config());
+    let server = WhepServer::new(config);
     server.publish("agent", vec![publisher]);
     let base = serve(axum::Router::new().nest("/whep", server.router())).await;
     let agent = Agent::start(format, feed);
@@ -58,9 +63,18 @@ async fn viewer(url: &str) -> (WhepViewer, tokio::sync::mpsc::Receiver<RtpAudioP
 }
 
 /// Wait (generously) until `cond` holds.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+async fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    eventually_within(what, Duration::from_secs(30), cond).await;
+}
+
+/// Wait until `cond` holds, at most `bound`; returns how long it took.
+async fn eventually_within(
+    what: &str,
+    bound: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> Duration {
     let started = tokio::time::Instant::now();
-    let deadline = started + Duration::from_secs(30);
+    let deadline = started + bound;
     while !cond() {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -69,6 +83,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("{what}: after {:?}", started.elapsed());
+    started.elapsed()
 }
 
 /// The staying viewer still receives continuous audio after `packets` were already taken.
@@ -233,7 +248,179 @@ async fn a_viewer_notices_when_the_server_ends_its_session() {
     let why = tokio::time::timeout(Duration::from_secs(30), v.ended())
         .await
         .expect("the viewer notices");
-    assert!(why.starts_with("connection"), "{why}");
+    // The server's goodbye (DTLS close_notify), not the silence after it.
+    assert!(why.contains("close_notify"), "{why}");
     assert!(!v.is_connected());
     assert!(s.server.sessions(None).is_empty());
+}
+
+/// Server-side ICE timeouts far longer than any bound below: a session that ends within the
+/// bound ended because of what its peer said, not because the peer went quiet.
+fn patient_server() -> ServerConfig {
+    let mut config = server_config();
+    config.peer.ice_disconnected_timeout = Duration::from_secs(30);
+    config.peer.ice_failed_timeout = Duration::from_secs(30);
+    config
+}
+
+/// Well inside the 30 s of [`patient_server`], and generous for a loaded machine.
+const SIGNAL_BOUND: Duration = Duration::from_secs(10);
+
+/// A listener that is a plain webrtc-rs peer connection, so that the test decides how it
+/// leaves: `pc.close()` (DTLS close_notify, as a browser's `RTCPeerConnection.close()`),
+/// an RTCP BYE, or nothing. It never sends DELETE.
+struct Listener {
+    pc: Arc<dyn PeerConnection>,
+    track: Arc<dyn TrackRemote>,
+    rtp: tokio::sync::mpsc::UnboundedReceiver<()>,
+}
+
+struct ListenerEvents {
+    gathered: tokio::sync::watch::Sender<bool>,
+    tracks: tokio::sync::mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for ListenerEvents {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(true);
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.tracks.send(track);
+    }
+}
+
+impl Listener {
+    /// Offer, POST, answer, and wait for the first RTP packets.
+    async fn join(url: &str) -> Listener {
+        let mut media = MediaEngine::default();
+        media.register_default_codecs().unwrap();
+        let (gathered, mut gathered_rx) = tokio::sync::watch::channel(false);
+        let (tracks, mut tracks_rx) = tokio::sync::mpsc::unbounded_channel();
+        let settings = webrtc::peer_connection::SettingEngineBuilder::new()
+            .with_include_loopback_candidate(true)
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+            .build();
+        let pc: Arc<dyn PeerConnection> = Arc::new(
+            PeerConnectionBuilder::new()
+                .with_media_engine(media)
+                .with_setting_engine(settings)
+                .with_handler(Arc::new(ListenerEvents { gathered, tracks }))
+                .with_udp_addrs(vec!["127.0.0.1:0"])
+                .build()
+                .await
+                .unwrap(),
+        );
+        pc.add_transceiver_from_kind(
+            rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio,
+            Some(rtc::rtp_transceiver::RTCRtpTransceiverInit {
+                direction: rtc::rtp_transceiver::RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+        let offer = pc.create_offer(None).await.unwrap();
+        pc.set_local_description(offer).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(5), gathered_rx.wait_for(|d| *d)).await;
+        let offer = pc.local_description().await.unwrap().sdp;
+        let response = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/sdp")
+            .body(offer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        let answer = response.text().await.unwrap();
+        pc.set_remote_description(RTCSessionDescription::answer(answer).unwrap())
+            .await
+            .unwrap();
+        let track = tokio::time::timeout(Duration::from_secs(10), tracks_rx.recv())
+            .await
+            .expect("the server's track arrives")
+            .unwrap();
+        let (tx, mut rtp) = tokio::sync::mpsc::unbounded_channel();
+        let reader = track.clone();
+        tokio::spawn(async move {
+            while let Some(event) = reader.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                    if tx.send(()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        for _ in 0..5 {
+            tokio::time::timeout(Duration::from_secs(10), rtp.recv())
+                .await
+                .expect("RTP arrives")
+                .unwrap();
+        }
+        Listener { pc, track, rtp }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_closes_is_dropped_on_its_close_notify() {
+    let s = setup_with(patient_server()).await;
+    let (_stay, mut stay_rx) = viewer(&s.url).await;
+    let listener = Listener::join(&s.url).await;
+    assert_eq!(s.server.sessions(None).len(), 2);
+
+    // What a browser's RTCPeerConnection.close() does: DTLS close_notify, no DELETE.
+    listener.pc.close().await.unwrap();
+    eventually_within(
+        "the closed listener's session ends (by its close_notify, not the 30 s timeout)",
+        SIGNAL_BOUND,
+        || s.server.sessions(None).len() == 1,
+    )
+    .await;
+    eventually("its peer connection is freed", || {
+        s.server.live_peer_connections() == 1
+    })
+    .await;
+    still_hears(&mut stay_rx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_says_bye_is_dropped_and_gets_no_more_rtp() {
+    let s = setup_with(patient_server()).await;
+    let (_stay, mut stay_rx) = viewer(&s.url).await;
+    let mut listener = Listener::join(&s.url).await;
+
+    let bye = rtc::rtcp::goodbye::Goodbye {
+        sources: vec![0x5EED_0001],
+        reason: "leaving".into(),
+    };
+    listener
+        .track
+        .write_rtcp(vec![Box::new(bye)])
+        .await
+        .unwrap();
+    eventually_within(
+        "the listener's session ends on its RTCP BYE (not the 30 s timeout)",
+        SIGNAL_BOUND,
+        || s.server.sessions(None).len() == 1,
+    )
+    .await;
+    // Packets already on their way drain; after that nothing more comes, though this peer
+    // connection is still open and would accept it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while listener.rtp.try_recv().is_ok() {}
+    let late = tokio::time::timeout(Duration::from_secs(1), listener.rtp.recv()).await;
+    assert!(
+        !matches!(late, Ok(Some(()))),
+        "RTP still sent to a listener that said BYE"
+    );
+    eventually("its peer connection is freed", || {
+        s.server.live_peer_connections() == 1
+    })
+    .await;
+    still_hears(&mut stay_rx).await;
+    listener.pc.close().await.unwrap();
 }

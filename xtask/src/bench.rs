@@ -5,6 +5,8 @@
 //! - CPU per frame (plain, idle, mixing, tee; loudness: true-peak limiter, output meter,
 //!   reply normalisation per push): `cargo bench -p voxpace-core --bench frame`
 //!   (criterion); Opus: `cargo bench -p voxpace-transport --bench publish`.
+//! - WHEP connect time on loopback (p50/p99 over 50 sessions, goal p99 <= 100 ms):
+//!   `cargo bench -p voxpace-transport --bench connect`.
 //! - Tracks per core in real time and memory per track:
 //!   `cargo run --release -p voxpace-core --example capacity`.
 //! - Allocations per frame: `cargo bench -p voxpace-tests --bench allocations` (the test
@@ -25,8 +27,8 @@ use crate::system::{cargo, root};
 const HELP: &str = "\
 cargo xtask bench [--quick] [--no-python]
 
-Runs the benchmarks (core frame path, Opus publish path, background decode, real-time
-capacity, memory, allocations per frame) and the Python reference's throughput and memory
+Runs the benchmarks (core frame path, Opus publish path, WebRTC connect time, background
+decode, real-time capacity, memory, allocations per frame) and the Python reference's throughput and memory
 modes on this machine, then prints one report with Rust/Python ratios side by side.
 
   --quick      shorter measurements (criterion groups of the sources and transport benches
@@ -243,6 +245,12 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         opus.args(skip_criterion).env("VOXPACE_BENCH_SECS", "2");
     }
     let opus = capture(opus, "cargo bench -p voxpace-transport --bench publish");
+    let mut connect = cargo();
+    connect.args(["bench", "-p", "voxpace-transport", "--bench", "connect"]);
+    if o.quick {
+        connect.env("VOXPACE_BENCH_SESSIONS", "20");
+    }
+    let connect = capture(connect, "cargo bench -p voxpace-transport --bench connect");
 
     let mut decode = cargo();
     decode.args(["bench", "-p", "voxpace-sources", "--bench", "sources"]);
@@ -372,6 +380,16 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         println!("opus (criterion): {n}: {v:.1} µs");
     }
     println!("(Python: the reference does not encode Opus itself; no figure to compare.)");
+    println!();
+    println!("WebRTC connect time, loopback (POST of the offer to connected; goal p99 <= 100 ms)");
+    match connect
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("whep_connect_loopback"))
+    {
+        Some(l) => println!("  {l}"),
+        None => println!("  (the connect bench printed no figures)"),
+    }
 
     println!();
     println!("Idle output (one silent track on the frame clock, real clock)");
@@ -493,6 +511,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     runs.push(allocs);
     runs.push(frame);
     runs.push(opus);
+    runs.push(connect);
     runs.push(decode);
     runs.push(capacity);
     runs.extend(py_tp);

@@ -109,6 +109,15 @@ pub fn ensure_whip_server() -> Result<()> {
         dir.join("package.json"),
         "{\"name\": \"voxpace-whip-test-server\", \"private\": true}\n",
     )?;
+    // The image ships node with its npm; a machine with neither gets Debian's (nothing to
+    // conflict with there).
+    let has_npm = Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_npm {
+        apt_install(&["nodejs", "npm"])?;
+    }
     let mut npm = Command::new("npm");
     npm.args(["install", "--no-audit", "--no-fund", "--prefix"])
         .arg(&dir)

@@ -533,8 +533,12 @@ impl Server {
             voxpace_transport::WhepServer::new(voxpace_transport::ServerConfig {
                 // serve::auth checks every listener (and control) token in front of it.
                 bearer_tokens: Vec::new(),
+                // A listener that goes silent this long is dropped; our keepalive checks
+                // (answered by every live peer) come often enough that a live one never is.
                 peer: voxpace_transport::PeerSettings {
                     ice_disconnected_timeout: config.transport.whep_peer_timeout,
+                    ice_keepalive_interval: (config.transport.whep_peer_timeout / 3)
+                        .min(Duration::from_secs(2)),
                     ..peer_settings(config.transport.whep_listen.unwrap_or(addr))
                 },
                 ..Default::default()

@@ -1,0 +1,55 @@
+//! A `voxpace` built without the `webrtc` feature (the default `cargo build`) refuses a
+//! config that asks for WHEP or WHIP, in `config check` and in `serve`, naming the feature
+//! to build with, instead of saying ok and ignoring the request. Runs in builds without the
+//! feature (`cargo test -p voxpace-runtime`); with it, the same config checks clean.
+
+use std::process::Command;
+
+const ASKS_FOR_WEBRTC: &str =
+    "[transport]\nwhep = true\nwhip_url = \"http://127.0.0.1:9/whip/{output}\"\n\
+     [server]\nlisten = \"127.0.0.1:0\"\n";
+
+fn voxpace(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_voxpace"))
+        .args(args)
+        .output()
+        .expect("run voxpace");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[cfg(not(feature = "webrtc"))]
+#[test]
+fn whep_and_whip_are_refused_by_name_without_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, ASKS_FOR_WEBRTC).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    for args in [
+        &["config", "check", cfg][..],
+        &["serve", "--config", cfg][..],
+    ] {
+        let (ok, text) = voxpace(args);
+        assert!(!ok, "{args:?} accepted a WebRTC config: {text}");
+        for key in ["transport.whep", "transport.whip_url"] {
+            assert!(text.contains(key), "{args:?} does not name {key}: {text}");
+        }
+        assert!(
+            text.contains("`webrtc` feature") && text.contains("--features webrtc"),
+            "{args:?} does not name the feature: {text}"
+        );
+        assert!(!text.contains("listening on"), "{args:?} started: {text}");
+    }
+}
+
+#[cfg(feature = "webrtc")]
+#[test]
+fn the_same_config_checks_clean_with_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, ASKS_FOR_WEBRTC).unwrap();
+    let (ok, text) = voxpace(&["config", "check", cfg.to_str().unwrap()]);
+    assert!(ok, "{text}");
+}
