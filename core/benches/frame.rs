@@ -27,7 +27,7 @@ impl Speaking {
         Self::with_depth(background, sink, Duration::from_secs(2))
     }
 
-    /// `depth`: how much speech is kept buffered (the seed's cost grew with it).
+    /// `depth`: how much speech is kept buffered (the Python reference's cost grew with it).
     fn with_depth(background: bool, sink: bool, depth: Duration) -> Self {
         Self::with_config(background, sink, depth, TrackConfig::default())
     }
@@ -72,7 +72,11 @@ impl Speaking {
     fn top_up(&mut self) {
         while self.handle.buffered() < self.depth {
             let taken = self.reply.try_push_samples(&self.chunk).unwrap();
-            assert_eq!(taken, self.chunk.len(), "the bench keeps the buffer below its bound");
+            assert_eq!(
+                taken,
+                self.chunk.len(),
+                "the bench keeps the buffer below its bound"
+            );
         }
     }
 

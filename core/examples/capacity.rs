@@ -200,7 +200,11 @@ fn main() {
         .filter(|n| *n > 0)
         .collect();
     let seconds: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
-    idle(arg("--idle-seconds").and_then(|s| s.parse().ok()).unwrap_or(5));
+    idle(
+        arg("--idle-seconds")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5),
+    );
     memory(
         arg("--memory-tracks")
             .and_then(|s| s.parse().ok())

@@ -77,7 +77,10 @@ impl Clock for MonotonicClock {
             let asked = left - early;
             let before = Instant::now();
             std::thread::sleep(asked);
-            OVERSHOOT.set(next_overshoot(early, before.elapsed().saturating_sub(asked)));
+            OVERSHOOT.set(next_overshoot(
+                early,
+                before.elapsed().saturating_sub(asked),
+            ));
         }
         while self.now() < deadline {
             std::hint::spin_loop();

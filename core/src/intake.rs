@@ -291,7 +291,14 @@ impl Intake {
                 i16::from_le_bytes([frame[0], frame[1]]),
                 i16::from_le_bytes([frame[2], frame[3]]),
             ];
-            if self.append(&mut side, state, gain.as_deref_mut(), Input::Samples(&values[..ch]), ch) < ch {
+            if self.append(
+                &mut side,
+                state,
+                gain.as_deref_mut(),
+                Input::Samples(&values[..ch]),
+                ch,
+            ) < ch
+            {
                 return Ok(0);
             }
             carry.clear();

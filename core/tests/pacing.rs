@@ -156,20 +156,32 @@ fn the_frame_clock_sleeps_to_the_next_slot_that_has_a_track() {
     let clock = VirtualClock::new();
     let fc = FrameClock::start(clock.clone(), Duration::from_millis(20));
     // Empty: one wake per period, to look for new tracks, none for its 20 empty slots.
-    assert!(blocks_on(&clock, Duration::from_millis(20)), "{:?}", clock.blocked_until());
+    assert!(
+        blocks_on(&clock, Duration::from_millis(20)),
+        "{:?}",
+        clock.blocked_until()
+    );
     let t = track();
     let h = t.handle();
     fc.add(t, |_, _| true);
     clock.advance(Duration::from_millis(20));
     // The track joined at the tick and rendered at once; next it is due a period later,
     // and nothing wakes the thread in between.
-    assert!(blocks_on(&clock, Duration::from_millis(40)), "{:?}", clock.blocked_until());
+    assert!(
+        blocks_on(&clock, Duration::from_millis(40)),
+        "{:?}",
+        clock.blocked_until()
+    );
     assert_eq!(h.stats().frames, 1);
     for k in 1..=5u64 {
         clock.advance(Duration::from_millis(20));
         assert!(blocks_on(&clock, Duration::from_millis(20 * (k + 2))));
     }
     assert_eq!(h.stats().frames, 6);
-    assert_eq!(fc.stats().batches, 6, "one batch per period, none for empty slots");
+    assert_eq!(
+        fc.stats().batches,
+        6,
+        "one batch per period, none for empty slots"
+    );
     fc.stop();
 }

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use voxpace_runtime::serve::Server;
 use voxpace_runtime::Config;
+use voxpace_test_kit::sse::{self, Events};
 
 fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
@@ -71,49 +72,14 @@ impl Api {
             .await
     }
 
-    /// Subscribe to an output's events; returns a channel of (event name, JSON).
-    async fn events(&self, output: &str) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
-        let resp = self
-            .http
-            .get(format!("{}/v1/outputs/{output}/events", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut stream = resp.bytes_stream();
-            let mut buf = String::new();
-            while let Some(Ok(chunk)) = stream.next().await {
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find("\n\n") {
-                    let block: String = buf.drain(..end + 2).collect();
-                    let mut name = String::new();
-                    let mut data = String::new();
-                    for line in block.lines() {
-                        if let Some(n) = line.strip_prefix("event: ") {
-                            name = n.to_string();
-                        } else if let Some(d) = line.strip_prefix("data: ") {
-                            data = d.to_string();
-                        }
-                    }
-                    if !name.is_empty() {
-                        let _ = tx.send((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
-                    }
-                }
-            }
-        });
-        rx
-    }
-}
-
-async fn next_event(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
-) -> (String, Value) {
-    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+    /// Subscribe to an output's events.
+    async fn events(&self, output: &str) -> Events {
+        sse::subscribe_with(
+            self.http
+                .get(format!("{}/v1/outputs/{output}/events", self.base)),
+        )
         .await
-        .expect("an event within 30 s")
-        .expect("the stream is open")
+    }
 }
 
 /// A 440 Hz tone as s16le bytes.
@@ -134,7 +100,7 @@ async fn a_reply_streamed_in_plays_and_events_arrive_in_order() {
     let server = Server::start(config(dir.path(), "")).await.unwrap();
     let api = Api::new(&server);
     let mut events = api.events("default").await;
-    assert_eq!(next_event(&mut events).await.0, "hello");
+    assert_eq!(events.next().await.0, "hello");
 
     // 600 ms of 16 kHz mono, chunked, converted to the output's 24 kHz.
     let body = tone(16_000, 600);
@@ -163,7 +129,7 @@ async fn a_reply_streamed_in_plays_and_events_arrive_in_order() {
     let names: Vec<String> = {
         let mut v = Vec::new();
         for _ in 0..4 {
-            v.push(next_event(&mut events).await);
+            v.push(events.next().await);
         }
         v.iter().map(|(n, _)| n.clone()).collect()
     };
@@ -428,7 +394,7 @@ async fn outputs_are_isolated() {
         .await;
     assert_eq!(s, 201);
     let mut other_events = api.events("other").await;
-    assert_eq!(next_event(&mut other_events).await.0, "hello");
+    assert_eq!(other_events.next().await.0, "hello");
     // Bad input, an interrupt and a reply on "default" ...
     let _ = api
         .post(
@@ -452,12 +418,8 @@ async fn outputs_are_isolated() {
     let (_, o) = api.get("/v1/outputs/other").await;
     let frames = o["stats"]["frames"].as_u64().unwrap();
     assert_eq!(o["stats"]["speech_frames"], 0);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), other_events.recv())
-            .await
-            .is_err(),
-        "no events on other"
-    );
+    let quiet = other_events.within(Duration::from_millis(300)).await;
+    assert!(quiet.is_none(), "no events on other: {quiet:?}");
     let (_, o) = api.get("/v1/outputs/other").await;
     assert!(
         o["stats"]["frames"].as_u64().unwrap() > frames,
@@ -993,7 +955,7 @@ async fn the_background_keeps_its_file_and_reports_what_really_plays() {
     let server = Server::start(load("a.toml", &looped, true)).await.unwrap();
     let api = Api::new(&server);
     let mut events = api.events("default").await;
-    assert_eq!(next_event(&mut events).await.0, "hello");
+    assert_eq!(events.next().await.0, "hello");
     std::fs::remove_file(&looped).unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await; // several loops
     let (_, b) = api.get("/v1/outputs/default/background").await;
@@ -1002,8 +964,8 @@ async fn the_background_keeps_its_file_and_reports_what_really_plays() {
         (Some(true), Some(true)),
         "{b}"
     );
-    let quiet = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
-    assert!(quiet.is_err(), "no source_failed: {quiet:?}");
+    let quiet = events.within(Duration::from_millis(100)).await;
+    assert!(quiet.is_none(), "no source_failed: {quiet:?}");
     server.shutdown().await.unwrap();
 
     // Played once: still enabled, no longer playing.
@@ -1030,7 +992,7 @@ async fn text_marks_sent_with_a_reply_come_back_as_what_was_heard() {
     let server = Server::start(config(dir.path(), "")).await.unwrap();
     let api = Api::new(&server);
     let mut events = api.events("default").await;
-    assert_eq!(next_event(&mut events).await.0, "hello");
+    assert_eq!(events.next().await.0, "hello");
     let json = Some("application/json");
     let (s, r) = api
         .post("/v1/outputs/default/replies?finish=false", None, vec![])
@@ -1101,7 +1063,7 @@ async fn text_marks_sent_with_a_reply_come_back_as_what_was_heard() {
     );
     let mut played = Vec::new();
     let finished = loop {
-        let (name, v) = next_event(&mut events).await;
+        let (name, v) = events.next().await;
         match name.as_str() {
             "text_played" => played.push((v["text"].clone(), v["offset"].clone())),
             "playback_finished" => break v,
