@@ -185,3 +185,44 @@ fn the_frame_clock_sleeps_to_the_next_slot_that_has_a_track() {
     );
     fc.stop();
 }
+
+#[test]
+fn tracks_in_two_slots_wake_the_clock_twice_a_period_and_never_for_the_empty_slots() {
+    let clock = VirtualClock::new();
+    let fc = FrameClock::start(clock.clone(), Duration::from_millis(20));
+    assert!(blocks_on(&clock, Duration::from_millis(20)));
+    let (a, b) = (track(), track());
+    let (ha, hb) = (a.handle(), b.handle());
+    fc.add(a, |_, _| true);
+    fc.add(b, |_, _| true);
+    // Both join at the 20 ms tick, one in each of the first two slots (each goes to the
+    // least loaded). Slot 0 renders at once; then the thread sleeps to slot 1 (21 ms),
+    // then past the 18 empty slots straight to slot 0 of the next period (40 ms).
+    clock.advance(Duration::from_millis(20));
+    assert!(
+        blocks_on(&clock, Duration::from_millis(21)),
+        "{:?}",
+        clock.blocked_until()
+    );
+    assert_eq!((ha.stats().frames, hb.stats().frames), (1, 0));
+    clock.advance(Duration::from_millis(1));
+    assert!(
+        blocks_on(&clock, Duration::from_millis(40)),
+        "{:?}",
+        clock.blocked_until()
+    );
+    assert_eq!((ha.stats().frames, hb.stats().frames), (1, 1));
+    for k in 2..=4u64 {
+        clock.set(Duration::from_millis(20 * k));
+        assert!(blocks_on(&clock, Duration::from_millis(20 * k + 1)));
+        clock.set(Duration::from_millis(20 * k + 1));
+        assert!(blocks_on(&clock, Duration::from_millis(20 * (k + 1))));
+    }
+    assert_eq!((ha.stats().frames, hb.stats().frames), (4, 4));
+    assert_eq!(
+        fc.stats().batches,
+        8,
+        "two batches a period, none for empty slots"
+    );
+    fc.stop();
+}

@@ -27,6 +27,15 @@ fn config(dir: &Path, extra: &str) -> Config {
     Config::load(&path).unwrap()
 }
 
+/// A server on `config(dir, extra)` in a new directory (kept as long as the returned
+/// guard), and a client for it.
+async fn serve(extra: &str) -> (tempfile::TempDir, Server, Api) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), extra)).await.unwrap();
+    let api = Api::new(&server);
+    (dir, server, api)
+}
+
 struct Api {
     base: String,
     http: reqwest::Client,
@@ -96,9 +105,7 @@ fn tone(rate: u32, ms: u32) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_streamed_in_plays_and_events_arrive_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let mut events = api.events("default").await;
     assert_eq!(events.next().await.0, "hello");
 
@@ -164,9 +171,7 @@ async fn a_reply_streamed_in_plays_and_events_arrive_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_gets_a_clear_4xx_and_changes_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let pcm = "audio/L16;rate=24000;channels=1";
 
     let (s, e) = api
@@ -382,9 +387,7 @@ async fn every_bad_input_gets_a_clear_4xx_and_changes_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outputs_are_isolated() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let (s, _) = api
         .post(
             "/v1/outputs",
@@ -442,9 +445,7 @@ async fn outputs_are_isolated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_audio_monitor_carries_the_reply() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let (_, b) = api
         .send(
             reqwest::Method::PUT,
@@ -529,9 +530,7 @@ async fn live_audio_monitor_carries_the_reply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_route_answers_and_metrics_are_exposed() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let (s, doc) = api.get("/openapi.json").await;
     assert_eq!(s, 200);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -626,11 +625,7 @@ async fn every_documented_route_answers_and_metrics_are_exposed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_guard_the_control_api() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "tokens = [\"s3cret\"]\n"))
-        .await
-        .unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("tokens = [\"s3cret\"]\n").await;
     let (s, e) = api.get("/v1/outputs").await;
     assert_eq!((s, e["error"].as_str()), (401, Some("unauthorized")));
     let ok = api
@@ -699,15 +694,9 @@ async fn status_of(api: &Api, path: &str, authorization: Option<&str>) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_token_rule_for_every_endpoint() {
-    let dir = tempfile::tempdir().unwrap();
     // A control token with characters the web page percent-encodes, and a listener token.
-    let server = Server::start(config(
-        dir.path(),
-        "tokens = [\"c+t/l=\"]\n[transport]\ntokens = [\"listen\"]\n",
-    ))
-    .await
-    .unwrap();
-    let api = Api::new(&server);
+    let (dir, server, api) =
+        serve("tokens = [\"c+t/l=\"]\n[transport]\ntokens = [\"listen\"]\n").await;
     for public in ["/healthz", "/openapi.json", "/"] {
         assert_eq!(
             status_of(&api, public, None).await,
@@ -787,9 +776,7 @@ async fn one_token_rule_for_every_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitors_beyond_the_limit_get_429_at_once_and_a_freed_slot_carries_audio() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let url = format!("{}/v1/outputs/default/audio", api.base);
     let mut open = Vec::new();
     for _ in 0..4 {
@@ -830,9 +817,7 @@ async fn monitors_beyond_the_limit_get_429_at_once_and_a_freed_slot_carries_audi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_has_the_json_shape() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let cases = [
         (reqwest::Method::GET, "/v1/outputs/default/replies/abc", 400),
         (reqwest::Method::GET, "/v1/outputs/default/replies/-1", 400),
@@ -895,9 +880,7 @@ fn fmt_chunk(tag: u16, subformat: Option<u16>) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wav_replies_play_exactly_their_data_chunk() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let samples: Vec<i16> = (0..2400).map(|i| (i % 100) as i16 * 100).collect();
     // Metadata after the audio: 4 KiB of LIST that must not play as noise.
     let mut list = b"LIST".to_vec();
@@ -988,9 +971,7 @@ async fn the_background_keeps_its_file_and_reports_what_really_plays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_marks_sent_with_a_reply_come_back_as_what_was_heard() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let mut events = api.events("default").await;
     assert_eq!(events.next().await.0, "hello");
     let json = Some("application/json");

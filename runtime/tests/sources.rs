@@ -8,23 +8,11 @@ use std::process::Command;
 use serde_json::Value;
 use voxpace_runtime::serve::Server;
 use voxpace_runtime::Config;
+use voxpace_test_kit::ffmpeg::ffmpeg;
 use voxpace_test_kit::sse::{self, Events};
 
 fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (cargo xtask ci installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Damaged copies of a `seconds` long 440 Hz tone in `dir`: an MP3 cut off at 40 %, and
