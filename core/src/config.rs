@@ -12,8 +12,8 @@ pub struct TrackConfig {
     /// How long after the last speech frame the track still counts as speaking (bridges
     /// gaps in streaming TTS). 500 ms by default.
     pub grace_period: Duration,
-    /// Fade applied to speech in the frame after an interrupt; 0 is a hard cut. At most one
-    /// frame long.
+    /// Linear fade (full level toward silence) applied to speech in the frame after an
+    /// interrupt; 0 is a hard cut. At most one frame long. Sinks receive it as played.
     pub interrupt_fade: Duration,
     /// Play a reply only once this much of it is buffered (or it is finished). 0 = at once.
     pub start_threshold: Duration,

@@ -38,12 +38,28 @@ pub struct Expected {
     pub interrupt_frame: usize,
     pub fade_values: usize,
     pub unfaded: Vec<i16>,
-    /// What sinks receive: every reply's samples as played, without the fade.
+    /// What sinks receive: every reply's samples as played, the interrupt's fade included.
     pub teed: Vec<i16>,
     /// Per reply: samples per channel played.
     pub played: [u64; 3],
     /// The events, one line each.
     pub events: Vec<String>,
+}
+
+/// The interrupt fade as `TrackConfig::interrupt_fade` documents it: linear, from full level
+/// toward silence, over whole sample frames.
+fn linear_fade_out(samples: &[i16], channels: usize) -> Vec<i16> {
+    let frames = samples.len() / channels;
+    samples
+        .chunks_exact(channels)
+        .enumerate()
+        .flat_map(|(i, frame)| {
+            let gain = (frames - i) as i32;
+            frame
+                .iter()
+                .map(move |&s| (s as i32 * gain / (frames as i32 + 1)) as i16)
+        })
+        .collect()
 }
 
 pub fn expected(rec: &Recording, format: Format) -> Expected {
@@ -71,6 +87,7 @@ pub fn expected(rec: &Recording, format: Format) -> Expected {
     teed.extend_from_slice(&r2[..played2]);
     let faded = fade_values.min(r2.len() - played2);
     let unfaded = r2[played2..played2 + faded].to_vec();
+    teed.extend(linear_fade_out(&unfaded, ch));
 
     // Reply 3.
     let r3 = &rec.pushed[2];

@@ -116,9 +116,9 @@ impl<H: Hooks> Run<'_, H> {
         let index = self.index();
         self.hooks.before_frame(index)?;
         let info = self.stage.render_frame();
-        // The interrupt frame's faded speech is not copied to sinks.
-        let teed = info.speech && index != self.rec.interrupt_at;
-        self.hooks.after_frame(&info, teed.then_some(info.pts))?;
+        // Sinks get every frame that plays speech, the interrupt's fade included.
+        self.hooks
+            .after_frame(&info, info.speech.then_some(info.pts))?;
         Ok(())
     }
 
