@@ -34,8 +34,9 @@ modes on this machine, then prints one report with Rust/Python ratios side by si
   --quick      shorter measurements (criterion groups of the sources and transport benches
                are skipped, their summaries kept; fewer capacity points; shorter Python runs)
   --no-python  do not run the Python reference
-  --frame-clock  only the frame clock's figures: an idle `voxpace serve`, then real-time
-               capacity (with the load average at the time of each)
+  --frame-clock  only the frame clock's figures: the core frame bench (loudness cases
+               included), an idle `voxpace serve`, then real-time capacity (with the load
+               average at the time of each)
 ";
 
 struct Options {
@@ -496,12 +497,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
             fmt_opt(py(pk, ps).map(|p| p.total), "µs", 2)
         );
     }
-    println!();
-    println!("Loudness (same bench; the push rows are the producer side, per 20 ms pushed)");
-    for (name, us) in ft.iter().filter(|(n, _)| n.contains("loudness: ")) {
-        let name = name.trim_start_matches("frame/loudness: ");
-        println!("  {name:<58} {us:>9.3} µs");
-    }
+    report_loudness(&ft);
     println!();
     let opus_lines: Vec<&str> = opus
         .text
@@ -620,18 +616,42 @@ pub fn run_bench(args: &[String]) -> Result<()> {
 const IDLE_SECONDS: u64 = 10;
 
 /// `cargo xtask bench --frame-clock`: the idle server and capacity alone, in one run.
+/// With them, the core frame bench (criterion), whose loudness cases are the per-frame
+/// costs later work is measured against.
 fn frame_clock_only(o: &Options, start: Instant) -> Result<()> {
+    let mut frame = cargo();
+    frame.args(["bench", "-p", "voxpace-core", "--bench", "frame"]);
+    let frame = capture(frame, "cargo bench -p voxpace-core --bench frame");
     let idle = serve_idle(IDLE_SECONDS);
     let capacity = capacity(o);
     println!();
     println!("==================== voxpace frame clock figures ====================");
     println!(
-        "machine: {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "machine: {} cores; load average (1/5/15 min) at the end: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg()
     );
+    println!();
+    println!("CPU per 20 ms frame (Track::render, criterion median)");
+    let ft = criterion_times(&frame.text);
+    for (name, us) in ft.iter().filter(|(n, _)| !n.contains("loudness: ")) {
+        let name = name.trim_start_matches("frame/");
+        println!("  {name:<58} {us:>9.3} µs");
+    }
+    report_loudness(&ft);
     report_frame_clock(&idle, &capacity);
     println!();
-    summary(&[idle, capacity], start)
+    summary(&[frame, idle, capacity], start)
+}
+
+/// The loudness rows of the core frame bench.
+fn report_loudness(ft: &[(String, f64)]) {
+    println!();
+    println!("Loudness (same bench; the push rows are the producer side, per 20 ms pushed)");
+    for (name, us) in ft.iter().filter(|(n, _)| n.contains("loudness: ")) {
+        let name = name.trim_start_matches("frame/loudness: ");
+        println!("  {name:<58} {us:>9.3} µs");
+    }
 }
 
 /// The capacity example: real-time tracks on one clock thread, memory per track, and the
