@@ -27,7 +27,7 @@ impl Speaking {
         Self::with_depth(background, sink, Duration::from_secs(2))
     }
 
-    /// `depth`: how much speech is kept buffered (the seed's cost grew with it).
+    /// `depth`: how much speech is kept buffered (the Python reference's cost grew with it).
     fn with_depth(background: bool, sink: bool, depth: Duration) -> Self {
         Self::with_config(background, sink, depth, TrackConfig::default())
     }

@@ -26,6 +26,12 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// The 1-minute load average (the machine is shared: every figure is printed beside it).
+fn load() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().next().unwrap_or("?").to_string()
+}
+
 /// CPU time (user + system) of the thread named `voxpace-frame-c…`, from /proc.
 fn clock_thread_cpu() -> Duration {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -106,12 +112,13 @@ fn capacity(n: usize, seconds: u64) {
     let ok = p99 < Duration::from_millis(1) && missing == 0 && underruns == 0;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "capacity tracks={n:>6} frames={got:>9}/{expected:<9} missing={missing:<6} p50={:>6.3}ms p99={:>6.3}ms p99.9={:>6.3}ms max={:>7.3}ms underruns={underruns:<5} clock-thread-cpu={:>5.1}% ok={}",
+        "capacity tracks={n:>6} frames={got:>9}/{expected:<9} missing={missing:<6} p50={:>6.3}ms p99={:>6.3}ms p99.9={:>6.3}ms max={:>7.3}ms underruns={underruns:<5} clock-thread-cpu={:>5.1}% load={} ok={}",
         ms(p50),
         ms(p99),
         ms(p999),
         ms(stats.max_lateness),
         cpu.as_secs_f64() / elapsed.as_secs_f64() * 100.0,
+        load(),
         if ok { "yes" } else { "NO" }
     );
     drop(writers);
@@ -144,10 +151,11 @@ fn idle(seconds: u64) {
     let share = cpu.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
     let stats = clock.stats();
     println!(
-        "idle tracks=1 process-cpu={share:.2}% of a core over {:.1} s (getrusage) frames={} p99={:.3}ms ok={}",
+        "idle tracks=1 process-cpu={share:.2}% of a core over {:.1} s (getrusage) frames={} p99={:.3}ms load={} ok={}",
         elapsed.as_secs_f64(),
         handle.stats().frames,
         stats.lateness_quantile(0.99).as_secs_f64() * 1e3,
+        load(),
         if share <= 1.0 { "yes" } else { "NO" }
     );
     clock.stop();

@@ -34,8 +34,9 @@
 //! Inside, one file per room (none imports another in a circle):
 //! `shared` (the atomics both sides see, and narrow views of them), `intake` (reply
 //! entries, room, push, finish: a control half and a frame half), `handle` (the control
-//! side), `reply_state` and `reply` (a reply's shared state, its writer and `Playback`), `text`
-//! (a reply's marks and whole text, and what of it was heard),
+//! side), `reply_state` and `reply` (a reply's shared state, its writer and `Playback`),
+//! `outcome` (how a reply ended), `text` (a reply's marks and whole text, and what of it was
+//! heard),
 //! `track` (the frame side's render), `reports` (how replies end: outcomes, owning sinks'
 //! reports), `commands` and `mailbox` (rare control-to-frame messages), `sink_tap` (sink
 //! queues and workers), `events`.
@@ -45,6 +46,7 @@ mod config;
 mod error;
 mod format;
 mod ids;
+mod outcome;
 mod sink;
 mod source;
 
@@ -71,11 +73,12 @@ mod track;
 pub use clock::{Clock, MonotonicClock, VirtualClock, VirtualSleep};
 pub use config::TrackConfig;
 pub use error::{Error, ErrorKind};
-pub use events::{Event, EventStream, Position, ReplyLoudness, ReplyOutcome};
+pub use events::{Event, EventStream};
 pub use format::{Format, FRAME_LENGTHS_MS, SAMPLE_RATES};
 pub use frame_clock::{FrameClock, FrameClockStats};
 pub use handle::TrackHandle;
 pub use ids::{ReplyId, SinkId};
+pub use outcome::{Position, ReplyLoudness, ReplyOutcome};
 pub use pacer::{CatchUp, Frame, Pacer, PacerStats};
 pub use reply::{Playback, ReplyWriter, TextMarker};
 pub use shared::TrackStats;

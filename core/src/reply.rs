@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::events::{ReplyLoudness, ReplyOutcome};
 use crate::intake::{Carry, Input, Intake};
+use crate::outcome::{ReplyLoudness, ReplyOutcome};
 use crate::reply_state::ReplyState;
 use crate::shared::Liveness;
 use crate::{Error, ReplyId};

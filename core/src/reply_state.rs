@@ -7,7 +7,7 @@ use std::task::Waker;
 
 use atomic_waker::AtomicWaker;
 
-use crate::events::{Position, ReplyLoudness, ReplyOutcome};
+use crate::outcome::{Position, ReplyLoudness, ReplyOutcome};
 use crate::text::{Heard, TextLog};
 use crate::ReplyId;
 

@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use crate::events::{EventSender, Position, ReplyOutcome};
+use crate::events::EventSender;
+use crate::outcome::{Position, ReplyOutcome};
 use crate::reply_state::ReplyState;
 use crate::shared::{Counters, Shared};
 use crate::sink::PlaybackReport;

@@ -6,37 +6,22 @@ mod common;
 
 use std::time::Duration;
 
-use common::{drain, ramp, render};
+use common::{
+    apply_control, drain, hard_cut, op, play, ramp, render, track_with_events, Numbers, Op,
+    Weights, PLAY_OUT_FRAMES,
+};
 use proptest::prelude::*;
 use voxpace_core::{
     Error, Event, Format, ReplyId, ReplyOutcome, ReplyWriter, TextTiming, Track, TrackConfig,
 };
 
-#[derive(Debug, Clone)]
-enum Op {
-    Open,
-    Push(usize),
-    /// A mark this many samples past the later of the audio pushed and the last mark.
-    Mark(u64),
-    Finish,
-    Pause,
-    Resume,
-    Interrupt,
-    Take(usize),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        2 => Just(Op::Open),
-        5 => (1usize..1500).prop_map(Op::Push),
-        5 => (0u64..900).prop_map(Op::Mark),
-        1 => Just(Op::Finish),
-        1 => Just(Op::Pause),
-        1 => Just(Op::Resume),
-        1 => Just(Op::Interrupt),
-        4 => (1usize..8).prop_map(Op::Take),
-    ]
-}
+/// Marks, pushes and finishes often: every mark lands somewhere on the timeline.
+const WEIGHTS: Weights = Weights {
+    push: 5,
+    push_bytes: 0,
+    mark: 5,
+    finish: 1,
+};
 
 /// One reply as the test drove it.
 #[derive(Default)]
@@ -50,31 +35,23 @@ proptest! {
 
     #[test]
     fn the_heard_text_is_exactly_the_marks_whose_offsets_played(
-        ops in proptest::collection::vec(op(), 1..70),
+        ops in proptest::collection::vec(op(WEIGHTS), 1..70),
         threshold_ms in prop_oneof![Just(0u64), Just(60)],
     ) {
-        let format = Format::default();
-        let mut track = Track::new(format, TrackConfig {
-            // A hard cut: every played sample keeps its value, so a mark's pts can be
-            // checked against the output sample it names.
-            interrupt_fade: Duration::ZERO,
+        // A hard cut: every played sample keeps its value, so a mark's pts can be checked
+        // against the output sample it names.
+        let (mut track, h, mut events) = track_with_events(TrackConfig {
             start_threshold: Duration::from_millis(threshold_ms),
-            ..TrackConfig::default()
-        }).unwrap();
-        let h = track.handle();
-        let mut events = h.events();
+            ..hard_cut()
+        });
         let mut replies: Vec<Reply> = Vec::new();
         let mut writer: Option<ReplyWriter> = None;
-        let mut next_value = 0i32;
+        let mut numbers = Numbers::default();
         let mut output: Vec<i16> = Vec::new();
-        let mut out = vec![0i16; format.frame_len()];
-        let mut take = |track: &mut Track, n: usize, output: &mut Vec<i16>| {
-            for _ in 0..n {
-                track.render(&mut out);
-                output.extend_from_slice(&out);
-            }
-        };
         for op in ops {
+            if apply_control(&op, &h, &mut writer) {
+                continue;
+            }
             match op {
                 Op::Open => {
                     writer = Some(h.open_reply().unwrap());
@@ -82,10 +59,7 @@ proptest! {
                 }
                 Op::Push(n) => {
                     let Some(w) = writer.as_mut() else { continue };
-                    let samples: Vec<i16> = (0..n).map(|_| {
-                        next_value = next_value % 30_000 + 1;
-                        next_value as i16
-                    }).collect();
+                    let samples = numbers.take(n);
                     let r = replies.last_mut().unwrap();
                     match w.try_push_samples(&samples) {
                         Ok(taken) => {
@@ -108,20 +82,13 @@ proptest! {
                         Err(e) => prop_assert!(false, "unexpected {e}"),
                     }
                 }
-                Op::Finish => {
-                    if let Some(w) = writer.take() {
-                        let _ = w.finish();
-                    }
-                }
-                Op::Pause => h.pause(),
-                Op::Resume => h.resume(),
-                Op::Interrupt => { h.interrupt(); }
-                Op::Take(n) => take(&mut track, n, &mut output),
+                Op::Take(n) => play(&mut track, n, &mut output, |_| {}),
+                _ => {} // not drawn with these weights
             }
         }
         drop(writer);
         h.resume();
-        take(&mut track, 2 + 300 * 30 / 20, &mut output);
+        play(&mut track, PLAY_OUT_FRAMES, &mut output, |_| {});
 
         let mut played: Vec<Vec<(u64, String)>> = vec![Vec::new(); replies.len()];
         let mut outcomes: Vec<Option<ReplyOutcome>> = vec![None; replies.len()];
@@ -175,6 +142,13 @@ fn worded_reply(h: &voxpace_core::TrackHandle) -> (ReplyWriter, Vec<&'static str
     (w, words)
 }
 
+/// [`worded_reply`] with its whole second of audio pushed.
+async fn spoken_reply(h: &voxpace_core::TrackHandle) -> (ReplyWriter, Vec<&'static str>) {
+    let (mut w, words) = worded_reply(h);
+    w.push_samples(&ramp(24_000)).await.unwrap();
+    (w, words)
+}
+
 fn finished(events: &[Event]) -> ReplyOutcome {
     events
         .iter()
@@ -197,11 +171,8 @@ fn texts(events: &[Event]) -> Vec<(String, u64)> {
 
 #[tokio::test]
 async fn a_completed_reply_hears_every_mark_each_at_its_own_sample() {
-    let mut track = Track::new(Format::default(), TrackConfig::default()).unwrap();
-    let h = track.handle();
-    let mut events = h.events();
-    let (mut w, words) = worded_reply(&h);
-    w.push_samples(&ramp(24_000)).await.unwrap();
+    let (mut track, h, mut events) = track_with_events(TrackConfig::default());
+    let (w, words) = spoken_reply(&h).await;
     let playback = w.finish().unwrap();
     render(&mut track, 60);
     let evs = drain(&mut events);
@@ -230,15 +201,8 @@ async fn a_completed_reply_hears_every_mark_each_at_its_own_sample() {
 async fn an_interrupt_at_a_mark_boundary_leaves_that_mark_unheard() {
     // No fade: the interrupt cuts exactly at the end of a frame. Words start every 100 ms;
     // frames are 20 ms, so after 15 frames 300 ms have played: "four" (at 300 ms) not.
-    let config = TrackConfig {
-        interrupt_fade: Duration::ZERO,
-        ..TrackConfig::default()
-    };
-    let mut track = Track::new(Format::default(), config).unwrap();
-    let h = track.handle();
-    let mut events = h.events();
-    let (mut w, _) = worded_reply(&h);
-    w.push_samples(&ramp(24_000)).await.unwrap();
+    let (mut track, h, mut events) = track_with_events(hard_cut());
+    let (_w, _) = spoken_reply(&h).await;
     render(&mut track, 15);
     h.interrupt();
     render(&mut track, 2);
@@ -253,9 +217,7 @@ async fn an_interrupt_at_a_mark_boundary_leaves_that_mark_unheard() {
 async fn a_mark_starting_inside_the_interrupt_fade_was_heard() {
     // 10 ms fade = 240 samples. After 14 frames (280 ms) the fade plays 280..290 ms: a mark
     // at 285 ms starts inside it, one at 300 ms does not.
-    let mut track = Track::new(Format::default(), TrackConfig::default()).unwrap();
-    let h = track.handle();
-    let mut events = h.events();
+    let (mut track, h, mut events) = track_with_events(TrackConfig::default());
     let mut w = h.open_reply().unwrap();
     w.mark_at(Duration::ZERO, "Hel").unwrap();
     w.mark_at(Duration::from_millis(285), "lo").unwrap();
@@ -283,15 +245,8 @@ async fn a_mark_starting_inside_the_interrupt_fade_was_heard() {
 async fn an_interrupt_inside_a_word_hears_the_word_it_had_started() {
     // Interrupted 50 ms into "two" (100..200 ms): "two" was heard (its first sample
     // played), "three" was not.
-    let config = TrackConfig {
-        interrupt_fade: Duration::ZERO,
-        ..TrackConfig::default()
-    };
-    let mut track = Track::new(Format::default(), config).unwrap();
-    let h = track.handle();
-    let mut events = h.events();
-    let (mut w, _) = worded_reply(&h);
-    w.push_samples(&ramp(24_000)).await.unwrap();
+    let (mut track, h, mut events) = track_with_events(hard_cut());
+    let (_w, _) = spoken_reply(&h).await;
     render(&mut track, 8);
     h.interrupt();
     render(&mut track, 1);
@@ -302,11 +257,8 @@ async fn an_interrupt_inside_a_word_hears_the_word_it_had_started() {
 
 #[tokio::test]
 async fn pause_holds_marks_with_their_audio() {
-    let mut track = Track::new(Format::default(), TrackConfig::default()).unwrap();
-    let h = track.handle();
-    let mut events = h.events();
-    let (mut w, _) = worded_reply(&h);
-    w.push_samples(&ramp(24_000)).await.unwrap();
+    let (mut track, h, mut events) = track_with_events(TrackConfig::default());
+    let (w, _) = spoken_reply(&h).await;
     w.finish().unwrap();
     render(&mut track, 5); // 100 ms: "One" played
     h.pause();
@@ -324,13 +276,10 @@ async fn pause_holds_marks_with_their_audio() {
 
 #[tokio::test]
 async fn the_start_threshold_holds_marks_until_the_reply_starts() {
-    let config = TrackConfig {
+    let (mut track, h, mut events) = track_with_events(TrackConfig {
         start_threshold: Duration::from_millis(200),
         ..TrackConfig::default()
-    };
-    let mut track = Track::new(Format::default(), config).unwrap();
-    let h = track.handle();
-    let mut events = h.events();
+    });
     let (mut w, _) = worded_reply(&h);
     w.push_samples(&ramp(2_400)).await.unwrap(); // 100 ms: below the threshold
     render(&mut track, 10);
@@ -373,13 +322,7 @@ async fn marks_must_come_before_their_audio_and_in_order() {
 
 #[tokio::test]
 async fn a_reply_with_only_its_whole_text_gets_an_estimate() {
-    let config = TrackConfig {
-        interrupt_fade: Duration::ZERO,
-        ..TrackConfig::default()
-    };
-    let mut track = Track::new(Format::default(), config).unwrap();
-    let h = track.handle();
-    let mut events = h.events();
+    let (mut track, h, mut events) = track_with_events(hard_cut());
     let mut w = h.open_reply().unwrap();
     w.set_text("Sure. Here is the weather for tomorrow.")
         .unwrap();
@@ -400,9 +343,7 @@ async fn a_reply_with_only_its_whole_text_gets_an_estimate() {
 async fn more_marks_than_the_ring_holds_play_in_order_without_waiting_forever() {
     // 500 marks, one every 48 samples, pushed as one chunk: the push is split into pieces
     // of 16 marks, and the producer waits for room in the mark ring as frames play.
-    let mut track = Track::new(Format::default(), TrackConfig::default()).unwrap();
-    let h = track.handle();
-    let mut events = h.events();
+    let (mut track, h, mut events) = track_with_events(TrackConfig::default());
     let mut w = h.open_reply().unwrap();
     let mut expected = String::new();
     for i in 0..500u64 {
@@ -486,8 +427,7 @@ fn wait_until(log: &SinkLog, pred: impl Fn(&[(bool, u64, u64, Option<u64>, Strin
 
 #[tokio::test]
 async fn sinks_get_each_mark_with_the_audio_that_carries_it() {
-    let mut track = Track::new(Format::default(), TrackConfig::default()).unwrap();
-    let h = track.handle();
+    let (mut track, h, _) = track_with_events(TrackConfig::default());
     let paced = SinkLog::default();
     let ahead = SinkLog::default();
     h.attach_sink(Box::new(TextSink {
@@ -504,8 +444,7 @@ async fn sinks_get_each_mark_with_the_audio_that_carries_it() {
         log: ahead.clone(),
     }))
     .unwrap();
-    let (mut w, words) = worded_reply(&h);
-    w.push_samples(&ramp(24_000)).await.unwrap();
+    let (w, words) = spoken_reply(&h).await;
     w.finish().unwrap();
     render(&mut track, 55);
     for (log, paced) in [(&paced, true), (&ahead, false)] {

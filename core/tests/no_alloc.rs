@@ -6,7 +6,9 @@ mod common;
 use common::ramp;
 use std::time::Duration;
 
-use voxpace_core::{BusContext, Format, Limiter, Normalise, Track, TrackConfig};
+use voxpace_core::{
+    BusContext, Format, Limiter, Normalise, Source, Track, TrackConfig, TrackHandle,
+};
 use voxpace_test_kit::alloc::{count_on_this_thread, CountingAllocator};
 use voxpace_test_kit::sinks::Discard;
 
@@ -18,26 +20,35 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
     count_on_this_thread(f).1.allocations
 }
 
+/// A background that rises by `step` a sample (wrapping), at 1/`down` of full scale.
+fn sawtooth(step: i16, down: i16) -> Box<dyn Source> {
+    let mut phase = 0i16;
+    Box::new(move |out: &mut [i16], _: &BusContext| {
+        for s in out.iter_mut() {
+            phase = phase.wrapping_add(step);
+            *s = phase / down;
+        }
+    })
+}
+
+/// Four seconds of 48 kHz stereo speech, queued in 100 ms pushes, and the reply finished.
+async fn queue_speech(h: &TrackHandle) {
+    let mut reply = h.open_reply().unwrap();
+    for chunk in ramp(2 * 48_000 * 4).chunks(9600) {
+        reply.push_samples(chunk).await.unwrap();
+    }
+    reply.finish().unwrap();
+}
+
 #[tokio::test]
 async fn rendering_with_speech_background_sink_and_events_allocates_nothing() {
     let format = Format::new(48_000, 2, 20).unwrap();
     let mut track = Track::new(format, TrackConfig::default()).unwrap();
     let h = track.handle();
     let _events = h.events();
-    let mut phase = 0i16;
-    h.set_background(Some(Box::new(move |out: &mut [i16], _: &BusContext| {
-        for s in out.iter_mut() {
-            phase = phase.wrapping_add(97);
-            *s = phase / 8;
-        }
-    })))
-    .unwrap();
+    h.set_background(Some(sawtooth(97, 8))).unwrap();
     h.attach_sink(Box::new(Discard)).unwrap();
-    let mut reply = h.open_reply().unwrap();
-    for chunk in ramp(2 * 48_000 * 4).chunks(9600) {
-        reply.push_samples(chunk).await.unwrap();
-    }
-    reply.finish().unwrap();
+    queue_speech(&h).await;
     let mut out = vec![0i16; format.frame_len()];
     // Warm up: commands applied, first chunk taken, speaking state set.
     for _ in 0..5 {
@@ -75,19 +86,8 @@ async fn rendering_with_the_true_peak_limiter_and_the_meter_allocates_nothing() 
     };
     let mut track = Track::new(format, config).unwrap();
     let h = track.handle();
-    let mut phase = 0i16;
-    h.set_background(Some(Box::new(move |out: &mut [i16], _: &BusContext| {
-        for s in out.iter_mut() {
-            phase = phase.wrapping_add(997);
-            *s = phase / 2;
-        }
-    })))
-    .unwrap();
-    let mut reply = h.open_reply().unwrap();
-    for chunk in ramp(2 * 48_000 * 4).chunks(9600) {
-        reply.push_samples(chunk).await.unwrap();
-    }
-    reply.finish().unwrap();
+    h.set_background(Some(sawtooth(997, 2))).unwrap();
+    queue_speech(&h).await;
     let mut out = vec![0i16; format.frame_len()];
     for _ in 0..5 {
         track.render(&mut out);

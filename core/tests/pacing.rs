@@ -139,16 +139,19 @@ fn a_frame_clock_counts_frames_rendered_late_on_their_tracks() {
     fc.stop();
 }
 
-/// Wait (real time, bounded) until the frame clock's thread blocks on `deadline`.
-fn blocks_on(clock: &VirtualClock, deadline: Duration) -> bool {
+/// Wait (real time, bounded) until the frame clock's thread blocks on `ms` (virtual);
+/// fails the test with where it blocks instead.
+fn assert_blocks_on(clock: &VirtualClock, ms: u64) {
+    let deadline = Duration::from_millis(ms);
     let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if clock.blocked_until() == Some(deadline) {
-            return true;
-        }
+    while clock.blocked_until() != Some(deadline) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "blocked until {:?}, not {deadline:?}",
+            clock.blocked_until()
+        );
         std::thread::sleep(Duration::from_micros(200));
     }
-    false
 }
 
 #[test]
@@ -156,32 +159,57 @@ fn the_frame_clock_sleeps_to_the_next_slot_that_has_a_track() {
     let clock = VirtualClock::new();
     let fc = FrameClock::start(clock.clone(), Duration::from_millis(20));
     // Empty: one wake per period, to look for new tracks, none for its 20 empty slots.
-    assert!(
-        blocks_on(&clock, Duration::from_millis(20)),
-        "{:?}",
-        clock.blocked_until()
-    );
+    assert_blocks_on(&clock, 20);
     let t = track();
     let h = t.handle();
     fc.add(t, |_, _| true);
     clock.advance(Duration::from_millis(20));
     // The track joined at the tick and rendered at once; next it is due a period later,
     // and nothing wakes the thread in between.
-    assert!(
-        blocks_on(&clock, Duration::from_millis(40)),
-        "{:?}",
-        clock.blocked_until()
-    );
+    assert_blocks_on(&clock, 40);
     assert_eq!(h.stats().frames, 1);
     for k in 1..=5u64 {
         clock.advance(Duration::from_millis(20));
-        assert!(blocks_on(&clock, Duration::from_millis(20 * (k + 2))));
+        assert_blocks_on(&clock, 20 * (k + 2));
     }
     assert_eq!(h.stats().frames, 6);
     assert_eq!(
         fc.stats().batches,
         6,
         "one batch per period, none for empty slots"
+    );
+    fc.stop();
+}
+
+#[test]
+fn tracks_in_two_slots_wake_the_clock_twice_a_period_and_never_for_the_empty_slots() {
+    let clock = VirtualClock::new();
+    let fc = FrameClock::start(clock.clone(), Duration::from_millis(20));
+    assert_blocks_on(&clock, 20);
+    let (a, b) = (track(), track());
+    let (ha, hb) = (a.handle(), b.handle());
+    fc.add(a, |_, _| true);
+    fc.add(b, |_, _| true);
+    // Both join at the 20 ms tick, one in each of the first two slots (each goes to the
+    // least loaded). Slot 0 renders at once; then the thread sleeps to slot 1 (21 ms),
+    // then past the 18 empty slots straight to slot 0 of the next period (40 ms).
+    clock.advance(Duration::from_millis(20));
+    assert_blocks_on(&clock, 21);
+    assert_eq!((ha.stats().frames, hb.stats().frames), (1, 0));
+    clock.advance(Duration::from_millis(1));
+    assert_blocks_on(&clock, 40);
+    assert_eq!((ha.stats().frames, hb.stats().frames), (1, 1));
+    for k in 2..=4u64 {
+        clock.set(Duration::from_millis(20 * k));
+        assert_blocks_on(&clock, 20 * k + 1);
+        clock.set(Duration::from_millis(20 * k + 1));
+        assert_blocks_on(&clock, 20 * (k + 1));
+    }
+    assert_eq!((ha.stats().frames, hb.stats().frames), (4, 4));
+    assert_eq!(
+        fc.stats().batches,
+        8,
+        "two batches a period, none for empty slots"
     );
     fc.stop();
 }

@@ -2,55 +2,45 @@
 //! resume / interrupt / take, checked against the track's invariants, and against what
 //! paced and ahead sinks receive.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use common::{
+    apply_control, hard_cut, op, play, track_with_events, Numbers, Op, Weights, PLAY_OUT_FRAMES,
+};
 use proptest::prelude::*;
 use voxpace_core::{
-    Delivery, Error, Event, Format, ReplyId, ReplyWriter, Sink, SinkContext, SinkError, SinkEvent,
-    SinkInfo, Track, TrackConfig,
+    Delivery, Error, Event, Format, FrameInfo, ReplyId, ReplyWriter, Sink, SinkContext, SinkError,
+    SinkEvent, SinkInfo, TrackConfig,
 };
 
-#[derive(Debug, Clone)]
-enum Op {
-    Open,
-    Push(usize),
-    /// Samples pushed as bytes, cut into chunks of 1..=7 bytes.
-    PushBytes(usize, usize),
-    Finish,
-    Pause,
-    Resume,
-    Interrupt,
-    Take(usize),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        2 => Just(Op::Open),
-        4 => (1usize..1500).prop_map(Op::Push),
-        2 => (1usize..400, 1usize..8).prop_map(|(n, cut)| Op::PushBytes(n, cut)),
-        2 => Just(Op::Finish),
-        1 => Just(Op::Pause),
-        1 => Just(Op::Resume),
-        1 => Just(Op::Interrupt),
-        4 => (1usize..8).prop_map(Op::Take),
-    ]
-}
+/// Pushes of samples and of bytes cut anywhere, and finishes often; no text marks (their
+/// own properties are in heard.rs).
+const WEIGHTS: Weights = Weights {
+    push: 4,
+    push_bytes: 2,
+    mark: 0,
+    finish: 2,
+};
 
 struct Model {
-    next_value: i32,
+    numbers: Numbers,
     /// Samples accepted per reply id (index = id - 1).
     accepted: Vec<Vec<i16>>,
 }
 
 impl Model {
+    fn new() -> Self {
+        Self {
+            numbers: Numbers::default(),
+            accepted: Vec::new(),
+        }
+    }
+
     fn samples(&mut self, n: usize) -> Vec<i16> {
-        (0..n)
-            .map(|_| {
-                self.next_value = self.next_value % 30_000 + 1;
-                self.next_value as i16
-            })
-            .collect()
+        self.numbers.take(n)
     }
 }
 
@@ -58,29 +48,23 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
-    fn invariants_hold_for_any_sequence(ops in proptest::collection::vec(op(), 1..60)) {
+    fn invariants_hold_for_any_sequence(ops in proptest::collection::vec(op(WEIGHTS), 1..60)) {
         let format = Format::default();
-        let mut track = Track::new(format, TrackConfig {
-            interrupt_fade: std::time::Duration::ZERO, // exact accounting: a hard cut
-            ..TrackConfig::default()
-        }).unwrap();
-        let h = track.handle();
-        let mut events = h.events();
-        let mut model = Model { next_value: 0, accepted: Vec::new() };
+        // Exact accounting: a hard cut.
+        let (mut track, h, mut events) = track_with_events(hard_cut());
+        let mut model = Model::new();
         let mut writer: Option<ReplyWriter> = None;
-        let mut out = vec![0i16; format.frame_len()];
         let mut output: Vec<i16> = Vec::new();
         let mut frames = 0u64;
-        let mut take = |track: &mut Track, n: usize, output: &mut Vec<i16>, frames: &mut u64| {
-            for _ in 0..n {
-                let info = track.render(&mut out);
-                // pts strictly continuous, exactly one frame per render.
-                assert_eq!(info.pts, *frames * format.frame_samples() as u64);
-                *frames += 1;
-                output.extend_from_slice(&out);
-            }
+        // pts strictly continuous, exactly one frame per render.
+        let mut continuous = |info: &FrameInfo| {
+            assert_eq!(info.pts, frames * format.frame_samples() as u64);
+            frames += 1;
         };
         for op in ops {
+            if apply_control(&op, &h, &mut writer) {
+                continue;
+            }
             match op {
                 Op::Open => {
                     let w = h.open_reply().unwrap();
@@ -124,21 +108,14 @@ proptest! {
                         }
                     }
                 }
-                Op::Finish => {
-                    if let Some(w) = writer.take() {
-                        let _ = w.finish();
-                    }
-                }
-                Op::Pause => h.pause(),
-                Op::Resume => h.resume(),
-                Op::Interrupt => { h.interrupt(); }
-                Op::Take(n) => take(&mut track, n, &mut output, &mut frames),
+                Op::Take(n) => play(&mut track, n, &mut output, &mut continuous),
+                _ => {} // not drawn with these weights
             }
         }
         // Let everything play out.
         drop(writer);
         h.resume();
-        take(&mut track, 2 + 300 * 30 / 20, &mut output, &mut frames);
+        play(&mut track, PLAY_OUT_FRAMES, &mut output, &mut continuous);
 
         let evs: Vec<Event> = std::iter::from_fn(|| events.try_next()).collect();
         let mut played = vec![None; model.accepted.len()];
@@ -327,13 +304,10 @@ proptest! {
     /// Per sink, paced and ahead: the event grammar, one end per reply, and the samples a
     /// sink receives against what played (`played_samples`, the interrupt fade included).
     #[test]
-    fn sinks_see_the_grammar_and_exactly_what_plays(ops in proptest::collection::vec(op(), 1..60)) {
-        let format = Format::default();
+    fn sinks_see_the_grammar_and_exactly_what_plays(ops in proptest::collection::vec(op(WEIGHTS), 1..60)) {
         // The default fade (10 ms): what it plays counts and reaches sinks.
-        let mut track = Track::new(format, TrackConfig::default()).unwrap();
-        let h = track.handle();
-        let mut events = h.events();
-        let mut model = Model { next_value: 0, accepted: Vec::new() };
+        let (mut track, h, mut events) = track_with_events(TrackConfig::default());
+        let mut model = Model::new();
         let mut writer: Option<ReplyWriter> = None;
         let paced = Arc::new(Mutex::new(Vec::new()));
         let ahead = Arc::new(Mutex::new(Vec::new()));
@@ -342,16 +316,14 @@ proptest! {
             h.attach_sink(Box::new(Recording { delivery: Delivery::Paced, seen: paced.clone() })).unwrap(),
             h.attach_sink(Box::new(Recording { delivery: lead, seen: ahead.clone() })).unwrap(),
         ];
-        let mut out = vec![0i16; format.frame_len()];
         let mut output: Vec<i16> = Vec::new();
-        let mut take = |track: &mut Track, n: usize, output: &mut Vec<i16>| {
-            for _ in 0..n {
-                track.render(&mut out);
-                assert!(h.wait_for_sinks(std::time::Duration::from_secs(10)));
-                output.extend_from_slice(&out);
-            }
+        let sinks_keep_up = |_: &FrameInfo| {
+            assert!(h.wait_for_sinks(std::time::Duration::from_secs(10)));
         };
         for op in ops {
+            if apply_control(&op, &h, &mut writer) {
+                continue;
+            }
             match op {
                 Op::Open => {
                     writer = Some(h.open_reply().unwrap());
@@ -367,24 +339,17 @@ proptest! {
                         }
                     }
                 }
-                Op::Finish => {
-                    if let Some(w) = writer.take() {
-                        let _ = w.finish();
-                    }
-                }
-                Op::Pause => h.pause(),
-                Op::Resume => h.resume(),
-                Op::Interrupt => { h.interrupt(); }
-                Op::Take(n) => take(&mut track, n, &mut output),
+                Op::Take(n) => play(&mut track, n, &mut output, sinks_keep_up),
+                _ => {} // not drawn with these weights
             }
         }
         drop(writer);
         h.resume();
-        take(&mut track, 2 + 300 * 30 / 20, &mut output);
+        play(&mut track, PLAY_OUT_FRAMES, &mut output, sinks_keep_up);
         for id in sinks {
             h.detach_sink(id).unwrap();
         }
-        take(&mut track, 1, &mut output);
+        play(&mut track, 1, &mut output, sinks_keep_up);
         drop(track);
         prop_assert!(h.wait_for_sinks(std::time::Duration::from_secs(10)));
 

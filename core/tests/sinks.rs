@@ -4,134 +4,24 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{drain, ramp, render};
-use voxpace_core::{
-    Delivery, Event, Format, PlaybackReport, Position, ReplyId, Sink, SinkContext, SinkError,
-    SinkEvent, SinkInfo, Track, TrackConfig,
-};
+use voxpace_core::{Delivery, Event, Format, Position, SinkInfo, Track, TrackConfig};
+use voxpace_test_kit::sinks::{audio, Recorder, Recording, Seen};
 
-/// What a recording sink saw, in a form tests can compare.
-#[derive(Debug, Clone, PartialEq)]
-enum Seen {
-    Start,
-    ReplyStarted(u64),
-    Audio {
-        reply: u64,
-        offset: u64,
-        pts: Option<u64>,
-        samples: Vec<i16>,
-    },
-    ReplyEnded(u64, bool),
-    Interrupted(u64),
-    Paused,
-    Resumed,
-    Stop,
-}
-
-type Log = Arc<Mutex<Vec<Seen>>>;
-
-struct Recorder {
-    info: SinkInfo,
-    log: Log,
-    delay: Duration,
-    /// Report playback for every ended reply (an owning avatar).
-    report: bool,
-    panic_on_audio: bool,
-}
-
-impl Recorder {
-    fn new(info: SinkInfo) -> (Self, Log) {
-        let log = Log::default();
-        (
-            Self {
-                info,
-                log: log.clone(),
-                delay: Duration::ZERO,
-                report: false,
-                panic_on_audio: false,
-            },
-            log,
-        )
-    }
-}
-
-impl Sink for Recorder {
-    fn info(&self) -> SinkInfo {
-        self.info.clone()
-    }
-
-    fn handle(&mut self, event: SinkEvent<'_>, cx: &SinkContext) -> Result<(), SinkError> {
-        std::thread::sleep(self.delay);
-        let seen = match event {
-            SinkEvent::Start { .. } => Seen::Start,
-            SinkEvent::ReplyStarted { reply } => Seen::ReplyStarted(reply.0),
-            SinkEvent::Audio {
-                reply,
-                offset,
-                pts,
-                samples,
-            } => {
-                if self.panic_on_audio {
-                    panic!("renderer crashed");
-                }
-                Seen::Audio {
-                    reply: reply.0,
-                    offset,
-                    pts,
-                    samples: samples.to_vec(),
-                }
-            }
-            SinkEvent::ReplyEnded { reply, interrupted } => {
-                if self.report {
-                    cx.report_playback(PlaybackReport {
-                        reply,
-                        played_samples: 123,
-                        interrupted,
-                    });
-                }
-                Seen::ReplyEnded(reply.0, interrupted)
-            }
-            SinkEvent::Interrupted { reply } => Seen::Interrupted(reply.0),
-            SinkEvent::Paused => Seen::Paused,
-            SinkEvent::Resumed => Seen::Resumed,
-            SinkEvent::Stop => Seen::Stop,
-            _ => return Ok(()),
-        };
-        self.log.lock().unwrap().push(seen);
-        Ok(())
-    }
-}
-
-/// Wait (generously) until `pred` holds for the log.
-fn wait_for(log: &Log, what: &str, pred: impl Fn(&[Seen]) -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if pred(&log.lock().unwrap()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("timed out waiting for {what}: {:?}", log.lock().unwrap());
-}
-
-fn audio_of(log: &[Seen], reply: u64) -> Vec<i16> {
-    log.iter()
-        .filter_map(|s| match s {
-            Seen::Audio {
-                reply: r, samples, ..
-            } if *r == reply => Some(samples.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect()
+/// Wait (generously) until `pred` holds for what `rec` saw.
+fn wait_for(rec: &Recording, what: &str, pred: impl Fn(&[Seen]) -> bool) {
+    assert!(
+        rec.wait_for(Duration::from_secs(20), pred),
+        "timed out waiting for {what}: {:?}",
+        rec.seen()
+    );
 }
 
 #[tokio::test]
 async fn paced_sink_gets_every_frame_with_pts_and_every_control_event() {
-    // Seed defect 5: sinks were never told about interrupt, pause or resume.
+    // Python reference defect 5: sinks were never told about interrupt, pause or resume.
     let config = TrackConfig {
         interrupt_fade: Duration::ZERO, // a hard cut: the fade's own test is in properties
         ..TrackConfig::default()
@@ -151,16 +41,16 @@ async fn paced_sink_gets_every_frame_with_pts_and_every_control_event() {
     h.interrupt();
     render(&mut t, 2);
     wait_for(&log, "interrupt", |l| l.contains(&Seen::Interrupted(1)));
-    let log = log.lock().unwrap().clone();
-    assert_eq!(log[0], Seen::Start);
-    assert_eq!(log[1], Seen::ReplyStarted(1));
-    assert!(log.contains(&Seen::Paused) && log.contains(&Seen::Resumed));
+    let seen = log.seen().clone();
+    assert_eq!(seen[0], Seen::Start(24_000, 1));
+    assert_eq!(seen[1], Seen::ReplyStarted(1));
+    assert!(seen.contains(&Seen::Paused) && seen.contains(&Seen::Resumed));
     assert_eq!(
-        audio_of(&log, 1),
+        log.audio(Some(1)),
         speech[..480 * 3],
         "frames played before the interrupt"
     );
-    let pts: Vec<Option<u64>> = log
+    let pts: Vec<Option<u64>> = seen
         .iter()
         .filter_map(|s| match s {
             Seen::Audio { pts, .. } => Some(*pts),
@@ -180,8 +70,8 @@ async fn a_slow_sink_drops_audio_and_never_delays_frames() {
     let h = t.handle();
     let mut info = SinkInfo::new("slow");
     info.queue = Duration::from_millis(60);
-    let (mut sink, _log) = Recorder::new(info);
-    sink.delay = Duration::from_millis(200);
+    let (sink, _log) = Recorder::new(info);
+    let sink = sink.delay(Duration::from_millis(200));
     h.attach_sink(Box::new(sink)).unwrap();
     let mut r = h.open_reply().unwrap();
     r.push_samples(&ramp(480 * 50)).await.unwrap();
@@ -196,8 +86,8 @@ async fn a_panicking_sink_is_detached_with_an_event_and_others_keep_going() {
     let mut t = Track::new(Format::default(), TrackConfig::default()).unwrap();
     let h = t.handle();
     let mut events = h.events();
-    let (mut bad, _) = Recorder::new(SinkInfo::new("bad"));
-    bad.panic_on_audio = true;
+    let (bad, _) = Recorder::new(SinkInfo::new("bad"));
+    let bad = bad.panic_on_audio();
     let (good, good_log) = Recorder::new(SinkInfo::new("good"));
     let bad_id = h.attach_sink(Box::new(bad)).unwrap();
     h.attach_sink(Box::new(good)).unwrap();
@@ -217,7 +107,9 @@ async fn a_panicking_sink_is_detached_with_an_event_and_others_keep_going() {
     assert_eq!((sink, name.as_str()), (bad_id, "bad"));
     assert!(reason.contains("renderer crashed"), "{reason}");
     render(&mut t, 3);
-    wait_for(&good_log, "good sink audio", |l| !audio_of(l, 1).is_empty());
+    wait_for(&good_log, "good sink audio", |l| {
+        !audio(l, Some(1)).is_empty()
+    });
 }
 
 #[tokio::test]
@@ -226,8 +118,8 @@ async fn an_owning_sink_silences_the_output_and_its_report_ends_the_reply() {
     let h = t.handle();
     let mut info = SinkInfo::new("avatar");
     info.owns_playback = true;
-    let (mut sink, log) = Recorder::new(info);
-    sink.report = true;
+    let (sink, log) = Recorder::new(info);
+    let sink = sink.report_playback();
     h.attach_sink(Box::new(sink)).unwrap();
     let mut r = h.open_reply().unwrap();
     r.push_samples(&ramp(480 * 3)).await.unwrap();
@@ -299,29 +191,32 @@ async fn ahead_delivery_leads_playout_by_at_most_the_cap_and_interrupt_drops_the
     }
     std::thread::sleep(Duration::from_millis(50));
     assert!(
-        audio_of(&log.lock().unwrap(), 1).is_empty(),
+        log.audio(Some(1)).is_empty(),
         "nothing before the reply starts playing"
     );
     // The first frame plays: it and the next 200 ms (4800 samples) arrive, no more.
     render(&mut t, 1);
     assert!(h.wait_for_sinks(Duration::from_secs(20)));
-    assert_eq!(audio_of(&log.lock().unwrap(), 1).len(), 480 + 4800);
+    assert_eq!(log.audio(Some(1)).len(), 480 + 4800);
     render(&mut t, 10); // play 200 ms: the lead window moves on
-    wait_for(&log, "more lookahead", |l| audio_of(l, 1).len() >= 9600);
+    wait_for(&log, "more lookahead", |l| audio(l, Some(1)).len() >= 9600);
     h.interrupt();
     render(&mut t, 1);
     wait_for(&log, "interrupt", |l| l.contains(&Seen::Interrupted(1)));
     std::thread::sleep(Duration::from_millis(50));
-    let log = log.lock().unwrap().clone();
-    let at = log.iter().position(|s| *s == Seen::Interrupted(1)).unwrap();
+    let seen = log.seen().clone();
+    let at = seen
+        .iter()
+        .position(|s| *s == Seen::Interrupted(1))
+        .unwrap();
     assert!(
-        log[at..].iter().all(|s| !matches!(s, Seen::Audio { .. })),
+        seen[at..].iter().all(|s| !matches!(s, Seen::Audio { .. })),
         "no audio after the interrupt"
     );
-    assert!(audio_of(&log, 1).len() < 480 * 100);
+    assert!(log.audio(Some(1)).len() < 480 * 100);
     assert_eq!(
-        audio_of(&log, 1)[..],
-        ramp(480 * 100)[..audio_of(&log, 1).len()]
+        log.audio(Some(1))[..],
+        ramp(480 * 100)[..log.audio(Some(1)).len()]
     );
 }
 
@@ -338,11 +233,7 @@ async fn sinks_attach_and_detach_while_playing() {
     h.detach_sink(id).unwrap();
     render(&mut t, 2);
     wait_for(&log, "stop", |l| l.last() == Some(&Seen::Stop));
-    assert_eq!(
-        audio_of(&log.lock().unwrap(), 1),
-        ramp(480 * 20)[480 * 3..480 * 5]
-    );
-    let _ = ReplyId(1);
+    assert_eq!(log.audio(Some(1)), ramp(480 * 20)[480 * 3..480 * 5]);
 }
 
 #[tokio::test]
@@ -354,8 +245,8 @@ async fn an_ahead_owning_sink_gets_reply_ended_when_the_last_sample_plays() {
     info.delivery = Delivery::Ahead {
         max_lead: Duration::from_secs(2),
     };
-    let (mut sink, log) = Recorder::new(info);
-    sink.report = true; // reports as soon as it sees the reply end
+    let (sink, log) = Recorder::new(info);
+    let sink = sink.report_playback(); // reports as soon as it sees the reply end
     h.attach_sink(Box::new(sink)).unwrap();
     render(&mut t, 1);
     let mut r = h.open_reply().unwrap();
@@ -364,16 +255,16 @@ async fn an_ahead_owning_sink_gets_reply_ended_when_the_last_sample_plays() {
     // Frame 1 plays: the whole reply is within the lead and arrives at once.
     render(&mut t, 1);
     assert!(h.wait_for_sinks(Duration::from_secs(20)));
-    assert_eq!(audio_of(&log.lock().unwrap(), 1).len(), 480 * 10);
+    assert_eq!(log.audio(Some(1)).len(), 480 * 10);
     // But the reply ends only with the frame that plays its last sample (frame 10).
     for _ in 0..8 {
         render(&mut t, 1);
         assert!(h.wait_for_sinks(Duration::from_secs(20)));
     }
-    assert!(!log.lock().unwrap().contains(&Seen::ReplyEnded(1, false)));
+    assert!(!log.seen().contains(&Seen::ReplyEnded(1, false)));
     render(&mut t, 1);
     assert!(h.wait_for_sinks(Duration::from_secs(20)));
-    assert!(log.lock().unwrap().contains(&Seen::ReplyEnded(1, false)));
+    assert!(log.seen().contains(&Seen::ReplyEnded(1, false)));
     render(&mut t, 1); // the report is taken on the next frame
     let outcome = playback.outcome().expect("ended with the report");
     assert_eq!(outcome.position, Position::Reported);

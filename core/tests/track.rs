@@ -27,7 +27,7 @@ async fn silence_with_continuous_pts_when_nothing_is_queued() {
 
 #[tokio::test]
 async fn stereo_silence_frames_are_stereo_sized() {
-    // Seed defect 8: stereo silence frames were built as mono.
+    // Python reference defect 8: stereo silence frames were built as mono.
     let mut t = Track::new(Format::new(48_000, 2, 20).unwrap(), TrackConfig::default()).unwrap();
     let frames = render(&mut t, 2);
     assert_eq!(frames[0].1.len(), 960 * 2);
@@ -54,7 +54,7 @@ async fn odd_byte_chunks_reassemble_byte_exactly() {
 
 #[tokio::test]
 async fn tail_shorter_than_a_frame_is_padded_played_and_not_glued_to_next_reply() {
-    // Seed defect 3: a 10101-byte reply lost its last 501 bytes into the next reply.
+    // Python reference defect 3: a 10101-byte reply lost its last 501 bytes into the next reply.
     let mut t = track(TrackConfig::default());
     let h = t.handle();
     let mut events = h.events();
@@ -98,7 +98,7 @@ async fn tail_shorter_than_a_frame_is_padded_played_and_not_glued_to_next_reply(
 
 #[tokio::test]
 async fn playback_finished_fires_on_the_last_frame_not_after_the_grace_period() {
-    // Seed defect 4: the end-of-speech callback fired only after the 500 ms grace period.
+    // Python reference defect 4: the end-of-speech callback fired only after the 500 ms grace period.
     let mut t = track(TrackConfig::default());
     let h = t.handle();
     let mut events = h.events();
@@ -123,7 +123,7 @@ async fn playback_finished_fires_on_the_last_frame_not_after_the_grace_period() 
 
 #[tokio::test]
 async fn playback_registered_after_finish_still_resolves() {
-    // Seed defect 11: on_last_audio_byte registered after mark_synthesis_complete was lost.
+    // Python reference defect 11: on_last_audio_byte registered after mark_synthesis_complete was lost.
     let mut t = track(TrackConfig::default());
     let h = t.handle();
     let mut r = h.open_reply().unwrap();
@@ -182,7 +182,7 @@ fn constant(level: i16) -> Box<dyn voxpace_core::Source> {
 
 #[tokio::test]
 async fn pause_works_with_background_mixing() {
-    // Seed defect 2: with mixing, pause() did nothing.
+    // Python reference defect 2: with mixing, pause() did nothing.
     let mut t = track(TrackConfig {
         limiter: Limiter::Clip,
         ..TrackConfig::default()
@@ -210,7 +210,7 @@ async fn pause_works_with_background_mixing() {
 
 #[tokio::test]
 async fn loud_speech_over_loud_music_never_wraps() {
-    // Seed defect 1: int16 wrap-around produced full-scale clicks.
+    // Python reference defect 1: int16 wrap-around produced full-scale clicks.
     for limiter in [Limiter::Clip, Limiter::SoftKnee] {
         let mut t = track(TrackConfig {
             limiter,
@@ -304,7 +304,7 @@ async fn a_cancelled_reply_can_never_leak_into_the_next_one() {
 
 #[tokio::test]
 async fn manual_input_keeps_intake_closed_until_enabled() {
-    // Seed defect 2 (second half): the mixing variant bypassed the manual input gate, so
+    // Python reference defect 2 (second half): the mixing variant bypassed the manual input gate, so
     // the gate is tested here with background mixing on.
     let mut t = track(TrackConfig {
         manual_input: true,
@@ -323,7 +323,7 @@ async fn manual_input_keeps_intake_closed_until_enabled() {
 
 #[tokio::test]
 async fn a_second_interrupt_without_enable_input_still_interrupts() {
-    // Seed defect 10: the second interrupt did nothing and 1.9 s kept playing.
+    // Python reference defect 10: the second interrupt did nothing and 1.9 s kept playing.
     let mut t = track(TrackConfig::default());
     let h = t.handle();
     let mut r1 = h.open_reply().unwrap();
@@ -366,7 +366,7 @@ async fn interrupting_a_queued_reply_reports_it_unplayed() {
 
 #[tokio::test]
 async fn a_fast_producer_waits_on_the_bounded_buffer() {
-    // Seed defect 6: unbounded buffers and no back-pressure.
+    // Python reference defect 6: unbounded buffers and no back-pressure.
     let mut t = track(TrackConfig {
         buffer: Duration::from_millis(100), // 2400 samples
         ..TrackConfig::default()
@@ -505,7 +505,7 @@ async fn a_partial_sample_at_finish_is_reported_and_the_rest_plays() {
 
 #[tokio::test]
 async fn a_panicking_background_is_dropped_and_speech_goes_on() {
-    // Seed defect 9: an error inside recv() returned None to the media stack.
+    // Python reference defect 9: an error inside recv() returned None to the media stack.
     let mut t = track(TrackConfig::default());
     let h = t.handle();
     let mut events = h.events();

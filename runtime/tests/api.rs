@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use voxpace_runtime::serve::Server;
 use voxpace_runtime::Config;
+use voxpace_test_kit::sse::{self, Events};
 
 fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
@@ -24,6 +25,15 @@ fn config(dir: &Path, extra: &str) -> Config {
     let path = dir.join("voxpace.toml");
     std::fs::write(&path, text).unwrap();
     Config::load(&path).unwrap()
+}
+
+/// A server on `config(dir, extra)` in a new directory (kept as long as the returned
+/// guard), and a client for it.
+async fn serve(extra: &str) -> (tempfile::TempDir, Server, Api) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), extra)).await.unwrap();
+    let api = Api::new(&server);
+    (dir, server, api)
 }
 
 struct Api {
@@ -71,49 +81,14 @@ impl Api {
             .await
     }
 
-    /// Subscribe to an output's events; returns a channel of (event name, JSON).
-    async fn events(&self, output: &str) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
-        let resp = self
-            .http
-            .get(format!("{}/v1/outputs/{output}/events", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut stream = resp.bytes_stream();
-            let mut buf = String::new();
-            while let Some(Ok(chunk)) = stream.next().await {
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find("\n\n") {
-                    let block: String = buf.drain(..end + 2).collect();
-                    let mut name = String::new();
-                    let mut data = String::new();
-                    for line in block.lines() {
-                        if let Some(n) = line.strip_prefix("event: ") {
-                            name = n.to_string();
-                        } else if let Some(d) = line.strip_prefix("data: ") {
-                            data = d.to_string();
-                        }
-                    }
-                    if !name.is_empty() {
-                        let _ = tx.send((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
-                    }
-                }
-            }
-        });
-        rx
-    }
-}
-
-async fn next_event(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
-) -> (String, Value) {
-    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+    /// Subscribe to an output's events.
+    async fn events(&self, output: &str) -> Events {
+        sse::subscribe_with(
+            self.http
+                .get(format!("{}/v1/outputs/{output}/events", self.base)),
+        )
         .await
-        .expect("an event within 30 s")
-        .expect("the stream is open")
+    }
 }
 
 /// A 440 Hz tone as s16le bytes.
@@ -130,11 +105,9 @@ fn tone(rate: u32, ms: u32) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_streamed_in_plays_and_events_arrive_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let mut events = api.events("default").await;
-    assert_eq!(next_event(&mut events).await.0, "hello");
+    assert_eq!(events.next().await.0, "hello");
 
     // 600 ms of 16 kHz mono, chunked, converted to the output's 24 kHz.
     let body = tone(16_000, 600);
@@ -163,7 +136,7 @@ async fn a_reply_streamed_in_plays_and_events_arrive_in_order() {
     let names: Vec<String> = {
         let mut v = Vec::new();
         for _ in 0..4 {
-            v.push(next_event(&mut events).await);
+            v.push(events.next().await);
         }
         v.iter().map(|(n, _)| n.clone()).collect()
     };
@@ -198,9 +171,7 @@ async fn a_reply_streamed_in_plays_and_events_arrive_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_gets_a_clear_4xx_and_changes_nothing_else() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let pcm = "audio/L16;rate=24000;channels=1";
 
     let (s, e) = api
@@ -416,9 +387,7 @@ async fn every_bad_input_gets_a_clear_4xx_and_changes_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outputs_are_isolated() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let (s, _) = api
         .post(
             "/v1/outputs",
@@ -428,7 +397,7 @@ async fn outputs_are_isolated() {
         .await;
     assert_eq!(s, 201);
     let mut other_events = api.events("other").await;
-    assert_eq!(next_event(&mut other_events).await.0, "hello");
+    assert_eq!(other_events.next().await.0, "hello");
     // Bad input, an interrupt and a reply on "default" ...
     let _ = api
         .post(
@@ -452,12 +421,8 @@ async fn outputs_are_isolated() {
     let (_, o) = api.get("/v1/outputs/other").await;
     let frames = o["stats"]["frames"].as_u64().unwrap();
     assert_eq!(o["stats"]["speech_frames"], 0);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), other_events.recv())
-            .await
-            .is_err(),
-        "no events on other"
-    );
+    let quiet = other_events.within(Duration::from_millis(300)).await;
+    assert!(quiet.is_none(), "no events on other: {quiet:?}");
     let (_, o) = api.get("/v1/outputs/other").await;
     assert!(
         o["stats"]["frames"].as_u64().unwrap() > frames,
@@ -480,9 +445,7 @@ async fn outputs_are_isolated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_audio_monitor_carries_the_reply() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let (_, b) = api
         .send(
             reqwest::Method::PUT,
@@ -567,9 +530,7 @@ async fn live_audio_monitor_carries_the_reply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_route_answers_and_metrics_are_exposed() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let (s, doc) = api.get("/openapi.json").await;
     assert_eq!(s, 200);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -664,11 +625,7 @@ async fn every_documented_route_answers_and_metrics_are_exposed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_guard_the_control_api() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "tokens = [\"s3cret\"]\n"))
-        .await
-        .unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("tokens = [\"s3cret\"]\n").await;
     let (s, e) = api.get("/v1/outputs").await;
     assert_eq!((s, e["error"].as_str()), (401, Some("unauthorized")));
     let ok = api
@@ -737,15 +694,9 @@ async fn status_of(api: &Api, path: &str, authorization: Option<&str>) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_token_rule_for_every_endpoint() {
-    let dir = tempfile::tempdir().unwrap();
     // A control token with characters the web page percent-encodes, and a listener token.
-    let server = Server::start(config(
-        dir.path(),
-        "tokens = [\"c+t/l=\"]\n[transport]\ntokens = [\"listen\"]\n",
-    ))
-    .await
-    .unwrap();
-    let api = Api::new(&server);
+    let (dir, server, api) =
+        serve("tokens = [\"c+t/l=\"]\n[transport]\ntokens = [\"listen\"]\n").await;
     for public in ["/healthz", "/openapi.json", "/"] {
         assert_eq!(
             status_of(&api, public, None).await,
@@ -825,9 +776,7 @@ async fn one_token_rule_for_every_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitors_beyond_the_limit_get_429_at_once_and_a_freed_slot_carries_audio() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let url = format!("{}/v1/outputs/default/audio", api.base);
     let mut open = Vec::new();
     for _ in 0..4 {
@@ -868,9 +817,7 @@ async fn monitors_beyond_the_limit_get_429_at_once_and_a_freed_slot_carries_audi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_has_the_json_shape() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let cases = [
         (reqwest::Method::GET, "/v1/outputs/default/replies/abc", 400),
         (reqwest::Method::GET, "/v1/outputs/default/replies/-1", 400),
@@ -933,9 +880,7 @@ fn fmt_chunk(tag: u16, subformat: Option<u16>) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wav_replies_play_exactly_their_data_chunk() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let samples: Vec<i16> = (0..2400).map(|i| (i % 100) as i16 * 100).collect();
     // Metadata after the audio: 4 KiB of LIST that must not play as noise.
     let mut list = b"LIST".to_vec();
@@ -993,7 +938,7 @@ async fn the_background_keeps_its_file_and_reports_what_really_plays() {
     let server = Server::start(load("a.toml", &looped, true)).await.unwrap();
     let api = Api::new(&server);
     let mut events = api.events("default").await;
-    assert_eq!(next_event(&mut events).await.0, "hello");
+    assert_eq!(events.next().await.0, "hello");
     std::fs::remove_file(&looped).unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await; // several loops
     let (_, b) = api.get("/v1/outputs/default/background").await;
@@ -1002,8 +947,8 @@ async fn the_background_keeps_its_file_and_reports_what_really_plays() {
         (Some(true), Some(true)),
         "{b}"
     );
-    let quiet = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
-    assert!(quiet.is_err(), "no source_failed: {quiet:?}");
+    let quiet = events.within(Duration::from_millis(100)).await;
+    assert!(quiet.is_none(), "no source_failed: {quiet:?}");
     server.shutdown().await.unwrap();
 
     // Played once: still enabled, no longer playing.
@@ -1026,11 +971,9 @@ async fn the_background_keeps_its_file_and_reports_what_really_plays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_marks_sent_with_a_reply_come_back_as_what_was_heard() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), "")).await.unwrap();
-    let api = Api::new(&server);
+    let (_dir, server, api) = serve("").await;
     let mut events = api.events("default").await;
-    assert_eq!(next_event(&mut events).await.0, "hello");
+    assert_eq!(events.next().await.0, "hello");
     let json = Some("application/json");
     let (s, r) = api
         .post("/v1/outputs/default/replies?finish=false", None, vec![])
@@ -1101,7 +1044,7 @@ async fn text_marks_sent_with_a_reply_come_back_as_what_was_heard() {
     );
     let mut played = Vec::new();
     let finished = loop {
-        let (name, v) = next_event(&mut events).await;
+        let (name, v) = events.next().await;
         match name.as_str() {
             "text_played" => played.push((v["text"].clone(), v["offset"].clone())),
             "playback_finished" => break v,

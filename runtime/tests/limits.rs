@@ -7,12 +7,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use voxpace_runtime::serve::Server;
 use voxpace_runtime::Config;
+use voxpace_test_kit::sse::{self, names, Events};
 
 /// Longest any step may take before the test calls it a hang.
 const HANG: Duration = Duration::from_secs(20);
@@ -210,54 +210,9 @@ async fn connections_beyond_the_cap_are_refused_and_the_others_keep_being_served
     server.shutdown().await.unwrap();
 }
 
-/// The output's events as (name, JSON), from a real SSE subscription.
-async fn events(
-    addr: std::net::SocketAddr,
-) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
-    let resp = reqwest::get(format!("http://{addr}/v1/outputs/default/events"))
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut stream = resp.bytes_stream();
-        let mut buf = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let block: String = buf.drain(..end + 2).collect();
-                let name = block.lines().find_map(|l| l.strip_prefix("event: "));
-                let data = block.lines().find_map(|l| l.strip_prefix("data: "));
-                if let (Some(n), Some(d)) = (name, data) {
-                    let _ = tx.send((
-                        n.to_string(),
-                        serde_json::from_str(d).unwrap_or(Value::Null),
-                    ));
-                }
-            }
-        }
-    });
-    rx
-}
-
-/// Events up to and including the first named `last`.
-async fn events_until(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
-    last: &str,
-) -> Vec<(String, Value)> {
-    let mut seen = Vec::new();
-    while seen.last().is_none_or(|(n, _): &(String, Value)| n != last) {
-        let next = tokio::time::timeout(HANG, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {last} within {HANG:?}; saw {seen:?}"))
-            .unwrap_or_else(|| panic!("stream ended before {last}; saw {seen:?}"));
-        seen.push(next);
-    }
-    seen
-}
-
-fn names(events: &[(String, Value)]) -> Vec<&str> {
-    events.iter().map(|(n, _)| n.as_str()).collect()
+/// The output's events, from a real SSE subscription.
+async fn events(addr: std::net::SocketAddr) -> Events {
+    sse::subscribe(&format!("http://{addr}/v1/outputs/default/events")).await
 }
 
 /// Open a chunked reply upload on a raw connection and send `audio` (s16le, 24 kHz mono).
@@ -281,7 +236,7 @@ async fn a_stalled_or_trickling_body_ends_its_reply_as_incomplete_with_408() {
         .unwrap();
     let addr = server.addr();
     let mut rx = events(addr).await;
-    assert_eq!(rx.recv().await.unwrap().0, "hello");
+    assert_eq!(rx.next().await.0, "hello");
 
     // 100 ms of audio, then nothing: the reply plays it, then the body is cut.
     let audio = vec![0x10u8; 4800];
@@ -299,7 +254,7 @@ async fn a_stalled_or_trickling_body_ends_its_reply_as_incomplete_with_408() {
         "{r:?}"
     );
     closed_by_server(&mut stalled).await;
-    let seen = events_until(&mut rx, "playback_finished").await;
+    let seen = rx.until("playback_finished").await;
     let incomplete = seen.iter().position(|(n, _)| n == "reply_incomplete");
     assert!(
         incomplete.is_some(),
@@ -352,7 +307,7 @@ async fn a_stalled_or_trickling_body_ends_its_reply_as_incomplete_with_408() {
     let answer = tokio::time::timeout(HANG, writer).await.unwrap().unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"reply\":2"), "{answer}");
-    let seen = events_until(&mut rx, "playback_finished").await;
+    let seen = rx.until("playback_finished").await;
     assert!(
         names(&seen).contains(&"reply_incomplete"),
         "{:?}",
@@ -369,7 +324,7 @@ async fn delete_cuts_a_stalled_upload_and_ends_every_reply_before_output_ended()
         .unwrap();
     let addr = server.addr();
     let mut rx = events(addr).await;
-    assert_eq!(rx.recv().await.unwrap().0, "hello");
+    assert_eq!(rx.next().await.0, "hello");
     let http = reqwest::Client::new();
     let r = http
         .post(format!("http://{addr}/v1/outputs/default/replies"))
@@ -396,7 +351,7 @@ async fn delete_cuts_a_stalled_upload_and_ends_every_reply_before_output_ended()
         "{cut:?}"
     );
 
-    let seen = events_until(&mut rx, "output_ended").await;
+    let seen = rx.until("output_ended").await;
     let finished: Vec<u64> = seen
         .iter()
         .filter(|(n, _)| n == "playback_finished")
@@ -413,10 +368,7 @@ async fn delete_cuts_a_stalled_upload_and_ends_every_reply_before_output_ended()
         .filter(|(n, _)| n == "playback_finished")
         .all(|(_, v)| v["interrupted"] == true));
     assert!(
-        tokio::time::timeout(HANG, rx.recv())
-            .await
-            .unwrap()
-            .is_none(),
+        rx.next_or_end().await.is_none(),
         "the event stream ends after output_ended"
     );
     server.shutdown().await.unwrap();
@@ -431,7 +383,7 @@ async fn shutdown_cuts_a_stalled_upload_at_the_grace_deadline() {
     let server = Server::start(config).await.unwrap();
     let addr = server.addr();
     let mut rx = events(addr).await;
-    assert_eq!(rx.recv().await.unwrap().0, "hello");
+    assert_eq!(rx.next().await.0, "hello");
     let mut stalled = start_upload(addr, &[0x10u8; 4800]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -450,7 +402,7 @@ async fn shutdown_cuts_a_stalled_upload_at_the_grace_deadline() {
         (410, Some("output_ended")),
         "{cut:?}"
     );
-    let seen = events_until(&mut rx, "output_ended").await;
+    let seen = rx.until("output_ended").await;
     let finished = seen.iter().position(|(n, _)| n == "playback_finished");
     assert!(
         finished.is_some(),

@@ -4,28 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::Value;
 use voxpace_runtime::serve::Server;
 use voxpace_runtime::Config;
+use voxpace_test_kit::ffmpeg::ffmpeg;
+use voxpace_test_kit::sse::{self, Events};
 
 fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (cargo xtask ci installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Damaged copies of a `seconds` long 440 Hz tone in `dir`: an MP3 cut off at 40 %, and
@@ -181,50 +168,9 @@ fn render_a_bit_flipped_background_skips_the_damage_and_plays_to_the_end() {
     assert!(rms(&wav[at(2100.0)..at(2400.0)]) > 1000.0);
 }
 
-/// SSE events of an output as (name, JSON).
-async fn events(base: &str) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
-    let resp = reqwest::get(format!("{base}/v1/outputs/default/events"))
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut stream = resp.bytes_stream();
-        let mut buf = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let block: String = buf.drain(..end + 2).collect();
-                let (mut name, mut data) = (String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(n) = line.strip_prefix("event: ") {
-                        name = n.into();
-                    } else if let Some(d) = line.strip_prefix("data: ") {
-                        data = d.into();
-                    }
-                }
-                let _ = tx.send((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
-            }
-        }
-    });
-    rx
-}
-
-async fn wait_for(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
-    name: &str,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (n, v) = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {name} within 30 s"))
-            .expect("the stream is open");
-        eprintln!("event {n}: {v}");
-        if n == name {
-            return v;
-        }
-    }
+/// SSE events of an output.
+async fn events(base: &str) -> Events {
+    sse::subscribe(&format!("{base}/v1/outputs/default/events")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,11 +181,11 @@ async fn serve_reports_a_cut_off_and_a_bit_flipped_background_on_the_event_strea
     let server = Server::start(config).await.unwrap();
     let base = format!("http://{}", server.addr());
     let mut rx = events(&base).await;
-    let first = wait_for(&mut rx, "source_damaged").await;
+    let first = rx.wait_for("source_damaged").await;
     assert_eq!(first["recovery"], "restarted", "{first}");
     assert_eq!(first["attempt"], 1);
     assert!(first["file"].as_str().unwrap().ends_with("cut.mp3"));
-    let failed = wait_for(&mut rx, "source_failed").await;
+    let failed = rx.wait_for("source_failed").await;
     let (t, pts) = (
         failed["t_ms"].as_f64().unwrap(),
         failed["pts"].as_u64().unwrap(),
@@ -255,7 +201,7 @@ async fn serve_reports_a_cut_off_and_a_bit_flipped_background_on_the_event_strea
     let config = Config::load(&write_config(dir.path(), &flipped)).unwrap();
     let server = Server::start(config).await.unwrap();
     let mut rx = events(&format!("http://{}", server.addr())).await;
-    let damaged = wait_for(&mut rx, "source_damaged").await;
+    let damaged = rx.wait_for("source_damaged").await;
     assert_eq!(damaged["recovery"], "skipped", "{damaged}");
     assert!(damaged["file"].as_str().unwrap().ends_with("flipped.flac"));
     assert!(damaged["t_ms"].as_f64().unwrap() > 100.0, "{damaged}");

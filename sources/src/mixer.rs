@@ -331,7 +331,7 @@ impl BackgroundMixer {
         let stats = Arc::new(SharedStats::default());
         let hub = Arc::new(EventHub::default());
         let live = Arc::new(Mutex::new(Vec::new()));
-        spawn_janitor(garbage_rx, hub.clone(), live.clone())?;
+        let janitor = spawn_janitor(garbage_rx, hub.clone(), live.clone())?;
         let capacity =
             samples(config.buffer, format.sample_rate()) as usize * format.channels() as usize;
         let mixer = Self {
@@ -354,6 +354,7 @@ impl BackgroundMixer {
                 hub,
                 stats,
                 live,
+                janitor,
                 next_id: AtomicU64::new(1),
             }),
         };
@@ -471,13 +472,18 @@ impl Source for BackgroundMixer {
 /// and the source limit).
 type LiveList = Arc<Mutex<Vec<(SourceId, Arc<VoiceShared>)>>>;
 
-/// Frees retired voices, reports them as finished and keeps the live list current. Exits
-/// when the mixer is gone.
+/// How long the janitor naps while no source is live (a start wakes it at once; only the
+/// mixer's end waits for the nap to be noticed).
+const JANITOR_NAP: Duration = Duration::from_millis(500);
+
+/// Frees retired voices, reports them as finished and keeps the live list current, every
+/// 10 ms while a source is live; with none (an idle output), it naps until one starts.
+/// Exits when the mixer is gone.
 fn spawn_janitor(
     mut garbage: Consumer<Box<Voice>>,
     hub: Arc<EventHub>,
     live: LiveList,
-) -> Result<(), Error> {
+) -> Result<thread::Thread, Error> {
     thread::Builder::new()
         .name("voxpace-bg-janitor".into())
         .spawn(move || loop {
@@ -496,9 +502,14 @@ fn spawn_janitor(
             if garbage.is_abandoned() && garbage.is_empty() {
                 return;
             }
-            thread::sleep(Duration::from_millis(10));
+            // Every retired voice was live, so nothing can be retired while none is.
+            if lock(&live).is_empty() {
+                thread::park_timeout(JANITOR_NAP);
+            } else {
+                thread::sleep(Duration::from_millis(10));
+            }
         })
-        .map(|_| ())
+        .map(|handle| handle.thread().clone())
         .map_err(|e| Error::InvalidArgument(format!("cannot start the janitor thread: {e}")))
 }
 
@@ -530,6 +541,8 @@ struct Control {
     hub: Arc<EventHub>,
     stats: Arc<SharedStats>,
     live: LiveList,
+    /// Woken when a source starts, so that an idle janitor takes up its 10 ms round at once.
+    janitor: thread::Thread,
     next_id: AtomicU64,
 }
 
@@ -662,6 +675,7 @@ impl Background {
         };
         let spawned = worker::spawn(decoder, spec)?;
         lock(&c.live).push((id, spawned.shared.clone()));
+        c.janitor.unpark();
         Ok(Box::new(Voice {
             id,
             path: path.to_path_buf(),

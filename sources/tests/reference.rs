@@ -9,41 +9,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use voxpace_sources::{decode_file, Looping, Play, TtsResampler};
+use voxpace_test_kit::ffmpeg::{decode_f32, ffmpeg};
 
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (cargo xtask ci installs it)");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// ffmpeg's decode of `file` as interleaved f32 at its own rate, with `channels`.
+/// ffmpeg's decode of `file` as interleaved samples at its own rate, with `channels`.
 fn reference(file: &Path, channels: u16) -> Vec<f64> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
-        .arg(file)
-        .args(["-f", "f32le", "-ac", &channels.to_string(), "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+    decode_f32(file, channels)
+        .into_iter()
+        .map(f64::from)
         .collect()
 }
 

@@ -7,6 +7,8 @@
 //!   (criterion); Opus: `cargo bench -p voxpace-transport --bench publish`.
 //! - WHEP connect time on loopback (p50/p99 over 50 sessions, goal p99 <= 100 ms):
 //!   `cargo bench -p voxpace-transport --bench connect`.
+//! - An idle `voxpace serve`: the release binary serving one output that plays nothing, its
+//!   process CPU (utime + stime of all its threads, `/proc/<pid>/stat`) over 10 s.
 //! - Tracks per core in real time and memory per track:
 //!   `cargo run --release -p voxpace-core --example capacity`.
 //! - Allocations per frame: `cargo bench -p voxpace-tests --bench allocations` (the test
@@ -22,10 +24,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::system::{cargo, root};
+use crate::system::{cargo, root, target_dir};
 
 const HELP: &str = "\
-cargo xtask bench [--quick] [--no-python]
+cargo xtask bench [--quick] [--no-python] [--frame-clock]
 
 Runs the benchmarks (core frame path, Opus publish path, WebRTC connect time, background
 decode, real-time capacity, memory, allocations per frame) and the Python reference's throughput and memory
@@ -34,11 +36,16 @@ modes on this machine, then prints one report with Rust/Python ratios side by si
   --quick      shorter measurements (criterion groups of the sources and transport benches
                are skipped, their summaries kept; fewer capacity points; shorter Python runs)
   --no-python  do not run the Python reference
+  --frame-clock  only the frame clock's figures: the core frame bench (loudness cases
+               included), an idle `voxpace serve`, then real-time capacity (with the load
+               average at the time of each)
 ";
 
 struct Options {
     quick: bool,
     python: bool,
+    /// Only the idle serve and capacity figures.
+    frame_clock: bool,
 }
 
 /// Output of one benchmark command (stdout and stderr together) and how long it took.
@@ -74,6 +81,161 @@ fn capture(mut cmd: Command, what: &str) -> Ran {
             secs,
         },
     }
+}
+
+/// One output, nothing playing, nobody listening: what an idle deployment costs.
+const IDLE_CONFIG: &str = "[server]\noutputs = [\"default\"]\n";
+
+/// `voxpace serve` with one idle output, measured from outside as an operator sees it: the
+/// release binary's CPU time (utime + stime of all its threads, from `/proc/<pid>/stat`)
+/// over `seconds` after a 2 s warm-up, the threads that used any, and the load average.
+fn serve_idle(seconds: u64) -> Ran {
+    let what = format!("voxpace serve (release, --features webrtc), one idle output, {seconds} s");
+    eprintln!("xtask bench: {what}");
+    let start = Instant::now();
+    let (stdout, ok) = match measure_serve_idle(seconds) {
+        Ok(text) => (text, true),
+        Err(e) => (format!("{e:#}"), false),
+    };
+    Ran {
+        what,
+        text: stdout.clone(),
+        stdout,
+        ok,
+        secs: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn measure_serve_idle(seconds: u64) -> Result<String> {
+    use std::io::{BufRead, BufReader};
+
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "voxpace-runtime",
+        "--features",
+        "webrtc",
+    ]);
+    crate::system::run(
+        build,
+        "cargo build --release -p voxpace-runtime --features webrtc",
+    )?;
+    let dir = std::env::temp_dir().join(format!("voxpace-bench-idle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("idle.toml");
+    std::fs::write(&config, IDLE_CONFIG)?;
+    let log = std::fs::File::create(dir.join("serve.log"))?;
+    let mut child = Command::new(target_dir().join("release/voxpace"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()?;
+    let pid = child.id();
+    let measured = (|| -> Result<String> {
+        // Up once it names its address (a server that dies first closes stdout).
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        BufReader::new(stdout).read_line(&mut line)?;
+        anyhow::ensure!(
+            line.starts_with("listening on"),
+            "voxpace serve did not start: {}",
+            std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let load0 = loadavg();
+        let (before, wall) = (threads_cpu(pid), Instant::now());
+        let cpu0 = process_ticks(pid)?;
+        std::thread::sleep(std::time::Duration::from_secs(seconds));
+        let cpu1 = process_ticks(pid)?;
+        let elapsed = wall.elapsed().as_secs_f64();
+        let after = threads_cpu(pid);
+        let tick = clock_tick();
+        let share = (cpu1 - cpu0) as f64 / tick / elapsed * 100.0;
+        let mut out = format!(
+            "serve-idle outputs=1 process-cpu={share:.2}% of a core over {elapsed:.1} s \
+             ({} ticks of 1/{tick:.0} s, /proc/<pid>/stat) load-average={load0} -> {} ok={}\n",
+            cpu1 - cpu0,
+            loadavg(),
+            if share <= 1.0 { "yes" } else { "NO" }
+        );
+        for (tid, (name, ticks)) in &after {
+            let used = ticks - before.get(tid).map_or(0, |b| b.1);
+            if used > 0 {
+                out += &format!(
+                    "  thread {name:<20} {:.2}% of a core\n",
+                    used as f64 / tick / elapsed * 100.0
+                );
+            }
+        }
+        Ok(out)
+    })();
+    // Stop only the server this run started, by its pid: SIGTERM, then SIGKILL.
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait()?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if child.try_wait()?.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    measured
+}
+
+/// utime + stime (clock ticks) from a `/proc/.../stat` text: fields 14 and 15, counted
+/// after the parenthesised command name (which may hold spaces).
+fn stat_ticks(stat: &str) -> Option<u64> {
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn process_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_ticks(&stat).ok_or_else(|| anyhow::anyhow!("unreadable /proc/{pid}/stat: {stat}"))
+}
+
+/// Each thread of `pid`: (thread id -> (name, CPU ticks so far)).
+fn threads_cpu(pid: u32) -> std::collections::BTreeMap<String, (String, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        if let Some(ticks) = stat_ticks(&stat) {
+            let tid = task.file_name().to_string_lossy().to_string();
+            out.insert(tid, (name.trim().to_string(), ticks));
+        }
+    }
+    out
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux when that is unavailable).
+fn clock_tick() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
+fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Criterion results: (benchmark id, median time in µs).
@@ -214,11 +376,13 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let mut o = Options {
         quick: false,
         python: true,
+        frame_clock: false,
     };
     for a in args {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--no-python" => o.python = false,
+            "--frame-clock" => o.frame_clock = true,
             "-h" | "--help" => {
                 print!("{HELP}");
                 return Ok(());
@@ -227,6 +391,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         }
     }
     let start = Instant::now();
+    if o.frame_clock {
+        return frame_clock_only(&o, start);
+    }
     // Allocations first, while the machine is otherwise idle of our own builds.
     let mut allocs = cargo();
     allocs.args(["bench", "-p", "voxpace-tests", "--bench", "allocations"]);
@@ -259,31 +426,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     }
     let decode = capture(decode, "cargo bench -p voxpace-sources --bench sources");
 
-    let mut capacity = cargo();
-    capacity.args([
-        "run",
-        "--release",
-        "-q",
-        "-p",
-        "voxpace-core",
-        "--example",
-        "capacity",
-        "--",
-    ]);
-    if o.quick {
-        capacity.args([
-            "--tracks",
-            "1000,20000",
-            "--seconds",
-            "3",
-            "--memory-tracks",
-            "1000",
-        ]);
-    }
-    let capacity = capture(
-        capacity,
-        "cargo run --release -p voxpace-core --example capacity",
-    );
+    // The idle server first, so that the capacity run's threads are gone.
+    let idle = serve_idle(IDLE_SECONDS);
+    let capacity = capacity(&o);
 
     let (py_tp, py_mem) = if o.python {
         let py = python()?;
@@ -360,12 +505,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
             fmt_opt(py(pk, ps).map(|p| p.total), "µs", 2)
         );
     }
-    println!();
-    println!("Loudness (same bench; the push rows are the producer side, per 20 ms pushed)");
-    for (name, us) in ft.iter().filter(|(n, _)| n.contains("loudness: ")) {
-        let name = name.trim_start_matches("frame/loudness: ");
-        println!("  {name:<58} {us:>9.3} µs");
-    }
+    report_loudness(&ft);
     println!();
     let opus_lines: Vec<&str> = opus
         .text
@@ -391,36 +531,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         None => println!("  (the connect bench printed no figures)"),
     }
 
-    println!();
-    println!("Idle output (one silent track on the frame clock, real clock)");
-    let idle_line = capacity.text.lines().find(|l| l.starts_with("idle"));
-    println!(
-        "  rust {}",
-        idle_line.unwrap_or("(capacity example printed no idle line)")
-    );
-
-    println!();
-    println!("Real-time tracks per core (lateness p99, p99.9, max; missing frames)");
-    let cap_lines: Vec<&str> = capacity
-        .text
-        .lines()
-        .filter(|l| l.starts_with("capacity"))
-        .collect();
-    for l in &cap_lines {
-        println!("  rust {l}");
-    }
-    let best_ok = cap_lines
-        .iter()
-        .filter(|l| l.contains("ok=yes"))
-        .filter_map(|l| {
-            l.split("tracks=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let best_ok = report_frame_clock(&idle, &capacity);
     let rust_tp = rust_frame("plain speech").map(|us| 20_000.0 / us);
     let py_tp_streams = py("plain", "steady").map(|p| 20_000.0 / p.total);
     println!(
@@ -513,11 +624,138 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     runs.push(opus);
     runs.push(connect);
     runs.push(decode);
+    runs.push(idle);
     runs.push(capacity);
     runs.extend(py_tp);
     runs.extend(py_mem);
+    summary(&runs, start)
+}
+
+/// How long the idle server is measured.
+const IDLE_SECONDS: u64 = 10;
+
+/// `cargo xtask bench --frame-clock`: the idle server and capacity alone, in one run.
+/// With them, the core frame bench (criterion), whose loudness cases are the per-frame
+/// costs later work is measured against.
+fn frame_clock_only(o: &Options, start: Instant) -> Result<()> {
+    let mut frame = cargo();
+    frame.args(["bench", "-p", "voxpace-core", "--bench", "frame"]);
+    let frame = capture(frame, "cargo bench -p voxpace-core --bench frame");
+    let idle = serve_idle(IDLE_SECONDS);
+    let capacity = capacity(o);
+    println!();
+    println!("==================== voxpace frame clock figures ====================");
+    println!(
+        "machine: {} cores; load average (1/5/15 min) at the end: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg()
+    );
+    println!();
+    println!("CPU per 20 ms frame (Track::render, criterion median)");
+    let ft = criterion_times(&frame.text);
+    for (name, us) in ft.iter().filter(|(n, _)| !n.contains("loudness: ")) {
+        let name = name.trim_start_matches("frame/");
+        println!("  {name:<58} {us:>9.3} µs");
+    }
+    report_loudness(&ft);
+    report_frame_clock(&idle, &capacity);
+    println!();
+    summary(&[frame, idle, capacity], start)
+}
+
+/// The loudness rows of the core frame bench.
+fn report_loudness(ft: &[(String, f64)]) {
+    println!();
+    println!("Loudness (same bench; the push rows are the producer side, per 20 ms pushed)");
+    for (name, us) in ft.iter().filter(|(n, _)| n.contains("loudness: ")) {
+        let name = name.trim_start_matches("frame/loudness: ");
+        println!("  {name:<58} {us:>9.3} µs");
+    }
+}
+
+/// The capacity example: real-time tracks on one clock thread, memory per track, and the
+/// frame clock alone with one idle track.
+fn capacity(o: &Options) -> Ran {
+    let mut capacity = cargo();
+    capacity.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "voxpace-core",
+        "--example",
+        "capacity",
+        "--",
+    ]);
+    if o.quick {
+        capacity.args([
+            "--tracks",
+            "1000,20000",
+            "--seconds",
+            "3",
+            "--memory-tracks",
+            "1000",
+        ]);
+    }
+    capture(
+        capacity,
+        "cargo run --release -p voxpace-core --example capacity",
+    )
+}
+
+/// The idle and capacity sections of the report; returns the largest track count that
+/// passed (p99 lateness < 1 ms, nothing missing).
+fn report_frame_clock(idle: &Ran, capacity: &Ran) -> Option<f64> {
+    println!();
+    println!(
+        "Idle output: `voxpace serve` (release), one output, nothing playing, nobody listening"
+    );
+    let serve_line = idle.stdout.lines().find(|l| l.starts_with("serve-idle"));
+    match serve_line {
+        Some(l) => println!("  rust {l}"),
+        None => println!(
+            "  (not measured: {})",
+            idle.text.lines().last().unwrap_or("no output")
+        ),
+    }
+    for l in idle.stdout.lines().filter(|l| l.starts_with("  thread")) {
+        println!("  {l}");
+    }
+    let idle_line = capacity.text.lines().find(|l| l.starts_with("idle"));
+    println!(
+        "  core alone (one silent track on a FrameClock): {}",
+        idle_line.unwrap_or("(capacity example printed no idle line)")
+    );
+
+    println!();
+    println!("Real-time tracks on one clock thread (lateness p99, p99.9, max; missing frames)");
+    let cap_lines: Vec<&str> = capacity
+        .text
+        .lines()
+        .filter(|l| l.starts_with("capacity"))
+        .collect();
+    for l in &cap_lines {
+        println!("  rust {l}");
+    }
+    cap_lines
+        .iter()
+        .filter(|l| l.contains("ok=yes"))
+        .filter_map(|l| {
+            l.split("tracks=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+}
+
+/// One line per command (ok or FAILED, with the tail of a failure's output); an error if
+/// any failed.
+fn summary(runs: &[Ran], start: Instant) -> Result<()> {
     let mut failed = 0;
-    for r in &runs {
+    for r in runs {
         let status = if r.ok { "ok" } else { "FAILED" };
         println!("  {status:6} {:>6.0} s  {}", r.secs, r.what);
         if !r.ok {
@@ -567,6 +805,8 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].3, 4096.0);
         assert_eq!(ratio(Some(10.0), Some(2.0)), "5.0×");
+        let stat = "4242 (tokio-rt worker) S 1 4242 4242 0 -1 4194560 900 0 0 0 17 5 0 0 20 0 9 0";
+        assert_eq!(stat_ticks(stat), Some(22));
         let allocs = "frames 2000\nallocations per frame: tee: speech + 1 sink: 0.000\n";
         assert_eq!(
             allocations(allocs),

@@ -17,12 +17,13 @@ use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
-use voxpace_core::{Playback, ReplyOutcome};
+use voxpace_core::Playback;
 
 use super::body::{BodyReader, BODY_TIMEOUT};
 use super::coded::Coded;
 use super::intake::{parse_content_type, Converter};
 use super::output::{Intake, Output, ReplySlot};
+use super::replies::{find_reply, reply_json};
 use super::{ApiError, AppState};
 
 type St = State<Arc<AppState>>;
@@ -199,40 +200,6 @@ async fn get_output(State(state): St, Path(id): Path<String>) -> Result<Json<Val
 async fn delete_output(State(state): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let o = state.end_output(&id, state.settle_time()).await?;
     Ok(Json(json!({ "id": o.id, "ended": true })))
-}
-
-fn outcome_json(o: &ReplyOutcome) -> Value {
-    let mut v = json!({
-        "played_samples": o.played_samples,
-        "played_ms": o.played.as_secs_f64() * 1000.0,
-        "interrupted": o.interrupted,
-        "pts": o.pts,
-    });
-    if let Some(h) = &o.heard {
-        v["heard_text"] = h.text.as_str().into();
-        v["marks_played"] = h.marks.into();
-        v["text_timing"] = crate::events::text_timing(h.timing).into();
-    }
-    v
-}
-
-pub(super) fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
-    let rate = output.handle.format().sample_rate() as f64;
-    let outcome = slot.playback.outcome();
-    let state = match &outcome {
-        Some(o) if o.interrupted => "interrupted",
-        Some(_) => "played",
-        None if slot.finished.load(Ordering::Acquire) => "finished",
-        None => "open",
-    };
-    json!({
-        "output": output.id,
-        "reply": slot.id.0,
-        "state": state,
-        "accepted_ms": slot.playback.accepted() as f64 * 1000.0 / rate,
-        "incomplete": slot.incomplete.load(Ordering::Acquire),
-        "outcome": outcome.as_ref().map(outcome_json),
-    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -414,15 +381,6 @@ async fn get_reply(
     let output = state.output(&id)?;
     let slot = find_reply(&output, reply)?;
     Ok(Json(reply_json(&output, &slot)))
-}
-
-pub(super) fn find_reply(output: &Output, reply: u64) -> Result<Arc<ReplySlot>, ApiError> {
-    output.reply(reply).ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_reply",
-            format!("agent output {:?} has no reply {reply}", output.id),
-        )
-    })
 }
 
 async fn respond(

@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 pub mod output;
 mod publish;
+mod replies;
 mod text;
 mod wav;
 

@@ -14,7 +14,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::api::{find_reply, reply_json};
+use super::replies::{find_reply, reply_json};
 use super::{ApiError, AppState};
 use crate::marks::{self, MarkSpec};
 

@@ -7,6 +7,10 @@
 //!   check audio with (level, SNR against the formula with a fitted delay, tone fit).
 //! - [`browser`] (feature `browser`): a real headless Chromium driven over WebDriver, and
 //!   re-running a test inside a network namespace that holds only loopback.
+//! - [`ffmpeg`]: the real ffmpeg, to make audio files at test time and decode them.
+//! - [`sse`] (feature `sse`): a real server-sent-events subscription read as (name, JSON)
+//!   pairs, with bounded waits.
+//! - [`wait`]: polling another thread with a bound.
 //! - [`sinks`] (feature `core`): a sink that discards everything and one that records what
 //!   it was handed, optionally in front of a real sink.
 //!
@@ -17,7 +21,10 @@
 pub mod alloc;
 #[cfg(feature = "browser")]
 pub mod browser;
+pub mod ffmpeg;
 pub mod signal;
 #[cfg(feature = "core")]
 pub mod sinks;
+#[cfg(feature = "sse")]
+pub mod sse;
 pub mod wait;

@@ -46,6 +46,20 @@ pub enum Seen {
     Other,
 }
 
+/// The audio samples in `seen`, in order (of `reply` only, if given).
+pub fn audio(seen: &[Seen], reply: Option<u64>) -> Vec<i16> {
+    seen.iter()
+        .filter_map(|s| match s {
+            Seen::Audio {
+                reply: r, samples, ..
+            } if reply.is_none_or(|w| w == *r) => Some(samples.as_slice()),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect()
+}
+
 /// What a [`Recorder`] saw, shared with the test while the sink runs on its worker thread.
 #[derive(Debug, Default)]
 pub struct Recording {
@@ -72,17 +86,7 @@ impl Recording {
 
     /// Every audio sample handed over, in order (of `reply` only, if given).
     pub fn audio(&self, reply: Option<u64>) -> Vec<i16> {
-        self.seen()
-            .iter()
-            .filter_map(|s| match s {
-                Seen::Audio {
-                    reply: r, samples, ..
-                } if reply.is_none_or(|w| w == *r) => Some(samples.as_slice()),
-                _ => None,
-            })
-            .flatten()
-            .copied()
-            .collect()
+        audio(&self.seen(), reply)
     }
 
     /// True once `Stop` has been handled.
