@@ -19,21 +19,9 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use voxpace_runtime::serve::Server;
 use voxpace_runtime::Config;
+use voxpace_test_kit::ffmpeg::ffmpeg;
 
 const RATE: u32 = 24_000;
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (cargo xtask ci installs it)");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Speech-like material: a moving pitch with a moving level (alignment is unambiguous).
 fn material(seconds: f64) -> String {
