@@ -340,11 +340,21 @@ async fn a_long_reply_body_is_read_no_faster_than_it_plays() {
         "after {elapsed:.1} s: {sent} of {} bytes sent ({sent_s:.1} s of audio)",
         bytes.len()
     );
-    // Playing for ~4 s plus the 1 s intake, the decoder's pipe and read-ahead (~96 KiB)
-    // and the sockets' buffers: far from the whole body.
+    // What the server took of the body: the reply's accepted audio. Playing for ~4 s plus
+    // the 1 s intake and the decoder's pipe and read-ahead (~96 KiB, ~2.4 s at 320 kbps):
+    // far from the whole body. (What the client managed to send also counts the kernel's
+    // socket buffers, which autotune up to megabytes on a loaded machine: not asserted.)
+    let reply: Value = reqwest::get(format!("{base}/v1/outputs/default/replies/1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let accepted_s = reply["accepted_ms"].as_f64().expect("accepted_ms") / 1000.0;
+    eprintln!("the server accepted {accepted_s:.1} s of audio by then");
     assert!(
-        sent_s < 20.0,
-        "{sent_s:.1} s of a 40 s body sent in {elapsed:.1} s"
+        accepted_s < 12.0,
+        "the server decoded {accepted_s:.1} s of a 40 s body in {elapsed:.1} s: {reply}"
     );
     assert!(sent_s > 2.0, "the body flowed: {sent_s:.1} s of audio sent");
     let started = wait_for(&mut rx, "speech_started").await;
