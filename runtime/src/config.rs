@@ -492,6 +492,10 @@ pub struct TransportConfig {
     pub opus: OpusConfig,
     /// Bearer tokens a WHEP listener must present (empty: open); any of them is accepted.
     pub tokens: Vec<String>,
+    /// WebRTC settings this binary cannot honour (built without the `webrtc` feature): the
+    /// commands that serve WebRTC refuse them ([`Config::require_webrtc`]); `render` has no
+    /// use for them and ignores them.
+    pub(crate) unavailable: Vec<Issue>,
 }
 
 /// Where one output publishes over WHIP.
@@ -575,6 +579,17 @@ pub struct Public {
 pub const PUBLIC_GROUPS: &str = "\"metrics\", \"info\" or \"listen\"";
 
 impl Config {
+    /// Refuse WebRTC settings this binary cannot serve (built without the `webrtc`
+    /// feature), naming each and the feature to build with. `serve` and `config check` ask;
+    /// `render` (no network) plays such a config as it is.
+    pub fn require_webrtc(&self) -> Result<(), Error> {
+        if self.transport.unavailable.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.transport.unavailable.clone()))
+        }
+    }
+
     /// Read, parse and check `path`, including that every referenced file exists.
     pub fn load(path: &Path) -> Result<Config, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -905,7 +920,8 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
         .whep_listen
         .as_ref()
         .and_then(|a| socket_addr(a, "transport.whep_listen", issues));
-    check_webrtc_feature(t, cfg!(feature = "webrtc"), issues);
+    let mut unavailable = Issues::new(issues.file, issues.text);
+    check_webrtc_feature(t, cfg!(feature = "webrtc"), &mut unavailable);
     let whip_url = t
         .whip_url
         .as_ref()
@@ -990,6 +1006,7 @@ fn validate(raw: RawConfig, path: &Path, base: &Path, issues: &mut Issues<'_>) -
             d
         };
     let transport = TransportConfig {
+        unavailable: unavailable.list,
         whep: t
             .whep
             .as_ref()

@@ -242,6 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Check { file, deep }) => {
             use voxpace_runtime::check::{check_config, Depth};
             let config = Config::load(&file)?;
+            config.require_webrtc()?;
             check_config(&config, if deep { Depth::Whole } else { Depth::Bounded })?;
             say(&format!(
                 "{}: ok ({}, {} clip(s), {} sink(s){})",
@@ -269,6 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let mut config = Config::load(&args.config)?;
+            config.require_webrtc()?;
             voxpace_runtime::check::deep_check(&config)?;
             if let Some(listen) = args.listen {
                 config.server.listen = listen;

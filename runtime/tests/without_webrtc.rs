@@ -1,6 +1,7 @@
 //! A `voxpace` built without the `webrtc` feature (the default `cargo build`) refuses a
 //! config that asks for WHEP or WHIP, in `config check` and in `serve`, naming the feature
-//! to build with, instead of saying ok and ignoring the request. Runs in builds without the
+//! to build with, instead of saying ok and ignoring the request; `render`, which has no
+//! network, plays such a config (the README's main job does). Runs in builds without the
 //! feature (`cargo test -p voxpace-runtime`); with it, the same config checks clean.
 
 use std::process::Command;
@@ -52,4 +53,26 @@ fn the_same_config_checks_clean_with_the_feature() {
     std::fs::write(&cfg, ASKS_FOR_WEBRTC).unwrap();
     let (ok, text) = voxpace(&["config", "check", cfg.to_str().unwrap()]);
     assert!(ok, "{text}");
+}
+
+/// `render` has no network: the README's main job renders the shipped example (which turns
+/// WHEP on for `serve`) with a binary built without the feature.
+#[cfg(not(feature = "webrtc"))]
+#[test]
+fn render_plays_a_config_that_asks_for_webrtc() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+    let out = dir.path().join("demo.wav");
+    let (ok, text) = voxpace(&[
+        "render",
+        "--config",
+        &format!("{root}/example.toml"),
+        "--script",
+        &format!("{root}/demo-script.toml"),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "{text}");
+    assert!(std::fs::metadata(&out).unwrap().len() > 44, "{text}");
 }
