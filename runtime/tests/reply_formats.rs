@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use voxpace_runtime::serve::Server;
 use voxpace_runtime::Config;
-use voxpace_test_kit::ffmpeg::ffmpeg;
+use voxpace_test_kit::ffmpeg::{decode_f32_at, ffmpeg};
 
 const RATE: u32 = 24_000;
 
@@ -42,16 +42,9 @@ fn encode(dir: &Path, name: &str, seconds: f64, rate: u32, codec: &[&str]) -> (P
 
 /// ffmpeg's decode of `file` at the output's rate, mono, full scale ±1.
 fn reference(file: &Path) -> Vec<f64> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
-        .arg(file)
-        .args(["-f", "f32le", "-ar", &RATE.to_string(), "-ac", "1", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(out.status.success());
-    out.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+    decode_f32_at(file, RATE, 1)
+        .into_iter()
+        .map(f64::from)
         .collect()
 }
 

@@ -10,38 +10,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use bytes::Bytes;
 use common::format;
 use voxpace_sources::{decode_file, decode_stream, Container, Decoded, Error};
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (cargo xtask ci installs it)");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use voxpace_test_kit::ffmpeg::{decode_f32_at, ffmpeg};
 
 /// ffmpeg's decode of `file`, resampled by ffmpeg to `rate`, as f64 samples.
 fn reference(file: &Path, rate: u32, channels: u16) -> Vec<f64> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
-        .arg(file)
-        .args(["-f", "f32le", "-ar", &rate.to_string()])
-        .args(["-ac", &channels.to_string(), "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(out.status.success());
-    out.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+    decode_f32_at(file, rate, channels)
+        .into_iter()
+        .map(f64::from)
         .collect()
 }
 

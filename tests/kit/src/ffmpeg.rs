@@ -21,10 +21,23 @@ pub fn ffmpeg(args: &[&str]) {
 
 /// ffmpeg's decode of `file` as interleaved f32 at the file's own rate, with `channels`.
 pub fn decode_f32(file: &Path, channels: u16) -> Vec<f32> {
+    decode(file, None, channels)
+}
+
+/// ffmpeg's decode of `file`, resampled by ffmpeg to `rate`, as interleaved f32 with
+/// `channels`.
+pub fn decode_f32_at(file: &Path, rate: u32, channels: u16) -> Vec<f32> {
+    decode(file, Some(rate), channels)
+}
+
+fn decode(file: &Path, rate: Option<u32>, channels: u16) -> Vec<f32> {
+    let rate = rate.map(|r| r.to_string());
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
         .arg(file)
-        .args(["-f", "f32le", "-ac", &channels.to_string(), "-"])
+        .args(["-f", "f32le"])
+        .args(rate.iter().flat_map(|r| ["-ar", r.as_str()]))
+        .args(["-ac", &channels.to_string(), "-"])
         .output()
         .expect("ffmpeg is installed (cargo xtask ci installs it)");
     assert!(
