@@ -62,6 +62,11 @@ impl Stage {
         &self.handle
     }
 
+    /// How frames are paced now.
+    pub fn pacing(&self) -> Pacing {
+        self.pacing
+    }
+
     /// Change how the next frames are paced.
     pub fn set_pacing(&mut self, pacing: Pacing) {
         self.pacing = pacing;

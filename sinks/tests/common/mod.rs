@@ -92,8 +92,6 @@ pub fn scratch(test: &str) -> PathBuf {
 pub struct Stage {
     pub handle: TrackHandle,
     inner: conversation::Stage,
-    /// The pacing of plain renders (the settled ones render back to back).
-    pacing: Pacing,
 }
 
 impl Deref for Stage {
@@ -114,12 +112,10 @@ impl Stage {
     pub fn new(config: TrackConfig) -> Self {
         let format = Format::new(24_000, 1, 20).unwrap();
         let track = Track::new(format, config).unwrap();
-        let pacing = Pacing::Every(Duration::from_millis(2));
-        let inner = conversation::Stage::new(track, pacing);
+        let inner = conversation::Stage::new(track, Pacing::Every(Duration::from_millis(2)));
         Self {
             handle: inner.handle().clone(),
             inner,
-            pacing,
         }
     }
 
@@ -145,7 +141,7 @@ impl Stage {
     /// Render `n` frames as fast as the sinks allow: after each frame, wait until every
     /// sink handled what it got (the virtual-clock lockstep `voxpace render` uses).
     pub fn render_settled(&mut self, n: usize) {
-        let pacing = std::mem::replace(&mut self.pacing, Pacing::Virtual);
+        let pacing = self.inner.pacing();
         self.inner.set_pacing(Pacing::Virtual);
         for _ in 0..n {
             self.inner.render_frame();
@@ -155,7 +151,6 @@ impl Stage {
             );
         }
         self.inner.set_pacing(pacing);
-        self.pacing = pacing;
     }
 
     /// Like `until_finished`, in lockstep with the sinks.
