@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::St;
+use super::shared::St;
 use crate::serve::error::ApiError;
 use crate::serve::output::MonitorSlot;
 use crate::serve::wav::stream_header;

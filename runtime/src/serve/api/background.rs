@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::St;
+use super::shared::{small_body, St};
 use crate::serve::error::ApiError;
 use crate::serve::output::Output;
 
@@ -41,7 +41,7 @@ pub(super) async fn put_background(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let o = state.output(&id)?;
-    let body = super::small_body(&state, body).await?;
+    let body = small_body(&state, body).await?;
     let change: BackgroundChange = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "bad_json",

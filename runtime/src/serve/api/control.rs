@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::St;
+use super::shared::St;
 use crate::serve::error::ApiError;
 
 pub(super) async fn interrupt(

@@ -9,7 +9,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::St;
+use super::shared::St;
 use crate::serve::error::ApiError;
 
 /// Live events as server-sent events. Ends when the output ends or the server shuts down.

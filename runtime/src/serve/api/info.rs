@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::St;
+use super::shared::St;
 
 pub(super) async fn info(State(state): St) -> Json<Value> {
     let c = &state.config;

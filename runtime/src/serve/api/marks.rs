@@ -12,7 +12,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::St;
+use super::shared::St;
 use crate::marks::{self, MarkSpec};
 use crate::serve::error::ApiError;
 use crate::serve::stream::{find_reply, reply_json};

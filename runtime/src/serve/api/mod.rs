@@ -10,11 +10,11 @@ mod marks;
 pub(crate) mod openapi;
 mod outputs;
 mod replies;
+mod shared;
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::middleware;
 use axum::response::{Html, Response};
@@ -24,9 +24,6 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::state::AppState;
-use super::stream::BODY_TIMEOUT;
-
-pub(super) type St = State<Arc<AppState>>;
 
 const PAGE: &str = include_str!("../../../web/index.html");
 
@@ -141,28 +138,4 @@ async fn json_errors(response: Response) -> Response {
         header::HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, Body::from(body))
-}
-
-/// A small (JSON) request body, read whole within `server.body_idle_timeout_ms`.
-pub(super) async fn small_body(state: &AppState, body: Body) -> Result<bytes::Bytes, ApiError> {
-    const LIMIT: usize = 64 * 1024;
-    let idle = state.config.server.body_idle_timeout;
-    match tokio::time::timeout(idle, axum::body::to_bytes(body, LIMIT)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body",
-            format!("reading the request body (at most {LIMIT} bytes): {e}"),
-        )
-        .closing()),
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            BODY_TIMEOUT,
-            format!(
-                "the request body did not arrive within {} ms (server.body_idle_timeout_ms)",
-                idle.as_millis()
-            ),
-        )
-        .closing()),
-    }
 }

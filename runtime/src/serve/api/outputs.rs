@@ -10,7 +10,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::St;
+use super::shared::{small_body, St};
 use crate::serve::error::ApiError;
 use crate::serve::output::Output;
 
@@ -45,7 +45,7 @@ pub(super) struct CreateOutput {
 }
 
 pub(super) async fn create_output(State(state): St, body: Body) -> Result<Response, ApiError> {
-    let body = super::small_body(&state, body).await?;
+    let body = small_body(&state, body).await?;
     let req: CreateOutput = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("bad_json", format!("expected {{\"id\": \"name\"}}: {e}"))
     })?;

@@ -12,7 +12,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::St;
+use super::shared::St;
 use crate::serve::error::ApiError;
 use crate::serve::intake::{parse_content_type, Converter};
 use crate::serve::output::{Intake, ReplySlot};
