@@ -31,7 +31,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{broadcast, watch};
@@ -525,7 +524,7 @@ impl Server {
         let demo = demo_speech(format)?;
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
-            .with_context(|| format!("binding {}", config.server.listen))?;
+            .map_err(|e| config.bind_error("server.listen", config.server.listen, e))?;
         let addr = listener.local_addr()?;
         let (shutdown, _) = watch::channel(false);
         let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
@@ -579,7 +578,7 @@ impl Server {
         if let (Some(whep_addr), Some(whep)) = (state.config.transport.whep_listen, &state.whep) {
             let l = tokio::net::TcpListener::bind(whep_addr)
                 .await
-                .with_context(|| format!("binding transport.whep_listen {whep_addr}"))?;
+                .map_err(|e| state.config.bind_error("transport.whep_listen", whep_addr, e))?;
             let app = api::guarded(
                 axum::Router::new().nest_service("/whep", whep.router()),
                 state.clone(),
