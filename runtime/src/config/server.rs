@@ -100,7 +100,7 @@ pub(crate) fn check(
         "outputs",
         issues,
     );
-    if max_outputs < outputs.len() {
+    if (1..outputs.len()).contains(&max_outputs) {
         issues.add(
             span_of(&s.max_outputs),
             "server.max_outputs",
