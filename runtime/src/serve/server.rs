@@ -68,6 +68,7 @@ impl Server {
         for id in state.config.server.outputs.clone() {
             state
                 .create_output(&id)
+                .await
                 .map_err(|e| anyhow::anyhow!("creating output {id:?}: {}", e.message))?;
         }
         let app = super::api::router(state.clone());

@@ -88,21 +88,20 @@ impl AppState {
         }
     }
 
-    /// Create and start an agent output.
-    pub(crate) fn create_output(&self, id: &str) -> Result<Arc<Output>, ApiError> {
-        self.check_accepting()?;
-        if !crate::config::valid_output_id(id) {
-            return Err(ApiError::bad_request(
-                "bad_output_id",
-                format!("{id:?} is not a valid output id: 1 to 64 characters from a-z, A-Z, 0-9, '-', '_'"),
-            ));
-        }
-        // Plugin instances first: their `new` may take time, and must not hold up the
-        // outputs lock (every API call reads it).
-        let sinks = crate::plugins::instances(&self.config.sinks).map_err(|reason| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "sink_failed", reason)
-        })?;
-        let mut outputs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
+    /// Create and start an agent output. Loading plugins, making their instances and
+    /// opening the background file block, so all of it runs on a blocking thread, never on
+    /// an async worker.
+    pub(crate) async fn create_output(self: &Arc<Self>, id: &str) -> Result<Arc<Output>, ApiError> {
+        let (state, id) = (self.clone(), id.to_string());
+        blocking(move || state.create_output_blocking(&id)).await
+    }
+
+    /// Is there room for output `id` (a new id, under `server.max_outputs`)?
+    fn check_room(
+        &self,
+        outputs: &BTreeMap<String, Arc<Output>>,
+        id: &str,
+    ) -> Result<(), ApiError> {
         if outputs.contains_key(id) {
             return Err(ApiError::conflict(
                 "output_exists",
@@ -118,10 +117,34 @@ impl AppState {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// [`Self::create_output`], on the blocking thread it runs on.
+    fn create_output_blocking(&self, id: &str) -> Result<Arc<Output>, ApiError> {
+        self.check_accepting()?;
+        if !crate::config::valid_output_id(id) {
+            return Err(ApiError::bad_request(
+                "bad_output_id",
+                format!("{id:?} is not a valid output id: 1 to 64 characters from a-z, A-Z, 0-9, '-', '_'"),
+            ));
+        }
+        // Said at once, without waiting for the plugins and files below (checked again
+        // under the lock: another request may create the same id meanwhile).
+        self.check_room(&self.outputs.read().unwrap_or_else(|e| e.into_inner()), id)?;
+        // Plugin instances, the track with its sinks and its background first, with no lock
+        // held: a plugin's `new` and `info` and the opening of the background file may take
+        // time, and must not hold up the outputs lock (every API call reads it).
+        let sinks = crate::plugins::instances(&self.config.sinks).map_err(|reason| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "sink_failed", reason)
+        })?;
         let span = tracing::info_span!("output", id = %id);
         let (format, track_config) = self.config.track_parts();
         let track = Track::new(format, track_config)?;
         let handle = track.handle();
+        // Subscribed before the sinks attach, so the stream sees everything they cause.
+        let mut stream = handle.events();
+        Self::attach_sinks(&handle, sinks)?;
         let bus = Bus::start(&self.config, &handle, None).map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -129,6 +152,8 @@ impl AppState {
                 e.to_string(),
             )
         })?;
+        let mut outputs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
+        self.check_room(&outputs, id)?;
         let (events_tx, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
         let (ended_tx, ended) = watch::channel(false);
@@ -189,7 +214,6 @@ impl AppState {
         // Events: one forwarder per output serialises each event once for all subscribers.
         // The track's stream ends when the frame clock drops the track, after its last
         // event: `output_ended` follows every reply's `playback_finished`.
-        let mut stream = handle.events();
         let rate = format.sample_rate();
         let output_id = id.to_string();
         tokio::spawn(
@@ -219,7 +243,6 @@ impl AppState {
             .instrument(span.clone()),
         );
         forward_source_events(&output);
-        Self::attach_sinks(&output, sinks)?;
         if let Some(clock) = self
             .clock
             .lock()
@@ -235,14 +258,15 @@ impl AppState {
         Ok(output)
     }
 
+    /// Attach the plugin sinks to a track that is not rendering yet (dropping the track
+    /// stops them again).
     fn attach_sinks(
-        output: &Output,
+        handle: &voxpace_core::TrackHandle,
         sinks: Vec<Box<dyn voxpace_core::Sink>>,
     ) -> Result<(), ApiError> {
         for sink in sinks {
             let name = sink.info().name;
-            if let Err(e) = output.handle.attach_sink(sink) {
-                output.end();
+            if let Err(e) = handle.attach_sink(sink) {
                 return Err(ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "sink_failed",
@@ -387,4 +411,18 @@ pub(crate) fn demo_speech(format: voxpace_core::Format) -> anyhow::Result<Arc<[i
         spec.channels,
         format,
     )?))
+}
+
+/// Run `work` (opening files, loading plugins) on tokio's blocking threads, so the async
+/// workers go on serving while it waits.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("a blocking task failed: {e}"),
+        )
+    })?
 }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::shared::{small_body, St};
 use crate::serve::error::ApiError;
 use crate::serve::output::Output;
+use crate::serve::state::blocking;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,14 +66,20 @@ pub(super) async fn put_background(
             "the configuration has no [background] to enable",
         ));
     }
-    if let Some(g) = change.gain_db {
-        o.bus.set_gain_db(g).map_err(busy)?;
-    }
-    if let Some(on) = change.enabled {
-        if on != o.bus.is_enabled() {
-            o.bus.set_enabled(on).map_err(busy)?;
+    // Playing the music opens and probes its file: off the async workers.
+    let bus = o.clone();
+    blocking(move || {
+        if let Some(g) = change.gain_db {
+            bus.bus.set_gain_db(g).map_err(busy)?;
         }
-    }
+        if let Some(on) = change.enabled {
+            if on != bus.bus.is_enabled() {
+                bus.bus.set_enabled(on).map_err(busy)?;
+            }
+        }
+        Ok(())
+    })
+    .await?;
     Ok(Json(background_json(&o)))
 }
 
@@ -96,8 +103,13 @@ pub(super) async fn fire_clip(
             ),
         )
     })?;
-    o.bus
-        .clip(clip)
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))?;
+    // Opening and probing the clip's file: off the async workers.
+    let clip = clip.clone();
+    blocking(move || {
+        o.bus
+            .clip(&clip)
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))
+    })
+    .await?;
     Ok(Json(json!({ "output": id, "clip": name })))
 }

@@ -49,7 +49,7 @@ pub(super) async fn create_output(State(state): St, body: Body) -> Result<Respon
     let req: CreateOutput = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("bad_json", format!("expected {{\"id\": \"name\"}}: {e}"))
     })?;
-    let o = state.create_output(&req.id)?;
+    let o = state.create_output(&req.id).await?;
     Ok((StatusCode::CREATED, Json(output_json(&o))).into_response())
 }
 

@@ -131,14 +131,8 @@ pub(super) async fn open_reply(
         None if finish => finish_slot(&slot).await,
         None => Ok(()),
     };
-    respond(
-        &output,
-        &slot,
-        result,
-        q.wait.unwrap_or(false),
-        StatusCode::CREATED,
-    )
-    .await
+    let wait = q.wait.unwrap_or(false);
+    respond(&output, &slot, result, wait, StatusCode::CREATED).await
 }
 
 pub(super) async fn append_audio(
@@ -169,14 +163,8 @@ pub(super) async fn append_audio(
         q.finish.unwrap_or(false),
     )
     .await;
-    respond(
-        &output,
-        &slot,
-        result,
-        q.wait.unwrap_or(false),
-        StatusCode::OK,
-    )
-    .await
+    let wait = q.wait.unwrap_or(false);
+    respond(&output, &slot, result, wait, StatusCode::OK).await
 }
 
 pub(super) async fn finish_reply(
@@ -187,14 +175,8 @@ pub(super) async fn finish_reply(
     let output = state.output(&id)?;
     let slot = find_reply(&output, reply)?;
     let result = finish_slot(&slot).await;
-    respond(
-        &output,
-        &slot,
-        result,
-        q.wait.unwrap_or(false),
-        StatusCode::OK,
-    )
-    .await
+    let wait = q.wait.unwrap_or(false);
+    respond(&output, &slot, result, wait, StatusCode::OK).await
 }
 
 pub(super) async fn get_reply(
