@@ -295,6 +295,13 @@ async fn bad_requests_get_the_right_status_and_the_server_keeps_serving() {
         .unwrap()
         .starts_with("text/html"));
     assert!(page.text().await.unwrap().contains("RTCPeerConnection"));
+    // ... and 404 for a stream that is not published, as its POST gets.
+    let unknown = client
+        .get(url.replace("/agent", "/nobody"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
 
     // After all that, a real viewer still gets audio.
     assert!(
@@ -380,7 +387,10 @@ async fn offers_beyond_the_session_limit_get_503() {
             status, message, ..
         }) => {
             assert_eq!(status, 503);
-            assert!(message.contains("limit of 1 sessions"), "{message}");
+            assert!(
+                message.contains("limit of 1 connected sessions"),
+                "{message}"
+            );
         }
         other => panic!("expected 503, got {other:?}"),
     }
