@@ -135,5 +135,5 @@ pub use mixer::{
 };
 pub use reply::decode_file;
 pub use stream::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
-pub use tts::TtsResampler;
+pub use tts::{TtsResampler, TTS_RATES};
 pub use worker::MAX_RESTARTS;

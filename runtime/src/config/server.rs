@@ -8,7 +8,7 @@ use super::diagnostics::Issues;
 use super::schema::RawServer;
 use super::transport::TransportConfig;
 use super::values::{
-    ms_in, number_in, socket_addr, span_of, valid_output_id, HOUR_MS, OUTPUT_ID_RULE,
+    ms_in, number_in, socket_addr, span_of, tokens_in, valid_output_id, HOUR_MS, OUTPUT_ID_RULE,
 };
 
 /// The HTTP server of `voxpace serve`.
@@ -129,7 +129,7 @@ pub(crate) fn check(
             0..=HOUR_MS,
             issues,
         ),
-        tokens: s.tokens.clone(),
+        tokens: tokens_in(&s.tokens, "server.tokens", issues),
         header_read_timeout: timeout(
             &s.header_read_timeout_ms,
             10_000,

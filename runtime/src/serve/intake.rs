@@ -46,14 +46,22 @@ pub fn parse_content_type(value: Option<&str>) -> Result<Wire, ApiError> {
                 let v = v.trim().trim_matches('"');
                 match k.trim().to_ascii_lowercase().as_str() {
                     "rate" => {
-                        rate = Some(v.parse::<u32>().ok().filter(|r| (1_000..=192_000).contains(r)).ok_or_else(
-                            || ApiError::unsupported(format!("rate={v} in {value:?}: expected a sample rate between 1000 and 192000")),
+                        // The range the TTS resampler takes: anything else would play wrong.
+                        let rates = voxpace_sources::TTS_RATES;
+                        rate = Some(v.parse::<u32>().ok().filter(|r| rates.contains(r)).ok_or_else(
+                            || ApiError::unsupported(format!("rate={v} in {value:?}: expected a sample rate between {} and {} Hz", rates.start(), rates.end())),
                         )?)
                     }
                     "channels" => {
-                        channels = v.parse::<u16>().ok().filter(|c| (1..=2).contains(c)).ok_or_else(|| {
-                            ApiError::unsupported(format!("channels={v} in {value:?}: expected 1 or 2"))
-                        })?
+                        channels = v
+                            .parse::<u16>()
+                            .ok()
+                            .filter(|c| (1..=2).contains(c))
+                            .ok_or_else(|| {
+                                ApiError::unsupported(format!(
+                                    "channels={v} in {value:?}: expected 1 or 2"
+                                ))
+                            })?
                     }
                     "endian" | "endianness" => {
                         big_endian = match v.to_ascii_lowercase().as_str() {
