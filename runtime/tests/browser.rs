@@ -213,11 +213,10 @@ async fn failure_stop_switch() {
     // An ICE failure made on purpose: this server drops every WebRTC session 1 ms after
     // its answer (`whep_connect_timeout_ms`), so the browser's connectivity checks find
     // nobody. The page says WebRTC did not connect and offers the WAV stream.
-    let failing = voxpace_runtime::serve::Server::start(start(
-        "[transport]\nwhep_connect_timeout_ms = 1\n",
-    ))
-    .await
-    .unwrap();
+    let failing =
+        voxpace_runtime::serve::Server::start(start("[transport]\nwhep_connect_timeout_ms = 1\n"))
+            .await
+            .unwrap();
     let driver = Chromium::start(&dir.path().join("profile")).await;
     driver
         .open(&format!(
@@ -274,7 +273,9 @@ async fn failure_stop_switch() {
 
     // Over WebRTC: connect to "a", then switch to "b": the page ends a's session and
     // plays b.
-    let server = voxpace_runtime::serve::Server::start(start("")).await.unwrap();
+    let server = voxpace_runtime::serve::Server::start(start(""))
+        .await
+        .unwrap();
     driver
         .open(&format!(
             "http://{}/?loopback=1&autoconnect=1",

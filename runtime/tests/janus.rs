@@ -397,6 +397,21 @@ async fn wait_publish(
     }
 }
 
+/// Wait (5 s at most, from now: the SFU answers again) for the second publish; logs how long
+/// it took.
+async fn republished_within_5_s(base: &str, what: &str) -> Value {
+    let back = Instant::now();
+    let p = wait_publish(base, Duration::from_secs(5), what, |p| {
+        p["state"] == "published" && p["publishes"] == 2
+    })
+    .await;
+    eprintln!(
+        "{what}: republished {} ms after the SFU answered again: {p}",
+        back.elapsed().as_millis()
+    );
+    p
+}
+
 /// Janus's own view: a call on a fresh session and VideoRoom handle.
 struct JanusApi {
     http: reqwest::Client,
@@ -687,18 +702,7 @@ async fn a_restarted_janus_is_republished_to() {
 
     sfu.kill_janus();
     sfu.start_janus().await;
-    let back = Instant::now();
-    let p = wait_publish(
-        &base,
-        Duration::from_secs(5),
-        "republished within 5 s",
-        |p| p["state"] == "published" && p["publishes"] == 2,
-    )
-    .await;
-    eprintln!(
-        "janus restart: republished {} ms after Janus answered again: {p}",
-        back.elapsed().as_millis()
-    );
+    let p = republished_within_5_s(&base, "janus restart").await;
     assert!(
         p["last_error"]
             .as_str()
@@ -793,18 +797,7 @@ async fn a_network_loss_is_republished_after_the_stale_resource_is_deleted() {
     link("down");
     tokio::time::sleep(Duration::from_secs(5)).await;
     link("up");
-    let back = Instant::now();
-    let p = wait_publish(
-        &base,
-        Duration::from_secs(5),
-        "republished within 5 s of the network",
-        |p| p["state"] == "published" && p["publishes"] == 2,
-    )
-    .await;
-    eprintln!(
-        "network loss: republished {} ms after the network came back: {p}",
-        back.elapsed().as_millis()
-    );
+    republished_within_5_s(&base, "network loss").await;
     let api = JanusApi::connect().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

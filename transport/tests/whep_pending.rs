@@ -14,27 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use voxpace_core::Format;
 use voxpace_transport::{ClientOptions, ServerConfig, WhepServer, WhepViewer};
 
-/// A syntactically valid receive-only Opus offer whose ICE credentials nobody answers.
+/// A receive-only Opus offer whose ICE credentials nobody answers.
 fn dead_offer() -> String {
-    [
-        "v=0",
-        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-        "s=-",
-        "t=0 0",
-        "a=group:BUNDLE 0",
-        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
-        "c=IN IP4 0.0.0.0",
-        "a=mid:0",
-        "a=rtpmap:111 opus/48000/2",
-        "a=recvonly",
-        "a=ice-ufrag:abcd",
-        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
-        "a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
-        "a=setup:actpass",
-        "a=rtcp-mux",
-        "",
-    ]
-    .join("\r\n")
+    offer("audio", "rtpmap:111 opus/48000/2", "recvonly")
 }
 
 /// Serve with the client address as `ConnectInfo`, as the runtime's front door does.
