@@ -12,7 +12,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::shared::St;
+use super::shared::{small_body, St};
 use crate::marks::{self, MarkSpec};
 use crate::serve::error::ApiError;
 use crate::serve::stream::{find_reply, reply_json};
@@ -41,10 +41,12 @@ const SHAPE: &str = r#"[{"at_ms": 0, "text": "Hello"}, {"at_ms": 420, "text": " 
 pub(super) async fn add_marks(
     State(state): St,
     Path((id, reply)): Path<(String, u64)>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let output = state.output(&id)?;
     let slot = find_reply(&output, reply)?;
+    // Bounded in size and time like every small body: a stalled one is answered 408.
+    let body = small_body(&state, body).await?;
     let body: Body = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("bad_json", format!("expected {SHAPE}: {e}")))?;
     let (specs, rate, text) = match body {
