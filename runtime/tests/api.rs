@@ -1110,3 +1110,35 @@ async fn text_marks_sent_with_a_reply_come_back_as_what_was_heard() {
     assert_eq!(r["outcome"]["text_timing"], "estimated");
     server.shutdown().await.unwrap();
 }
+
+/// A second WAV body posted into an open reply is a WAV file of its own: its header is
+/// parsed (not played as 22 samples of noise) and its samples appended (not dropped because
+/// the first declared its data length).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_wav_body_continues_the_reply() {
+    let (_dir, server, api) = serve("").await;
+    let first: Vec<i16> = (0..2400).map(|i| (i % 100) as i16 * 100).collect();
+    let second: Vec<i16> = (0..3600).map(|i| (i % 50) as i16 * 200).collect();
+    let (s, r) = api
+        .post(
+            "/v1/outputs/default/replies?finish=false",
+            Some("audio/wav"),
+            wav_bytes(&fmt_chunk(1, None), &first, &[]),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, r) = api
+        .post(
+            "/v1/outputs/default/replies/1/audio?finish=true&wait=true",
+            Some("audio/wav"),
+            wav_bytes(&fmt_chunk(1, None), &second, &[]),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["state"], "played", "{r}");
+    assert_eq!(
+        r["outcome"]["played_samples"], 6000,
+        "both files' samples, no header played: {r}"
+    );
+    server.shutdown().await.unwrap();
+}
