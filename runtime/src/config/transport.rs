@@ -324,9 +324,18 @@ fn token(
             );
             None
         }
+        (Some(t), None) if t.trim().is_empty() => {
+            issues.add(
+                None,
+                format!("{table}.{name}"),
+                format!("{t:?} is an empty token"),
+                "a non-empty secret, or no token at all",
+            );
+            None
+        }
         (Some(t), None) => Some(t.clone()),
         (None, Some(e)) => match std::env::var(e.get_ref()) {
-            Ok(t) if !t.is_empty() => Some(t),
+            Ok(t) if !t.trim().is_empty() => Some(t),
             _ => {
                 issues.add(
                     Some(e.span()),
