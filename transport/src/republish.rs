@@ -393,14 +393,18 @@ struct Supervisor<C, L, R> {
 const PROBE_PERIOD: Duration = Duration::from_secs(1);
 
 impl<C: Clock, L: Link, R: FnMut() -> f64 + Send + 'static> Supervisor<C, L, R> {
+    /// Update the status; watchers are woken only when the state changes (one
+    /// `publish_state` event per state), readers always see the latest figures.
     fn set(&self, change: impl FnOnce(&mut PublishStatus)) {
         let now = self.clock.now();
-        self.status.send_modify(|s| {
+        self.status.send_if_modified(|s| {
             let before = s.state;
             change(s);
-            if s.state != before {
+            let changed = s.state != before;
+            if changed {
                 s.since = now;
             }
+            changed
         });
     }
 
@@ -1037,5 +1041,32 @@ mod tests {
         assert_eq!(secs(&r.attempts_at.lock().unwrap()), [0.0, 7.0, 17.0]);
         r.stop.send_replace(true);
         r.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn watchers_are_woken_once_per_state_change() {
+        let clock = VirtualClock::new();
+        let mut r = run(
+            clock.clone(),
+            vec![Err(refused())],
+            None,
+            Duration::from_millis(300),
+        );
+        // The first attempt starts: the figures change, the state (connecting) does not.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(r.status.borrow().attempts, 1);
+        assert!(
+            !r.status.has_changed().unwrap(),
+            "no event without a new state"
+        );
+        // It fails: one change, to retrying, carrying the error and the wait together.
+        r.clock.advance(Duration::from_millis(300));
+        r.status.changed().await.unwrap();
+        let s = r.status.borrow_and_update().clone();
+        assert_eq!(s.state, PublishState::Retrying);
+        assert!(s.last_error.is_some() && s.retry_in.is_some(), "{s:?}");
+        r.stop.send_replace(true);
+        r.task.await.unwrap();
+        let _ = (&r.attempts_at, &r.closed, &r.deletes);
     }
 }
