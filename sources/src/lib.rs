@@ -48,8 +48,9 @@
 //! [`TtsResampler`]): ITU-R BS.775 gains (centre and surrounds at -3 dB, LFE dropped),
 //! normalised so a side's gains sum to 1, so a 5.1 file plays at the level of its stereo
 //! fold-down as ffmpeg writes it to 16-bit. MP4 encoder delay and padding are trimmed as the
-//! container's edit list (`elst`) or `iTunSMPB` says: AAC loops are gapless and start on
-//! time. Ogg/Opus is decoded by libopus with the `opus` feature (pre-skip and end trim
+//! container's edit list (`elst`) or `iTunSMPB` says, the edit's length (in movie ticks,
+//! whole milliseconds from ffmpeg) made exact by the track's own sample table: AAC loops are
+//! sample-exact against the same WAV, gapless, and start on time. Ogg/Opus is decoded by libopus with the `opus` feature (pre-skip and end trim
 //! applied, 48 kHz); without it, and for ALAC, [`Error::Unsupported`] names the codec (and
 //! the feature to build with).
 //!
