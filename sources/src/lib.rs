@@ -18,7 +18,10 @@
 //!     reported; the speech track keeps running. [`BackgroundStats`]: underruns and more.
 //! - [`decode_stream`]: reply audio in any of these formats decoded while it arrives (an
 //!   HTTP body), on a thread of its own, with back-pressure from the track to the bytes
-//!   ([`StreamInput`] / [`StreamOutput`]); [`decode_file`] decodes a reply file whole.
+//!   ([`StreamInput`] / [`StreamOutput`]); [`decode_file`] decodes a reply file whole; [`decode_reply`]
+//!   also keeps what decoded before a break, and measures and normalises the file in
+//!   floats before it becomes 16-bit (a true-peak limiter, not a clip, for what exceeds full
+//!   scale).
 //! - [`TtsResampler`]: a reply's PCM at 16, 22.05, 44.1 kHz or any rate, mono or stereo,
 //!   converted to the track's format chunk by chunk, without seams.
 //! - [`probe`] / [`FileInfo`]: check a file and read its rate, channels, codec, length.
@@ -56,7 +59,11 @@
 //!
 //! ## Damage
 //! A packet that fails to decode (or data the demuxer resynchronises past) is skipped and
-//! reported as [`SourceEvent::Damaged`]; a file that cannot go on ends with
+//! reported as [`SourceEvent::Damaged`]; where the container's timestamps say how much was
+//! lost, that much silence takes its place (up to 2 s), so the file keeps its length. An MP3
+//! that ends short of its announced length while holding every byte its Xing/Info tag
+//! declares lost frames to damage (reported, skipped), not to a cut. A file that cannot go
+//! on ends with
 //! [`SourceEvent::Failed`]; a looping file that breaks restarts from the top up to
 //! [`MAX_RESTARTS`] times in a row. Each event carries the track pts at which it was heard.
 //! [`check_file`] decodes a whole file and says where it breaks.
@@ -115,6 +122,7 @@ mod events;
 mod gapless;
 mod loudness;
 mod mixer;
+mod mp3_length;
 #[cfg(feature = "opus")]
 mod opus;
 mod reply;
@@ -134,7 +142,7 @@ pub use events::{FinishReason, Recovery, SourceEvent, SourceEvents, SourceId};
 pub use mixer::{
     Background, BackgroundConfig, BackgroundMixer, BackgroundStats, Looping, Play, MAX_VOICES,
 };
-pub use reply::decode_file;
+pub use reply::{decode_file, decode_reply, ReplyAudio, ReplyLevel};
 pub use stream::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
 pub use tts::TtsResampler;
 pub use worker::MAX_RESTARTS;
