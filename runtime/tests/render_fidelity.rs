@@ -5,44 +5,19 @@
 //!
 //! Fixtures are made by ffmpeg at test time.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use voxpace_test_kit::ffmpeg::ffmpeg;
 
 fn render(dir: &Path, config: &str, script: &str) -> (bool, String, Vec<Value>, Vec<i16>) {
-    let (c, s, out) = (
-        dir.join("config.toml"),
-        dir.join("script.toml"),
-        dir.join("out.wav"),
-    );
+    let (c, s) = (dir.join("config.toml"), dir.join("script.toml"));
     std::fs::write(&c, config).unwrap();
     std::fs::write(&s, script).unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_voxpace"))
-        .args(["render", "--quiet", "--config"])
-        .arg(&c)
-        .arg("--script")
-        .arg(&s)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
-    if !run.status.success() {
-        return (false, stderr, Vec::new(), Vec::new());
-    }
-    let log = std::fs::read_to_string(out.with_extension("events.jsonl")).unwrap();
-    let events = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let wav = hound::WavReader::open(&out)
-        .unwrap()
-        .samples::<i16>()
-        .map(Result::unwrap)
-        .collect();
-    (true, stderr, events, wav)
+    let r = common::render(&c, &s, &dir.join("out.wav"));
+    (r.ok, r.stderr, r.events, r.wav)
 }
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
