@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use toml::Spanned;
+
 use super::diagnostics::Issues;
 use super::schema::RawServer;
 use super::transport::TransportConfig;
@@ -52,7 +54,7 @@ pub struct Public {
 pub const PUBLIC_GROUPS: &str = "\"metrics\", \"info\" or \"listen\"";
 
 /// What [`valid_output_id`] accepts, for messages.
-pub(crate) const OUTPUT_ID_RULE: &str = "1 to 64 characters from a-z, A-Z, 0-9, '-', '_'";
+const OUTPUT_ID_RULE: &str = "1 to 64 characters from a-z, A-Z, 0-9, '-', '_'";
 
 /// Output ids appear in URLs and logs: keep them short and plain.
 pub fn valid_output_id(id: &str) -> bool {
@@ -60,6 +62,18 @@ pub fn valid_output_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// An output id written at `key`, reported there unless [`valid_output_id`].
+pub(crate) fn check_output_id(id: &Spanned<String>, key: &str, issues: &mut Issues<'_>) {
+    if !valid_output_id(id.get_ref()) {
+        issues.add(
+            Some(id.span()),
+            key,
+            format!("{:?} is not a valid output id", id.get_ref()),
+            OUTPUT_ID_RULE,
+        );
+    }
 }
 
 /// The most agent outputs one server may hold.
@@ -176,14 +190,7 @@ fn outputs(s: &RawServer, issues: &mut Issues<'_>) -> Vec<String> {
     let mut seen: BTreeMap<&str, String> = BTreeMap::new();
     for id in list {
         let key = issues.key_of(id.span());
-        if !valid_output_id(id.get_ref()) {
-            issues.add(
-                Some(id.span()),
-                &key,
-                format!("{:?} is not a valid output id", id.get_ref()),
-                OUTPUT_ID_RULE,
-            );
-        }
+        check_output_id(id, &key, issues);
         if let Some(first) = seen.get(id.get_ref().as_str()) {
             issues.add(
                 Some(id.span()),
