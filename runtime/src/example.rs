@@ -33,7 +33,8 @@ pub fn for_this_build() -> String {
 }
 
 /// Said in place of the WebRTC settings in a build without them.
-const WITHOUT_WEBRTC: &str = "# WHEP and WHIP (WebRTC) settings go here in a voxpace built with the `webrtc` feature\n\
+const WITHOUT_WEBRTC: &str =
+    "# WHEP and WHIP (WebRTC) settings go here in a voxpace built with the `webrtc` feature\n\
      # (`cargo build -p voxpace-runtime --features webrtc`); this one streams WAV instead.\n";
 
 fn for_build(webrtc: bool) -> String {

@@ -91,7 +91,10 @@ fn wrong_type_reports_line_and_expected_type() {
     );
     let (ok, _, err) = voxpace(&["config", "check", &f]);
     assert!(!ok);
-    assert!(err.contains(&format!("{f}:4:12: `output.frame_ms`")), "{err}");
+    assert!(
+        err.contains(&format!("{f}:4:12: `output.frame_ms`")),
+        "{err}"
+    );
     assert!(
         err.contains("(expected an integer: 10, 20, 40 or 60)"),
         "{err}"
@@ -157,7 +160,9 @@ fn serve_names_the_key_of_an_address_in_use() {
     let (ok, out, err) = voxpace(&["serve", "--config", &f]);
     assert!(!ok, "{out}{err}");
     assert!(
-        err.contains(&format!("{f}:5:10: `server.listen`: cannot listen on {addr}")),
+        err.contains(&format!(
+            "{f}:5:10: `server.listen`: cannot listen on {addr}"
+        )),
         "{err}"
     );
 }

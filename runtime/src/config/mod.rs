@@ -33,8 +33,8 @@ use voxpace_core::{Format, TrackConfig};
 use crate::Error;
 
 pub use background::{BackgroundConfig, ClipConfig, DuckingConfig};
-pub(crate) use diagnostics::{format_issues, line_col, Issues};
 pub use diagnostics::Issue;
+pub(crate) use diagnostics::{format_issues, line_col, Issues};
 pub use output::LoudnessConfig;
 pub use server::{valid_output_id, Public, ServerConfig, PUBLIC_GROUPS};
 pub use sinks::{SinkConfig, SinkDelivery};

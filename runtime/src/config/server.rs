@@ -139,7 +139,8 @@ pub(crate) fn check(
             ),
         }
     }
-    let timeout = |v, default, key, issues: &mut Issues<'_>| ms_in(v, default, key, 1..=HOUR_MS, issues);
+    let timeout =
+        |v, default, key, issues: &mut Issues<'_>| ms_in(v, default, key, 1..=HOUR_MS, issues);
     ServerConfig {
         listen,
         outputs,

@@ -115,8 +115,9 @@ fn wrong_type_says_what_was_expected() {
 
 #[test]
 fn every_semantic_problem_is_reported_at_once() {
-    let list =
-        issues_of("[output]\nsample_rate = 44100\nframe_ms = 30\n[background]\nfile = \"nope.wav\"\n");
+    let list = issues_of(
+        "[output]\nsample_rate = 44100\nframe_ms = 30\n[background]\nfile = \"nope.wav\"\n",
+    );
     assert_eq!(
         keys_and_lines(&list),
         vec![
@@ -181,7 +182,8 @@ fn values_out_of_range_state_the_range() {
     );
     let connections = &list[0];
     assert!(
-        connections.problem.contains("100000000") && connections.expected == "1 to 1048576 connections",
+        connections.problem.contains("100000000")
+            && connections.expected == "1 to 1048576 connections",
         "{connections:?}"
     );
     assert_eq!(list[2].expected, "20 to 120000 ms");
@@ -215,10 +217,17 @@ fn a_port_in_use_is_named_by_the_key_it_came_from() {
     let text = "\n[server]\nlisten = \"127.0.0.1:7\"\n";
     let mut c = Config::parse(Path::new("x.toml"), text).unwrap();
     let busy = std::io::Error::from(std::io::ErrorKind::AddrInUse);
-    let e = c.bind_error("server.listen", c.server.listen, busy).to_string();
-    assert!(e.contains("x.toml:3:10: `server.listen`: cannot listen on 127.0.0.1:7"), "{e}");
+    let e = c
+        .bind_error("server.listen", c.server.listen, busy)
+        .to_string();
+    assert!(
+        e.contains("x.toml:3:10: `server.listen`: cannot listen on 127.0.0.1:7"),
+        "{e}"
+    );
     c.override_listen("127.0.0.1:8".parse().unwrap());
     let busy = std::io::Error::from(std::io::ErrorKind::AddrInUse);
-    let e = c.bind_error("server.listen", c.server.listen, busy).to_string();
+    let e = c
+        .bind_error("server.listen", c.server.listen, busy)
+        .to_string();
     assert!(e.contains("`--listen"), "{e}");
 }

@@ -40,7 +40,12 @@ pub(crate) fn number_in<T: Copy + PartialOrd + Display>(
         // Absent, or left out for a wrong type: that report gets the range.
         issues.amend_expected(key, &format!(" from {accepted}"));
     } else if !range.contains(&x) {
-        issues.add(span_of(v), key, format!("{x}{unit} is out of range"), accepted);
+        issues.add(
+            span_of(v),
+            key,
+            format!("{x}{unit} is out of range"),
+            accepted,
+        );
     }
     x
 }

@@ -578,7 +578,11 @@ impl Server {
         if let (Some(whep_addr), Some(whep)) = (state.config.transport.whep_listen, &state.whep) {
             let l = tokio::net::TcpListener::bind(whep_addr)
                 .await
-                .map_err(|e| state.config.bind_error("transport.whep_listen", whep_addr, e))?;
+                .map_err(|e| {
+                    state
+                        .config
+                        .bind_error("transport.whep_listen", whep_addr, e)
+                })?;
             let app = api::guarded(
                 axum::Router::new().nest_service("/whep", whep.router()),
                 state.clone(),
