@@ -36,10 +36,11 @@ pub use background::{BackgroundConfig, ClipConfig, DuckingConfig};
 pub use diagnostics::Issue;
 pub(crate) use diagnostics::{format_issues, line_col, Issues};
 pub use output::LoudnessConfig;
-pub use server::{valid_output_id, Public, ServerConfig, PUBLIC_GROUPS};
+pub use server::{Public, ServerConfig, PUBLIC_GROUPS};
 pub use sinks::{SinkConfig, SinkDelivery};
 pub use transport::{OpusConfig, RetryConfig, TransportConfig, WhipTarget};
 pub(crate) use values::existing_file;
+pub use values::valid_output_id;
 
 /// The commented example configuration (`voxpace config example`). Its relative paths point
 /// at the example audio next to it in `runtime/assets/`.

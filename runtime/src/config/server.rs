@@ -4,12 +4,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use toml::Spanned;
-
 use super::diagnostics::Issues;
 use super::schema::RawServer;
 use super::transport::TransportConfig;
-use super::values::{ms_in, number_in, socket_addr, span_of, HOUR_MS};
+use super::values::{check_output_id, ms_in, number_in, socket_addr, span_of, HOUR_MS};
 
 /// The HTTP server of `voxpace serve`.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,29 +50,6 @@ pub struct Public {
 
 /// The names `server.public` accepts.
 pub const PUBLIC_GROUPS: &str = "\"metrics\", \"info\" or \"listen\"";
-
-/// What [`valid_output_id`] accepts, for messages.
-const OUTPUT_ID_RULE: &str = "1 to 64 characters from a-z, A-Z, 0-9, '-', '_'";
-
-/// Output ids appear in URLs and logs: keep them short and plain.
-pub fn valid_output_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// An output id written at `key`, reported there unless [`valid_output_id`].
-pub(crate) fn check_output_id(id: &Spanned<String>, key: &str, issues: &mut Issues<'_>) {
-    if !valid_output_id(id.get_ref()) {
-        issues.add(
-            Some(id.span()),
-            key,
-            format!("{:?} is not a valid output id", id.get_ref()),
-            OUTPUT_ID_RULE,
-        );
-    }
-}
 
 /// The most agent outputs one server may hold.
 const MOST_OUTPUTS: usize = 10_000;

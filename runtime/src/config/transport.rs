@@ -9,8 +9,7 @@ use toml::Spanned;
 
 use super::diagnostics::{Issue, Issues};
 use super::schema::RawTransport;
-use super::server::check_output_id;
-use super::values::{ms_in, number_in, socket_addr, HOUR_MS};
+use super::values::{check_output_id, ms_in, number_in, socket_addr, HOUR_MS};
 
 /// Opus encoder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
