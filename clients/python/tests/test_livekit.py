@@ -135,3 +135,41 @@ async def test_a_missing_output_fails_the_capture_and_nothing_waits(
 async def _frames_iter(fs: list[rtc.AudioFrame]) -> AsyncIterator[rtc.AudioFrame]:
     for f in fs:
         yield f
+
+
+async def test_an_agent_session_speaks_through_voxpace(client: voxpace.VoxpaceClient) -> None:
+    """A real AgentSession (no room, no LLM: ``say()`` with audio from an aligned TTS):
+    interrupted mid-speech, its chat history keeps exactly what voxpace says was heard."""
+    from livekit.agents import Agent, AgentSession
+
+    out = client.output()
+    audio = VoxpaceAudioOutput(out)
+    session: AgentSession = AgentSession()
+    session.output.audio = audio
+    text = "".join(t for _, t in WORDS)
+    played: list[str] = []
+    try:
+        async with asyncio.timeout(60), out.events() as events:
+            await events.connected()
+            await session.start(Agent(instructions="You are a test."))
+            whole = session.say(text, audio=_frames_iter(frames(with_text=True)))
+            await whole
+            cut = session.say(text, audio=_frames_iter(frames(with_text=True)))
+            first: int | None = None
+            async for ev in events:
+                if isinstance(ev, TextPlayed) and first is None:
+                    first = ev.reply
+                if isinstance(ev, TextPlayed) and ev.reply != first and ev.text == WORDS[1][1]:
+                    played = [WORDS[0][1], ev.text]
+                    break
+            cut.interrupt()
+            await cut
+    finally:
+        await session.aclose()
+        await audio.aclose()
+    said = [(m.text_content, m.interrupted) for m in session.history.items if m.type == "message"]
+    assert len(said) == 2, said
+    assert said[0] == (text, False)
+    assert said[1][1] is True
+    heard = said[1][0] or ""
+    assert heard.startswith("".join(played).strip()) and len(heard) < len(text)
