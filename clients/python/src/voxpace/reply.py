@@ -192,11 +192,14 @@ class Reply:
     async def state(self) -> ReplyState:
         return ReplyState.from_json(await self._http.json("GET", self._path))
 
-    async def outcome(self, timeout: float | None = None, poll: float = 0.02) -> Outcome:
+    async def outcome(
+        self, timeout: float | None = None, poll: float = 0.02, *, finish: bool = True
+    ) -> Outcome:
         """Wait until the reply has played (or was interrupted): how much played, what was
         heard. ``timeout`` bounds the wait (``None``: as long as the reply takes, e.g. while
-        the output is paused); each request is bounded by the client's timeout."""
-        if not self._closing:
+        the output is paused); each request is bounded by the client's timeout. ``finish``:
+        finish the reply first if that was not done (else only wait, e.g. after an interrupt)."""
+        if finish and not self._closing:
             await self.finish()
         if self._finished is not None and self._finished.outcome is not None:
             return self._finished.outcome

@@ -1,0 +1,124 @@
+"""Pipecat from PyPI: a real Pipeline whose TTS synthesises with espeak-ng, through the
+voxpace processor into the assistant context aggregator."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from pipecat.frames.frames import (
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.runner import PipelineRunner
+from pipecat.pipeline.task import PipelineParams, PipelineTask
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.services.settings import TTSSettings
+from pipecat.services.tts_service import TTSService
+
+import voxpace
+from voxpace.events import PlaybackFinished, TextPlayed
+from voxpace.pipecat import VoxpaceOutputProcessor
+
+SENTENCES = [
+    "Hello there.",
+    "This is the first thing I say.",
+    "Here comes the second sentence.",
+    "And this is the third one.",
+    "Finally, the fourth sentence ends it.",
+]
+
+
+class EspeakTTS(TTSService):
+    """A TTS service that really synthesises, with espeak-ng (no network, no model)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            push_start_frame=True,
+            push_stop_frames=True,
+            settings=TTSSettings(model=None, voice=None, language=None),
+        )
+
+    def can_generate_metrics(self) -> bool:
+        return False
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
+        proc = await asyncio.create_subprocess_exec(
+            "espeak-ng", "--stdout", text, stdout=asyncio.subprocess.PIPE
+        )
+        wav, _ = await asyncio.wait_for(proc.communicate(), 30)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield wav
+
+        async for frame in self._stream_audio_frames_from_iterator(
+            body(), strip_wav_header=True, context_id=context_id
+        ):
+            yield frame
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z']+", text)
+
+
+async def speak(out: voxpace.Output, interrupt_after: int | None) -> tuple[str, PlaybackFinished | None, list[str]]:
+    """Run a pipeline saying SENTENCES; optionally interrupt once that many marks played.
+    Returns the assistant's text in the context, the last reply's playback_finished and the
+    marks played."""
+    context = LLMContext()
+    pair = LLMContextAggregatorPair(context)
+    pipeline = Pipeline([EspeakTTS(), VoxpaceOutputProcessor(out), pair.assistant()])
+    task = PipelineTask(pipeline, params=PipelineParams(audio_out_sample_rate=24000))
+    runner = PipelineRunner(handle_sigint=False)
+    played: list[str] = []
+    finished: PlaybackFinished | None = None
+    async with out.events() as events:
+        await events.connected()
+        running = asyncio.create_task(runner.run(task))
+        await task.queue_frames(
+            [LLMFullResponseStartFrame()]
+            + [LLMTextFrame(s + " ") for s in SENTENCES]
+            + [LLMFullResponseEndFrame()]
+        )
+        async for ev in events:
+            if isinstance(ev, TextPlayed):
+                played.append(ev.text)
+                if interrupt_after is not None and len(played) == interrupt_after:
+                    await task.queue_frame(InterruptionFrame())
+            if isinstance(ev, PlaybackFinished):
+                finished = ev
+                if ev.interrupted or len(played) >= len(SENTENCES) - 1:
+                    break
+        await asyncio.sleep(0.5)  # the aggregator writes the context
+        await task.queue_frame(EndFrame())
+        await asyncio.wait_for(running, 20)
+    said = " ".join(
+        str(m.get("content", "")) for m in context.get_messages() if m.get("role") == "assistant"
+    )
+    return said, finished, played
+
+
+async def test_a_pipeline_speaks_through_voxpace(client: voxpace.VoxpaceClient) -> None:
+    async with asyncio.timeout(90):
+        said, finished, played = await speak(client.output(), None)
+    assert finished is not None and not finished.interrupted
+    assert words(said) == words(" ".join(SENTENCES))
+
+
+async def test_an_interruption_leaves_only_the_heard_words_in_the_context(
+    client: voxpace.VoxpaceClient,
+) -> None:
+    async with asyncio.timeout(90):
+        said, finished, played = await speak(client.output(), 2)
+    assert finished is not None and finished.interrupted
+    heard = finished.heard_text or ""
+    assert finished.marks_played is not None and 2 <= finished.marks_played < len(SENTENCES)
+    assert words(said) == words(heard), "the context holds exactly what voxpace says was heard"
+    assert words(heard) == words(" ".join(SENTENCES[: finished.marks_played]))
