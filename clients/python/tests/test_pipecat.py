@@ -8,20 +8,25 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     EndFrame,
     Frame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    TTSAudioRawFrame,
+    TTSTextFrame,
 )
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.runner import PipelineRunner
-from pipecat.pipeline.task import PipelineParams, PipelineTask
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
+from pipecat.workers.runner import WorkerRunner
 
 import voxpace
 from voxpace.events import PlaybackFinished, TextPlayed
@@ -64,24 +69,41 @@ class EspeakTTS(TTSService):
             yield frame
 
 
+class Seen(FrameProcessor):
+    """Passes every frame on and notes the downstream ones' types."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.types: list[type[Frame]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM:
+            self.types.append(type(frame))
+        await self.push_frame(frame, direction)
+
+
 def words(text: str) -> list[str]:
     return re.findall(r"[A-Za-z']+", text)
 
 
-async def speak(out: voxpace.Output, interrupt_after: int | None) -> tuple[str, PlaybackFinished | None, list[str]]:
+async def speak(
+    out: voxpace.Output, interrupt_after: int | None, seen: Seen
+) -> tuple[str, PlaybackFinished | None, list[str]]:
     """Run a pipeline saying SENTENCES; optionally interrupt once that many marks played.
     Returns the assistant's text in the context, the last reply's playback_finished and the
     marks played."""
     context = LLMContext()
     pair = LLMContextAggregatorPair(context)
-    pipeline = Pipeline([EspeakTTS(), VoxpaceOutputProcessor(out), pair.assistant()])
-    task = PipelineTask(pipeline, params=PipelineParams(audio_out_sample_rate=24000))
-    runner = PipelineRunner(handle_sigint=False)
+    pipeline = Pipeline([EspeakTTS(), VoxpaceOutputProcessor(out), seen, pair.assistant()])
+    task = PipelineWorker(pipeline, params=PipelineParams(audio_out_sample_rate=24000))
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(task)
     played: list[str] = []
     finished: PlaybackFinished | None = None
     async with out.events() as events:
         await events.connected()
-        running = asyncio.create_task(runner.run(task))
+        running = asyncio.create_task(runner.run())
         await task.queue_frames(
             [LLMFullResponseStartFrame()]
             + [LLMTextFrame(s + " ") for s in SENTENCES]
@@ -96,7 +118,7 @@ async def speak(out: voxpace.Output, interrupt_after: int | None) -> tuple[str, 
                 finished = ev
                 if ev.interrupted or len(played) >= len(SENTENCES) - 1:
                     break
-        await asyncio.sleep(0.5)  # the aggregator writes the context
+        await asyncio.sleep(1.0)  # the aggregator writes the context; speech's grace ends
         await task.queue_frame(EndFrame())
         await asyncio.wait_for(running, 20)
     said = " ".join(
@@ -107,8 +129,12 @@ async def speak(out: voxpace.Output, interrupt_after: int | None) -> tuple[str, 
 
 async def test_a_pipeline_speaks_through_voxpace(client: voxpace.VoxpaceClient) -> None:
     async with asyncio.timeout(90):
-        said, finished, played = await speak(client.output(), None)
+        said, finished, played = await speak(client.output(), None, seen := Seen())
     assert finished is not None and not finished.interrupted
+    assert TTSAudioRawFrame not in seen.types, "the audio goes to voxpace, not down the pipeline"
+    assert seen.types.count(TTSTextFrame) == len(SENTENCES)
+    started = seen.types.index(BotStartedSpeakingFrame)
+    assert started < seen.types.index(TTSTextFrame) < seen.types.index(BotStoppedSpeakingFrame)
     assert words(said) == words(" ".join(SENTENCES))
 
 
@@ -116,7 +142,7 @@ async def test_an_interruption_leaves_only_the_heard_words_in_the_context(
     client: voxpace.VoxpaceClient,
 ) -> None:
     async with asyncio.timeout(90):
-        said, finished, played = await speak(client.output(), 2)
+        said, finished, played = await speak(client.output(), 2, Seen())
     assert finished is not None and finished.interrupted
     heard = finished.heard_text or ""
     assert finished.marks_played is not None and 2 <= finished.marks_played < len(SENTENCES)
