@@ -2,7 +2,8 @@
 //!
 //! Steps: system packages, fmt check, clippy with warnings denied, the build (plugins as
 //! cdylib), every test (their output, with the `test result:` lines, stays on the
-//! terminal), the integration matrix, and a bounded fuzz run of the decoder. Every step
+//! terminal), the Python client's tests (pytest in `target/py`), the integration matrix,
+//! and a bounded fuzz run of the decoder. Every step
 //! runs even if an earlier one failed (after the build), so one run shows everything that
 //! is wrong; the summary at the end lists each step and the closing line says the verdict.
 
@@ -149,6 +150,12 @@ pub fn run_ci(args: &[String]) -> Result<()> {
             test.env("VOXPACE_CI", "1");
             cmd(test, "cargo test --workspace")
         });
+        // After the build: the Python client's tests start the voxpace binary it made.
+        step(
+            &mut steps,
+            "python client (pytest)",
+            crate::python::python_tests,
+        );
         if matrix {
             step(&mut steps, "cargo xtask matrix", || {
                 crate::matrix::run_matrix(&[]).map(|_| String::new())
