@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from ._http import Http
-from .errors import transport_error
+from .errors import api_error, transport_error
 from .models import Background, OutputState, ReplyState
 from .reply import Reply
 from .stream import EventStream
@@ -124,8 +124,6 @@ class Output:
         try:
             async with self._http.client.stream("GET", path, timeout=timeout) as response:
                 if response.is_error:
-                    from .errors import api_error
-
                     raise api_error(response.status_code, await response.aread())
                 async for chunk in response.aiter_bytes():
                     yield chunk
