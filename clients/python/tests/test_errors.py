@@ -89,9 +89,9 @@ async def test_replies_the_server_rejects(client: voxpace.VoxpaceClient) -> None
             await reply.mark("late", at_ms=0.0)  # behind audio already accepted
         assert e.value.code == "bad_marks"
         await reply.finish()
-        with pytest.raises(voxpace.Conflict) as e:
+        with pytest.raises(voxpace.Conflict) as ended:
             await _finish_again(reply)
-        assert e.value.kind == "reply_terminal"
+        assert ended.value.kind == "reply_terminal"
 
 
 async def _finish_again(reply: voxpace.Reply) -> None:

@@ -88,13 +88,13 @@ async def test_clear_buffer_interrupts_with_the_heard_text(client: voxpace.Voxpa
                         break
             audio.clear_buffer()  # the user barged in
             await feeding  # the framework stops feeding and flushes
-            ev = await audio.wait_for_playout()
+            result = await audio.wait_for_playout()
     finally:
         await audio.aclose()
-    assert ev.interrupted
-    assert 0.85 <= ev.playback_position < SPEECH_S - 0.5
-    assert ev.synchronized_transcript is not None
-    assert ev.synchronized_transcript.startswith("".join(played))
+    assert result.interrupted
+    assert 0.85 <= result.playback_position < SPEECH_S - 0.5
+    assert result.synchronized_transcript is not None
+    assert result.synchronized_transcript.startswith("".join(played))
     assert len(finished) == 1, "exactly once per segment"
 
 

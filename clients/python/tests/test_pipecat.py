@@ -122,7 +122,9 @@ async def speak(
         await task.queue_frame(EndFrame())
         await asyncio.wait_for(running, 20)
     said = " ".join(
-        str(m.get("content", "")) for m in context.get_messages() if m.get("role") == "assistant"
+        str(m.get("content", ""))
+        for m in context.get_messages()
+        if isinstance(m, dict) and m.get("role") == "assistant"
     )
     return said, finished, played
 

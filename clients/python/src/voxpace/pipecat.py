@@ -63,8 +63,10 @@ class _Held:
 class VoxpaceOutputProcessor(FrameProcessor):
     """Put after the TTS: ``Pipeline([..., tts, VoxpaceOutputProcessor(output), context.assistant()])``."""
 
-    def __init__(self, output: Output, *, outcome_timeout: float = 5.0, **kwargs: object) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, output: Output, *, outcome_timeout: float = 5.0, name: str | None = None
+    ) -> None:
+        super().__init__(name=name)
         self._vp = output
         self._outcome_timeout = outcome_timeout
         self._stream: EventStream | None = None

@@ -9,7 +9,7 @@ so ``read_timeout`` (45 s) of silence means the connection is dead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
@@ -66,7 +66,7 @@ class EventStream:
             raise VoxpaceError(f"{self._path}: no hello within {timeout} s", kind="retryable") from e
         raise ServerUnreachable(f"{self._path}: the stream ended before hello")
 
-    async def _run(self) -> AsyncIterator[Event]:
+    async def _run(self) -> AsyncGenerator[Event, None]:
         failures = 0
         timeout = httpx.Timeout(self._http.timeout.connect, read=self._read_timeout)
         while True:
