@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import array
 import asyncio
+import subprocess
+from pathlib import Path
 
 import voxpace
 from voxpace.events import Paused, PlaybackFinished, Resumed, SpeechStarted, TextPlayed
@@ -114,3 +116,27 @@ async def test_pause_and_resume_keep_every_sample(client: voxpace.VoxpaceClient)
     first = next(i for i, s in enumerate(heard) if s)
     last = max(i for i, s in enumerate(heard) if s)
     assert (last - first + 1) - len(sent) >= rate // 2
+
+
+async def test_an_encoded_speech_file_streams_whole(
+    client: voxpace.VoxpaceClient, tmp_path: Path
+) -> None:
+    """Speech made by espeak-ng (22.05 kHz), encoded to MP3 by ffmpeg, streamed in pieces as a
+    TTS service sends it: all of it plays."""
+    wav, mp3 = tmp_path / "s.wav", tmp_path / "s.mp3"
+    text = "The quick brown fox jumps over the lazy dog, and then it sits down."
+    subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(wav), "-b:a", "64k", str(mp3)], check=True, timeout=30
+    )
+    pcm, rate, _ = read_wav(wav)
+    seconds = len(pcm) / 2 / rate
+    data = mp3.read_bytes()
+    async with asyncio.timeout(30):
+        async with await client.output().open_reply("audio/mpeg") as reply:
+            for i in range(0, len(data), 1000):
+                await reply.write(data[i : i + 1000])
+        outcome = await reply.outcome()
+    assert not outcome.interrupted
+    # MP3 frames round the end up (1152 samples); the encoder's delay is trimmed.
+    assert seconds * 1000 - 30 <= outcome.played_ms <= seconds * 1000 + 80
