@@ -20,6 +20,9 @@ class Relay:
         self.host, self.port = target.hostname or "127.0.0.1", target.port or 80
         # Per connection: everything the client sent (requests reuse kept-alive connections).
         self.links: list[tuple[bytearray, asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        # While cleared, a request for an event stream waits (an outage of the stream alone).
+        self.events_open = asyncio.Event()
+        self.events_open.set()
 
     async def start(self) -> str:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -37,6 +40,8 @@ class Relay:
                 while data := await r.read(65536):
                     if log is not None:
                         log.extend(data)
+                        if b"/events " in data:
+                            await self.events_open.wait()
                     w.write(data)
                     await w.drain()
             except (ConnectionError, OSError):
@@ -91,3 +96,32 @@ async def test_the_event_stream_reconnects_with_last_event_id(server: Server) ->
                         break
     finally:
         relay.close()
+
+
+async def test_livekit_output_catches_up_on_a_segment_that_ended_while_events_were_down(
+    server: Server,
+) -> None:
+    from test_livekit import frames
+
+    from voxpace.livekit import VoxpaceAudioOutput
+
+    relay = Relay(server.url)
+    url = await relay.start()
+    try:
+        async with asyncio.timeout(30), voxpace.VoxpaceClient(url, TOKEN) as vp:
+            audio = VoxpaceAudioOutput(vp.output())
+            started = asyncio.Event()
+            audio.on("playback_started", lambda _: started.set())
+            for f in frames()[:50]:  # 1 s
+                await audio.capture_frame(f)
+            audio.flush()
+            await started.wait()
+            relay.events_open.clear()
+            assert relay.cut(b"/events") == 1
+            await asyncio.sleep(1.5)  # the segment ends while nobody listens
+            relay.events_open.set()
+            ev = await audio.wait_for_playout()
+            await audio.aclose()
+    finally:
+        relay.close()
+    assert not ev.interrupted and abs(ev.playback_position - 1.0) < 0.03
