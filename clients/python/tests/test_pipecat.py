@@ -11,6 +11,7 @@ from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     EndFrame,
+    ErrorFrame,
     Frame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
@@ -21,7 +22,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker, ProcessorUnusablePolicy
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.services.settings import TTSSettings
@@ -150,3 +151,34 @@ async def test_an_interruption_leaves_only_the_heard_words_in_the_context(
     assert finished.marks_played is not None and 2 <= finished.marks_played < len(SENTENCES)
     assert words(said) == words(heard), "the context holds exactly what voxpace says was heard"
     assert words(heard) == words(" ".join(SENTENCES[: finished.marks_played]))
+
+
+class Errors(FrameProcessor):
+    """Notes the error frames coming upstream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[ErrorFrame] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, ErrorFrame):
+            self.errors.append(frame)
+        await self.push_frame(frame, direction)
+
+
+async def test_a_missing_output_makes_the_processor_unusable_and_ends_the_pipeline(
+    client: voxpace.VoxpaceClient,
+) -> None:
+    errors = Errors()
+    pipeline = Pipeline([errors, EspeakTTS(), VoxpaceOutputProcessor(client.output("nope"))])
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(audio_out_sample_rate=24000),
+        processor_unusable_policy=ProcessorUnusablePolicy.CANCEL,
+    )
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    await asyncio.wait_for(runner.run(), 20)  # the policy ends it; nothing hangs
+    assert errors.errors and "unknown_output" in errors.errors[0].error
+    assert isinstance(errors.errors[0].exception, voxpace.NotFound)

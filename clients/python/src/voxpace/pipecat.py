@@ -78,6 +78,7 @@ class VoxpaceOutputProcessor(FrameProcessor):
         self._played: dict[int, int] = {}
         self._done: set[int] = set()
         self._held: deque[_Held] = deque()
+        self._broken = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -96,6 +97,7 @@ class VoxpaceOutputProcessor(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSStartedFrame):
             await self._finish_reply()
+            self._broken = False
             await self._forward(frame)
         elif isinstance(frame, TTSAudioRawFrame):
             await self._write(frame)
@@ -109,7 +111,15 @@ class VoxpaceOutputProcessor(FrameProcessor):
 
     async def _start(self) -> None:
         self._stream = self._vp.events()
-        await self._stream.connected()
+        try:
+            await self._stream.connected()
+        except VoxpaceError as e:
+            # Nothing can be said without the output: this processor is unusable, and the
+            # worker's processor_unusable_policy decides (CANCEL ends the pipeline).
+            await self.push_error(
+                f"voxpace output {self._vp.id!r}: {e}", e, force_treat_as_permanent=True
+            )
+            return
         self._reader = self.create_task(self._read_events())
 
     async def _stop(self) -> None:
@@ -121,16 +131,22 @@ class VoxpaceOutputProcessor(FrameProcessor):
             self._stream = None
 
     async def _write(self, frame: TTSAudioRawFrame) -> None:
-        if self._reply is None:
-            self._reply = await self._vp.open_reply(pcm(frame.sample_rate, frame.num_channels))
-            self._replies[self._reply.id] = self._reply
-            for text in self._pending_marks:
-                await self._mark(self._reply, text)
-            self._pending_marks.clear()
+        if self._broken:
+            return
         try:
+            if self._reply is None:
+                reply = await self._vp.open_reply(pcm(frame.sample_rate, frame.num_channels))
+                self._reply = self._replies[reply.id] = reply
+                for text in self._pending_marks:
+                    await self._mark(reply, text)
+                self._pending_marks.clear()
             await self._reply.write(frame.audio)
         except Conflict as e:
-            logger.debug(f"{self}: reply {self._reply.id} takes no more audio: {e}")
+            logger.debug(f"{self}: the reply takes no more audio: {e}")
+        except VoxpaceError as e:
+            # Said once; the rest of this TTS turn is dropped (the next one tries again).
+            self._broken = True
+            await self.push_error(f"voxpace output {self._vp.id!r}: {e}", e)
 
     async def _text(self, frame: TTSTextFrame) -> None:
         if self._reply is None:
