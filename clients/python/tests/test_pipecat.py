@@ -182,3 +182,30 @@ async def test_a_missing_output_makes_the_processor_unusable_and_ends_the_pipeli
     await asyncio.wait_for(runner.run(), 20)  # the policy ends it; nothing hangs
     assert errors.errors and "unknown_output" in errors.errors[0].error
     assert isinstance(errors.errors[0].exception, voxpace.NotFound)
+
+
+async def test_an_end_frame_waits_for_the_text_still_playing(client: voxpace.VoxpaceClient) -> None:
+    """The pipeline is ended right after the LLM's text: the words still playing reach the
+    context as they are heard, before the pipeline ends."""
+    context = LLMContext()
+    pair = LLMContextAggregatorPair(context)
+    speak = VoxpaceOutputProcessor(client.output())
+    worker = PipelineWorker(
+        Pipeline([EspeakTTS(), speak, pair.assistant()]),
+        params=PipelineParams(audio_out_sample_rate=24000),
+    )
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    running = asyncio.create_task(runner.run())
+    await worker.queue_frames(
+        [LLMFullResponseStartFrame()]
+        + [LLMTextFrame(s + " ") for s in SENTENCES[:3]]
+        + [LLMFullResponseEndFrame(), EndFrame()]
+    )
+    await asyncio.wait_for(running, 60)
+    said = " ".join(
+        str(m.get("content", ""))
+        for m in context.get_messages()
+        if isinstance(m, dict) and m.get("role") == "assistant"
+    )
+    assert words(said) == words(" ".join(SENTENCES[:3]))

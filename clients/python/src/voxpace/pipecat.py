@@ -18,6 +18,8 @@ pace it, and holds back the text until voxpace says it was heard.
   through first, the rest is dropped, then the interruption goes on.
 - ``BotStartedSpeakingFrame``/``BotStoppedSpeakingFrame`` are pushed (both ways) from
   voxpace's ``speaking_changed`` events.
+- ``EndFrame`` waits (``drain_timeout``) until the text still playing has been heard and let
+  through, so a pipeline that ends right after its last words still records them.
 """
 
 from __future__ import annotations
@@ -64,11 +66,19 @@ class VoxpaceOutputProcessor(FrameProcessor):
     """Put after the TTS: ``Pipeline([..., tts, VoxpaceOutputProcessor(output), context.assistant()])``."""
 
     def __init__(
-        self, output: Output, *, outcome_timeout: float = 5.0, name: str | None = None
+        self,
+        output: Output,
+        *,
+        outcome_timeout: float = 5.0,
+        drain_timeout: float = 30.0,
+        name: str | None = None,
     ) -> None:
+        """``outcome_timeout`` bounds the wait for what was heard on an interruption;
+        ``drain_timeout`` how long an ``EndFrame`` waits for the text still playing."""
         super().__init__(name=name)
         self._vp = output
         self._outcome_timeout = outcome_timeout
+        self._drain_timeout = drain_timeout
         self._stream: EventStream | None = None
         self._reader: asyncio.Task[None] | None = None
         self._reply: Reply | None = None
@@ -88,6 +98,7 @@ class VoxpaceOutputProcessor(FrameProcessor):
         elif isinstance(frame, (EndFrame, CancelFrame)):
             if isinstance(frame, EndFrame):
                 await self._finish_reply()
+                await self._drain()
             await self._stop()
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
@@ -155,18 +166,21 @@ class VoxpaceOutputProcessor(FrameProcessor):
             self._held.append(_Held(frame, reply=-1, index=len(self._pending_marks) - 1))
             return
         index = await self._mark(self._reply, frame.text)
-        self._held.append(_Held(frame, reply=self._reply.id, index=index))
+        if index is not None:
+            self._held.append(_Held(frame, reply=self._reply.id, index=index))
 
-    async def _mark(self, reply: Reply, text: str) -> int:
-        index = self._marks_sent.get(reply.id, 0)
-        self._marks_sent[reply.id] = index + 1
+    async def _mark(self, reply: Reply, text: str) -> int | None:
+        """Send a mark; its index among the reply's marks, or None when it was refused (the
+        reply ended: that text is never heard)."""
         for held in self._held:
             if held.reply == -1:  # text that came before the reply's first audio
                 held.reply = reply.id
         try:
             await reply.mark(text)
         except Conflict:
-            pass  # the reply ended: its text is not heard
+            return None
+        index = self._marks_sent.get(reply.id, 0)
+        self._marks_sent[reply.id] = index + 1
         return index
 
     async def _finish_reply(self) -> None:
@@ -176,6 +190,18 @@ class VoxpaceOutputProcessor(FrameProcessor):
                 await reply.finish()
             except VoxpaceError as e:
                 logger.warning(f"{self}: finishing reply {reply.id}: {e}")
+
+    async def _drain(self) -> None:
+        """Before the pipeline ends, the text still playing is let through as it is heard
+        (text that never got audio is not)."""
+        self._pending_marks.clear()
+        self._held = deque(h for h in self._held if h.reply != -1)
+        try:
+            async with asyncio.timeout(self._drain_timeout):
+                while self._held and self._reader is not None and not self._reader.done():
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            logger.warning(f"{self}: ending with {len(self._held)} frames not yet heard")
 
     async def _forward(self, frame: Frame) -> None:
         if self._held:
@@ -227,6 +253,18 @@ class VoxpaceOutputProcessor(FrameProcessor):
         self._done.update(self._replies)
         self._replies.clear()
 
+    def _ended(self, ev: PlaybackFinished) -> None:
+        """A reply ended: all its text was heard, or (interrupted) its first marks_played."""
+        self._replies.pop(ev.reply, None)
+        if not ev.interrupted:
+            self._done.add(ev.reply)
+            return
+        heard = ev.marks_played or 0
+        self._played[ev.reply] = heard
+        self._held = deque(
+            h for h in self._held if not (h.reply == ev.reply and h.index >= heard)
+        )
+
     async def _read_events(self) -> None:
         assert self._stream is not None
         try:
@@ -235,10 +273,8 @@ class VoxpaceOutputProcessor(FrameProcessor):
                     self._played[ev.reply] = self._played.get(ev.reply, 0) + 1
                     await self._release()
                 elif isinstance(ev, PlaybackFinished):
-                    if not ev.interrupted:
-                        self._done.add(ev.reply)
-                        await self._release()
-                    self._replies.pop(ev.reply, None)
+                    self._ended(ev)
+                    await self._release()
                 elif isinstance(ev, SpeakingChanged):
                     started = BotStartedSpeakingFrame if ev.speaking else BotStoppedSpeakingFrame
                     await self.push_frame(started())
