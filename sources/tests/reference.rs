@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
@@ -21,6 +21,25 @@ fn reference(file: &Path, channels: u16) -> Vec<f64> {
         .into_iter()
         .map(f64::from)
         .collect()
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("voxpace-ref-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Programme-like material (not a steady tone, so alignment is unambiguous): two voices
@@ -86,7 +105,7 @@ fn rms_db(x: &[f64]) -> f64 {
 
 #[test]
 fn every_format_matches_ffmpegs_decode_as_background_clip_and_reply() {
-    let dir = Dir::new("ref-formats");
+    let dir = Dir::new("formats");
     // (file, encoder args, rate, channels, minimum correlation)
     let cases: &[(&str, &[&str], u32, u16, f64)] = &[
         ("s16.wav", &["-c:a", "pcm_s16le"], 16_000, 1, 0.9999),
@@ -170,7 +189,7 @@ fn phase(x: &[f64], first: usize, freq: f64, rate: f64) -> (f64, f64) {
 
 #[test]
 fn a_looped_aac_tone_is_gapless_and_starts_on_time() {
-    let dir = Dir::new("ref-aac-loop");
+    let dir = Dir::new("aac-loop");
     let file = dir.path("tone.m4a");
     let rate = 48_000u32;
     ffmpeg(&[
@@ -246,7 +265,7 @@ fn a_looped_aac_tone_is_gapless_and_starts_on_time() {
 
 #[test]
 fn a_5_1_file_plays_at_the_level_of_its_stereo_fold_down_on_every_path() {
-    let dir = Dir::new("ref-five-one");
+    let dir = Dir::new("five-one");
     let six = dir.path("six.flac");
     let two = dir.path("two.wav");
     ffmpeg(&[

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use common::{format, Dir};
+use common::format;
 use voxpace_sources::{decode_file, decode_stream, Container, Decoded, Error};
 use voxpace_test_kit::ffmpeg::{decode_f32_at, ffmpeg};
 
@@ -22,6 +22,25 @@ fn reference(file: &Path, rate: u32, channels: u16) -> Vec<f64> {
         .into_iter()
         .map(f64::from)
         .collect()
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("voxpace-stream-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Speech-like material: a moving pitch with a moving level (alignment is unambiguous).
@@ -127,7 +146,7 @@ fn rms_db(x: &[f64]) -> f64 {
 
 #[test]
 fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg() {
-    let dir = Dir::new("stream-formats");
+    let dir = Dir::new("formats");
     let mut cases: Vec<(&str, Container, u32, Vec<&str>)> = vec![
         (
             "a.mp3",
@@ -218,7 +237,7 @@ fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg
 
 #[test]
 fn a_stream_cut_off_keeps_what_decoded_and_says_where_it_broke() {
-    let dir = Dir::new("stream-cut");
+    let dir = Dir::new("cut");
     let file = make(
         &dir,
         "cut.mp3",
@@ -250,7 +269,7 @@ fn a_stream_cut_off_keeps_what_decoded_and_says_where_it_broke() {
 
 #[test]
 fn damage_in_a_stream_is_skipped_and_reported_in_place() {
-    let dir = Dir::new("stream-flipped");
+    let dir = Dir::new("flipped");
     let file = make(&dir, "flipped.flac", 24_000, &["-c:a", "flac"]);
     let mut bytes = std::fs::read(&file).unwrap();
     let mid = bytes.len() / 2;
@@ -295,7 +314,7 @@ fn bytes_that_are_not_audio_are_refused_before_anything_plays() {
 
 #[test]
 fn an_mp4_whose_moov_comes_last_is_refused_with_how_to_fix_it() {
-    let dir = Dir::new("stream-moov");
+    let dir = Dir::new("moov");
     let file = make(&dir, "late.m4a", 24_000, &["-c:a", "aac", "-b:a", "48k"]);
     let got = stream(
         &std::fs::read(&file).unwrap(),
@@ -310,7 +329,7 @@ fn an_mp4_whose_moov_comes_last_is_refused_with_how_to_fix_it() {
 #[cfg(not(feature = "opus"))]
 #[test]
 fn without_the_opus_feature_ogg_opus_names_the_feature() {
-    let dir = Dir::new("stream-noopus");
+    let dir = Dir::new("noopus");
     let file = make(&dir, "a.opus", 48_000, &["-c:a", "libopus", "-f", "ogg"]);
     let got = stream(
         &std::fs::read(&file).unwrap(),
@@ -327,7 +346,7 @@ fn without_the_opus_feature_ogg_opus_names_the_feature() {
 /// long stream (its pipe, symphonia's read-ahead, a few blocks), never the whole of it.
 #[test]
 fn the_decoder_reads_no_further_than_its_output_is_taken() {
-    let dir = Dir::new("stream-pressure");
+    let dir = Dir::new("pressure");
     let long = dir.path("long.flac");
     ffmpeg(&[
         "-f",
