@@ -7,10 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::{pattern, plugin, scratch, wav_samples, Stage};
-use voxpace_test_kit::wait::poll_until;
 use serde_json::Value;
 use voxpace_core::{Event, Position, Sink, TrackConfig};
 use voxpace_sinks::{Error, Plugin, PluginSink};
+use voxpace_test_kit::wait::poll_until;
 
 const LONG: Duration = Duration::from_secs(20);
 

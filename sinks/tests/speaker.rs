@@ -11,9 +11,9 @@ mod common;
 use std::time::Duration;
 
 use common::{pattern, plugin, scratch, Stage};
-use voxpace_test_kit::wait::poll_until;
 use voxpace_core::{Sink, TrackConfig};
 use voxpace_sinks::PluginSink;
+use voxpace_test_kit::wait::poll_until;
 
 #[test]
 fn speaker_plays_exactly_what_it_was_sent_to_the_alsa_default_device() {

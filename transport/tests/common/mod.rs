@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use voxpace_test_kit::signal::correlation;
 use voxpace_core::{Format, MonotonicClock, Pacer, Track, TrackConfig, TrackHandle};
+pub use voxpace_test_kit::signal::correlation;
 use voxpace_transport::{
     FrameFeed, OpusConfig, OpusDecoder, OpusEncoder, PeerSettings, Publisher, PublisherConfig,
     RtpAudioPacket, ServerConfig,
