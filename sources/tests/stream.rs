@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use common::format;
+use common::{format, Dir};
 use voxpace_sources::{decode_file, decode_stream, Container, Decoded, Error};
 use voxpace_test_kit::ffmpeg::{decode_f32_at, ffmpeg};
 use voxpace_test_kit::signal::{correlation, rms_db_f64};
@@ -23,25 +23,6 @@ fn reference(file: &Path, rate: u32, channels: u16) -> Vec<f64> {
         .into_iter()
         .map(f64::from)
         .collect()
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("voxpace-stream-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Speech-like material: a moving pitch with a moving level (alignment is unambiguous).
