@@ -12,9 +12,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use common::format;
+use common::{format, Dir};
 use voxpace_sources::{decode_file, decode_stream, Container, Decoded, Error};
 use voxpace_test_kit::ffmpeg::{decode_f32_at, ffmpeg};
+use voxpace_test_kit::signal::{correlation, rms_db_f64};
 
 /// ffmpeg's decode of `file`, resampled by ffmpeg to `rate`, as f64 samples.
 fn reference(file: &Path, rate: u32, channels: u16) -> Vec<f64> {
@@ -22,25 +23,6 @@ fn reference(file: &Path, rate: u32, channels: u16) -> Vec<f64> {
         .into_iter()
         .map(f64::from)
         .collect()
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("voxpace-stream-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Speech-like material: a moving pitch with a moving level (alignment is unambiguous).
@@ -112,17 +94,6 @@ fn to_f64(x: &[i16]) -> Vec<f64> {
     x.iter().map(|s| *s as f64 / 32_768.0).collect()
 }
 
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for i in 0..n {
-        ab += a[i] * b[i];
-        aa += a[i] * a[i];
-        bb += b[i] * b[i];
-    }
-    ab / (aa * bb).sqrt().max(1e-30)
-}
-
 /// Correlation of `a[i]` with `b[i + lag]` over the middle of `a`.
 fn lagged(a: &[f64], b: &[f64], lag: i64) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
@@ -136,12 +107,6 @@ fn lagged(a: &[f64], b: &[f64], lag: i64) -> f64 {
         bb += y * y;
     }
     ab / (aa * bb).sqrt().max(1e-30)
-}
-
-fn rms_db(x: &[f64]) -> f64 {
-    20.0 * (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64)
-        .sqrt()
-        .log10()
 }
 
 #[test]
@@ -212,7 +177,7 @@ fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg
             .unwrap();
         assert_eq!(best, 0, "{name}: {best} samples off ffmpeg's decode");
         let n = want.len().min(ours.len());
-        let level = rms_db(&ours[..n]) - rms_db(&want[..n]);
+        let level = rms_db_f64(&ours[..n]) - rms_db_f64(&want[..n]);
         eprintln!(
             "{name}: {} samples (ffmpeg {}), correlation {corr:.5}, level {level:+.3} dB",
             ours.len(),
