@@ -30,16 +30,32 @@ pub struct ReplyLevel {
     /// Normalise the file to this integrated loudness, measured on the decoded floats
     /// (before any clipping). `None`: the file's own level.
     pub normalise: Option<Normalise>,
+    /// Normalise only a file whose decoded peak exceeds full scale: one that cannot reach
+    /// 16 bits (and a track's own normaliser) unclipped. Others keep their level, for the
+    /// track to normalise as it normalises every reply.
+    pub only_above_full_scale: bool,
 }
 
 impl ReplyLevel {
     /// The file's own level (only peaks above full scale are limited).
-    pub const AS_IS: Self = Self { normalise: None };
+    pub const AS_IS: Self = Self {
+        normalise: None,
+        only_above_full_scale: false,
+    };
 
     /// Normalised to `settings` (its target and boost cap).
     pub fn normalised(settings: Normalise) -> Self {
         Self {
             normalise: Some(settings),
+            only_above_full_scale: false,
+        }
+    }
+
+    /// Normalised to `settings` when its peak exceeds full scale, as is otherwise.
+    pub fn normalised_above_full_scale(settings: Normalise) -> Self {
+        Self {
+            normalise: Some(settings),
+            only_above_full_scale: true,
         }
     }
 }
@@ -57,7 +73,7 @@ pub struct ReplyAudio {
     /// The file could not be decoded to its end (cut off, unreadable): `samples` hold what
     /// decoded before, and this says where it broke.
     pub broken: Option<Error>,
-    /// The file's integrated loudness as decoded (LUFS), when it was measured (normalising)
+    /// The file's integrated loudness as decoded (LUFS), when it was measured (normalised)
     /// and holds sound.
     pub measured_lufs: Option<f32>,
     /// The gain applied in dB (0 unless normalising).
@@ -111,14 +127,18 @@ pub fn decode_reply(
         }
     };
     resampler.flush(&mut |o| floats.extend_from_slice(o));
-    let (measured_lufs, mut gain_db) = match level.normalise {
+    let over = floats.iter().any(|x| x.abs() > 1.0);
+    let settings = level
+        .normalise
+        .filter(|_| over || !level.only_above_full_scale);
+    let (measured_lufs, mut gain_db) = match settings {
         Some(settings) => normalise(&mut floats, format, settings),
         None => (None, 0.0),
     };
     let (mut samples, mut limited_db) = to_i16(&floats, format)?;
     // The limiter turns the loud parts down, and with them the loudness: measure what came
     // out and make up the difference (the limiter takes the new peaks), twice at most.
-    if let (Some(settings), Some(_)) = (level.normalise, measured_lufs) {
+    if let (Some(settings), Some(_)) = (settings, measured_lufs) {
         for _ in 0..2 {
             let short = settings.target_lufs - loudness_i16(&samples, format);
             let room = settings.max_gain_db - gain_db;

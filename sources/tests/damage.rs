@@ -5,29 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
+use common::Dir;
 
 use voxpace_sources::{check_file, decode_reply, Error, ReplyLevel};
 use voxpace_test_kit::ffmpeg::{decode_f32, ffmpeg};
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("voxpace-damage-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Damage the header of every `nth` MP3 frame (MPEG-1 Layer III at 44.1 kHz): its bit-rate
 /// index becomes the invalid 15, so the demuxer loses sync there and finds the next frame
@@ -78,7 +59,7 @@ const MP3: &[&str] = &["-c:a", "libmp3lame", "-b:a", "128k"];
 
 #[test]
 fn files_with_flipped_bits_play_on_past_each_damaged_frame() {
-    let dir = Dir::new("flips");
+    let dir = Dir::new("damage-flips");
     let rate = 44_100u32;
     let cases = [
         // Every sixth frame header damaged: the demuxer loses sync and finds the next frame

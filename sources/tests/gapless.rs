@@ -14,25 +14,6 @@ use common::*;
 use voxpace_sources::{decode_file, Play};
 use voxpace_test_kit::ffmpeg::ffmpeg;
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("voxpace-gapless-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The same `frames` of `expr` at `rate` as a 16-bit WAV and as AAC in M4A (ffmpeg's
 /// defaults: movie timescale 1000, edit list, no iTunSMPB).
 fn make(dir: &Dir, name: &str, expr: &str, rate: u32, frames: usize) -> (PathBuf, PathBuf) {
@@ -98,7 +79,7 @@ fn max_d2(x: &[f64], range: std::ops::Range<usize>) -> f64 {
 
 #[test]
 fn aac_loops_sample_exactly_against_the_same_wav() {
-    let dir = Dir::new("loops");
+    let dir = Dir::new("gapless-loops");
     // A steady tone (a whole number of cycles, so the WAV loops without a step), and a
     // ring tone (two tones beating, faded at both ends), at 44.1 and 48 kHz.
     let cases = [

@@ -83,7 +83,7 @@ fn full_correlation(a: &[f64], b: &[f64]) -> f64 {
 
 #[test]
 fn every_format_matches_ffmpegs_decode_as_background_clip_and_reply() {
-    let dir = Dir::new("formats");
+    let dir = Dir::new("ref-formats");
     // (file, encoder args, rate, channels, minimum correlation)
     let cases: &[(&str, &[&str], u32, u16, f64)] = &[
         ("s16.wav", &["-c:a", "pcm_s16le"], 16_000, 1, 0.9999),
@@ -167,7 +167,7 @@ fn phase(x: &[f64], first: usize, freq: f64, rate: f64) -> (f64, f64) {
 
 #[test]
 fn a_looped_aac_tone_is_gapless_and_starts_on_time() {
-    let dir = Dir::new("aac-loop");
+    let dir = Dir::new("ref-aac-loop");
     let file = dir.path("tone.m4a");
     let rate = 48_000u32;
     ffmpeg(&[
@@ -243,7 +243,7 @@ fn a_looped_aac_tone_is_gapless_and_starts_on_time() {
 
 #[test]
 fn a_5_1_file_plays_at_the_level_of_its_stereo_fold_down_on_every_path() {
-    let dir = Dir::new("five-one");
+    let dir = Dir::new("ref-five-one");
     let six = dir.path("six.flac");
     let two = dir.path("two.wav");
     ffmpeg(&[

@@ -111,7 +111,7 @@ fn lagged(a: &[f64], b: &[f64], lag: i64) -> f64 {
 
 #[test]
 fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg() {
-    let dir = Dir::new("formats");
+    let dir = Dir::new("stream-formats");
     let mut cases: Vec<(&str, Container, u32, Vec<&str>)> = vec![
         (
             "a.mp3",
@@ -202,7 +202,7 @@ fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg
 
 #[test]
 fn a_stream_cut_off_keeps_what_decoded_and_says_where_it_broke() {
-    let dir = Dir::new("cut");
+    let dir = Dir::new("stream-cut");
     let file = make(
         &dir,
         "cut.mp3",
@@ -234,7 +234,7 @@ fn a_stream_cut_off_keeps_what_decoded_and_says_where_it_broke() {
 
 #[test]
 fn damage_in_a_stream_is_skipped_and_reported_in_place() {
-    let dir = Dir::new("flipped");
+    let dir = Dir::new("stream-flipped");
     let file = make(&dir, "flipped.flac", 24_000, &["-c:a", "flac"]);
     let mut bytes = std::fs::read(&file).unwrap();
     let mid = bytes.len() / 2;
@@ -279,7 +279,7 @@ fn bytes_that_are_not_audio_are_refused_before_anything_plays() {
 
 #[test]
 fn an_mp4_whose_moov_comes_last_is_refused_with_how_to_fix_it() {
-    let dir = Dir::new("moov");
+    let dir = Dir::new("stream-moov");
     let file = make(&dir, "late.m4a", 24_000, &["-c:a", "aac", "-b:a", "48k"]);
     let got = stream(
         &std::fs::read(&file).unwrap(),
@@ -294,7 +294,7 @@ fn an_mp4_whose_moov_comes_last_is_refused_with_how_to_fix_it() {
 #[cfg(not(feature = "opus"))]
 #[test]
 fn without_the_opus_feature_ogg_opus_names_the_feature() {
-    let dir = Dir::new("noopus");
+    let dir = Dir::new("stream-noopus");
     let file = make(&dir, "a.opus", 48_000, &["-c:a", "libopus", "-f", "ogg"]);
     let got = stream(
         &std::fs::read(&file).unwrap(),
@@ -311,7 +311,7 @@ fn without_the_opus_feature_ogg_opus_names_the_feature() {
 /// long stream (its pipe, symphonia's read-ahead, a few blocks), never the whole of it.
 #[test]
 fn the_decoder_reads_no_further_than_its_output_is_taken() {
-    let dir = Dir::new("pressure");
+    let dir = Dir::new("stream-pressure");
     let long = dir.path("long.flac");
     ffmpeg(&[
         "-f",

@@ -382,7 +382,7 @@ fn forward_source_events(output: &Arc<Output>) {
                     continue;
                 };
                 output.bus.observe(&ev);
-                let Some((name, data)) = crate::events::source_event_json(&ev, rate, false) else {
+                let Some((name, data)) = crate::events::source_event_json(&ev, rate) else {
                     continue;
                 };
                 match &ev {
