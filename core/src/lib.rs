@@ -82,6 +82,7 @@ pub use outcome::{Position, ReplyLoudness, ReplyOutcome};
 pub use pacer::{CatchUp, Frame, Pacer, PacerStats};
 pub use reply::{Playback, ReplyWriter, TextMarker};
 pub use shared::TrackStats;
+pub use sink_tap::SINK_RETRIES;
 pub use sink::{
     Delivery, PlaybackReport, Playout, Sink, SinkContext, SinkError, SinkEvent, SinkInfo,
 };

@@ -64,6 +64,8 @@ pub struct Plugin {
 enum Create {
     /// ABI 1.0 and 1.1: the frozen 1.1 object and host vtable.
     V1_1(compat::v1_1::CreateFn),
+    /// ABI 1.2: the frozen 1.2 object (no errors with a kind).
+    V1_2(compat::v1_2::CreateFn),
     /// This host's minor or a newer one.
     Current(CreateFn),
 }
@@ -109,6 +111,11 @@ impl Plugin {
         };
         let object = match self.create {
             Create::V1_1(create) => Object::V1_1(
+                create(config.into(), HOST_ABI)
+                    .into_result()
+                    .map_err(rejected)?,
+            ),
+            Create::V1_2(create) => Object::V1_2(
                 create(config.into(), HOST_ABI)
                     .into_result()
                     .map_err(rejected)?,
@@ -222,6 +229,19 @@ fn open(path: &Path) -> Result<(Create, Metadata), Error> {
             config_help: m.config_help().map(|h| h.to_string()),
         };
         return Ok((Create::V1_1(m.create()), metadata));
+    }
+    if minor == Some(2) {
+        let m = header
+            .init_root_module::<compat::v1_2::SinkPluginModRef>()
+            .map_err(layout_error)?;
+        let metadata = Metadata {
+            name: m.name().to_string(),
+            version: m.version().to_string(),
+            description: m.description().to_string(),
+            abi: m.abi_version(),
+            config_help: m.config_help().map(|h| h.to_string()),
+        };
+        return Ok((Create::V1_2(m.create()), metadata));
     }
     let m = header
         .init_root_module::<SinkPluginModRef>()

@@ -154,6 +154,7 @@
 #![warn(missing_docs)]
 
 pub mod compat;
+mod error;
 mod export;
 mod module;
 mod plugin;
@@ -162,6 +163,7 @@ mod types;
 pub use module::{
     CreateFn, SinkBox, SinkObject, SinkObject_TO, SinkPluginMod, SinkPluginModRef, ROOT_MODULE_NAME,
 };
+pub use error::{ErrorKind, RawError, SinkError};
 pub use plugin::{Delivery, Event, Host, Info, Playout, SinkPlugin};
 pub use types::{
     AbiVersion, DeliveryKind, EventKind, HostVtable, HostVtableRef, PlaybackReport, RawEvent,
@@ -169,7 +171,7 @@ pub use types::{
 };
 
 /// The ABI version of this crate: its `major.minor` (a test keeps them equal).
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 2 };
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 3 };
 
 /// Re-exports the host side needs (it depends on abi_stable through this crate only).
 pub mod host {
@@ -181,7 +183,7 @@ pub mod host {
 /// What the export macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{create, create_v1_1, panic_message, Guarded};
+    pub use crate::export::{create, create_v1_1, create_v1_2, panic_message, Guarded};
     pub use abi_stable::library::{
         __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
     };
@@ -248,6 +250,7 @@ mod tests {
     fn same_major_loads_any_minor() {
         assert!(ABI_VERSION.can_load(compat::v1_0::ABI_VERSION));
         assert!(ABI_VERSION.can_load(compat::v1_1::ABI_VERSION));
+        assert!(ABI_VERSION.can_load(compat::v1_2::ABI_VERSION));
         assert!(ABI_VERSION.can_load(AbiVersion { major: 1, minor: 9 }));
         assert!(!ABI_VERSION.can_load(AbiVersion { major: 2, minor: 0 }));
     }
