@@ -64,3 +64,21 @@ pub(crate) fn meter(
 ) -> Result<ebur128::EbuR128, Error> {
     ebur128::EbuR128::new(channels, rate, mode).map_err(|_| Error::Unsupported { rate, channels })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_is_a_setting_to_fix() {
+        let unsupported = Error::Unsupported {
+            rate: 1,
+            channels: 0,
+        };
+        assert_eq!(unsupported.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            Error::InvalidSetting("x".into()).kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+}
