@@ -82,10 +82,10 @@ pub use outcome::{Position, ReplyLoudness, ReplyOutcome};
 pub use pacer::{CatchUp, Frame, Pacer, PacerStats};
 pub use reply::{Playback, ReplyWriter, TextMarker};
 pub use shared::TrackStats;
-pub use sink_tap::SINK_RETRIES;
 pub use sink::{
     Delivery, PlaybackReport, Playout, Sink, SinkContext, SinkError, SinkEvent, SinkInfo,
 };
+pub use sink_tap::SINK_RETRIES;
 pub use source::{BusContext, Limiter, Source};
 pub use text::{estimate_heard, Heard, TextTiming};
 pub use track::{FrameInfo, Track};

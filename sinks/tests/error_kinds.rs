@@ -30,7 +30,9 @@ fn faulty(name: &str, fail: &str) -> (Stage, SinkId, PathBuf) {
 /// Why `sink` was detached, if it was.
 fn detached(stage: &Stage, sink: SinkId) -> Option<String> {
     stage.events_seen.iter().find_map(|e| match e {
-        Event::SinkDetached { sink: s, reason, .. } if *s == sink => Some(reason.clone()),
+        Event::SinkDetached {
+            sink: s, reason, ..
+        } if *s == sink => Some(reason.clone()),
         _ => None,
     })
 }
@@ -164,7 +166,12 @@ fn a_plugin_built_against_abi_1_2_loads_and_any_error_still_detaches_it() {
         loaded.metadata().abi,
         voxpace_sink_abi::AbiVersion { major: 1, minor: 2 }
     );
-    assert!(loaded.metadata().config_help.as_deref().unwrap().contains("path"));
+    assert!(loaded
+        .metadata()
+        .config_help
+        .as_deref()
+        .unwrap()
+        .contains("path"));
 
     // It plays like any plugin, with the 1.2 host functions.
     let config = format!("path = {:?}", log.to_str().unwrap());
@@ -178,7 +185,9 @@ fn a_plugin_built_against_abi_1_2_loads_and_any_error_still_detaches_it() {
     let lines = finish(&mut stage, id, &log);
     let audio: Vec<&String> = lines.iter().filter(|l| l.starts_with("audio")).collect();
     assert_eq!(audio.len(), 10);
-    assert!(audio.iter().all(|l| l.ends_with("(play-out times offered)")));
+    assert!(audio
+        .iter()
+        .all(|l| l.ends_with("(play-out times offered)")));
 
     // Its object has no `handle_event`: a retryable error is an error, and detaches it.
     let failing = format!("{config}\nfail = \"retry\"");

@@ -29,7 +29,8 @@ impl SinkPlugin for MinorTwo {
                 (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
             })
         };
-        let path = value("path").ok_or_else(|| format!("expected path = \"...\", got {config:?}"))?;
+        let path =
+            value("path").ok_or_else(|| format!("expected path = \"...\", got {config:?}"))?;
         let file = File::create(&path).map_err(|e| format!("{path}: {e}"))?;
         Ok(Self {
             out: LineWriter::new(file),
@@ -56,7 +57,9 @@ impl SinkPlugin for MinorTwo {
         };
         writeln!(self.out, "{line}").map_err(|e| SinkError::fatal(e.to_string()))?;
         if self.fail && matches!(event, Event::Audio { .. }) {
-            return Err(SinkError::retry("abi-1-2: a retryable failure a 1.2 host cannot see"));
+            return Err(SinkError::retry(
+                "abi-1-2: a retryable failure a 1.2 host cannot see",
+            ));
         }
         Ok(())
     }

@@ -105,8 +105,8 @@ pub(crate) struct TextBody {
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum MarksBody {
-    /// Text marks in playing order.
-    #[schema(max_items = 10_000)]
+    /// Text marks in playing order (at most 10 000: the document states it, see
+    /// `paths::Shared`, since utoipa takes no limit on an enum variant).
     Marks(Vec<MarkSpec>),
     /// Marks and/or the whole text.
     Text(TextBody),

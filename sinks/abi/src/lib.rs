@@ -185,10 +185,10 @@ mod module;
 mod plugin;
 mod types;
 
+pub use error::{ErrorKind, RawError, SinkError};
 pub use module::{
     CreateFn, SinkBox, SinkObject, SinkObject_TO, SinkPluginMod, SinkPluginModRef, ROOT_MODULE_NAME,
 };
-pub use error::{ErrorKind, RawError, SinkError};
 pub use plugin::{Delivery, Event, Host, Info, Playout, SinkPlugin};
 pub use types::{
     AbiVersion, DeliveryKind, EventKind, HostVtable, HostVtableRef, PlaybackReport, RawEvent,
