@@ -2,7 +2,8 @@
 //!
 //! Steps: system packages, fmt check, clippy with warnings denied, the build (plugins as
 //! cdylib), every test (their output, with the `test result:` lines, stays on the
-//! terminal), the integration matrix, and a bounded fuzz run of the decoder. Every step
+//! terminal), the API contract (schemathesis against a real `voxpace serve`, see
+//! [`crate::contract`]), the integration matrix, and a bounded fuzz run of the decoder. Every step
 //! runs even if an earlier one failed (after the build), so one run shows everything that
 //! is wrong; the summary at the end lists each step and the closing line says the verdict.
 
@@ -14,11 +15,12 @@ use anyhow::{bail, Result};
 use crate::system::{cargo, ensure_packages, root, run};
 
 const HELP: &str = "\
-cargo xtask ci [--fuzz-seconds N] [--no-matrix] [--no-fuzz]
+cargo xtask ci [--fuzz-seconds N] [--no-matrix] [--no-fuzz] [--no-contract]
 
   --fuzz-seconds N  how long the bounded fuzz run lasts (default 60)
   --no-matrix       skip the integration matrix
   --no-fuzz         skip the fuzz run
+  --no-contract     skip schemathesis against the API document
 ";
 
 struct Step {
@@ -84,7 +86,7 @@ fn fuzz(secs: u64) -> Result<String> {
 }
 
 pub fn run_ci(args: &[String]) -> Result<()> {
-    let (mut fuzz_secs, mut matrix, mut fuzzing) = (60u64, true, true);
+    let (mut fuzz_secs, mut matrix, mut fuzzing, mut contract) = (60u64, true, true, true);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -96,6 +98,7 @@ pub fn run_ci(args: &[String]) -> Result<()> {
             }
             "--no-matrix" => matrix = false,
             "--no-fuzz" => fuzzing = false,
+            "--no-contract" => contract = false,
             "-h" | "--help" => {
                 print!("{HELP}");
                 return Ok(());
@@ -149,6 +152,11 @@ pub fn run_ci(args: &[String]) -> Result<()> {
             test.env("VOXPACE_CI", "1");
             cmd(test, "cargo test --workspace")
         });
+        if contract {
+            step(&mut steps, "API contract (schemathesis)", || {
+                crate::contract::schemathesis()
+            });
+        }
         if matrix {
             step(&mut steps, "cargo xtask matrix", || {
                 crate::matrix::run_matrix(&[]).map(|_| String::new())

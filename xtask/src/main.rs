@@ -9,6 +9,7 @@
 
 mod bench;
 mod ci;
+mod contract;
 mod matrix;
 mod new_plugin;
 mod system;
