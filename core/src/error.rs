@@ -106,6 +106,27 @@ pub enum Error {
 pub use voxpace_loudness::ErrorKind;
 
 impl Error {
+    /// A stable name of the error, for programs on the other side of a wire (the runtime's
+    /// HTTP error bodies): `reply_interrupted`, `intake_full`, ... Never parse the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidFormat(_) => "invalid_format",
+            Error::InvalidConfig(_) => "invalid_config",
+            Error::PartialSample { .. } => "partial_sample",
+            Error::PushSplitsSample { .. } => "split_sample",
+            Error::IntakeFull => "intake_full",
+            Error::MarkBehindAudio { .. }
+            | Error::MarkOutOfOrder { .. }
+            | Error::TooManyMarks { .. } => "bad_marks",
+            Error::ReplyInterrupted(_) => "reply_interrupted",
+            Error::ReplyFinished(_) => "reply_finished",
+            Error::IntakeClosed => "intake_closed",
+            Error::TrackClosed => "track_closed",
+            Error::SinkThread { .. } => "sink_thread",
+            Error::SinkFailed { .. } => "sink_failed",
+        }
+    }
+
     /// What the caller can do about this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
