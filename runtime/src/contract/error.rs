@@ -33,6 +33,7 @@ impl From<ErrorKind> for ApiKind {
 
 /// Every 4xx/5xx answer: a stable code, a message for people, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Error)]
 pub(crate) struct ErrorBody {
     /// A stable code, e.g. `unknown_output`, `body_timeout`, `unauthorized`, `busy`.
     pub error: String,

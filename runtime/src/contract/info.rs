@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::error::ErrorBody;
 use super::outputs::PublishView;
 
 /// The format every output renders.
@@ -40,16 +41,25 @@ pub(crate) struct Info {
     pub publish: BTreeMap<String, PublishView>,
 }
 
-/// Readiness: every output that publishes over WHIP is published, and the server is not
-/// shutting down.
+/// Ready (200): the server takes work and every output that publishes over WHIP is
+/// published.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Ready {
-    /// True when ready (200); false answers 503.
+    /// Always true.
     pub ready: bool,
-    /// Why not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The outputs not yet published, with their publish state.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outputs: Option<BTreeMap<String, PublishView>>,
+}
+
+/// Not ready (503): an error body (`not_ready`, retryable) that also says `ready: false`
+/// and names the outputs not yet published, with their publish state.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct NotReady {
+    /// `not_ready`, why (the message) and `retryable`.
+    #[serde(flatten)]
+    pub error: ErrorBody,
+    /// Always false.
+    pub ready: bool,
+    /// The message again, under the name `/readyz` has always used.
+    pub reason: String,
+    /// The outputs not yet published (none while shutting down).
+    pub outputs: BTreeMap<String, PublishView>,
 }

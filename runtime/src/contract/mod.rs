@@ -12,8 +12,6 @@
 //!   JSON type (an array where an object is documented) and values past the stated limits
 //!   are refused with a message naming the field.
 
-#![allow(dead_code)] // phase 1: the handlers take these types in the next step
-
 pub(crate) mod control;
 pub(crate) mod error;
 pub(crate) mod info;
@@ -58,7 +56,7 @@ mod tests {
             .cloned()
             .unwrap();
         assert_eq!(list["maxItems"], 10_000);
-        let error = schema("ErrorBody");
+        let error = schema("Error");
         let required: Vec<&str> = error["required"]
             .as_array()
             .unwrap()
@@ -109,6 +107,178 @@ mod tests {
                     "{method} {path}"
                 );
             }
+        }
+    }
+
+    /// The operation of the document `method path` names (path segments `{x}` match any
+    /// segment), and the query it carries.
+    fn operation<'a>(d: &'a Value, method: &str, url: &str) -> (&'a Value, Vec<String>) {
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let segs: Vec<&str> = path.split('/').collect();
+        let (_, item) = d["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(template, item)| {
+                let t: Vec<&str> = template.split('/').collect();
+                t.len() == segs.len()
+                    && t.iter()
+                        .zip(&segs)
+                        .all(|(t, s)| t.starts_with('{') || t == s)
+                    && item[method].is_object()
+            })
+            .unwrap_or_else(|| panic!("{method} {path} is not in the document"));
+        let names = query
+            .split('&')
+            .filter(|q| !q.is_empty())
+            .map(|q| q.split('=').next().unwrap().to_owned())
+            .collect();
+        (&item[method], names)
+    }
+
+    /// The requests the runtime's own API tests send (`runtime/tests/api.rs`), checked
+    /// against the generated document: every route and query parameter is documented, every
+    /// JSON body they send as valid fits its schema, and every body they expect refused
+    /// with a 400 breaks it (so the document says what the server enforces).
+    #[test]
+    fn the_projects_own_requests_fit_the_document() {
+        let d = doc();
+        let requests: &[(&str, &str, Option<&str>, bool)] = &[
+            ("post", "/v1/outputs/default/replies?wait=true", None, true),
+            (
+                "post",
+                "/v1/outputs/default/replies?finish=false",
+                None,
+                true,
+            ),
+            (
+                "post",
+                "/v1/outputs/default/replies?finish=true&access_token=c&wait=true",
+                None,
+                true,
+            ),
+            (
+                "post",
+                "/v1/outputs/default/replies?text=Hello%20there",
+                None,
+                true,
+            ),
+            ("get", "/v1/outputs/default", None, true),
+            ("get", "/v1/outputs", None, true),
+            ("get", "/v1/outputs/default/replies/1", None, true),
+            (
+                "post",
+                "/v1/outputs/default/replies/1/audio?finish=true&wait=true",
+                None,
+                true,
+            ),
+            ("post", "/v1/outputs/default/replies/1/finish", None, true),
+            ("post", "/v1/outputs/default/interrupt", None, true),
+            ("post", "/v1/outputs/default/pause", None, true),
+            ("post", "/v1/outputs/default/resume", None, true),
+            ("post", "/v1/outputs/default/enable-input", None, true),
+            ("post", "/v1/outputs/default/clips/ding", None, true),
+            ("post", "/v1/outputs/default/demo", None, true),
+            ("get", "/v1/outputs/default/events", None, true),
+            ("get", "/v1/outputs/default/audio", None, true),
+            ("get", "/v1/info", None, true),
+            ("get", "/metrics", None, true),
+            ("get", "/healthz", None, true),
+            ("get", "/readyz", None, true),
+            ("get", "/openapi.json", None, true),
+            ("delete", "/v1/outputs/c", None, true),
+            ("post", "/v1/outputs", Some(r#"{"id": "other"}"#), true),
+            ("post", "/v1/outputs", Some(r#"{"id": "d"}"#), true),
+            ("post", "/v1/outputs", Some(r#"{"name": "x"}"#), false),
+            ("post", "/v1/outputs", Some(r#"["x"]"#), false),
+            (
+                "put",
+                "/v1/outputs/default/background",
+                Some(r#"{"gain_db": -6, "enabled": false}"#),
+                true,
+            ),
+            (
+                "put",
+                "/v1/outputs/default/background",
+                Some(r#"{"enabled": false}"#),
+                true,
+            ),
+            (
+                "put",
+                "/v1/outputs/default/background",
+                Some(r#"{"gain_db": 40}"#),
+                false,
+            ),
+            (
+                "put",
+                "/v1/outputs/default/background",
+                Some(r#"{"volume": 1}"#),
+                false,
+            ),
+            (
+                "put",
+                "/v1/outputs/default/background",
+                Some("[-30, false]"),
+                false,
+            ),
+            (
+                "post",
+                "/v1/outputs/default/replies/1/marks",
+                Some(
+                    r#"{"rate": 16000, "marks": [{"at_ms": 0, "text": "Hello"}, {"at_samples": 8000, "text": " world"}]}"#,
+                ),
+                true,
+            ),
+            (
+                "post",
+                "/v1/outputs/default/replies/1/marks",
+                Some(r#"[{"at_ms": 100, "text": "late"}]"#),
+                true,
+            ),
+            (
+                "post",
+                "/v1/outputs/default/replies/1/marks",
+                Some(r#"{"text": "the whole text"}"#),
+                true,
+            ),
+            (
+                "post",
+                "/v1/outputs/default/replies/1/marks",
+                Some(r#"{"marks": 3}"#),
+                false,
+            ),
+            (
+                "post",
+                "/v1/outputs/default/replies/1/marks",
+                Some(r#"[{"at_ms": -5, "text": "a"}]"#),
+                false,
+            ),
+        ];
+        for (method, url, body, valid) in requests {
+            let (op, query) = operation(&d, method, url);
+            let documented: Vec<&str> = op["parameters"]
+                .as_array()
+                .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+                .unwrap_or_default();
+            for q in &query {
+                assert!(
+                    documented.contains(&q.as_str()),
+                    "{method} {url}: ?{q} undocumented"
+                );
+            }
+            let Some(body) = body else { continue };
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            assert!(
+                schema.is_object(),
+                "{method} {url}: no JSON body documented"
+            );
+            let value: Value = serde_json::from_str(body).unwrap();
+            let checked = super::strict::check_value(&value, schema);
+            assert_eq!(
+                checked.is_ok(),
+                *valid,
+                "{method} {url} {body}: {checked:?}"
+            );
         }
     }
 }

@@ -131,7 +131,7 @@ fn error(description: &str) -> Response {
         .description(description)
         .content(
             "application/json",
-            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            Content::new(Some(Ref::from_schema_name("Error"))),
         )
         .build()
 }
@@ -420,6 +420,7 @@ fn monitor() {}
     responses(
         (status = 201, description = "The SDP answer", content_type = "application/sdp", body = String),
         (status = 400, description = "Not a usable offer", body = ErrorBody),
+        (status = 422, description = "An offer without anything this server can send (no audio it can encode)", body = ErrorBody),
         (status = 404, description = UNKNOWN, body = ErrorBody),
         (status = 413, description = "The offer is too large", body = ErrorBody),
         (status = 415, description = "Not application/sdp", body = ErrorBody),
@@ -479,7 +480,7 @@ fn healthz() {}
     description = "Ready when the server is not shutting down and every output that publishes over WHIP is published.",
     responses(
         (status = 200, description = "Ready", body = Ready),
-        (status = 503, description = "Not ready: shutting down, or outputs not yet published (named with their publish state)", body = Ready),
+        (status = 503, description = "Not ready (error not_ready, kind retryable): shutting down, or outputs not yet published; the body also says ready: false and names those outputs (outputs: id to publish state)", body = ErrorBody),
     ))]
 fn readyz() {}
 

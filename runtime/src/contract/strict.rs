@@ -19,6 +19,9 @@ pub(crate) struct Problem {
     pub field: String,
     /// What was wrong and what is expected.
     pub message: String,
+    /// A value past a limit the document states (a bound, a length, an item count), as
+    /// opposed to a body of the wrong shape.
+    pub out_of_range: bool,
 }
 
 impl std::fmt::Display for Problem {
@@ -31,16 +34,35 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// Parse `body` as the component schema `name` of the document says, then as `T`.
-pub(crate) fn parse<T: DeserializeOwned>(body: &[u8], name: &str) -> Result<T, Problem> {
-    let problem = |field: String, message: String| Problem { field, message };
+/// Parse `body` as the component schema `name` of the document says, then as `T`. A body
+/// that is a JSON array has its items named `root[i]` (e.g. `marks[2].text`).
+pub(crate) fn parse<T: DeserializeOwned>(
+    body: &[u8],
+    name: &str,
+    root: &str,
+) -> Result<T, Problem> {
+    let problem = |field: String, message: String| Problem {
+        field,
+        message,
+        out_of_range: false,
+    };
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| problem(String::new(), format!("not JSON: {e}")))?;
     let schema = schemas()
         .get(name)
         .unwrap_or_else(|| panic!("no schema {name} in the document"));
-    check(&value, schema, &mut String::new())?;
+    let mut at = if value.is_array() {
+        root.to_owned()
+    } else {
+        String::new()
+    };
+    check(&value, schema, &mut at)?;
     serde_json::from_value(value).map_err(|e| problem(String::new(), e.to_string()))
+}
+
+/// Check `value` against `schema` (a schema of the document, `$ref`s resolved in it).
+pub(crate) fn check_value(value: &Value, schema: &Value) -> Result<(), Problem> {
+    check(value, schema, &mut String::new())
 }
 
 /// The document's component schemas, as JSON (built once).
@@ -81,6 +103,14 @@ fn check(v: &Value, schema: &Value, at: &mut String) -> Result<(), Problem> {
         Err(Problem {
             field: at.to_owned(),
             message,
+            out_of_range: false,
+        })
+    };
+    let beyond = |at: &str, message: String| {
+        Err(Problem {
+            field: at.to_owned(),
+            message,
+            out_of_range: true,
         })
     };
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
@@ -138,12 +168,12 @@ fn check(v: &Value, schema: &Value, at: &mut String) -> Result<(), Problem> {
             let chars = s.chars().count() as u64;
             if let Some(min) = schema.get("minLength").and_then(Value::as_u64) {
                 if chars < min {
-                    return fail(at, format!("expected at least {min} character(s)"));
+                    return beyond(at, format!("expected at least {min} character(s)"));
                 }
             }
             if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
                 if chars > max {
-                    return fail(at, format!("{chars} characters; at most {max}"));
+                    return beyond(at, format!("{chars} characters; at most {max}"));
                 }
             }
             Ok(())
@@ -152,12 +182,12 @@ fn check(v: &Value, schema: &Value, at: &mut String) -> Result<(), Problem> {
             let x = n.as_f64().unwrap_or(f64::NAN);
             if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
                 if x < min {
-                    return fail(at, format!("{n} is below the minimum {min}"));
+                    return beyond(at, format!("{n} is below the minimum {min}"));
                 }
             }
             if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
                 if x > max {
-                    return fail(at, format!("{n} is above the maximum {max}"));
+                    return beyond(at, format!("{n} is above the maximum {max}"));
                 }
             }
             Ok(())
@@ -182,6 +212,7 @@ fn one_of(v: &Value, choices: &[Value], at: &mut String) -> Result<(), Problem> 
         let kinds: Vec<String> = choices.iter().filter_map(declared_type).collect();
         Problem {
             field: at.clone(),
+            out_of_range: false,
             message: format!(
                 "expected {}, got {} {}",
                 kinds
@@ -227,6 +258,7 @@ fn check_object(
                 return Err(Problem {
                     field: place(at, key),
                     message: "missing (required)".into(),
+                    out_of_range: false,
                 });
             }
         }
@@ -245,6 +277,7 @@ fn check_object(
                 return Err(Problem {
                     field: place(at, key),
                     message: format!("unknown field (expected {})", known.join(", ")),
+                    out_of_range: false,
                 });
             }
             None => {}
@@ -260,6 +293,7 @@ fn check_array(items: &[Value], schema: &Value, at: &mut String) -> Result<(), P
             return Err(Problem {
                 field: at.clone(),
                 message: format!("{n} items; at most {max}"),
+                out_of_range: true,
             });
         }
     }
@@ -268,6 +302,7 @@ fn check_array(items: &[Value], schema: &Value, at: &mut String) -> Result<(), P
             return Err(Problem {
                 field: at.clone(),
                 message: format!("{n} items; at least {min}"),
+                out_of_range: true,
             });
         }
     }
@@ -289,7 +324,8 @@ mod tests {
     use super::*;
 
     fn refused<T: DeserializeOwned + std::fmt::Debug>(body: &str, name: &str) -> String {
-        parse::<T>(body.as_bytes(), name)
+        let root = if name == "MarksBody" { "marks" } else { "" };
+        parse::<T>(body.as_bytes(), name, root)
             .expect_err(body)
             .to_string()
     }
@@ -335,7 +371,7 @@ mod tests {
         );
         assert_eq!(
             refused::<MarksBody>(r#"[{"at_ms": -1, "text": "a"}]"#, "MarksBody"),
-            "[0].at_ms: -1 is below the minimum 0"
+            "marks[0].at_ms: -1 is below the minimum 0"
         );
         assert_eq!(
             refused::<MarksBody>(r#"{"marks": [["a"]]}"#, "MarksBody"),
@@ -352,12 +388,15 @@ mod tests {
         let change: BackgroundChange = parse(
             br#"{"gain_db": -12.5, "enabled": true}"#,
             "BackgroundChange",
+            "",
         )
         .unwrap();
         assert_eq!(change.gain_db, Some(-12.5));
-        let marks: MarksBody = parse(br#"[{"at_ms": 0, "text": "Hi"}]"#, "MarksBody").unwrap();
+        let marks: MarksBody =
+            parse(br#"[{"at_ms": 0, "text": "Hi"}]"#, "MarksBody", "marks").unwrap();
         assert!(matches!(marks, MarksBody::Marks(m) if m.len() == 1));
-        let marks: MarksBody = parse(br#"{"text": "the whole text"}"#, "MarksBody").unwrap();
+        let marks: MarksBody =
+            parse(br#"{"text": "the whole text"}"#, "MarksBody", "marks").unwrap();
         assert!(matches!(marks, MarksBody::Text(t) if t.text.is_some()));
     }
 }
