@@ -1,11 +1,12 @@
 //! `cargo xtask ci`: the whole check, as CI runs it.
 //!
 //! Steps: system packages, fmt check, clippy with warnings denied, the build (plugins as
-//! cdylib), every test (their output, with the `test result:` lines, stays on the
-//! terminal), the API contract (schemathesis against a real `voxpace serve`, see
-//! [`crate::contract`]), the integration matrix, and a bounded fuzz run of the decoder. Every step
-//! runs even if an earlier one failed (after the build), so one run shows everything that
-//! is wrong; the summary at the end lists each step and the closing line says the verdict.
+//! cdylib), every test with all features and again as a plain `cargo test` builds them
+//! (their output, with the `test result:` lines, stays on the terminal), the API contract
+//! (schemathesis against a real `voxpace serve`, see [`crate::contract`]), the integration
+//! matrix, and a bounded fuzz run of the decoder. Every step runs even if an earlier one
+//! failed (after the build), so one run shows everything that is wrong; the summary at the
+//! end lists each step and the closing line says the verdict.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -151,6 +152,15 @@ pub fn run_ci(args: &[String]) -> Result<()> {
             // Tests that skip where a prerequisite is missing (Janus) must run here instead.
             test.env("VOXPACE_CI", "1");
             cmd(test, "cargo test --workspace")
+        });
+        step(&mut steps, "cargo test (default features)", || {
+            // The build the README's first commands make (default members, default
+            // features: no `webrtc`), which `--all-features` never sees. Most of its
+            // dependencies are already built above; what differs is rebuilt.
+            let mut test = cargo();
+            test.args(["test", "--no-fail-fast"]);
+            test.env("VOXPACE_CI", "1");
+            cmd(test, "cargo test (default members and features)")
         });
         if contract {
             step(&mut steps, "API contract (schemathesis)", || {

@@ -61,6 +61,7 @@ pub(crate) fn parse<T: DeserializeOwned>(
 }
 
 /// Check `value` against `schema` (a schema of the document, `$ref`s resolved in it).
+#[cfg(test)]
 pub(crate) fn check_value(value: &Value, schema: &Value) -> Result<(), Problem> {
     check(value, schema, &mut String::new())
 }

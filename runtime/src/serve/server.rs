@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use std::time::Instant;
 
-use anyhow::Context;
 use tokio::sync::watch;
 use tracing::info;
 use voxpace_core::{FrameClock, MonotonicClock};
@@ -34,7 +33,7 @@ impl Server {
         let demo = demo_speech(format)?;
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
-            .with_context(|| format!("binding {}", config.server.listen))?;
+            .map_err(|e| config.bind_error("server.listen", config.server.listen, e))?;
         let addr = listener.local_addr()?;
         let (shutdown, _) = watch::channel(false);
         let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
@@ -89,7 +88,11 @@ impl Server {
         if let (Some(whep_addr), Some(whep)) = (state.config.transport.whep_listen, &state.whep) {
             let l = tokio::net::TcpListener::bind(whep_addr)
                 .await
-                .with_context(|| format!("binding transport.whep_listen {whep_addr}"))?;
+                .map_err(|e| {
+                    state
+                        .config
+                        .bind_error("transport.whep_listen", whep_addr, e)
+                })?;
             let app = super::api::guarded(
                 axum::Router::new().nest_service("/whep", whep.router()),
                 state.clone(),
