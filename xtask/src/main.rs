@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask ci`: what CI runs (`.ci/run`) and the README's test command.
 //! - `cargo xtask matrix`: the cross-crate integration matrix ([`matrix`]).
+//! - `cargo xtask contract`: schemathesis against the API document ([`contract`]).
 //! - `cargo xtask bench`: one benchmark report, Rust and the Python reference side by side.
 //! - `cargo xtask new-plugin NAME`: a new sink plugin from the template ([`new_plugin`]).
 //!
@@ -28,6 +29,8 @@ commands:
                 (`cargo xtask matrix --help` for options)
   bench [--quick]
                 run the benchmarks and the Python reference's, print one report with ratios
+  contract      schemathesis against a real `voxpace serve`'s /openapi.json (the API
+                contract step of `ci`; needs target/debug/voxpace built with --all-features)
   new-plugin NAME
                 scaffold plugins/NAME from plugins/template, build it and run the plugin
                 check on it
@@ -38,6 +41,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::run_ci(&args[1..]),
         Some("matrix") => matrix::run_matrix(&args[1..]),
+        Some("contract") => contract::schemathesis().map(|note| println!("{note}")),
         Some("new-plugin") => new_plugin::run_new_plugin(&args[1..]),
         Some("bench") => bench::run_bench(&args[1..]),
         None | Some("help") | Some("--help") | Some("-h") => {

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{
     Content, ObjectBuilder, OpenApi as Document, Ref, RefOr, Response, Schema, Type,
 };
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoParams, Modify, OpenApi};
 
 use super::control::{ClipFired, InputState, Interrupted, PauseState};
 use super::error::{ApiKind, ErrorBody};
@@ -159,6 +159,35 @@ fn audio_body() -> RequestBody {
 
 // ---- the routes ----
 
+/// The path of an output's routes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+struct OutputPath {
+    /// Agent output id.
+    id: String,
+}
+
+/// The path of a reply's routes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+struct ReplyPath {
+    /// Agent output id.
+    id: String,
+    /// Reply id (from 1, per output).
+    #[param(minimum = 1)]
+    reply: u64,
+}
+
+/// The path of a WHEP session.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+struct SessionPath {
+    /// Agent output id.
+    id: String,
+    /// WHEP session (the last segment of its Location).
+    session: String,
+}
+
 const UNKNOWN: &str = "Unknown output (or reply, clip)";
 const STREAMING_400: &str = "Malformed audio (e.g. odd-length PCM, a WAV that is not 16-bit PCM, bad_audio: a compressed body whose headers are not such audio, refused before a reply opens; damaged_audio: a compressed stream that broke mid-way, the reply ends, incomplete, with what decoded before the break, event reply_incomplete); what came before plays";
 const STREAMING_408: &str = "body_timeout: the body fell more than server.body_idle_timeout_ms behind real time; the reply ends, incomplete, with what arrived (event reply_incomplete) and the connection closes";
@@ -186,19 +215,19 @@ fn list_outputs() {}
     request_body = CreateOutput,
     responses(
         (status = 201, description = "The output", body = OutputView),
-        (status = 400, description = "Bad id or JSON (the message names the field)", body = ErrorBody),
+        (status = 400, description = "Bad id or JSON (the message names the field), or a configured sink or background file that cannot be used", body = ErrorBody),
         (status = 408, description = "body_timeout: the body did not arrive within server.body_idle_timeout_ms", body = ErrorBody),
         (status = 409, description = "Exists, or server.max_outputs reached", body = ErrorBody),
         (status = 413, description = "The body is larger than 64 KiB", body = ErrorBody),
         (status = 500, description = "A sink or the background could not start", body = ErrorBody),
-        (status = 503, description = "Shutting down", body = ErrorBody),
+        (status = 503, description = "Shutting down, or a transient failure starting it (retry)", body = ErrorBody),
     ))]
 fn create_output() {}
 
 /// An output's state.
 #[utoipa::path(get, path = "/v1/outputs/{id}", tag = "outputs",
     description = "Speaking, paused, buffered, level, background, counters.",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "The output", body = OutputView),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -208,7 +237,7 @@ fn get_output() {}
 /// End an output.
 #[utoipa::path(delete, path = "/v1/outputs/{id}", tag = "outputs",
     description = "Cuts requests still streaming audio into it (410), interrupts what plays, sends every reply's playback_finished and then output_ended, stops rendering, closes its listeners and event streams.",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "Ended", body = Ended),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -218,7 +247,7 @@ fn delete_output() {}
 /// Open a reply and stream its audio.
 #[utoipa::path(post, path = "/v1/outputs/{id}/replies", tag = "replies",
     description = "Opens the output's next reply. With a body, streams it in (converted to the output's format) and finishes the reply when the body ends (finish=false keeps it open for /audio). Without a body, opens an empty reply to stream into.",
-    params(("id" = String, Path, description = "Agent output id"), AudioQuery),
+    params(OutputPath, AudioQuery),
     request_body(content = String, content_type = "audio/wav"),
     responses(
         (status = 201, description = "The reply and where it stands", body = ReplyView),
@@ -235,10 +264,7 @@ fn open_reply() {}
 /// A reply's state.
 #[utoipa::path(get, path = "/v1/outputs/{id}/replies/{reply}", tag = "replies",
     description = "open, finished, played or interrupted (incomplete: its body stalled); accepted audio; the outcome (played duration) once known.",
-    params(
-        ("id" = String, Path, description = "Agent output id"),
-        ("reply" = u64, Path, minimum = 1, description = "Reply id (from 1, per output)"),
-    ),
+    params(ReplyPath),
     responses(
         (status = 200, description = "The reply", body = ReplyView),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -248,11 +274,7 @@ fn get_reply() {}
 /// Stream more audio into an open reply.
 #[utoipa::path(post, path = "/v1/outputs/{id}/replies/{reply}/audio", tag = "replies",
     description = "Appends the body's audio to the reply. An odd trailing byte is kept for the next request unless finish=true.",
-    params(
-        ("id" = String, Path, description = "Agent output id"),
-        ("reply" = u64, Path, minimum = 1, description = "Reply id (from 1, per output)"),
-        AudioQuery,
-    ),
+    params(ReplyPath, AudioQuery),
     request_body(content = String, content_type = "audio/wav"),
     responses(
         (status = 200, description = "The reply and where it stands", body = ReplyView),
@@ -269,10 +291,7 @@ fn append_audio() {}
 /// Add a reply's text.
 #[utoipa::path(post, path = "/v1/outputs/{id}/replies/{reply}/marks", tag = "replies",
     description = "Text marks: pieces of the reply's text at media offsets (at_ms, or at_samples counted at `rate`, default the output's rate), as a TTS engine's alignment gives them. Send each chunk's marks before its audio (a mark behind audio already accepted is refused), in playing order. Each mark's first sample played is a text_played event; playback_finished carries heard_text (the marks played, concatenated) and marks_played, text_timing = marks. `text` gives the whole text instead, for an estimate. Marks may arrive while another request streams the reply's audio.",
-    params(
-        ("id" = String, Path, description = "Agent output id"),
-        ("reply" = u64, Path, minimum = 1, description = "Reply id (from 1, per output)"),
-    ),
+    params(ReplyPath),
     request_body = MarksBody,
     responses(
         (status = 200, description = "The reply and where it stands", body = ReplyView),
@@ -285,11 +304,7 @@ fn add_marks() {}
 /// Finish a reply.
 #[utoipa::path(post, path = "/v1/outputs/{id}/replies/{reply}/finish", tag = "replies",
     description = "No more audio: what was sent plays to the end.",
-    params(
-        ("id" = String, Path, description = "Agent output id"),
-        ("reply" = u64, Path, minimum = 1, description = "Reply id (from 1, per output)"),
-        FinishQuery,
-    ),
+    params(ReplyPath, FinishQuery),
     responses(
         (status = 200, description = "The reply", body = ReplyView),
         (status = 400, description = "An incomplete sample was left over (dropped)", body = ErrorBody),
@@ -302,7 +317,7 @@ fn finish_reply() {}
 /// Interrupt (barge-in).
 #[utoipa::path(post, path = "/v1/outputs/{id}/interrupt", tag = "control",
     description = "Every reply opened so far ends as interrupted; the playing one fades out within a frame.",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "Which replies were covered", body = Interrupted),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -312,7 +327,7 @@ fn interrupt() {}
 /// Pause.
 #[utoipa::path(post, path = "/v1/outputs/{id}/pause", tag = "control",
     description = "Hold speech from the next frame on (silence goes out).",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "Paused", body = PauseState),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -322,7 +337,7 @@ fn pause() {}
 /// Resume.
 #[utoipa::path(post, path = "/v1/outputs/{id}/resume", tag = "control",
     description = "Play held speech again, unchanged.",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "Resumed", body = PauseState),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -332,7 +347,7 @@ fn resume() {}
 /// Re-open intake.
 #[utoipa::path(post, path = "/v1/outputs/{id}/enable-input", tag = "control",
     description = "With output.manual_input, an interrupt closes intake (new replies get 409 intake_closed) until this is called.",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "Intake open", body = InputState),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -342,7 +357,7 @@ fn enable_input() {}
 /// The background.
 #[utoipa::path(get, path = "/v1/outputs/{id}/background", tag = "background",
     description = "enabled (the music is wanted), playing (it really plays: false once a file played once has ended, or failed), gain_db.",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "The background", body = BackgroundView),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -352,7 +367,7 @@ fn get_background() {}
 /// Change the background.
 #[utoipa::path(put, path = "/v1/outputs/{id}/background", tag = "background",
     description = "Set the level (gain_db, -90..+12, ramped over one frame) and/or play/stop the configured background (enabled).",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     request_body = BackgroundChange,
     responses(
         (status = 200, description = "The background now", body = BackgroundView),
@@ -382,7 +397,7 @@ fn fire_clip() {}
 /// Demo reply.
 #[utoipa::path(post, path = "/v1/outputs/{id}/demo", tag = "replies",
     description = "Plays the built-in example speech as a reply (the web page's button).",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 201, description = "The reply", body = ReplyView),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -394,7 +409,7 @@ fn demo_reply() {}
 /// Live events (server-sent events).
 #[utoipa::path(get, path = "/v1/outputs/{id}/events", tag = "events",
     description = "event: hello first, then speech_started, playback_finished (played_ms, interrupted), paused, resumed, speaking_changed, sink_detached, source_failed, source_finished, reply_incomplete (a stalled body, or a compressed body broken mid-stream), reply_damaged (damage skipped in a compressed body: reply, at_ms, reason), publish_failed, lagged, and output_ended last (after every reply's playback_finished). Each data line is the JSON object; id is the sequence number.",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -404,7 +419,7 @@ fn events() {}
 /// Live audio (WAV stream).
 #[utoipa::path(get, path = "/v1/outputs/{id}/audio", tag = "events",
     description = "The output's mixed audio as it goes out, as an endless 16-bit WAV. Takes a listener or a control token. At most 4 at once per output; one more gets 429 at once.",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "WAV stream", content_type = "audio/wav", body = String),
         (status = 404, description = UNKNOWN, body = ErrorBody),
@@ -415,7 +430,7 @@ fn monitor() {}
 /// WHEP: listen over WebRTC.
 #[utoipa::path(post, path = "/whep/{id}", tag = "whep",
     description = "Body: an SDP offer (application/sdp); 201 answers with the SDP answer and the session's Location. Takes a listener or a control token. Served with the `webrtc` feature when transport.whep is on (at transport.whep_listen when that is set).",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     request_body(content = String, content_type = "application/sdp", description = "An SDP offer with one audio m-line that can receive Opus"),
     responses(
         (status = 201, description = "The SDP answer", content_type = "application/sdp", body = String),
@@ -431,7 +446,7 @@ fn whep_offer() {}
 /// WHEP player page.
 #[utoipa::path(get, path = "/whep/{id}", tag = "whep",
     description = "A small browser page that plays the stream. Served with the `webrtc` feature when transport.whep is on (at transport.whep_listen when that is set).",
-    params(("id" = String, Path, description = "Agent output id")),
+    params(OutputPath),
     responses(
         (status = 200, description = "HTML", content_type = "text/html", body = String),
         (status = 404, description = "No WHEP in this server", body = ErrorBody),
@@ -441,10 +456,7 @@ fn whep_page() {}
 /// WHEP: end a session.
 #[utoipa::path(delete, path = "/whep/{id}/{session}", tag = "whep",
     description = "Closes the WebRTC session. Served with the `webrtc` feature when transport.whep is on (at transport.whep_listen when that is set).",
-    params(
-        ("id" = String, Path, description = "Agent output id"),
-        ("session" = String, Path, description = "WHEP session (the last segment of its Location)"),
-    ),
+    params(SessionPath),
     responses(
         (status = 200, description = "Closed"),
         (status = 404, description = "Unknown session", body = ErrorBody),
@@ -454,10 +466,7 @@ fn whep_delete() {}
 /// WHEP: trickle ICE.
 #[utoipa::path(patch, path = "/whep/{id}/{session}", tag = "whep",
     description = "Not supported: candidates are gathered before the answer. Served with the `webrtc` feature when transport.whep is on (at transport.whep_listen when that is set).",
-    params(
-        ("id" = String, Path, description = "Agent output id"),
-        ("session" = String, Path, description = "WHEP session (the last segment of its Location)"),
-    ),
+    params(SessionPath),
     responses(
         (status = 404, description = "No WHEP in this server", body = ErrorBody),
         (status = 405, description = "Trickle ICE is not supported", body = ErrorBody),

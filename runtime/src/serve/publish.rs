@@ -189,9 +189,9 @@ fn status_view(url: &str, s: &PublishStatus, clock: &MonotonicClock) -> PublishV
     PublishView {
         url: url.to_owned(),
         state: s.state.as_str().to_owned(),
-        attempts: s.attempts.into(),
+        attempts: s.attempts,
         failures: s.failures.into(),
-        publishes: s.publishes.into(),
+        publishes: s.publishes,
         last_error: s.last_error.clone(),
         resource: s.resource.clone(),
         retry_in_ms: s.retry_in.map(|d| d.as_millis() as u64),
