@@ -16,8 +16,8 @@ use crate::system::{root, run, target_dir};
 /// The schemathesis release the step runs (PyPI).
 const SCHEMATHESIS: &str = "4.32.5";
 
-/// Test cases per operation: bounded (about 1 500 requests, a few minutes).
-const EXAMPLES: u32 = 20;
+/// Test cases per operation: bounded (a few thousand requests, under a minute here).
+const EXAMPLES: u32 = 60;
 
 /// The server the step runs against: an output to drive, a clip, a background.
 fn config() -> String {

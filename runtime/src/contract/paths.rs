@@ -95,19 +95,42 @@ impl Modify for Shared {
                 &mut item.patch,
             ];
             for op in operations.into_iter().flatten() {
-                if path.ends_with("/replies")
-                    || path.ends_with("/audio") && op.request_body.is_some()
-                {
+                // The requests that stream reply audio: their body and answers.
+                let streams = path.ends_with("/replies") || path.ends_with("/audio");
+                if streams && op.request_body.is_some() {
                     op.request_body = Some(RefOr::T(audio_body()));
+                    add_answers(op, STREAMING);
                 }
-                add_common(op);
+                add_answers(op, COMMON);
+                add_token(op);
             }
         }
     }
 }
 
-/// The token parameter and the shared answers.
-fn add_common(op: &mut Operation) {
+/// The answers of a request that streams reply audio.
+const STREAMING: &[(&str, &str)] = &[
+    ("400", "Malformed audio (e.g. odd-length PCM, a WAV that is not 16-bit PCM, bad_audio: a compressed body whose headers are not such audio, refused before a reply opens; damaged_audio: a compressed stream that broke mid-way, the reply ends, incomplete, with what decoded before the break, event reply_incomplete); what came before plays"),
+    ("404", UNKNOWN),
+    ("408", "body_timeout: the body fell more than server.body_idle_timeout_ms behind real time; the reply ends, incomplete, with what arrived (event reply_incomplete) and the connection closes"),
+    ("409", "Intake closed (manual input after an interrupt), the reply was finished or interrupted, or another request is streaming into it"),
+    ("410", "output_ended: the output was ended (DELETE, shutdown) while the body was arriving"),
+    ("415", "Missing or unsupported Content-Type (the message names the accepted types), or a codec this build cannot decode (Opus without the opus feature)"),
+    ("503", "shutting_down (no new replies), or busy: the output's queues are full, retry shortly"),
+];
+
+/// Add `answers` (error bodies) where the operation does not say otherwise.
+fn add_answers(op: &mut Operation, answers: &[(&str, &str)]) {
+    for (code, description) in answers {
+        op.responses
+            .responses
+            .entry((*code).to_owned())
+            .or_insert_with(|| RefOr::T(error(description)));
+    }
+}
+
+/// The token parameter every route takes.
+fn add_token(op: &mut Operation) {
     let token = Parameter::builder()
         .name("access_token")
         .parameter_in(ParameterIn::Query)
@@ -117,12 +140,6 @@ fn add_common(op: &mut Operation) {
     op.parameters
         .get_or_insert_with(Vec::new)
         .push(RefOr::T(token));
-    for (code, description) in COMMON {
-        op.responses
-            .responses
-            .entry((*code).to_owned())
-            .or_insert_with(|| RefOr::T(error(description)));
-    }
 }
 
 /// An error answer: the JSON error body.
@@ -189,13 +206,6 @@ struct SessionPath {
 }
 
 const UNKNOWN: &str = "Unknown output (or reply, clip)";
-const STREAMING_400: &str = "Malformed audio (e.g. odd-length PCM, a WAV that is not 16-bit PCM, bad_audio: a compressed body whose headers are not such audio, refused before a reply opens; damaged_audio: a compressed stream that broke mid-way, the reply ends, incomplete, with what decoded before the break, event reply_incomplete); what came before plays";
-const STREAMING_408: &str = "body_timeout: the body fell more than server.body_idle_timeout_ms behind real time; the reply ends, incomplete, with what arrived (event reply_incomplete) and the connection closes";
-const STREAMING_409: &str = "Intake closed (manual input after an interrupt), the reply was finished or interrupted, or another request is streaming into it";
-const STREAMING_415: &str = "Missing or unsupported Content-Type (the message names the accepted types), or a codec this build cannot decode (Opus without the opus feature)";
-const STREAMING_503: &str =
-    "shutting_down (no new replies), or busy: the output's queues are full, retry shortly";
-const WHEP: &str = "Served with the `webrtc` feature when transport.whep is on (at transport.whep_listen when that is set).";
 
 /// Server information.
 #[utoipa::path(get, path = "/v1/info", tag = "info",
@@ -251,13 +261,6 @@ fn delete_output() {}
     request_body(content = String, content_type = "audio/wav"),
     responses(
         (status = 201, description = "The reply and where it stands", body = ReplyView),
-        (status = 400, description = STREAMING_400, body = ErrorBody),
-        (status = 404, description = UNKNOWN, body = ErrorBody),
-        (status = 408, description = STREAMING_408, body = ErrorBody),
-        (status = 409, description = STREAMING_409, body = ErrorBody),
-        (status = 410, description = "output_ended: the output was ended (DELETE, shutdown) while the body was arriving", body = ErrorBody),
-        (status = 415, description = STREAMING_415, body = ErrorBody),
-        (status = 503, description = STREAMING_503, body = ErrorBody),
     ))]
 fn open_reply() {}
 
@@ -278,13 +281,6 @@ fn get_reply() {}
     request_body(content = String, content_type = "audio/wav"),
     responses(
         (status = 200, description = "The reply and where it stands", body = ReplyView),
-        (status = 400, description = STREAMING_400, body = ErrorBody),
-        (status = 404, description = UNKNOWN, body = ErrorBody),
-        (status = 408, description = STREAMING_408, body = ErrorBody),
-        (status = 409, description = STREAMING_409, body = ErrorBody),
-        (status = 410, description = "output_ended: the output was ended (DELETE, shutdown) while the body was arriving", body = ErrorBody),
-        (status = 415, description = STREAMING_415, body = ErrorBody),
-        (status = 503, description = STREAMING_503, body = ErrorBody),
     ))]
 fn append_audio() {}
 
