@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask ci`: what CI runs (`.ci/run`) and the README's test command.
 //! - `cargo xtask matrix`: the cross-crate integration matrix ([`matrix`]).
+//! - `cargo xtask contract`: schemathesis against the API document ([`contract`]).
 //! - `cargo xtask bench`: one benchmark report, Rust and the Python reference side by side.
 //! - `cargo xtask python`: the Python client's tests ([`python`]).
 //! - `cargo xtask new-plugin NAME`: a new sink plugin from the template ([`new_plugin`]).
@@ -10,6 +11,7 @@
 
 mod bench;
 mod ci;
+mod contract;
 mod matrix;
 mod new_plugin;
 mod python;
@@ -32,6 +34,8 @@ commands:
                 `cargo build -p voxpace-runtime --all-features` makes)
   bench [--quick]
                 run the benchmarks and the Python reference's, print one report with ratios
+  contract      schemathesis against a real `voxpace serve`'s /openapi.json (the API
+                contract step of `ci`; needs target/debug/voxpace built with --all-features)
   new-plugin NAME
                 scaffold plugins/NAME from plugins/template, build it and run the plugin
                 check on it
@@ -42,6 +46,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::run_ci(&args[1..]),
         Some("matrix") => matrix::run_matrix(&args[1..]),
+        Some("contract") => contract::schemathesis().map(|note| println!("{note}")),
         Some("new-plugin") => new_plugin::run_new_plugin(&args[1..]),
         Some("bench") => bench::run_bench(&args[1..]),
         Some("python") => python::python_tests().map(|note| println!("xtask python: ok, {note}")),
