@@ -125,7 +125,10 @@ pub struct PlaybackReport {
     pub interrupted: bool,
 }
 
-/// A sink's error; returning one from [`Sink::handle`] detaches the sink.
+/// A sink's error. Its kind decides what the track does: a boxed
+/// [`Error::SinkFailed`](crate::Error::SinkFailed) (or any other [`crate::Error`]) is acted
+/// on by its [`ErrorKind`](crate::ErrorKind) (see [`Sink::handle`]); any other error detaches
+/// the sink.
 pub type SinkError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A consumer of the track's speech, called on its own worker thread.
@@ -133,7 +136,17 @@ pub trait Sink: Send + 'static {
     /// Name, delivery mode, queue size, whether it publishes the audio itself.
     fn info(&self) -> SinkInfo;
 
-    /// Handle one message. Returning an error (or panicking) detaches the sink.
+    /// Handle one message. An error says by its kind what the track does next:
+    /// - [`Retryable`](crate::ErrorKind::Retryable): the same message is delivered again
+    ///   after a short pause, at most [`SINK_RETRIES`](crate::SINK_RETRIES) times; if it
+    ///   still fails the sink is detached;
+    /// - [`ReplyTerminal`](crate::ErrorKind::ReplyTerminal): the rest of that reply's audio
+    ///   and text is skipped for this sink (its `Interrupted`/`ReplyEnded` still come);
+    /// - [`InvalidInput`](crate::ErrorKind::InvalidInput): that one message is skipped;
+    /// - [`Fatal`](crate::ErrorKind::Fatal), an error that is not a [`crate::Error`], or a
+    ///   panic: the sink is detached (an event says why).
+    ///
+    /// Return `Err(Box::new(Error::SinkFailed { kind, reason }))` to choose the kind.
     fn handle(&mut self, event: SinkEvent<'_>, cx: &SinkContext) -> Result<(), SinkError>;
 }
 
@@ -158,6 +171,8 @@ pub struct SinkContext {
     reports: std::sync::Mutex<rtrb::Producer<PlaybackReport>>,
     track: crate::shared::SinkLink,
     pub(crate) playout: Option<Playout>,
+    /// What played when the frame side queued the event being handled.
+    pub(crate) now: Option<Playout>,
 }
 
 impl SinkContext {
@@ -169,6 +184,7 @@ impl SinkContext {
             reports: std::sync::Mutex::new(reports),
             track,
             playout: None,
+            now: None,
         }
     }
 
@@ -196,8 +212,19 @@ impl SinkContext {
         self.playout
     }
 
-    /// What is playing now: the end of the newest frame the track rendered.
+    /// What is playing now: the first sample of the frame the track was rendering when it
+    /// queued the event being handled (for `Start`, the frame that took the sink), with the
+    /// reply playing then (none before a reply's first sample) and how far it played.
+    ///
+    /// One snapshot per frame, handed with each event: its parts always agree, and in a
+    /// render on a virtual clock it is the same on every run. A sink that falls behind
+    /// sees the "now" of when its event was queued, so `playout().due - now().due` is how
+    /// far ahead of its play-out the event was handed over.
     pub fn now(&self) -> Playout {
+        if let Some(now) = self.now {
+            return now;
+        }
+        // Only a sink stopped before its track took it gets here.
         let (pts, reply, offset) = self.track.now();
         Playout {
             pts,

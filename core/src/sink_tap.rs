@@ -21,7 +21,12 @@ use std::time::Duration;
 use crate::intake::{IntakeReader, Peeked};
 use crate::shared::SinkLink;
 use crate::sink::{Delivery, PlaybackReport, Playout, Sink, SinkContext, SinkEvent};
-use crate::{Error, Format, ReplyId, SinkId};
+use crate::{Error, ErrorKind, Format, ReplyId, SinkId};
+
+/// How many times a message a sink failed with a [`ErrorKind::Retryable`] error is
+/// delivered again (after a pause of one frame period, then two, then three) before the
+/// sink is detached.
+pub const SINK_RETRIES: u32 = 3;
 
 /// Text marks a tap holds before new ones are dropped (counted with the audio drops).
 const TEXT_SLOTS: usize = 64;
@@ -38,6 +43,8 @@ pub(crate) struct At {
 /// A message in a tap; audio samples travel beside it in a sample queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TapMsg {
+    /// The frame side took the tap: the sink's `Start` (first in every tap).
+    Attached,
     ReplyStarted(ReplyId),
     Audio {
         reply: ReplyId,
@@ -64,6 +71,15 @@ pub(crate) enum TapMsg {
     },
     Paused(At),
     Resumed(At),
+}
+
+/// A message as queued: with what played when the frame side queued it, which is what the
+/// sink's [`SinkContext::now`] says while it handles the message (the same on every run of
+/// a virtual-clock render, and never torn: one snapshot per frame).
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    msg: TapMsg,
+    now: At,
 }
 
 /// State both ends of a tap see.
@@ -112,7 +128,9 @@ pub(crate) struct Tap {
     text_fed: u64,
     shared: Arc<TapShared>,
     track: SinkLink,
-    msgs: rtrb::Producer<TapMsg>,
+    /// What plays now (the frame being rendered), stamped on every message.
+    now: At,
+    msgs: rtrb::Producer<Queued>,
     audio: rtrb::Producer<i16>,
     texts: rtrb::Producer<Arc<str>>,
     reports: rtrb::Consumer<PlaybackReport>,
@@ -123,6 +141,16 @@ pub(crate) struct Tap {
 }
 
 impl Tap {
+    /// What plays now: the frame being rendered (the frame side sets it as each frame
+    /// begins).
+    pub(crate) fn set_now(&mut self, now: At) {
+        self.now = now;
+    }
+
+    fn queue(&mut self, msg: TapMsg) -> bool {
+        self.msgs.push(Queued { msg, now: self.now }).is_ok()
+    }
+
     /// Queue a control message; counted as a drop if the queue is full.
     pub(crate) fn control(&mut self, msg: TapMsg) {
         if let TapMsg::ReplyStarted(reply) = msg {
@@ -130,7 +158,7 @@ impl Tap {
             self.fed = 0;
             self.text_fed = 0;
         }
-        if self.msgs.push(msg).is_err() {
+        if !self.queue(msg) {
             self.track.count_drop();
         } else {
             self.queued += 1;
@@ -186,7 +214,7 @@ impl Tap {
         let ok = self.msgs.slots() > 0
             && self.texts.slots() > 0
             && self.texts.push(text.clone()).is_ok()
-            && self.msgs.push(TapMsg::Text { reply, offset, pts }).is_ok();
+            && self.queue(TapMsg::Text { reply, offset, pts });
         if ok {
             self.queued += 1;
         } else {
@@ -207,12 +235,14 @@ impl Tap {
         if self.fed_reply != Some(reply) {
             return;
         }
-        let want = played + lead as u64;
+        // `played` ends the frame being rendered, which is what plays now: a sample is at
+        // most the lead ahead of now when it is within the lead less a frame of `played`.
+        let frame = self.track.format().frame_len();
+        let want = played + lead.saturating_sub(frame) as u64;
         if self.fed >= want || self.fed < played {
             return;
         }
         let channels = self.track.format().channels() as u64;
-        let frame = self.track.format().frame_len();
         let skip = (self.fed - played) as usize;
         let max = (want - self.fed) as usize;
         intake.peek(reply, self.fed, skip, max, frame, |peeked| match peeked {
@@ -259,7 +289,7 @@ impl Tap {
             ahead,
             len: samples.len(),
         };
-        let ok = self.msgs.push(msg).is_ok();
+        let ok = self.queue(msg);
         self.queued += ok as u64;
         ok
     }
@@ -354,6 +384,8 @@ pub(crate) fn spawn(
         scratch: vec![0; queue_values],
         idle: format.frame_duration() / 2,
         handled: 0,
+        started: false,
+        skipping: None,
     };
     let handle = std::thread::Builder::new()
         .name(format!("voxpace-sink-{}", info.name))
@@ -372,6 +404,11 @@ pub(crate) fn spawn(
         text_fed: 0,
         shared: shared.clone(),
         track: track.clone(),
+        now: At {
+            pts: 0,
+            reply: None,
+            offset: 0,
+        },
         msgs: msgs_tx,
         audio: audio_tx,
         texts: texts_tx,
@@ -386,7 +423,7 @@ pub(crate) fn spawn(
 struct Worker {
     sink: Box<dyn Sink>,
     cx: SinkContext,
-    msgs: rtrb::Consumer<TapMsg>,
+    msgs: rtrb::Consumer<Queued>,
     audio: rtrb::Consumer<i16>,
     texts: rtrb::Consumer<Arc<str>>,
     shared: Arc<TapShared>,
@@ -394,10 +431,23 @@ struct Worker {
     scratch: Vec<i16>,
     idle: Duration,
     handled: u64,
+    /// `Start` was delivered.
+    started: bool,
+    /// The reply the sink gave up on (`ReplyTerminal`), until its `ReplyEnded`.
+    skipping: Option<ReplyId>,
 }
 
 /// Why a worker stopped delivering.
 struct Detach(String);
+
+/// What became of one message the sink failed on without being detached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// Handled (possibly after retries), or skipped alone (`InvalidInput`).
+    Done,
+    /// The sink gave up on the message's reply (`ReplyTerminal`).
+    SkipReply,
+}
 
 impl Worker {
     fn run(mut self) {
@@ -415,17 +465,16 @@ impl Worker {
     }
 
     fn deliver_all(&mut self) -> Result<(), Detach> {
-        self.deliver(
-            SinkEvent::Start {
-                format: self.format,
-            },
-            None,
-        )?;
         loop {
             let stop = self.shared.stop.load(Ordering::Acquire);
             let busy = self.drain()?;
             if stop {
-                return self.deliver(SinkEvent::Stop, None);
+                if !self.started {
+                    // Stopped before the frame side took it: `Start` still comes first.
+                    self.cx.now = None;
+                    self.start()?;
+                }
+                return self.deliver(SinkEvent::Stop, None).map(drop);
             }
             if !busy {
                 std::thread::park_timeout(self.idle);
@@ -433,11 +482,33 @@ impl Worker {
         }
     }
 
+    fn start(&mut self) -> Result<(), Detach> {
+        self.started = true;
+        self.deliver(
+            SinkEvent::Start {
+                format: self.format,
+            },
+            None,
+        )
+        .map(drop)
+    }
+
     fn drain(&mut self) -> Result<bool, Detach> {
         let mut busy = false;
-        while let Ok(msg) = self.msgs.pop() {
+        while let Ok(Queued { msg, now }) = self.msgs.pop() {
             busy = true;
+            let format = self.format;
+            self.cx.now = Some(playout(format, now));
+            let skipped = |reply: ReplyId| self.skipping == Some(reply);
             match msg {
+                TapMsg::Attached => self.start()?,
+                // The sink gave up on this reply: its audio and text are consumed unseen.
+                TapMsg::Audio { reply, len, .. } if skipped(reply) => {
+                    read_into(&mut self.audio, &mut self.scratch[..len]);
+                }
+                TapMsg::Text { reply, .. } if skipped(reply) => {
+                    let _ = self.texts.pop();
+                }
                 TapMsg::Audio {
                     reply,
                     offset,
@@ -462,7 +533,7 @@ impl Worker {
                         Some(at),
                     );
                     self.scratch = samples;
-                    result?;
+                    self.skip_if(result?, reply);
                 }
                 TapMsg::Text { reply, offset, pts } => {
                     if let Ok(text) = self.texts.pop() {
@@ -471,7 +542,7 @@ impl Worker {
                             reply: Some(reply),
                             offset,
                         });
-                        self.deliver(
+                        let handled = self.deliver(
                             SinkEvent::Text {
                                 reply,
                                 offset,
@@ -480,21 +551,31 @@ impl Worker {
                             },
                             at,
                         )?;
+                        self.skip_if(handled, reply);
                     }
                 }
                 TapMsg::ReplyStarted(reply) => {
-                    self.deliver(SinkEvent::ReplyStarted { reply }, None)?
+                    self.skipping = None;
+                    let handled = self.deliver(SinkEvent::ReplyStarted { reply }, None)?;
+                    self.skip_if(handled, reply);
                 }
                 TapMsg::ReplyEnded {
                     reply,
                     interrupted,
                     at,
-                } => self.deliver(SinkEvent::ReplyEnded { reply, interrupted }, Some(at))?,
-                TapMsg::Interrupted { reply, at } => {
-                    self.deliver(SinkEvent::Interrupted { reply }, Some(at))?
+                } => {
+                    self.deliver(SinkEvent::ReplyEnded { reply, interrupted }, Some(at))?;
+                    self.skipping = None;
                 }
-                TapMsg::Paused(at) => self.deliver(SinkEvent::Paused, Some(at))?,
-                TapMsg::Resumed(at) => self.deliver(SinkEvent::Resumed, Some(at))?,
+                TapMsg::Interrupted { reply, at } => {
+                    self.deliver(SinkEvent::Interrupted { reply }, Some(at))?;
+                }
+                TapMsg::Paused(at) => {
+                    self.deliver(SinkEvent::Paused, Some(at))?;
+                }
+                TapMsg::Resumed(at) => {
+                    self.deliver(SinkEvent::Resumed, Some(at))?;
+                }
             }
             self.handled += 1;
             self.shared.handled.store(self.handled, Ordering::Release);
@@ -502,28 +583,61 @@ impl Worker {
         Ok(busy)
     }
 
-    fn deliver(&mut self, event: SinkEvent<'_>, at: Option<At>) -> Result<(), Detach> {
+    /// Remember that the sink gave up on `reply`: the rest of its audio and text is skipped.
+    fn skip_if(&mut self, handled: Handled, reply: ReplyId) {
+        if handled == Handled::SkipReply {
+            self.skipping = Some(reply);
+        }
+    }
+
+    /// Hand one message to the sink and act on the kind of its error (see [`Sink::handle`]).
+    fn deliver(&mut self, event: SinkEvent<'_>, at: Option<At>) -> Result<Handled, Detach> {
         let format = self.format;
-        self.cx.playout = at.map(|at| Playout {
-            pts: at.pts,
-            due: format.duration_of(at.pts),
-            reply: at.reply,
-            offset: at.offset,
-        });
-        let sink = &mut self.sink;
-        let cx = &self.cx;
-        match catch_unwind(AssertUnwindSafe(|| sink.handle(event, cx))) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Detach(format!("returned an error: {e}"))),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown payload".into());
-                Err(Detach(format!("panicked: {what}")))
+        self.cx.playout = at.map(|at| playout(format, at));
+        let mut retries = 0;
+        loop {
+            let sink = &mut self.sink;
+            let cx = &self.cx;
+            let e = match catch_unwind(AssertUnwindSafe(|| sink.handle(event, cx))) {
+                Ok(Ok(())) => return Ok(Handled::Done),
+                Ok(Err(e)) => e,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown payload".into());
+                    return Err(Detach(format!("panicked: {what}")));
+                }
+            };
+            // Only the track's own error type says a kind; anything else is fatal.
+            match e.downcast_ref::<Error>().map(Error::kind) {
+                Some(ErrorKind::Retryable) if retries < SINK_RETRIES => {
+                    retries += 1;
+                    std::thread::sleep(format.frame_duration() * retries);
+                }
+                Some(ErrorKind::Retryable) => {
+                    return Err(Detach(format!(
+                        "still failing after {SINK_RETRIES} retries: {e}"
+                    )))
+                }
+                Some(ErrorKind::ReplyTerminal) => return Ok(Handled::SkipReply),
+                Some(ErrorKind::InvalidInput) => return Ok(Handled::Done),
+                Some(ErrorKind::Fatal) | None => {
+                    return Err(Detach(format!("returned an error: {e}")))
+                }
             }
         }
+    }
+}
+
+/// `at` as a sink sees it.
+fn playout(format: Format, at: At) -> Playout {
+    Playout {
+        pts: at.pts,
+        due: format.duration_of(at.pts),
+        reply: at.reply,
+        offset: at.offset,
     }
 }
 

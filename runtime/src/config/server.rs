@@ -7,9 +7,7 @@ use std::time::Duration;
 use super::diagnostics::Issues;
 use super::schema::RawServer;
 use super::transport::TransportConfig;
-use super::values::{
-    ms_in, number_in, socket_addr, span_of, tokens_in, valid_output_id, HOUR_MS, OUTPUT_ID_RULE,
-};
+use super::values::{check_output_id, ms_in, number_in, socket_addr, span_of, tokens_in, HOUR_MS};
 
 /// The HTTP server of `voxpace serve`.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,14 +166,7 @@ fn outputs(s: &RawServer, issues: &mut Issues<'_>) -> Vec<String> {
     let mut seen: BTreeMap<&str, String> = BTreeMap::new();
     for id in list {
         let key = issues.key_of(id.span());
-        if !valid_output_id(id.get_ref()) {
-            issues.add(
-                Some(id.span()),
-                &key,
-                format!("{:?} is not a valid output id", id.get_ref()),
-                OUTPUT_ID_RULE,
-            );
-        }
+        check_output_id(id, &key, issues);
         if let Some(first) = seen.get(id.get_ref().as_str()) {
             issues.add(
                 Some(id.span()),

@@ -9,9 +9,7 @@ use toml::Spanned;
 
 use super::diagnostics::{Issue, Issues};
 use super::schema::RawTransport;
-use super::values::{
-    ms_in, number_in, socket_addr, tokens_in, valid_output_id, HOUR_MS, OUTPUT_ID_RULE,
-};
+use super::values::{check_output_id, ms_in, number_in, socket_addr, tokens_in, HOUR_MS};
 
 /// Opus encoder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,14 +141,7 @@ pub(crate) fn check(t: &RawTransport, issues: &mut Issues<'_>) -> TransportConfi
     let mut whip_outputs = BTreeMap::new();
     for (id, o) in &t.whip_output {
         let key = format!("transport.whip_output.{}", id.get_ref());
-        if !valid_output_id(id.get_ref()) {
-            issues.add(
-                Some(id.span()),
-                &key,
-                format!("{:?} is not a valid output id", id.get_ref()),
-                OUTPUT_ID_RULE,
-            );
-        }
+        check_output_id(id, &key, issues);
         let Some(url) = &o.url else {
             issues.add(
                 Some(id.span()),

@@ -138,7 +138,7 @@ pub(crate) fn socket_addr(
 }
 
 /// What [`valid_output_id`] accepts, for messages.
-pub(crate) const OUTPUT_ID_RULE: &str = "1 to 64 characters from a-z, A-Z, 0-9, '-', '_'";
+const OUTPUT_ID_RULE: &str = "1 to 64 characters from a-z, A-Z, 0-9, '-', '_'";
 
 /// Output ids appear in URLs and logs: keep them short and plain.
 pub fn valid_output_id(id: &str) -> bool {
@@ -146,4 +146,16 @@ pub fn valid_output_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// An output id written at `key`, reported there unless [`valid_output_id`].
+pub(crate) fn check_output_id(id: &Spanned<String>, key: &str, issues: &mut Issues<'_>) {
+    if !valid_output_id(id.get_ref()) {
+        issues.add(
+            Some(id.span()),
+            key,
+            format!("{:?} is not a valid output id", id.get_ref()),
+            OUTPUT_ID_RULE,
+        );
+    }
 }
