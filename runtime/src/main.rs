@@ -123,8 +123,11 @@ fn init_logging(cli: &Cli) {
     let explicit = cli.log.clone().or_else(|| std::env::var("RUST_LOG").ok());
     let filter = match &explicit {
         Some(f) => EnvFilter::new(f),
-        // symphonia logs what its typed errors (reported by voxpace) already say.
-        None => EnvFilter::new("info,symphonia_core=off,symphonia=off"),
+        // symphonia logs what its typed errors (reported by voxpace) already say. The WebRTC
+        // stack's (`rtc*`, `webrtc`) info lines narrate every connection attempt (signalling
+        // and connection states) that voxpace-transport already reports once, in its own
+        // words: warnings and errors only.
+        None => EnvFilter::new("info,symphonia_core=off,symphonia=off,rtc=warn,webrtc=warn"),
     };
     // An explicit filter shows everything it asks for, the benign warnings included.
     let quiet = explicit.is_none().then_some(BenignWarnings);
@@ -144,6 +147,16 @@ const BENIGN_WARNINGS: &[(&str, &str, &str)] = &[
         "rtc_dtls::config",
         "conn.remote_addr is empty",
         "no DTLS server name: WebRTC authenticates the peer by its certificate fingerprint",
+    ),
+    (
+        "rtc_dtls::handshake::handshake_message_client_hello",
+        "Unsupported Extension Type",
+        "a TLS extension the peer offers (Janus/libnice send several) that DTLS-SRTP does not need; it is skipped",
+    ),
+    (
+        "rtc_dtls::handshake::handshake_message_server_hello",
+        "Unsupported Extension Type",
+        "a TLS extension the peer's answer carries that DTLS-SRTP does not need; it is skipped",
     ),
     (
         "rtc_ice::agent",

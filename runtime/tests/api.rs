@@ -201,6 +201,22 @@ async fn every_bad_input_gets_a_clear_4xx_and_changes_nothing_else() {
         )
         .await;
     assert_eq!(s, 415, "no rate: {e}");
+    // A rate the resampler cannot take is refused, with the real range, not played wrong.
+    let (s, e) = api
+        .post(
+            "/v1/outputs/default/replies",
+            Some("audio/L16;rate=2000;channels=1"),
+            tone(2_000, 100),
+        )
+        .await;
+    assert_eq!(s, 415, "rate=2000: {e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("between 4000 and 192000 Hz"),
+        "{e}"
+    );
     let mut odd = tone(24_000, 100);
     odd.push(7);
     let (s, e) = api
@@ -719,11 +735,30 @@ async fn one_token_rule_for_every_endpoint() {
         assert!(challenge.starts_with("Bearer"), "{challenge}");
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["error"], "unauthorized");
+        // A valid token without the right: RFC 6750 §3.1's 403 insufficient_scope.
+        let r = api
+            .http
+            .get(format!("{}{control}", api.base))
+            .header("authorization", "Bearer listen")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(
-            status_of(&api, control, Some("Bearer listen")).await,
-            401,
+            r.status().as_u16(),
+            403,
             "{control}: a listener token is not a control token"
         );
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"insufficient_scope\""));
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "insufficient_scope", "{e}");
+        // An empty credential never matches.
+        for empty in ["?access_token=", "?access_token", "?access_token=%20"] {
+            let path = format!("{control}{empty}");
+            assert_eq!(status_of(&api, &path, None).await, 401, "{path}");
+        }
         for scheme in ["Bearer c+t/l=", "bearer c+t/l=", "BEARER  c+t/l="] {
             assert_eq!(
                 status_of(&api, control, Some(scheme)).await,
@@ -1073,5 +1108,37 @@ async fn text_marks_sent_with_a_reply_come_back_as_what_was_heard() {
     assert_eq!(s, 201, "{r}");
     assert_eq!(r["outcome"]["heard_text"], "Sure. Here is the weather.");
     assert_eq!(r["outcome"]["text_timing"], "estimated");
+    server.shutdown().await.unwrap();
+}
+
+/// A second WAV body posted into an open reply is a WAV file of its own: its header is
+/// parsed (not played as 22 samples of noise) and its samples appended (not dropped because
+/// the first declared its data length).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_wav_body_continues_the_reply() {
+    let (_dir, server, api) = serve("").await;
+    let first: Vec<i16> = (0..2400).map(|i| (i % 100) as i16 * 100).collect();
+    let second: Vec<i16> = (0..3600).map(|i| (i % 50) as i16 * 200).collect();
+    let (s, r) = api
+        .post(
+            "/v1/outputs/default/replies?finish=false",
+            Some("audio/wav"),
+            wav_bytes(&fmt_chunk(1, None), &first, &[]),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, r) = api
+        .post(
+            "/v1/outputs/default/replies/1/audio?finish=true&wait=true",
+            Some("audio/wav"),
+            wav_bytes(&fmt_chunk(1, None), &second, &[]),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["state"], "played", "{r}");
+    assert_eq!(
+        r["outcome"]["played_samples"], 6000,
+        "both files' samples, no header played: {r}"
+    );
     server.shutdown().await.unwrap();
 }

@@ -180,3 +180,159 @@ async fn heard_text_shows_live(driver: &Chromium) {
         assert!(w[1].starts_with(&w[0]), "only ever grows: {seen:?}");
     }
 }
+
+#[test]
+fn the_page_reports_a_webrtc_failure_offers_the_wav_stream_stops_and_switches_outputs() {
+    if !in_loopback_namespace(
+        "the_page_reports_a_webrtc_failure_offers_the_wav_stream_stops_and_switches_outputs",
+    ) {
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(failure_stop_switch());
+}
+
+/// What the page shows, read from the DOM.
+const SHOWN: &str = "const $ = (id) => document.getElementById(id); return {status: $('status').textContent, problem: $('problem').hidden ? null : $('problem-text').textContent, stop: !$('stop').disabled, listen: !$('connect').disabled, output: window.voxpace.output, listening: window.voxpace.listening, pc: window.voxpace.pc && window.voxpace.pc.connectionState, playing: !$('player').paused, time: $('player').currentTime, lines: $('events').children.length};";
+
+async fn failure_stop_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |extra: &str| {
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            format!("{extra}[server]\nlisten = \"127.0.0.1:0\"\noutputs = [\"a\", \"b\"]\n"),
+        )
+        .unwrap();
+        voxpace_runtime::Config::load(&cfg).unwrap()
+    };
+    // An ICE failure made on purpose: this server drops every WebRTC session 1 ms after
+    // its answer (`whep_connect_timeout_ms`), so the browser's connectivity checks find
+    // nobody. The page says WebRTC did not connect and offers the WAV stream.
+    let failing =
+        voxpace_runtime::serve::Server::start(start("[transport]\nwhep_connect_timeout_ms = 1\n"))
+            .await
+            .unwrap();
+    let driver = Chromium::start(&dir.path().join("profile")).await;
+    driver
+        .open(&format!(
+            "http://{}/?loopback=1&autoconnect=1&connect_timeout_ms=4000",
+            failing.addr()
+        ))
+        .await;
+    let icon = driver
+        .script("const l = document.querySelector('link[rel=icon]'); return l && l.href;")
+        .await;
+    assert!(
+        icon.as_str()
+            .is_some_and(|h| h.starts_with("data:image/svg+xml")),
+        "an inline favicon, so no /favicon.ico request fails: {icon}"
+    );
+    let failed = driver
+        .wait_for(
+            "the page to say WebRTC cannot connect",
+            "const p = document.getElementById('problem'); return !p.hidden;",
+            30,
+            SHOWN,
+        )
+        .await;
+    let shown = driver.script(SHOWN).await;
+    let problem = shown["problem"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        problem.contains("WebRTC") && problem.contains("WAV stream"),
+        "{shown} ({failed})"
+    );
+    assert_eq!(shown["status"], "not connected", "{shown}");
+    assert_eq!(shown["listen"], true, "Listen can be tried again: {shown}");
+
+    // The fallback plays the live WAV stream.
+    driver.click("#fallback").await;
+    driver
+        .wait_for(
+            "the WAV stream to play",
+            "const p = document.getElementById('player'); return !p.paused && p.currentTime > 0.5;",
+            20,
+            SHOWN,
+        )
+        .await;
+    let shown = driver.script(SHOWN).await;
+    assert_eq!(shown["status"], "listening (HTTP audio stream)", "{shown}");
+    assert_eq!(shown["problem"], serde_json::Value::Null, "{shown}");
+
+    // Stop silences it and frees the monitor.
+    driver.click("#stop").await;
+    let shown = driver.script(SHOWN).await;
+    assert_eq!(shown["status"], "stopped", "{shown}");
+    assert_eq!(shown["playing"], false, "{shown}");
+    assert_eq!(shown["stop"], false, "{shown}");
+    failing.shutdown().await.unwrap();
+
+    // Over WebRTC: connect to "a", then switch to "b": the page ends a's session and
+    // plays b.
+    let server = voxpace_runtime::serve::Server::start(start(""))
+        .await
+        .unwrap();
+    driver
+        .open(&format!(
+            "http://{}/?loopback=1&autoconnect=1",
+            server.addr()
+        ))
+        .await;
+    driver
+        .wait_for("WebRTC to a", "return !!(window.voxpace && window.voxpace.pc && window.voxpace.pc.connectionState === 'connected');", 40, SHOWN)
+        .await;
+    assert_eq!(driver.script(SHOWN).await["status"], "listening (WebRTC)");
+    driver
+        .script("const s = document.getElementById('output'); s.value = 'b'; s.dispatchEvent(new Event('change')); return null;")
+        .await;
+    driver
+        .wait_for("WebRTC to b", "return window.voxpace.output === 'b' && !!window.voxpace.pc && window.voxpace.pc.connectionState === 'connected';", 40, SHOWN)
+        .await;
+    driver
+        .wait_for(
+            "b's hello event",
+            "return window.voxpace.events.some(e => e.type === 'hello' && e.output === 'b');",
+            20,
+            SHOWN,
+        )
+        .await;
+    // a's session ended on switching (the page DELETEd it); b's is the one listener.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(format!("http://{}/metrics", server.addr()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("voxpace_peers{output=\"a\"} 0")
+            && metrics.contains("voxpace_peers{output=\"b\"} 1")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "after the switch: {metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every event type the server sends has a listener on the page.
+    let names = driver.script("return window.voxpace.subscribed;").await;
+    for n in [
+        "publish_state",
+        "source_damaged",
+        "source_finished",
+        "source_failed",
+        "sink_detached",
+        "output_ended",
+    ] {
+        assert!(
+            names.as_array().unwrap().iter().any(|v| v == n),
+            "{n} is shown: {names}"
+        );
+    }
+    driver.quit().await;
+    drop(driver);
+    server.shutdown().await.unwrap();
+}

@@ -179,6 +179,21 @@ fn an_existing_file_that_is_not_audio_is_refused_at_its_line() {
 }
 
 #[test]
+fn an_empty_or_blank_token_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "t.toml",
+        "[server]\ntokens = [\"ok-secret\", \"\"]\n[transport]\ntokens = [\"  \"]\n",
+    );
+    let (ok, _, err) = voxpace(&["config", "check", &f]);
+    assert!(!ok, "{err}");
+    assert!(err.contains(":2:24: `server.tokens`"), "{err}");
+    assert!(err.contains(":4:11: `transport.tokens`"), "{err}");
+    assert!(err.contains("empty token"), "{err}");
+}
+
+#[test]
 fn a_script_step_doing_nothing_is_refused_before_rendering() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "e.toml", "");

@@ -397,6 +397,21 @@ async fn wait_publish(
     }
 }
 
+/// Wait (5 s at most, from now: the SFU answers again) for the second publish; logs how long
+/// it took.
+async fn republished_within_5_s(base: &str, what: &str) -> Value {
+    let back = Instant::now();
+    let p = wait_publish(base, Duration::from_secs(5), what, |p| {
+        p["state"] == "published" && p["publishes"] == 2
+    })
+    .await;
+    eprintln!(
+        "{what}: republished {} ms after the SFU answered again: {p}",
+        back.elapsed().as_millis()
+    );
+    p
+}
+
 /// Janus's own view: a call on a fresh session and VideoRoom handle.
 struct JanusApi {
     http: reqwest::Client,
@@ -670,18 +685,7 @@ async fn a_restarted_janus_is_republished_to() {
 
     sfu.kill_janus();
     sfu.start_janus().await;
-    let back = Instant::now();
-    let p = wait_publish(
-        &base,
-        Duration::from_secs(5),
-        "republished within 5 s",
-        |p| p["state"] == "published" && p["publishes"] == 2,
-    )
-    .await;
-    eprintln!(
-        "janus restart: republished {} ms after Janus answered again: {p}",
-        back.elapsed().as_millis()
-    );
+    let p = republished_within_5_s(&base, "janus restart").await;
     assert!(
         p["last_error"]
             .as_str()
@@ -730,6 +734,66 @@ async fn a_whip_server_down_at_start_is_published_to_once_up() {
         "whip server up: published {} ms later",
         up.elapsed().as_millis()
     );
+    server.shutdown().await.unwrap();
+}
+
+/// The publisher's network goes away for 5 s mid-publish (the namespace's loopback is taken
+/// down: voxpace, simple-whip-server and Janus all lose each other): the session is lost,
+/// its DELETE fails and is kept; once the network is back the stale resource is deleted
+/// (or the SFU would answer 403 "in use" for ever) and the publish is back within 5 s,
+/// with the default backoff (up to 10 s) in force. Janus ends with one publisher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_loss_is_republished_after_the_stale_resource_is_deleted() {
+    if in_namespace("a_network_loss_is_republished_after_the_stale_resource_is_deleted") {
+        return;
+    }
+    let mut sfu = Sfu::new();
+    sfu.start_janus().await;
+    sfu.start_whip(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::env::set_var("VOXPACE_JANUS_TOKEN", TOKEN);
+    std::fs::write(
+        &cfg,
+        format!(
+            "[transport]\nwhip_url = \"{}\"\nwhip_token_env = \"VOXPACE_JANUS_TOKEN\"\n\
+             [server]\nlisten = \"127.0.0.1:0\"\noutputs = [\"agent\"]\n",
+            endpoint_url()
+        ),
+    )
+    .unwrap();
+    let config = voxpace_runtime::Config::load(&cfg).unwrap();
+    let server = voxpace_runtime::serve::Server::start(config).await.unwrap();
+    let base = format!("http://{}", server.addr());
+    wait_publish(&base, Duration::from_secs(20), "published", |p| {
+        p["state"] == "published"
+    })
+    .await;
+
+    let link = |state: &str| {
+        let ok = Command::new("ip")
+            .args(["link", "set", "lo", state])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip link set lo {state}");
+    };
+    link("down");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    link("up");
+    republished_within_5_s(&base, "network loss").await;
+    let api = JanusApi::connect().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let publishers = api.publishers().await;
+        if publishers.len() == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Janus should hold exactly the new publisher: {publishers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.shutdown().await.unwrap();
 }
 

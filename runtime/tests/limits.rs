@@ -228,6 +228,37 @@ async fn start_upload(addr: std::net::SocketAddr, audio: &[u8]) -> TcpStream {
     s
 }
 
+/// Write `piece` every `period` (`times` times) while reading what the server answers,
+/// until it closes the connection or the pieces are all sent; the answer as text.
+async fn trickle_and_read(
+    mut s: TcpStream,
+    piece: &'static [u8],
+    period: Duration,
+    times: usize,
+) -> String {
+    let (mut read, mut write) = s.split();
+    let sender = async {
+        for _ in 0..times {
+            if write.write_all(piece).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(period).await;
+        }
+    };
+    let mut got = Vec::new();
+    let reader = async {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = read.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::select! { _ = sender => {}, _ = reader => {} }
+    String::from_utf8_lossy(&got).to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_or_trickling_body_ends_its_reply_as_incomplete_with_408() {
     let dir = tempfile::tempdir().unwrap();
@@ -280,30 +311,13 @@ async fn a_stalled_or_trickling_body_ends_its_reply_as_incomplete_with_408() {
     );
 
     // One byte every 50 ms never stalls outright, but falls ever further behind real time.
-    let mut trickle = start_upload(addr, &[0, 0]).await;
-    let writer = tokio::spawn(async move {
-        let (mut read, mut write) = trickle.split();
-        let sender = async {
-            for _ in 0..400 {
-                if write.write_all(b"1\r\n\x01\r\n").await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
-        let mut got = Vec::new();
-        let reader = async {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = read.read(&mut chunk).await {
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&chunk[..n]);
-            }
-        };
-        tokio::select! { _ = sender => {}, _ = reader => {} }
-        String::from_utf8_lossy(&got).to_string()
-    });
+    let trickle = start_upload(addr, &[0, 0]).await;
+    let writer = tokio::spawn(trickle_and_read(
+        trickle,
+        b"1\r\n\x01\r\n",
+        Duration::from_millis(50),
+        400,
+    ));
     let answer = tokio::time::timeout(HANG, writer).await.unwrap().unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"reply\":2"), "{answer}");
@@ -410,4 +424,68 @@ async fn shutdown_cuts_a_stalled_upload_at_the_grace_deadline() {
         names(&seen)
     );
     assert_eq!(seen[finished.unwrap()].1["interrupted"], true);
+}
+
+/// A slow client writing one byte a second to each small-body route (marks, background,
+/// outputs, and the WHEP offer when built with WebRTC) is answered 408 within the body
+/// timeout and its connection closed, while the server keeps answering others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickling_one_byte_a_second_is_answered_408_on_every_small_body_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), "body_idle_timeout_ms = 1500\n"))
+        .await
+        .unwrap();
+    let addr = server.addr();
+    // An open reply for the marks route.
+    let opened = reqwest::Client::new()
+        .post(format!(
+            "http://{addr}/v1/outputs/default/replies?finish=false"
+        ))
+        .header("content-type", "audio/L16;rate=24000;channels=1")
+        .body(vec![0u8; 480])
+        .send()
+        .await
+        .unwrap();
+    assert!(opened.status().is_success(), "{opened:?}");
+    let mut routes = vec![
+        (
+            "POST",
+            "/v1/outputs/default/replies/1/marks",
+            "application/json",
+        ),
+        ("PUT", "/v1/outputs/default/background", "application/json"),
+        ("POST", "/v1/outputs", "application/json"),
+    ];
+    if cfg!(feature = "webrtc") {
+        routes.push(("POST", "/whep/default", "application/sdp"));
+    }
+    let trickles: Vec<_> = routes
+        .into_iter()
+        .map(|(method, path, ct)| {
+            tokio::spawn(async move {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                let head = format!(
+                    "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-type: {ct}\r\ncontent-length: 100\r\n\r\n"
+                );
+                s.write_all(head.as_bytes()).await.unwrap();
+                let started = std::time::Instant::now();
+                let answer = trickle_and_read(s, b" ", Duration::from_secs(1), 100).await;
+                (path, started.elapsed(), answer)
+            })
+        })
+        .collect();
+    // Others are served meanwhile.
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    for t in trickles {
+        let (path, took, answer) = tokio::time::timeout(HANG, t).await.unwrap().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            took < Duration::from_secs(8),
+            "{path}: answered after {took:?}"
+        );
+    }
+    server.shutdown().await.unwrap();
 }

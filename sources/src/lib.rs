@@ -144,5 +144,5 @@ pub use mixer::{
 };
 pub use reply::{decode_file, decode_reply, ReplyAudio, ReplyLevel};
 pub use stream::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
-pub use tts::TtsResampler;
+pub use tts::{TtsResampler, TTS_RATES};
 pub use worker::MAX_RESTARTS;

@@ -62,12 +62,17 @@ impl std::fmt::Debug for TtsResampler {
     }
 }
 
+/// The input sample rates [`TtsResampler`] takes, in Hz.
+pub const TTS_RATES: std::ops::RangeInclusive<u32> = 4_000..=192_000;
+
 impl TtsResampler {
     /// A converter from `in_rate` Hz with `in_channels` interleaved channels to `format`.
     pub fn new(in_rate: u32, in_channels: u16, format: Format) -> Result<Self, Error> {
-        if !(4_000..=192_000).contains(&in_rate) {
+        if !TTS_RATES.contains(&in_rate) {
             return Err(Error::InvalidArgument(format!(
-                "TTS sample rate {in_rate} Hz is not in 4000..=192000 Hz"
+                "TTS sample rate {in_rate} Hz is not in {}..={} Hz",
+                TTS_RATES.start(),
+                TTS_RATES.end()
             )));
         }
         if !(1..=8).contains(&in_channels) {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::{mpsc, watch};
@@ -102,6 +102,7 @@ impl Resource {
             .await
             .map_err(|e| http_err(with_causes(&e)))?;
         let status = response.status();
+        let retry_after = retry_after(&response);
         let location = response
             .headers()
             .get(LOCATION)
@@ -116,6 +117,7 @@ impl Resource {
                 url: endpoint.to_owned(),
                 status: status.as_u16(),
                 message: body.trim().to_owned(),
+                retry_after,
             });
         }
         let location =
@@ -137,28 +139,92 @@ impl Resource {
 
     /// DELETE the resource, waiting at most `delete_timeout`.
     async fn delete(&self) -> Result<(), Error> {
-        let mut request = self
-            .http
-            .delete(self.url.clone())
-            .timeout(self.delete_timeout);
-        if let Some(token) = &self.token {
-            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let response = request.send().await.map_err(|e| Error::Http {
-            url: self.url.to_string(),
+        delete_url(
+            &self.http,
+            self.url.clone(),
+            self.token.as_deref(),
+            self.delete_timeout,
+        )
+        .await
+    }
+}
+
+/// The `Retry-After` of a response, when it is in delta-seconds.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// DELETE `url`, waiting at most `timeout`; 2xx is done, anything else an error.
+async fn delete_url(
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    token: Option<&str>,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let mut request = http.delete(url.clone()).timeout(timeout);
+    if let Some(token) = token {
+        request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = request.send().await.map_err(|e| Error::Http {
+        url: url.to_string(),
+        reason: with_causes(&e),
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(Error::Rejected {
+            url: url.to_string(),
+            status: status.as_u16(),
+            retry_after: retry_after(&response),
+            message: response.text().await.unwrap_or_default().trim().to_owned(),
+        })
+    }
+}
+
+/// DELETE a resource left behind by a lost session (its first DELETE failed). 404 counts
+/// as done: the server has already forgotten it.
+pub(crate) async fn delete_stale(resource: &str, options: &ClientOptions) -> Result<(), Error> {
+    let url = parse_endpoint(resource)?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(options.delete_timeout)
+        .build()
+        .map_err(|e| Error::Http {
+            url: resource.to_owned(),
             reason: with_causes(&e),
         })?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(Error::Rejected {
-                url: self.url.to_string(),
-                status: status.as_u16(),
-                message: response.text().await.unwrap_or_default().trim().to_owned(),
-            })
-        }
+    match delete_url(
+        &http,
+        url,
+        options.bearer_token.as_deref(),
+        options.delete_timeout,
+    )
+    .await
+    {
+        Err(Error::Rejected { status: 404, .. }) => Ok(()),
+        other => other,
     }
+}
+
+/// Does anything answer HTTP at `endpoint` (any status), within `timeout`? A cheap OPTIONS
+/// while backing off, to come back soon after an unreachable server answers again.
+pub(crate) async fn answers(endpoint: &str, timeout: Duration) -> bool {
+    let Ok(url) = parse_endpoint(endpoint) else {
+        return false;
+    };
+    let Ok(http) = reqwest::Client::builder().connect_timeout(timeout).build() else {
+        return false;
+    };
+    http.request(reqwest::Method::OPTIONS, url)
+        .timeout(timeout)
+        .send()
+        .await
+        .is_ok()
 }
 
 /// Offer, POST, answer, connect: the part WHIP and WHEP clients share.

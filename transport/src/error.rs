@@ -45,6 +45,8 @@ pub enum Error {
         status: u16,
         /// The response body (the server's explanation), trimmed.
         message: String,
+        /// The server's `Retry-After` (delta-seconds), when it sent one.
+        retry_after: Option<std::time::Duration>,
     },
     /// ICE/DTLS did not reach the connected state in time, or the connection failed.
     #[error("peer connection did not connect: {0}")]
@@ -126,6 +128,7 @@ mod tests {
             url: "http://sfu/whip".into(),
             status,
             message: String::new(),
+            retry_after: None,
         };
         assert_eq!(rejected(403).kind(), ErrorKind::Retryable, "in use");
         assert_eq!(rejected(503).kind(), ErrorKind::Retryable);

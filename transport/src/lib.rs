@@ -23,6 +23,7 @@
 //! - [`OpusEncoder`], [`OpusDecoder`]: the codec, also for receivers.
 //! - [`Error`]: everything that can go wrong, and [`Error::kind`] (what a caller can do).
 
+mod admission;
 mod background;
 mod client;
 mod error;

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn, Instrument};
 use voxpace_core::{Clock, ErrorKind};
 
-use crate::client::parse_endpoint;
+use crate::client::{answers, delete_stale, parse_endpoint};
 use crate::peer::random_u64;
 use crate::{ClientOptions, Error, Publisher, WhipSession};
 
@@ -248,6 +248,7 @@ impl WhipPublisher {
             backoff,
             status: status_tx,
             unit: || (random_u64() >> 11) as f64 / (1u64 << 53) as f64,
+            stale: None,
         };
         let task = runtime.spawn(
             supervisor
@@ -315,7 +316,7 @@ async fn futures_select_all<F: Future<Output = ()> + Unpin>(futures: impl Iterat
 
 /// One way of being published, so that the supervisor can be tested without a network.
 #[async_trait::async_trait]
-trait Link: Send + 'static {
+trait Link: Send + Sync + 'static {
     type Session: Send;
     /// One attempt: offer, POST, answer, connect.
     async fn publish(&mut self) -> Result<Self::Session, Error>;
@@ -325,6 +326,10 @@ trait Link: Send + 'static {
     async fn lost(session: &mut Self::Session) -> String;
     /// DELETE the resource and close (bounded by the link's own timeouts).
     async fn close(session: Self::Session) -> Result<(), Error>;
+    /// DELETE a resource left behind (2xx or 404: done).
+    async fn delete(&self, resource: &str) -> Result<(), Error>;
+    /// Does the endpoint answer HTTP at all (cheap, bounded)?
+    async fn probe(&self) -> bool;
     /// The bound for an attempt in flight to finish when stopping.
     fn stop_bound(&self) -> Duration;
     /// The endpoint, for logs.
@@ -357,6 +362,14 @@ impl Link for WhipLink {
         session.close().await
     }
 
+    async fn delete(&self, resource: &str) -> Result<(), Error> {
+        delete_stale(resource, &self.options).await
+    }
+
+    async fn probe(&self) -> bool {
+        answers(&self.endpoint, PROBE_PERIOD).await
+    }
+
     fn stop_bound(&self) -> Duration {
         self.options.delete_timeout
     }
@@ -372,23 +385,26 @@ struct Supervisor<C, L, R> {
     backoff: Backoff,
     status: watch::Sender<PublishStatus>,
     unit: R,
+    /// A resource whose DELETE failed after a lost session, until a DELETE gets 2xx/404.
+    stale: Option<String>,
 }
 
-/// What to do after a failure.
-enum Next {
-    Retry(Duration),
-    GiveUp,
-}
+/// How often an unreachable endpoint is probed while backing off.
+const PROBE_PERIOD: Duration = Duration::from_secs(1);
 
 impl<C: Clock, L: Link, R: FnMut() -> f64 + Send + 'static> Supervisor<C, L, R> {
+    /// Update the status; watchers are woken only when the state changes (one
+    /// `publish_state` event per state), readers always see the latest figures.
     fn set(&self, change: impl FnOnce(&mut PublishStatus)) {
         let now = self.clock.now();
-        self.status.send_modify(|s| {
+        self.status.send_if_modified(|s| {
             let before = s.state;
             change(s);
-            if s.state != before {
+            let changed = s.state != before;
+            if changed {
                 s.since = now;
             }
+            changed
         });
     }
 
@@ -406,6 +422,9 @@ impl<C: Clock, L: Link, R: FnMut() -> f64 + Send + 'static> Supervisor<C, L, R> 
         tokio::pin!(stopping);
         let mut failures = 0u32;
         loop {
+            // A resource a lost session left behind holds the endpoint "in use": free it
+            // before offering again.
+            self.delete_stale().await;
             self.set(|s| {
                 s.state = PublishState::Connecting;
                 s.attempts += 1;
@@ -431,9 +450,9 @@ impl<C: Clock, L: Link, R: FnMut() -> f64 + Send + 'static> Supervisor<C, L, R> 
                 }
             };
             let Some(result) = result else {
-                return self.stopped();
+                return self.stopped().await;
             };
-            let next = match result {
+            let (delay, error, probe) = match result {
                 Ok(mut session) => {
                     let resource = L::resource(&session);
                     info!(endpoint = self.link.endpoint(), %resource, "published over WHIP");
@@ -441,88 +460,155 @@ impl<C: Clock, L: Link, R: FnMut() -> f64 + Send + 'static> Supervisor<C, L, R> 
                         s.state = PublishState::Published;
                         s.failures = 0;
                         s.publishes += 1;
-                        s.resource = Some(resource);
+                        s.resource = Some(resource.clone());
                     });
                     let lost = tokio::select! {
                         reason = L::lost(&mut session) => Some(reason),
                         _ = &mut stopping => None,
                     };
                     // Free the resource either way: after a loss the server may still hold
-                    // it and refuse the republish as "in use".
-                    let closed = L::close(session).await;
+                    // it and refuse the republish as "in use". A DELETE that fails (the
+                    // network is down) is kept and retried before each new POST.
+                    if let Err(e) = L::close(session).await {
+                        warn!(%resource, error = %e, "WHIP resource DELETE failed; retrying it before the next POST");
+                        self.stale = Some(resource);
+                    }
                     let Some(reason) = lost else {
-                        if let Err(e) = closed {
-                            warn!(error = %e, "WHIP resource DELETE failed");
-                        }
-                        return self.stopped();
+                        return self.stopped().await;
                     };
                     failures = 1;
                     let error = format!("connection lost: {reason}");
                     warn!(endpoint = self.link.endpoint(), %error, "WHIP session lost; republishing");
-                    let delay = self.backoff.delay(failures, (self.unit)());
-                    self.set(|s| {
-                        s.last_error = Some(error);
-                        s.resource = None;
-                        s.failures = failures;
-                    });
-                    Next::Retry(delay)
+                    (
+                        Some(self.backoff.delay(failures, (self.unit)())),
+                        error,
+                        false,
+                    )
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
-                    let next = match e.kind() {
-                        ErrorKind::Retryable => {
-                            Next::Retry(self.backoff.delay(failures, (self.unit)()))
-                        }
+                    let delay = match e.kind() {
+                        ErrorKind::Retryable => Some(self.backoff.delay(failures, (self.unit)())),
                         ErrorKind::InvalidInput if matches!(e, Error::Rejected { .. }) => {
-                            Next::Retry(self.backoff.delay(u32::MAX, (self.unit)()))
+                            Some(self.backoff.delay(u32::MAX, (self.unit)()))
                         }
-                        _ => Next::GiveUp,
+                        _ => None,
+                    };
+                    // The server says when to come back: no sooner, and never later than
+                    // the slowest pace.
+                    let delay = match &e {
+                        Error::Rejected {
+                            retry_after: Some(after),
+                            ..
+                        } => delay.map(|d| d.max(*after).min(self.backoff.max)),
+                        _ => delay,
+                    };
+                    // "In use" because of the resource a lost session left: delete it now
+                    // and come back at the first step.
+                    let delay = match &e {
+                        Error::Rejected { status: 403, .. } if self.stale.is_some() => {
+                            self.delete_stale().await;
+                            delay.map(|d| {
+                                if self.stale.is_none() {
+                                    self.backoff.initial
+                                } else {
+                                    d
+                                }
+                            })
+                        }
+                        _ => delay,
                     };
                     let attempt = self.status.borrow().attempts;
-                    match next {
-                        Next::Retry(delay) => warn!(
+                    match delay {
+                        Some(delay) => warn!(
                             endpoint = self.link.endpoint(),
                             attempt,
                             retry_in_ms = delay.as_millis() as u64,
                             error = %e,
                             "WHIP publish failed"
                         ),
-                        Next::GiveUp => warn!(
+                        None => warn!(
                             endpoint = self.link.endpoint(),
                             attempt,
                             error = %e,
                             "WHIP publish failed; not retrying"
                         ),
                     }
-                    self.set(|s| {
-                        s.last_error = Some(e.to_string());
-                        s.failures = failures;
-                    });
-                    next
+                    // Nothing answered: probe while waiting, to come back as soon as the
+                    // server does.
+                    let probe = matches!(e, Error::Http { .. });
+                    (delay, e.to_string(), probe)
                 }
             };
-            match next {
-                Next::Retry(delay) => {
-                    self.set(|s| {
-                        s.state = PublishState::Retrying;
-                        s.retry_in = Some(delay);
-                    });
-                    let deadline = self.clock.now() + delay;
-                    tokio::select! {
-                        _ = self.clock.sleep_until(deadline) => {}
-                        _ = &mut stopping => return self.stopped(),
-                    }
+            // One status change (one `publish_state` event) per state change.
+            let Some(delay) = delay else {
+                self.set(|s| {
+                    s.state = PublishState::Failed;
+                    s.last_error = Some(error);
+                    s.failures = failures;
+                    s.resource = None;
+                });
+                stopping.as_mut().await;
+                return self.stopped().await;
+            };
+            self.set(|s| {
+                s.state = PublishState::Retrying;
+                s.last_error = Some(error);
+                s.failures = failures;
+                s.resource = None;
+                s.retry_in = Some(delay);
+            });
+            // Wait for the delay; while nothing answered, probe every `PROBE_PERIOD` and
+            // end the wait as soon as the endpoint answers again.
+            let deadline = self.clock.now() + delay;
+            loop {
+                let wake = if probe {
+                    (self.clock.now() + PROBE_PERIOD).min(deadline)
+                } else {
+                    deadline
+                };
+                tokio::select! {
+                    _ = self.clock.sleep_until(wake) => {}
+                    _ = &mut stopping => return self.stopped().await,
                 }
-                Next::GiveUp => {
-                    self.set(|s| s.state = PublishState::Failed);
-                    stopping.as_mut().await;
-                    return self.stopped();
+                if self.clock.now() >= deadline {
+                    break;
+                }
+                let answers = tokio::select! {
+                    a = self.link.probe() => a,
+                    _ = &mut stopping => return self.stopped().await,
+                };
+                if answers {
+                    info!(
+                        endpoint = self.link.endpoint(),
+                        "WHIP endpoint answers again; retrying now"
+                    );
+                    break;
                 }
             }
         }
     }
 
-    fn stopped(&self) {
+    /// Try the DELETE of a resource a lost session left behind; kept on failure (logged
+    /// once per failure), forgotten on 2xx or 404.
+    async fn delete_stale(&mut self) {
+        let Some(resource) = self.stale.clone() else {
+            return;
+        };
+        match self.link.delete(&resource).await {
+            Ok(()) => {
+                info!(%resource, "stale WHIP resource deleted");
+                self.stale = None;
+            }
+            Err(e) => {
+                warn!(%resource, error = %e, "DELETE of the stale WHIP resource failed; retrying it before the next POST")
+            }
+        }
+    }
+
+    async fn stopped(&mut self) {
+        // Bounded by the link's DELETE timeout.
+        self.delete_stale().await;
         self.set(|s| {
             s.state = PublishState::Stopped;
             s.resource = None;
@@ -567,12 +653,20 @@ mod tests {
         closed: Arc<Mutex<Vec<Duration>>>,
         lifetime: Option<Duration>,
         attempt_takes: Duration,
+        /// The network is down over this span of clock time: nothing answers (no POST,
+        /// DELETE or probe). A probe answers only once it is over (never without one).
+        outage: std::ops::Range<Duration>,
+        /// The server still holds a resource (a session not deleted): POSTs get 403.
+        held: Arc<Mutex<bool>>,
+        deletes: Arc<Mutex<Vec<Duration>>>,
     }
 
     struct FakeSession {
         clock: VirtualClock,
         lifetime: Option<Duration>,
         closed: Arc<Mutex<Vec<Duration>>>,
+        outage: std::ops::Range<Duration>,
+        held: Arc<Mutex<bool>>,
     }
 
     #[async_trait::async_trait]
@@ -583,15 +677,31 @@ mod tests {
             self.attempts_at.lock().unwrap().push(self.clock.now());
             let done = self.clock.now() + self.attempt_takes;
             self.clock.sleep_until(done).await;
+            if self.outage.contains(&self.clock.now()) {
+                return Err(refused());
+            }
+            if *self.held.lock().unwrap() {
+                return Err(Error::Rejected {
+                    url: "http://sfu/whip/endpoint/1".into(),
+                    status: 403,
+                    message: "Endpoint ID already in use".into(),
+                    retry_after: None,
+                });
+            }
             let next = if self.script.is_empty() {
                 Ok(())
             } else {
                 self.script.remove(0)
             };
-            next.map(|()| FakeSession {
-                clock: self.clock.clone(),
-                lifetime: self.lifetime.take(),
-                closed: self.closed.clone(),
+            next.map(|()| {
+                *self.held.lock().unwrap() = true;
+                FakeSession {
+                    clock: self.clock.clone(),
+                    lifetime: self.lifetime.take(),
+                    closed: self.closed.clone(),
+                    outage: self.outage.clone(),
+                    held: self.held.clone(),
+                }
             })
         }
 
@@ -612,7 +722,24 @@ mod tests {
 
         async fn close(session: FakeSession) -> Result<(), Error> {
             session.closed.lock().unwrap().push(session.clock.now());
+            if session.outage.contains(&session.clock.now()) {
+                return Err(refused());
+            }
+            *session.held.lock().unwrap() = false;
             Ok(())
+        }
+
+        async fn delete(&self, _resource: &str) -> Result<(), Error> {
+            self.deletes.lock().unwrap().push(self.clock.now());
+            if self.outage.contains(&self.clock.now()) {
+                return Err(refused());
+            }
+            *self.held.lock().unwrap() = false;
+            Ok(())
+        }
+
+        async fn probe(&self) -> bool {
+            !self.outage.is_empty() && self.clock.now() >= self.outage.end
         }
 
         fn stop_bound(&self) -> Duration {
@@ -633,6 +760,7 @@ mod tests {
 
     struct Run {
         clock: VirtualClock,
+        deletes: Arc<Mutex<Vec<Duration>>>,
         attempts_at: Arc<Mutex<Vec<Duration>>>,
         closed: Arc<Mutex<Vec<Duration>>>,
         status: watch::Receiver<PublishStatus>,
@@ -646,6 +774,23 @@ mod tests {
         lifetime: Option<Duration>,
         attempt_takes: Duration,
     ) -> Run {
+        run_with_outage(
+            clock,
+            script,
+            lifetime,
+            attempt_takes,
+            Duration::ZERO..Duration::ZERO,
+        )
+    }
+
+    fn run_with_outage(
+        clock: VirtualClock,
+        script: Vec<Result<(), Error>>,
+        lifetime: Option<Duration>,
+        attempt_takes: Duration,
+        outage: std::ops::Range<Duration>,
+    ) -> Run {
+        let deletes = Arc::new(Mutex::new(Vec::new()));
         let attempts_at = Arc::new(Mutex::new(Vec::new()));
         let closed = Arc::new(Mutex::new(Vec::new()));
         let link = FakeLink {
@@ -655,6 +800,9 @@ mod tests {
             closed: closed.clone(),
             lifetime,
             attempt_takes,
+            outage,
+            held: Arc::default(),
+            deletes: deletes.clone(),
         };
         let (status_tx, status) = watch::channel(PublishStatus::new(clock.now()));
         let (stop, stop_rx) = watch::channel(false);
@@ -664,10 +812,12 @@ mod tests {
             backoff: Backoff::default(),
             status: status_tx,
             unit: || 0.0,
+            stale: None,
         };
         let task = tokio::spawn(supervisor.run(stop_rx, std::future::pending()));
         Run {
             clock,
+            deletes,
             attempts_at,
             closed,
             status,
@@ -751,6 +901,7 @@ mod tests {
             url: "http://sfu/whip/endpoint/1".into(),
             status: 401,
             message: "Unauthorized".into(),
+            retry_after: None,
         };
         let script = vec![
             Err(unauthorized()),
@@ -759,6 +910,7 @@ mod tests {
                 url: "http://sfu/whip/endpoint/1".into(),
                 status: 403,
                 message: "Endpoint ID already in use".into(),
+                retry_after: None,
             }),
             Ok(()),
         ];
@@ -821,5 +973,100 @@ mod tests {
         assert_eq!(secs(&r.closed.lock().unwrap()), [0.3]);
         assert_eq!(r.status.borrow().state, PublishState::Stopped);
         let _ = &r.attempts_at;
+    }
+
+    #[tokio::test]
+    async fn after_a_network_loss_the_failed_delete_is_retried_and_the_publish_is_back_within_a_probe_period(
+    ) {
+        // Published at 0, lost at 60 with the network down until 100: the DELETE fails,
+        // POSTs find nobody; the server still holds the old resource.
+        let mut r = run_with_outage(
+            VirtualClock::auto_advance(),
+            vec![],
+            Some(Duration::from_secs(60)),
+            Duration::ZERO,
+            Duration::from_secs(60)..Duration::from_secs(100),
+        );
+        r.status
+            .wait_for(|s| s.publishes == 2 && s.state == PublishState::Published)
+            .await
+            .unwrap();
+        let attempts = secs(&r.attempts_at.lock().unwrap());
+        let deletes = secs(&r.deletes.lock().unwrap());
+        assert_eq!(
+            secs(&r.closed.lock().unwrap()),
+            [60.0],
+            "the session's own DELETE"
+        );
+        // The backoff reached its 10 s cap during the outage, yet the probe brings the
+        // republish back within a probe period of the network.
+        let last = *attempts.last().unwrap();
+        assert!(
+            (100.0..=101.0).contains(&last),
+            "republished at {last}: {attempts:?}"
+        );
+        // The stale DELETE was retried before every POST after the loss, and not after it
+        // succeeded.
+        let after_loss: Vec<f64> = attempts.iter().copied().filter(|t| *t > 60.0).collect();
+        assert_eq!(deletes, after_loss, "one DELETE before each POST");
+        r.stop.send_replace(true);
+        r.task.await.unwrap();
+        assert_eq!(
+            r.deletes.lock().unwrap().len(),
+            after_loss.len(),
+            "nothing stale left"
+        );
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_honoured_up_to_the_slowest_pace() {
+        let busy = |secs| {
+            Err(Error::Rejected {
+                url: "http://sfu/whip/endpoint/1".into(),
+                status: 503,
+                message: "busy".into(),
+                retry_after: Some(Duration::from_secs(secs)),
+            })
+        };
+        let mut r = run(
+            VirtualClock::auto_advance(),
+            vec![busy(7), busy(60), Ok(())],
+            None,
+            Duration::ZERO,
+        );
+        r.status
+            .wait_for(|s| s.state == PublishState::Published)
+            .await
+            .unwrap();
+        assert_eq!(secs(&r.attempts_at.lock().unwrap()), [0.0, 7.0, 17.0]);
+        r.stop.send_replace(true);
+        r.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn watchers_are_woken_once_per_state_change() {
+        let clock = VirtualClock::new();
+        let mut r = run(
+            clock.clone(),
+            vec![Err(refused())],
+            None,
+            Duration::from_millis(300),
+        );
+        // The first attempt starts: the figures change, the state (connecting) does not.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(r.status.borrow().attempts, 1);
+        assert!(
+            !r.status.has_changed().unwrap(),
+            "no event without a new state"
+        );
+        // It fails: one change, to retrying, carrying the error and the wait together.
+        r.clock.advance(Duration::from_millis(300));
+        r.status.changed().await.unwrap();
+        let s = r.status.borrow_and_update().clone();
+        assert_eq!(s.state, PublishState::Retrying);
+        assert!(s.last_error.is_some() && s.retry_in.is_some(), "{s:?}");
+        r.stop.send_replace(true);
+        r.task.await.unwrap();
+        let _ = (&r.attempts_at, &r.closed, &r.deletes);
     }
 }

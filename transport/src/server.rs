@@ -5,25 +5,29 @@
 //! Every refusal is a plain-text explanation with the status the drafts and RFC 9725 use:
 //! 401 (bearer token missing/wrong, with `WWW-Authenticate: Bearer`), 404 (no such stream or
 //! session), 405 (PATCH: trickle ICE and ICE restarts are not supported), 413 (body over the
-//! limit), 415 (not `application/sdp`), 400 (not SDP), 422 (SDP without usable Opus audio),
-//! 503 (session limit reached), 500 (the WebRTC stack failed).
+//! limit), 408 (the offer body did not arrive within `body_timeout`), 415 (not
+//! `application/sdp`), 400 (not SDP), 422 (SDP without usable Opus audio), 503 (session
+//! limit reached, or too many sessions of this client still connecting: see `admission.rs`),
+//! 500 (the WebRTC stack failed).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{ConnectInfo, OriginalUri, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
-use axum::Router;
+use axum::{Extension, Router};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 use webrtc::peer_connection::PeerConnection;
 
+use crate::admission::{Limits, Refused, Seat, Seats};
 use crate::goodbye::peer_gone;
 use crate::media::{add_tracks, is_audio, spawn_reader, start_pump, RtpAudioPacket};
 use crate::peer::{build_peer, random_u64, set_local_and_gather, wait_connected, LiveCounter};
@@ -37,8 +41,18 @@ pub struct ServerConfig {
     pub bearer_tokens: Vec<String>,
     /// Largest accepted offer body in bytes (a typical offer is 1 to 6 KiB).
     pub max_body_bytes: usize,
-    /// Most concurrent sessions across all streams; further offers get 503.
+    /// Most connected sessions across all streams; further offers get 503.
     pub max_sessions: usize,
+    /// Most sessions of one stream not yet connected (being answered or waiting for ICE);
+    /// a further offer evicts the oldest of them.
+    pub max_pending_per_stream: usize,
+    /// Most sessions of one client address not yet connected, across streams; further
+    /// offers from that address get 503 with `Retry-After`. Needs the client address as
+    /// axum's `ConnectInfo<SocketAddr>` extension; without it only the per-stream bound
+    /// applies.
+    pub max_pending_per_client: usize,
+    /// The whole offer body must arrive within this long after its headers, or 408.
+    pub body_timeout: Duration,
     /// Origins allowed by CORS (e.g. `https://player.example`); empty allows any origin.
     pub allowed_origins: Vec<String>,
     /// Network and ICE settings of the server's peer connections.
@@ -51,6 +65,9 @@ impl Default for ServerConfig {
             bearer_tokens: Vec::new(),
             max_body_bytes: 64 * 1024,
             max_sessions: 256,
+            max_pending_per_stream: 32,
+            max_pending_per_client: 8,
+            body_timeout: Duration::from_secs(10),
             allowed_origins: Vec::new(),
             peer: PeerSettings::default(),
         }
@@ -77,6 +94,8 @@ pub(crate) enum Role {
 
 struct Session {
     stream: String,
+    /// Its place in admission: client address, order, connected yet.
+    seat: Seat,
     /// The span the session's tasks run in.
     span: tracing::Span,
     pc: Arc<dyn PeerConnection>,
@@ -86,11 +105,26 @@ struct Session {
 pub(crate) struct Inner {
     config: ServerConfig,
     pub(crate) role: Role,
-    sessions: Mutex<HashMap<String, Session>>,
+    sessions: Mutex<Book>,
     pub(crate) live: LiveCounter,
-    /// Offers being answered right now: they count against `max_sessions` too, so that
-    /// concurrent offers cannot overshoot the limit.
-    pending: AtomicUsize,
+}
+
+/// The sessions and the offers being answered, under one lock so that counting and
+/// admitting are one step.
+#[derive(Default)]
+struct Book {
+    sessions: HashMap<String, Session>,
+    seats: Seats,
+}
+
+impl Book {
+    fn limits(config: &ServerConfig) -> Limits {
+        Limits {
+            max_sessions: config.max_sessions,
+            max_pending_per_stream: config.max_pending_per_stream,
+            max_pending_per_client: config.max_pending_per_client,
+        }
+    }
 }
 
 /// Session bookkeeping shared by both roles.
@@ -99,20 +133,31 @@ impl Inner {
         Arc::new(Self {
             config,
             role,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Book::default()),
             live: LiveCounter::default(),
-            pending: AtomicUsize::new(0),
         })
     }
 
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        // Session maps stay consistent even if a holder panicked: every update is one insert
+    fn lock_book(&self) -> std::sync::MutexGuard<'_, Book> {
+        // The book stays consistent even if a holder panicked: every update is one insert
         // or remove.
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sessions not yet connected, and offers being answered (of one stream, or all).
+    pub(crate) fn pending(&self, stream: Option<&str>) -> usize {
+        let book = self.lock_book();
+        let waiting = book
+            .sessions
+            .values()
+            .filter(|s| !s.seat.connected && stream.is_none_or(|n| s.stream == n))
+            .count();
+        book.seats.answering(stream) + waiting
+    }
+
     pub(crate) fn session_ids(&self, stream: Option<&str>) -> Vec<String> {
-        self.lock_sessions()
+        self.lock_book()
+            .sessions
             .iter()
             .filter(|(_, s)| stream.is_none_or(|n| s.stream == n))
             .map(|(id, _)| id.clone())
@@ -121,7 +166,7 @@ impl Inner {
 
     /// End a session: stop its tasks and close its peer connection. Idempotent.
     pub(crate) fn remove(&self, id: &str, why: &str) -> bool {
-        let Some(session) = self.lock_sessions().remove(id) else {
+        let Some(session) = self.lock_book().sessions.remove(id) else {
             return false;
         };
         session
@@ -146,8 +191,30 @@ impl Inner {
         }
     }
 
+    /// The session's peer connected: it leaves the pending ones. `false` (and the session
+    /// is ended) when `max_sessions` listeners were connected meanwhile.
+    fn connected(&self, id: &str) -> bool {
+        let mut book = self.lock_book();
+        let others = book.sessions.values().filter(|s| s.seat.connected).count();
+        let full = others >= self.config.max_sessions;
+        if let Some(s) = book.sessions.get_mut(id) {
+            s.seat.connected = !full;
+        }
+        drop(book);
+        if full {
+            self.remove(
+                id,
+                &format!(
+                    "the server reached its limit of {} connected sessions",
+                    self.config.max_sessions
+                ),
+            );
+        }
+        !full
+    }
+
     fn add_task(&self, id: &str, task: JoinHandle<()>) {
-        match self.lock_sessions().get_mut(id) {
+        match self.lock_book().sessions.get_mut(id) {
             Some(s) => s.tasks.push(task),
             None => task.abort(),
         }
@@ -315,9 +382,22 @@ async fn read_offer(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
+    // Bounded in size and in time: a client that stalls or trickles its offer is answered
+    // 408 and its connection closed, so it cannot hold a request slot.
+    let bytes =
+        match tokio::time::timeout(config.body_timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(read) => read.map_err(|_| too_large())?,
+            Err(_) => {
+                return Err(Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the offer body did not arrive within {} ms",
+                        config.body_timeout.as_millis()
+                    ),
+                )
+                .with_header(header::CONNECTION, HeaderValue::from_static("close")))
+            }
+        };
     String::from_utf8(bytes.to_vec())
         .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "the offer is not UTF-8 text"))
 }
@@ -326,9 +406,11 @@ async fn post_offer(
     State(inner): State<Arc<Inner>>,
     OriginalUri(uri): OriginalUri,
     Path(stream): Path<String>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let client = client.map(|Extension(ConnectInfo(addr))| addr.ip());
     if let Err(r) = check_auth(&inner.config, &headers) {
         return r.into_response();
     }
@@ -361,17 +443,9 @@ async fn post_offer(
         Err(OfferProblem::Malformed(m)) => return text(StatusCode::BAD_REQUEST, m),
         Err(OfferProblem::Unusable(m)) => return text(StatusCode::UNPROCESSABLE_ENTITY, m),
     };
-    let Some(_slot) = Slot::reserve(&inner) else {
-        let mut r = text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the server is at its limit of {} sessions; try again later",
-                inner.config.max_sessions
-            ),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return r;
+    let slot = match Slot::reserve(&inner, &stream, client) {
+        Ok(slot) => slot,
+        Err(refused) => return busy(&inner.config, refused),
     };
     // Every line this session logs (webrtc-rs' own included, see `traced.rs`) carries the
     // stream: the runtime names WHEP streams after its output ids.
@@ -379,7 +453,7 @@ async fn post_offer(
         Role::Egress(_) => tracing::info_span!("whep", output = %stream),
         Role::Ingress(_) => tracing::info_span!("whip_ingest", stream = %stream),
     };
-    match create_session(&inner, &stream, checked, publishers)
+    match create_session(&inner, slot, checked, publishers)
         .instrument(span)
         .await
     {
@@ -402,34 +476,100 @@ async fn post_offer(
     }
 }
 
-/// A reserved place under `max_sessions` while an offer is answered.
-struct Slot<'a>(&'a Inner);
+/// 503 for an offer admission refused, with `Retry-After`: a busy client may try again
+/// once its pending sessions have connected or timed out.
+fn busy(config: &ServerConfig, refused: Refused) -> Response {
+    let (message, retry) = match refused {
+        Refused::Full => (
+            format!(
+                "the server is at its limit of {} connected sessions; try again later",
+                config.max_sessions
+            ),
+            5,
+        ),
+        Refused::ClientBusy => (
+            format!(
+                "this address already has {} sessions that have not connected yet (transport.whep_max_pending_per_client); try again once they connect or time out",
+                config.max_pending_per_client
+            ),
+            config.peer.connect_timeout.as_secs().max(1),
+        ),
+        Refused::StreamBusy => (
+            format!(
+                "{} offers for this stream are being answered right now; try again shortly",
+                config.max_pending_per_stream
+            ),
+            1,
+        ),
+    };
+    let mut r = text(StatusCode::SERVICE_UNAVAILABLE, message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+    r
+}
+
+/// An admitted offer while it is answered; its seat becomes the session's, or is released
+/// when dropped.
+struct Slot<'a> {
+    inner: &'a Inner,
+    stream: String,
+    ticket: u64,
+}
 
 impl<'a> Slot<'a> {
-    fn reserve(inner: &'a Inner) -> Option<Self> {
-        // Under the session lock, so that counting and reserving are one step.
-        let sessions = inner.lock_sessions();
-        let pending = inner.pending.load(Ordering::Acquire);
-        if sessions.len() + pending >= inner.config.max_sessions {
-            return None;
+    fn reserve(
+        inner: &'a Inner,
+        stream: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Self, Refused> {
+        let mut guard = inner.lock_book();
+        let book = &mut *guard;
+        let admitted = book.seats.admit(
+            book.sessions.iter().map(|(id, s)| (id, &s.seat)),
+            stream,
+            client,
+            Book::limits(&inner.config),
+        )?;
+        let slot = Slot {
+            inner,
+            stream: stream.to_owned(),
+            ticket: admitted.ticket,
+        };
+        if let Some(oldest) = admitted.evict {
+            // `remove` takes the lock again.
+            drop(guard);
+            inner.remove(
+                &oldest,
+                "evicted: a newer offer arrived while this stream had its limit of sessions not yet connected",
+            );
         }
-        inner.pending.fetch_add(1, Ordering::AcqRel);
-        Some(Slot(inner))
+        Ok(slot)
+    }
+
+    /// Turn the seat into a session's (a slot's seat is released only here or on drop).
+    fn seat(&self, book: &mut Book) -> Seat {
+        book.seats.release(self.ticket).unwrap_or_else(|| Seat {
+            stream: self.stream.clone(),
+            client: None,
+            order: self.ticket,
+            connected: false,
+        })
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+        self.inner.lock_book().seats.release(self.ticket);
     }
 }
 
 async fn create_session(
     inner: &Arc<Inner>,
-    stream: &str,
+    slot: Slot<'_>,
     checked: crate::sdp::CheckedOffer,
     publishers: Option<Vec<Publisher>>,
 ) -> Result<(String, String), Error> {
+    let stream = slot.stream.as_str();
     let settings = &inner.config.peer;
     let (pc, mut events) = build_peer(settings, &inner.live).await?;
     let result = async {
@@ -456,15 +596,20 @@ async fn create_session(
     };
 
     let id = format!("{:016x}{:016x}", random_u64(), random_u64());
-    inner.lock_sessions().insert(
-        id.clone(),
-        Session {
-            stream: stream.to_owned(),
-            span: tracing::Span::current(),
-            pc: pc.clone(),
-            tasks: Vec::new(),
-        },
-    );
+    {
+        let mut book = inner.lock_book();
+        let seat = slot.seat(&mut book);
+        book.sessions.insert(
+            id.clone(),
+            Session {
+                stream: stream.to_owned(),
+                seat,
+                span: tracing::Span::current(),
+                pc: pc.clone(),
+                tasks: Vec::new(),
+            },
+        );
+    }
     tracing::info!(session = %id, "session created");
 
     if let Role::Ingress(tx) = &inner.role {
@@ -507,6 +652,12 @@ async fn create_session(
             }
             return;
         }
+        if !weak
+            .upgrade()
+            .is_some_and(|inner| inner.connected(&session))
+        {
+            return;
+        }
         if let (Some(inner), Some(publishers)) = (weak.upgrade(), &publishers) {
             for (out, publisher) in outgoing.iter().zip(publishers) {
                 match start_pump(out, publisher.subscribe()).await {
@@ -527,8 +678,21 @@ async fn create_session(
     Ok((id, answer))
 }
 
-/// A page that plays the stream with the browser's own WebRTC (a WHEP client in 40 lines).
-async fn player_page() -> Response {
+/// A page that plays the stream with the browser's own WebRTC (a WHEP client in 40 lines);
+/// 404 for a stream that is not published, as a POST would get.
+async fn player_page(State(inner): State<Arc<Inner>>, Path(stream): Path<String>) -> Response {
+    if let Role::Egress(streams) = &inner.role {
+        if !streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&stream)
+        {
+            return text(
+                StatusCode::NOT_FOUND,
+                format!("no stream named \"{stream}\" is published here"),
+            );
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         include_str!("../assets/player.html"),
@@ -545,7 +709,8 @@ async fn delete_session(
         return r.into_response();
     }
     let known = inner
-        .lock_sessions()
+        .lock_book()
+        .sessions
         .get(&session)
         .is_some_and(|s| s.stream == stream);
     if known && inner.remove(&session, "DELETE by the client") {

@@ -77,6 +77,13 @@ impl WhepServer {
         self.inner.live.get()
     }
 
+    /// Sessions not yet connected (offers being answered, peers still in ICE/DTLS): bounded
+    /// by `ServerConfig::max_pending_per_stream` and `max_pending_per_client`.
+    /// Of one stream, or of all.
+    pub fn pending_sessions(&self, stream: Option<&str>) -> usize {
+        self.inner.pending(stream)
+    }
+
     /// End one session, as a DELETE would.
     pub fn end_session(&self, session: &str) -> bool {
         self.inner.remove(session, "ended by the server")

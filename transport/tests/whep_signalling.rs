@@ -9,29 +9,6 @@ use common::*;
 use voxpace_core::Format;
 use voxpace_transport::{ClientOptions, Error, WhepServer, WhepViewer};
 
-/// A syntactically valid offer whose audio section carries `rtpmap` and `direction`.
-fn offer(media: &str, rtpmap: &str, direction: &str) -> String {
-    [
-        "v=0",
-        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-        "s=-",
-        "t=0 0",
-        "a=group:BUNDLE 0",
-        &format!("m={media} 9 UDP/TLS/RTP/SAVPF 0"),
-        "c=IN IP4 0.0.0.0",
-        "a=mid:0",
-        &format!("a={rtpmap}"),
-        &format!("a={direction}"),
-        "a=ice-ufrag:abcd",
-        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
-        "a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
-        "a=setup:actpass",
-        "a=rtcp-mux",
-        "",
-    ]
-    .join("\r\n")
-}
-
 struct Reply {
     status: u16,
     body: String,
@@ -295,6 +272,13 @@ async fn bad_requests_get_the_right_status_and_the_server_keeps_serving() {
         .unwrap()
         .starts_with("text/html"));
     assert!(page.text().await.unwrap().contains("RTCPeerConnection"));
+    // ... and 404 for a stream that is not published, as its POST gets.
+    let unknown = client
+        .get(url.replace("/agent", "/nobody"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
 
     // After all that, a real viewer still gets audio.
     assert!(
@@ -380,7 +364,10 @@ async fn offers_beyond_the_session_limit_get_503() {
             status, message, ..
         }) => {
             assert_eq!(status, 503);
-            assert!(message.contains("limit of 1 sessions"), "{message}");
+            assert!(
+                message.contains("limit of 1 connected sessions"),
+                "{message}"
+            );
         }
         other => panic!("expected 503, got {other:?}"),
     }

@@ -84,3 +84,87 @@ async fn a_16k_track_published_over_whip_arrives_intact() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A stand-in WHIP server that answers the first POST `503` with `Retry-After: 2` (as an
+/// SFU at capacity would) and then lets the real ingest endpoint behind it answer: the
+/// publisher waits the 2 s it was told, not its 0.5 s first backoff step, then publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_with_retry_after_is_retried_when_the_server_said() {
+    use std::sync::{Arc, Mutex};
+    use voxpace_core::MonotonicClock;
+    use voxpace_transport::{Backoff, PublishState, WhipPublisher, WhipPublisherConfig};
+
+    let format = Format::new(16_000, 1, 20).unwrap();
+    let (publisher, feed) = publisher(format);
+    let (ingest, mut tracks) = WhipIngest::new(server_config());
+    let posts: Arc<Mutex<Vec<std::time::Instant>>> = Arc::default();
+    let seen = posts.clone();
+    let stand_in =
+        axum::Router::new()
+            .nest("/whip", ingest.router())
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let seen = seen.clone();
+                    async move {
+                        use axum::response::IntoResponse;
+                        if req.method() == axum::http::Method::POST {
+                            let first = {
+                                let mut posts = seen.lock().unwrap();
+                                posts.push(std::time::Instant::now());
+                                posts.len() == 1
+                            };
+                            if first {
+                                return (
+                                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                    [(axum::http::header::RETRY_AFTER, "2")],
+                                    "at capacity",
+                                )
+                                    .into_response();
+                            }
+                        }
+                        next.run(req).await
+                    }
+                },
+            ));
+    let base = serve(stand_in).await;
+    let _agent = Agent::start(format, feed);
+    let whip = WhipPublisher::start(
+        vec![publisher],
+        WhipPublisherConfig {
+            endpoint: format!("{base}/whip/room-1"),
+            options: ClientOptions {
+                bearer_token: Some(TOKEN.into()),
+                peer: fast_peer(),
+                ..Default::default()
+            },
+            backoff: Backoff::default(),
+        },
+        MonotonicClock::new(),
+    )
+    .unwrap();
+    let mut status = whip.watch();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.state == PublishState::Published),
+    )
+    .await
+    .expect("published after the wait the server asked for")
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), tracks.recv())
+        .await
+        .expect("the endpoint receives the track")
+        .unwrap();
+    let posts = posts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 2, "one refused POST, one that published");
+    let waited = posts[1] - posts[0];
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(4),
+        "the second POST came {waited:?} after the 503 (Retry-After: 2)"
+    );
+    assert!(whip
+        .status()
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("503")));
+    whip.stop().await;
+}

@@ -171,6 +171,9 @@ pub(crate) struct RawTransport {
     pub whep: Option<Spanned<bool>>,
     pub whep_listen: Option<Spanned<String>>,
     pub whep_peer_timeout_ms: Option<Spanned<u64>>,
+    pub whep_connect_timeout_ms: Option<Spanned<u64>>,
+    pub whep_max_pending_per_output: Option<Spanned<usize>>,
+    pub whep_max_pending_per_client: Option<Spanned<usize>>,
     /// The default endpoint for every output (`{output}` becomes the output id), with its
     /// token written here or read from the environment variable `whip_token_env` names.
     pub whip_url: Option<Spanned<String>>,
@@ -186,7 +189,7 @@ pub(crate) struct RawTransport {
     #[serde(default)]
     pub opus: RawOpus,
     #[serde(default)]
-    pub tokens: Vec<String>,
+    pub tokens: Vec<Spanned<String>>,
 }
 
 /// Where one output publishes, overriding `transport.whip_url` and its token.
@@ -223,7 +226,7 @@ pub(crate) struct RawServer {
     pub max_outputs: Option<Spanned<usize>>,
     pub shutdown_grace_ms: Option<Spanned<u64>>,
     #[serde(default)]
-    pub tokens: Vec<String>,
+    pub tokens: Vec<Spanned<String>>,
     pub header_read_timeout_ms: Option<Spanned<u64>>,
     pub body_idle_timeout_ms: Option<Spanned<u64>>,
     pub keep_alive_timeout_ms: Option<Spanned<u64>>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::diagnostics::Issues;
 use super::schema::RawServer;
 use super::transport::TransportConfig;
-use super::values::{check_output_id, ms_in, number_in, socket_addr, span_of, HOUR_MS};
+use super::values::{check_output_id, ms_in, number_in, socket_addr, span_of, tokens_in, HOUR_MS};
 
 /// The HTTP server of `voxpace serve`.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +127,7 @@ pub(crate) fn check(
             0..=HOUR_MS,
             issues,
         ),
-        tokens: s.tokens.clone(),
+        tokens: tokens_in(&s.tokens, "server.tokens", issues),
         header_read_timeout: timeout(
             &s.header_read_timeout_ms,
             10_000,

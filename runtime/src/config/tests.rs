@@ -231,3 +231,18 @@ fn a_port_in_use_is_named_by_the_key_it_came_from() {
         .to_string();
     assert!(e.contains("`--listen"), "{e}");
 }
+
+#[test]
+fn no_empty_token_anywhere() {
+    let issues = issues_of(
+        "[server]\ntokens = [\"\"]\n[transport]\ntokens = [\" \"]\nwhip_url = \"http://sfu/whip\"\nwhip_token = \"\"\n",
+    );
+    let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+    for key in ["server.tokens", "transport.tokens", "transport.whip_token"] {
+        assert!(keys.contains(&key), "{key}: {keys:?}");
+    }
+    assert!(
+        issues.iter().all(|i| i.problem.contains("empty token")),
+        "{issues:?}"
+    );
+}

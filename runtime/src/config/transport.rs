@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::diagnostics::{Issue, Issues};
 use super::schema::RawTransport;
-use super::values::{check_output_id, ms_in, number_in, socket_addr, HOUR_MS};
+use super::values::{check_output_id, ms_in, number_in, socket_addr, tokens_in, HOUR_MS};
 
 /// Opus encoder settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,13 @@ pub struct TransportConfig {
     pub whep_listen: Option<SocketAddr>,
     /// A listener heard from for this long is dropped (it vanished without closing).
     pub whep_peer_timeout: Duration,
+    /// A listener whose peer connection has not connected this long after its answer is
+    /// dropped.
+    pub whep_connect_timeout: Duration,
+    /// Most listeners of one output not yet connected; a further offer evicts the oldest.
+    pub whep_max_pending_per_output: usize,
+    /// Most listeners of one client address not yet connected; further offers get 503.
+    pub whep_max_pending_per_client: usize,
     /// Publish each agent output to this WHIP endpoint (`{output}` becomes the output id)
     /// unless `whip_outputs` names the output.
     pub whip_url: Option<String>,
@@ -195,6 +202,29 @@ pub(crate) fn check(t: &RawTransport, issues: &mut Issues<'_>) -> TransportConfi
             1..=HOUR_MS,
             issues,
         ),
+        whep_connect_timeout: ms_in(
+            &t.whep_connect_timeout_ms,
+            15_000,
+            "transport.whep_connect_timeout_ms",
+            1..=HOUR_MS,
+            issues,
+        ),
+        whep_max_pending_per_output: number_in(
+            &t.whep_max_pending_per_output,
+            32,
+            "transport.whep_max_pending_per_output",
+            1..=100_000,
+            "sessions",
+            issues,
+        ),
+        whep_max_pending_per_client: number_in(
+            &t.whep_max_pending_per_client,
+            8,
+            "transport.whep_max_pending_per_client",
+            1..=100_000,
+            "sessions",
+            issues,
+        ),
         whip_url,
         whip_token,
         whip_outputs,
@@ -214,7 +244,7 @@ pub(crate) fn check(t: &RawTransport, issues: &mut Issues<'_>) -> TransportConfi
         ),
         whip_retry,
         opus,
-        tokens: t.tokens.clone(),
+        tokens: tokens_in(&t.tokens, "transport.tokens", issues),
     }
 }
 
@@ -285,9 +315,18 @@ fn token(
             );
             None
         }
+        (Some(t), None) if t.trim().is_empty() => {
+            issues.add(
+                None,
+                format!("{table}.{name}"),
+                format!("{t:?} is an empty token"),
+                "a non-empty secret, or no token at all",
+            );
+            None
+        }
         (Some(t), None) => Some(t.clone()),
         (None, Some(e)) => match std::env::var(e.get_ref()) {
-            Ok(t) if !t.is_empty() => Some(t),
+            Ok(t) if !t.trim().is_empty() => Some(t),
             _ => {
                 issues.add(
                     Some(e.span()),

@@ -15,6 +15,26 @@ pub(crate) fn span_of<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
     v.as_ref().map(|s| s.span())
 }
 
+/// Bearer tokens as written; an empty or whitespace-only one (which would match an empty
+/// credential such as a bare `?access_token`) is an issue at its line.
+pub(crate) fn tokens_in(
+    list: &[Spanned<String>],
+    key: &str,
+    issues: &mut Issues<'_>,
+) -> Vec<String> {
+    for t in list {
+        if t.get_ref().trim().is_empty() {
+            issues.add(
+                Some(t.span()),
+                key,
+                format!("{:?} is an empty token", t.get_ref()),
+                "non-empty secrets (remove the entry; no tokens at all leaves the endpoints open)",
+            );
+        }
+    }
+    list.iter().map(|t| t.get_ref().clone()).collect()
+}
+
 /// The value written, or `default`.
 pub(crate) fn value_or<T: Copy>(v: &Option<Spanned<T>>, default: T) -> T {
     v.as_ref().map_or(default, |s| *s.get_ref())

@@ -98,19 +98,54 @@ pub(crate) async fn check(
         Some(Err(())) => None,
         None => from_query,
     };
+    // An empty credential (`?access_token=`, a bare `?access_token`) never matches, whatever
+    // the configuration holds (config check refuses empty tokens too).
+    let presented = presented.filter(|t| !t.trim().is_empty());
     match presented {
         Some(token) if any_equal(token.as_bytes(), &allowed) => next.run(req).await,
+        // A valid token without the right for this endpoint (a listener token on a control
+        // endpoint): RFC 6750 §3.1's 403 insufficient_scope.
+        Some(token)
+            if any_equal(
+                token.as_bytes(),
+                &tokens_for(Group::Listening, &c.server, &c.transport),
+            ) =>
+        {
+            insufficient_scope(group)
+        }
         presented => refuse(group, presented.is_some()),
     }
 }
 
-fn refuse(group: Group, had_token: bool) -> Response {
-    let which = match group {
+fn insufficient_scope(group: Group) -> Response {
+    let mut response = ApiError::of(
+        Answer::Forbidden,
+        ApiKind::InvalidInput,
+        "insufficient_scope",
+        format!(
+            "this token is valid but does not open this endpoint; it needs {}",
+            needs(group)
+        ),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"voxpace\", error=\"insufficient_scope\""),
+    );
+    response
+}
+
+fn needs(group: Group) -> &'static str {
+    match group {
         Group::Listening => {
             "a listener token (transport.tokens) or a control token (server.tokens)"
         }
         _ => "a control token (server.tokens)",
-    };
+    }
+}
+
+fn refuse(group: Group, had_token: bool) -> Response {
+    let which = needs(group);
     let message = if had_token {
         format!("the token is not valid here; this endpoint needs {which}")
     } else {

@@ -80,9 +80,9 @@ pub(crate) async fn serve(
             _ = stopped(&mut stop) => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => match permits.clone().try_acquire_owned() {
+                Ok((stream, peer)) => match permits.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        conns.spawn(connection(stream, app.clone(), limits, conn_stop.clone(), permit));
+                        conns.spawn(connection(stream, peer, app.clone(), limits, conn_stop.clone(), permit));
                     }
                     Err(_) => refuse(stream, &refusals, busy.clone()),
                 },
@@ -133,6 +133,7 @@ fn refuse(mut stream: TcpStream, refusals: &Arc<Semaphore>, busy: Arc<[u8]>) {
 /// One connection: hyper's HTTP/1.1 state machine, watched for slow headers and idleness.
 async fn connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     app: Router,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
@@ -149,6 +150,11 @@ async fn connection(
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let guard = RequestGuard::begin(requests.clone());
         let mut app = app.clone();
+        // The client address, as axum's `ConnectInfo`: the WHEP server bounds the sessions
+        // each address has not yet connected.
+        let mut req = req;
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         async move {
             let response = tower_service::Service::call(&mut app, req.map(Body::new)).await?;
             Ok::<_, Infallible>(response.map(|inner| Body::new(GuardedBody { inner, guard })))

@@ -21,6 +21,8 @@ pub enum Answer {
     NotFound,
     /// A token is needed, or the one sent is not valid here.
     Unauthorized,
+    /// The token is valid but does not open this endpoint (RFC 6750 §3.1 `insufficient_scope`).
+    Forbidden,
     /// The request conflicts with the state (it exists, another request streams, no
     /// background configured).
     Conflict,
@@ -47,6 +49,7 @@ pub fn status(answer: Answer, kind: ApiKind) -> StatusCode {
         },
         Answer::NotFound => StatusCode::NOT_FOUND,
         Answer::Unauthorized => StatusCode::UNAUTHORIZED,
+        Answer::Forbidden => StatusCode::FORBIDDEN,
         Answer::Conflict => StatusCode::CONFLICT,
         Answer::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Answer::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -61,8 +64,10 @@ pub fn status(answer: Answer, kind: ApiKind) -> StatusCode {
 /// status to a kind, for answers that come with a status only.
 pub fn foreign(status: StatusCode) -> (&'static str, ApiKind) {
     let code = match status {
-        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable_entity",
         StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",

@@ -46,14 +46,22 @@ pub fn parse_content_type(value: Option<&str>) -> Result<Wire, ApiError> {
                 let v = v.trim().trim_matches('"');
                 match k.trim().to_ascii_lowercase().as_str() {
                     "rate" => {
-                        rate = Some(v.parse::<u32>().ok().filter(|r| (1_000..=192_000).contains(r)).ok_or_else(
-                            || ApiError::unsupported(format!("rate={v} in {value:?}: expected a sample rate between 1000 and 192000")),
+                        // The range the TTS resampler takes: anything else would play wrong.
+                        let rates = voxpace_sources::TTS_RATES;
+                        rate = Some(v.parse::<u32>().ok().filter(|r| rates.contains(r)).ok_or_else(
+                            || ApiError::unsupported(format!("rate={v} in {value:?}: expected a sample rate between {} and {} Hz", rates.start(), rates.end())),
                         )?)
                     }
                     "channels" => {
-                        channels = v.parse::<u16>().ok().filter(|c| (1..=2).contains(c)).ok_or_else(|| {
-                            ApiError::unsupported(format!("channels={v} in {value:?}: expected 1 or 2"))
-                        })?
+                        channels = v
+                            .parse::<u16>()
+                            .ok()
+                            .filter(|c| (1..=2).contains(c))
+                            .ok_or_else(|| {
+                                ApiError::unsupported(format!(
+                                    "channels={v} in {value:?}: expected 1 or 2"
+                                ))
+                            })?
                     }
                     "endian" | "endianness" => {
                         big_endian = match v.to_ascii_lowercase().as_str() {
@@ -105,6 +113,11 @@ pub struct Converter {
     remaining: Option<u64>,
     resampler: Option<voxpace_sources::TtsResampler>,
     scratch: Vec<i16>,
+    /// A WAV reply's layout while the next request body's header is awaited: every WAV
+    /// body is a whole file, so its header is parsed, never played as samples.
+    between_bodies: Option<Layout>,
+    /// Input is WAV (a header per body), not raw PCM.
+    wav: bool,
 }
 
 impl Converter {
@@ -126,6 +139,8 @@ impl Converter {
             remaining: None,
             resampler: None,
             scratch: Vec::new(),
+            between_bodies: None,
+            wav: matches!(wire, Wire::Wav),
         };
         if let Some(l) = layout {
             // Raw layouts were range-checked when the content type was parsed.
@@ -166,7 +181,20 @@ impl Converter {
             )),
             None => Ok(()),
             Some(h) => {
-                self.set_layout((h.rate, h.channels, false))?;
+                let layout = (h.rate, h.channels, false);
+                match self.between_bodies.take() {
+                    // Another body of the same layout: the resampler carries on.
+                    Some(before) if before == layout => self.layout = Some(layout),
+                    // A new layout: what the old resampler holds plays first.
+                    Some(_) => {
+                        if let Some(r) = self.resampler.as_mut() {
+                            out.extend_from_slice(r.flush());
+                        }
+                        self.resampler = None;
+                        self.set_layout(layout)?;
+                    }
+                    None => self.set_layout(layout)?,
+                }
                 self.remaining = h.data_len;
                 let data = self.carry.split_off(h.data_start);
                 self.carry.clear();
@@ -221,9 +249,23 @@ impl Converter {
         Ok(())
     }
 
+    /// A request body of a WAV reply ended without finishing the reply: the next body is a
+    /// WAV file of its own, header first. (PCM bodies simply continue.)
+    pub fn end_of_body(&mut self) {
+        if self.wav {
+            self.between_bodies = self.layout.take().or(self.between_bodies);
+            self.remaining = None;
+            self.carry.clear();
+        }
+    }
+
     /// Flush the resampler at the end of the reply; `Err` with the number of bytes of an
     /// incomplete sample (frame) left over, or if a WAV stream never reached its data.
     pub fn finish(&mut self, out: &mut Vec<i16>) -> Result<(), ApiError> {
+        // Finished between two WAV bodies: nothing new to parse.
+        if self.layout.is_none() {
+            self.layout = self.between_bodies.take();
+        }
         if self.layout.is_none() {
             return Err(ApiError::bad_request(
                 "bad_audio",

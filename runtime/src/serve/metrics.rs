@@ -171,6 +171,26 @@ pub(crate) fn render(state: &AppState) -> String {
             "WebRTC peers listening.",
             &peers,
         );
+        // Offers being answered and listeners not yet connected (bounded per output and per
+        // client address: `transport.whep_max_pending_per_*`).
+        if let Some(whep) = &state.whep {
+            let pending: Vec<(String, f64)> = outputs
+                .values()
+                .map(|o| {
+                    (
+                        format!("{{output=\"{}\"}}", o.id),
+                        whep.pending_sessions(Some(&o.id)) as f64,
+                    )
+                })
+                .collect();
+            family(
+                &mut out,
+                "voxpace_whep_pending",
+                "gauge",
+                "WHEP listeners not yet connected (offers being answered, ICE/DTLS under way).",
+                &pending,
+            );
+        }
         let whip = |f: &dyn Fn(&voxpace_transport::PublishStatus) -> f64| -> Vec<(String, f64)> {
             outputs
                 .values()

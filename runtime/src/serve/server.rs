@@ -48,8 +48,14 @@ impl Server {
                     ice_disconnected_timeout: config.transport.whep_peer_timeout,
                     ice_keepalive_interval: (config.transport.whep_peer_timeout / 3)
                         .min(Duration::from_secs(2)),
+                    connect_timeout: config.transport.whep_connect_timeout,
                     ..super::publish::peer_settings(config.transport.whep_listen.unwrap_or(addr))
                 },
+                // Offers that never connect are bounded apart from connected listeners;
+                // the client address comes from the front door (`conn.rs`).
+                max_pending_per_stream: config.transport.whep_max_pending_per_output,
+                max_pending_per_client: config.transport.whep_max_pending_per_client,
+                body_timeout: config.server.body_idle_timeout,
                 ..Default::default()
             })
         });

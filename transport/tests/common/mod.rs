@@ -242,3 +242,26 @@ pub fn align(
     }
     best
 }
+
+/// A syntactically valid offer whose audio section carries `rtpmap` and `direction`.
+pub fn offer(media: &str, rtpmap: &str, direction: &str) -> String {
+    [
+        "v=0",
+        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0",
+        &format!("m={media} 9 UDP/TLS/RTP/SAVPF 0"),
+        "c=IN IP4 0.0.0.0",
+        "a=mid:0",
+        &format!("a={rtpmap}"),
+        &format!("a={direction}"),
+        "a=ice-ufrag:abcd",
+        "a=ice-pwd:abcdefghijklmnopqrstuvwx",
+        "a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
+        "a=setup:actpass",
+        "a=rtcp-mux",
+        "",
+    ]
+    .join("\r\n")
+}

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::shared::St;
+use super::shared::{small_body, St};
 use crate::contract::replies::{MarksBody, ReplyView};
 use crate::marks;
 use crate::serve::error::ApiError;
@@ -21,10 +21,12 @@ const SHAPE: &str = r#"[{"at_ms": 0, "text": "Hello"}, {"at_ms": 420, "text": " 
 pub(super) async fn add_marks(
     State(state): St,
     Path((id, reply)): Path<(String, u64)>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<ReplyView>), ApiError> {
     let output = state.output(&id)?;
     let slot = find_reply(&output, reply)?;
+    // Bounded in size and time like every small body: a stalled one is answered 408.
+    let body = small_body(&state, body).await?;
     // Read against the document's schema; a bare list's items are named `marks[i]`.
     let body: MarksBody =
         crate::contract::strict::parse(&body, "MarksBody", "marks").map_err(|p| {

@@ -131,6 +131,9 @@ pub(crate) async fn stream_in(
                 body.credit(samples.len() as u64 / ch);
             }
         }
+        if !finish {
+            converter.end_of_body();
+        }
         if finish {
             samples.clear();
             let tail = converter.finish(&mut samples);
