@@ -2,11 +2,14 @@
 //!
 //! - `cargo xtask ci`: what CI runs (`.ci/run`) and the README's test command.
 //! - `cargo xtask matrix`: the cross-crate integration matrix ([`matrix`]).
-//! - `cargo xtask bench`: one benchmark report, Rust and the Python reference side by side.
+//! - `cargo xtask bench`: one benchmark report, Rust and the Python reference side by side;
+//!   `cargo xtask bench --against REV`: the core's figures of this tree against REV's
+//!   ([`against`]).
 //! - `cargo xtask new-plugin NAME`: a new sink plugin from the template ([`new_plugin`]).
 //!
 //! Each subcommand lives in its own module; this file only dispatches.
 
+mod against;
 mod bench;
 mod ci;
 mod matrix;
@@ -27,6 +30,9 @@ commands:
                 (`cargo xtask matrix --help` for options)
   bench [--quick]
                 run the benchmarks and the Python reference's, print one report with ratios
+  bench --against REV
+                the core's frame bench, capacity and memory of this tree and of REV,
+                alternating in one run, with ratios new/old
   new-plugin NAME
                 scaffold plugins/NAME from plugins/template, build it and run the plugin
                 check on it
