@@ -81,7 +81,8 @@ impl Json {
             line += &format!(",\"{k}\":{v}");
         }
         line += "}\n";
-        file.write_all(line.as_bytes()).expect("--json file writable");
+        file.write_all(line.as_bytes())
+            .expect("--json file writable");
     }
 }
 

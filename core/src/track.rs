@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::commands::{Bus, Command};
+use crate::control::Control;
 use crate::events::{Event, EventSender};
 use crate::intake::{Intake, IntakeReader};
-use crate::mailbox::Mailbox;
 use crate::reply_state::ReplyState;
 use crate::reports::Outcomes;
 use crate::shared::{Counters, Shared};
@@ -67,24 +67,27 @@ impl Speech {
 /// or [`crate::FrameClock`] does that); everything else happens through [`TrackHandle`].
 pub struct Track {
     shared: Arc<Shared>,
-    commands: Arc<Mailbox<Command>>,
+    /// Holds the control side's state, whose command mailbox this side drains.
     handle: TrackHandle,
-    limiter: Limiter,
+    /// How the bus is mixed without the true-peak limiter: clip rather than soft knee.
+    clip: bool,
     intake: IntakeReader,
     current: Option<Current>,
     outcomes: Outcomes,
     events: EventSender,
     pts: u64,
     frame_index: u64,
-    frames: u64,
+    /// Frames that carried speech (`frame_index` counts them all).
     speech_frames: u64,
     paused: bool,
     handled_through: u64,
     speaking: bool,
-    silent_frames: u64,
-    grace_frames: u64,
-    fade_values: usize,
-    threshold_values: usize,
+    // Counts and settings in 32 bits: this struct is per track, and thousands of tracks
+    // share one clock thread's cache.
+    silent_frames: u32,
+    grace_frames: u32,
+    fade_values: u32,
+    threshold_values: u32,
     background: Option<Box<Bus>>,
     taps: Vec<Tap>,
     true_peak: Option<Box<TruePeak>>,
@@ -135,7 +138,6 @@ impl Track {
         let frame_ms = format.frame_ms() as u64;
         let frames_in = |d: Duration| (d.as_millis() as u64).div_ceil(frame_ms);
         let shared = Arc::new(Shared::new(format, values(config.buffer)));
-        let commands = Arc::new(Mailbox::new());
         let bad = |e: voxpace_loudness::Error| Error::InvalidConfig(e.to_string());
         if let Some(n) = &config.loudness {
             n.validate().map_err(bad)?;
@@ -159,26 +161,20 @@ impl Track {
             })),
             false => None,
         };
-        let intake = Arc::new(Intake::new(
-            shared.clone(),
-            config.manual_input,
-            config.loudness,
-        ));
+        let intake = Intake::new(shared.clone(), config.manual_input, config.loudness);
         Ok(Self {
-            handle: TrackHandle::new(intake, commands.clone()),
-            commands,
+            handle: TrackHandle::new(Arc::new(Control::new(intake))),
             intake: IntakeReader::empty(shared.clone()),
             outcomes: Outcomes::new(shared.clone(), frames_in(config.report_timeout)),
             events: EventSender::new(shared.clone()),
-            fade_values: values(config.interrupt_fade).min(format.frame_len()),
-            threshold_values: values(config.start_threshold),
-            grace_frames: frames_in(config.grace_period),
+            fade_values: small(values(config.interrupt_fade).min(format.frame_len()) as u64),
+            threshold_values: small(values(config.start_threshold) as u64),
+            grace_frames: small(frames_in(config.grace_period)),
             shared,
-            limiter: config.limiter,
+            clip: matches!(config.limiter, Limiter::Clip),
             current: None,
             pts: 0,
             frame_index: 0,
-            frames: 0,
             speech_frames: 0,
             paused: false,
             handled_through: 0,
@@ -273,10 +269,9 @@ impl Track {
         self.update_speaking(filled > 0, pts);
 
         // Only this side writes these counters: plain stores, no read-modify-write.
-        self.frames += 1;
         self.speech_frames += (filled > 0) as u64;
         let c = &self.shared.counters;
-        c.frames.store(self.frames, Ordering::Relaxed);
+        c.frames.store(self.frame_index + 1, Ordering::Relaxed);
         c.speech_frames.store(self.speech_frames, Ordering::Relaxed);
         self.pts += format.frame_samples() as u64;
         self.shared.play.set_pts(self.pts);
@@ -291,19 +286,19 @@ impl Track {
     }
 
     fn apply_commands(&mut self) {
-        if self.commands.is_empty() {
+        if self.handle.control().commands.is_empty() {
             return;
         }
         // Rare (a control call happened): the clone lets `apply` borrow the track mutably.
-        let commands = self.commands.clone();
-        commands.drain(|command| self.apply(command));
+        let control = self.handle.control().clone();
+        control.commands.drain(|command| self.apply(command));
     }
 
     fn apply(&mut self, command: Command) {
         match command {
             Command::Intake(reader) => self.intake.replace(*reader),
             Command::Background(bg) => self.background = bg,
-            Command::Events(tx) => self.events.subscribe(*tx),
+            Command::Events(tx) => self.events.subscribe(tx),
             Command::AttachSink(tap) => {
                 if tap.owns {
                     self.outcomes.owner_attached();
@@ -391,7 +386,7 @@ impl Track {
 
     /// Start the next queued reply if it may start (threshold met or finished).
     fn start_next_reply(&mut self) -> bool {
-        let Some(state) = self.intake.start_next(self.threshold_values) else {
+        let Some(state) = self.intake.start_next(self.threshold_values as usize) else {
             return false;
         };
         for tap in &mut self.taps {
@@ -450,7 +445,7 @@ impl Track {
         let mut speech = Speech::NONE;
         let playing = self.current.as_ref().is_some_and(|c| c.started);
         if playing && audible && self.fade_values > 0 {
-            let fade = self.fade_values;
+            let fade = self.fade_values as usize;
             let faded = self.intake.take(&mut out[..fade]);
             apply_fade_out(&mut out[..faded], self.shared.format.channels() as usize);
             let channels = self.shared.format.channels() as u64;
@@ -564,7 +559,8 @@ impl Track {
         match filled {
             // The true-peak limiter sums for itself (`limit_true_peak`).
             Ok(()) if self.true_peak.is_some() => {}
-            Ok(()) => self.limiter.mix_into(out, bus),
+            Ok(()) if self.clip => Limiter::Clip.mix_into(out, bus),
+            Ok(()) => Limiter::SoftKnee.mix_into(out, bus),
             Err(panic) => {
                 self.background = None;
                 let reason = panic_message(panic.as_ref());
@@ -609,7 +605,7 @@ impl Track {
             }
             return;
         }
-        self.silent_frames += 1;
+        self.silent_frames = self.silent_frames.saturating_add(1);
         let idle = self.current.is_none() && self.shared.room.used() == 0;
         if self.speaking && idle && self.silent_frames >= self.grace_frames {
             self.set_speaking(false, pts);
@@ -634,6 +630,12 @@ impl Drop for Track {
             current.state.wake_closed();
         }
     }
+}
+
+/// A count or setting in 32 bits (saturating: a grace period or threshold past 4 billion
+/// frames or values means "never" either way).
+fn small(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
 }
 
 /// The text of a panic payload, for events.
