@@ -18,8 +18,9 @@ pub(crate) struct Control {
     /// Checked by the frame side once per frame.
     pub(crate) commands: Mailbox<Command>,
     pub(crate) intake: Intake,
-    /// Attached sinks' progress, for `TrackHandle::wait_for_sinks` (control side only).
-    pub(crate) sinks: Mutex<Vec<Watched>>,
+    /// Attached sinks' progress, for `TrackHandle::wait_for_sinks` (control side only);
+    /// boxed once the first sink attaches (most tracks have none).
+    pub(crate) sinks: Mutex<Option<Box<Vec<Watched>>>>,
 }
 
 impl Control {
@@ -27,7 +28,7 @@ impl Control {
         Self {
             commands: Mailbox::new(),
             intake,
-            sinks: Mutex::new(Vec::new()),
+            sinks: Mutex::new(None),
         }
     }
 }

@@ -108,6 +108,7 @@ impl TrackHandle {
         let (tap, progress) = sink_tap::spawn(id, sink, &SinkLink::new(self.shared()))?;
         self.send(Command::AttachSink(tap))?;
         let mut sinks = self.control.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        let sinks = sinks.get_or_insert_with(Box::default);
         sinks.retain(|(_, p)| !p.finished());
         sinks.push((id, progress));
         Ok(id)
@@ -132,7 +133,9 @@ impl TrackHandle {
             .sinks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
+            .as_deref()
+            .cloned()
+            .unwrap_or_default();
         let mut spins = 0u32;
         for (_, progress) in &sinks {
             while !progress.settled() {

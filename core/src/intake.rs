@@ -37,9 +37,10 @@ use crate::{Error, ReplyId};
 use voxpace_loudness::ReplyGain;
 
 /// Entries the intake ring holds: start markers and blocks. Blocks grow when the ring
-/// fills, so it holds the whole buffer however small the pushes are (32 slots: blocks of at
-/// most 1/16 of the buffer). The ring costs 0.9 KB, allocated with the first reply.
-const INTAKE_SLOTS: usize = 32;
+/// fills, so it holds the whole buffer however small the pushes are (16 slots: blocks of at
+/// most 1/8 of the buffer; up to 8 short replies queued before `IntakeFull`). The ring
+/// costs 0.7 KB, allocated with the first reply.
+const INTAKE_SLOTS: usize = 16;
 
 /// The shortest block opened (unless the buffer is so short that 1/16 of it is shorter).
 const MIN_BLOCK: std::time::Duration = std::time::Duration::from_millis(200);

@@ -75,10 +75,8 @@ pub struct Track {
     current: Option<Current>,
     outcomes: Outcomes,
     events: EventSender,
-    pts: u64,
+    /// Frames rendered so far (the next frame's pts is this many frames in).
     frame_index: u64,
-    /// Frames that carried speech (`frame_index` counts them all).
-    speech_frames: u64,
     paused: bool,
     handled_through: u64,
     speaking: bool,
@@ -111,7 +109,7 @@ impl std::fmt::Debug for Track {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Track")
             .field("format", &self.shared.format)
-            .field("pts", &self.pts)
+            .field("pts", &self.next_pts())
             .field("paused", &self.paused)
             .finish_non_exhaustive()
     }
@@ -173,9 +171,7 @@ impl Track {
             shared,
             clip: matches!(config.limiter, Limiter::Clip),
             current: None,
-            pts: 0,
             frame_index: 0,
-            speech_frames: 0,
             paused: false,
             handled_through: 0,
             speaking: false,
@@ -205,7 +201,7 @@ impl Track {
 
     /// The pts the next frame will carry.
     pub fn next_pts(&self) -> u64 {
-        self.pts
+        self.frame_index * self.shared.format.frame_samples() as u64
     }
 
     pub(crate) fn count_late(&self) {
@@ -225,8 +221,9 @@ impl Track {
             format.frame_len(),
             "render needs exactly one frame"
         );
-        out.fill(0);
-        let pts = self.pts;
+        // No clearing here: every path below writes all of `out` (speech, then zeros past
+        // it), and clearing first would write the frame twice.
+        let pts = self.next_pts();
         // Reports that answer this frame's sink messages are taken on the next frame,
         // never by a race within this one (renders on a virtual clock rely on it).
         for tap in &mut self.taps {
@@ -268,14 +265,16 @@ impl Track {
         self.meter_output(out);
         self.update_speaking(filled > 0, pts);
 
-        // Only this side writes these counters: plain stores, no read-modify-write.
-        self.speech_frames += (filled > 0) as u64;
+        // Only this side writes these counters: plain loads and stores, no
+        // read-modify-write (and no copy of them in the track: it is per-track state).
         let c = &self.shared.counters;
         c.frames.store(self.frame_index + 1, Ordering::Relaxed);
-        c.speech_frames.store(self.speech_frames, Ordering::Relaxed);
-        self.pts += format.frame_samples() as u64;
-        self.shared.play.set_pts(self.pts);
+        if filled > 0 {
+            let n = c.speech_frames.load(Ordering::Relaxed);
+            c.speech_frames.store(n + 1, Ordering::Relaxed);
+        }
         self.frame_index += 1;
+        self.shared.play.set_pts(self.next_pts());
         FrameInfo {
             pts,
             sample_rate: format.sample_rate(),
