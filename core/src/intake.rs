@@ -134,15 +134,16 @@ impl Carry {
 pub(crate) struct Intake {
     shared: Arc<Shared>,
     side: Mutex<IntakeSide>,
-    /// What each new reply is normalised to.
-    normalise: Option<crate::Normalise>,
+    /// What each new reply is normalised to (boxed: most tracks do not normalise, and this
+    /// struct is per track).
+    normalise: Option<Box<crate::Normalise>>,
 }
 
 struct IntakeSide {
     /// Created with the first reply (boxed: an idle track holds one pointer for it).
     rings: Option<Box<SideRings>>,
     /// The open block and the reply it belongs to.
-    tail: Option<(ReplyId, Arc<Block>)>,
+    tail: Option<Arc<Block>>,
     last_id: u64,
     open: Option<Arc<ReplyState>>,
     accepting: bool,
@@ -194,7 +195,7 @@ impl IntakeSide {
 
     /// No more samples go into the open block.
     fn seal_tail(&mut self) {
-        if let Some((_, block)) = self.tail.take() {
+        if let Some(block) = self.tail.take() {
             block.seal();
         }
     }
@@ -220,7 +221,7 @@ impl Intake {
     ) -> Self {
         Self {
             shared,
-            normalise,
+            normalise: normalise.map(Box::new),
             side: Mutex::new(IntakeSide {
                 rings: None,
                 tail: None,
@@ -239,7 +240,7 @@ impl Intake {
     /// A new reply's gain, when replies are normalised (checked in `Track::new`).
     pub(crate) fn reply_gain(&self) -> Option<voxpace_loudness::ReplyGain> {
         let format = self.shared.format;
-        let n = self.normalise?;
+        let n = *self.normalise.as_deref()?;
         voxpace_loudness::ReplyGain::new(format.sample_rate(), format.channels(), n).ok()
     }
 
@@ -415,10 +416,11 @@ impl Intake {
         room.bound.saturating_sub(room.used()) / ch * ch
     }
 
+    /// The open block has room for `reply`'s samples. An open block always belongs to the
+    /// open reply (opening, finishing and interrupting seal it), so the id is not kept.
     fn tail_has_room(&self, side: &IntakeSide, reply: ReplyId) -> bool {
-        side.tail
-            .as_ref()
-            .is_some_and(|(id, b)| *id == reply && b.room() > 0)
+        side.open.as_ref().is_some_and(|o| o.id == reply)
+            && side.tail.as_ref().is_some_and(|b| b.room() > 0)
     }
 
     /// Append the first `n` values of `input` (whole sample frames) to the reply's blocks,
@@ -442,9 +444,9 @@ impl Intake {
                 }
                 let block = Arc::new(Block::with_capacity(self.block_capacity(n - done, slots)));
                 side.send_block(block.clone());
-                side.tail = Some((state.id, block));
+                side.tail = Some(block);
             }
-            let (_, block) = side.tail.as_ref().expect("ensured above");
+            let block = side.tail.as_ref().expect("ensured above");
             let block = block.clone();
             let k = block.room().min(n - done);
             let mut k = k - k % ch;
@@ -587,7 +589,7 @@ impl Intake {
     /// Mark a reply finished (no more audio) once.
     pub(crate) fn finish(&self, state: &ReplyState) {
         let mut side = self.side();
-        if side.tail.as_ref().is_some_and(|(id, _)| *id == state.id) {
+        if side.open.as_ref().is_some_and(|o| o.id == state.id) {
             // Sealed before `finished` is set: once the frame side sees the reply
             // finished, it sees its last block complete.
             side.seal_tail();

@@ -87,9 +87,55 @@ pub struct Track {
     fade_values: u32,
     threshold_values: u32,
     background: Option<Box<Bus>>,
-    taps: Vec<Tap>,
+    taps: Taps,
     true_peak: Option<Box<TruePeak>>,
     meter: Option<Box<OutputMeter>>,
+}
+
+/// The attached sinks' taps: one pointer while there are none (most tracks), the list
+/// boxed with the first (the frame side applies the attach command: a control event).
+struct Taps(Option<Box<Vec<Tap>>>);
+
+impl Taps {
+    fn push(&mut self, tap: Tap) {
+        self.0.get_or_insert_with(Box::default).push(tap);
+    }
+
+    fn swap_remove(&mut self, i: usize) -> Tap {
+        self.0.as_mut().expect("index in range").swap_remove(i)
+    }
+}
+
+impl std::ops::Deref for Taps {
+    type Target = [Tap];
+    fn deref(&self) -> &[Tap] {
+        self.0.as_deref().map_or(&[], |v| v)
+    }
+}
+
+impl std::ops::DerefMut for Taps {
+    fn deref_mut(&mut self) -> &mut [Tap] {
+        match self.0.as_deref_mut() {
+            Some(v) => v,
+            None => &mut [],
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Taps {
+    type Item = &'a mut Tap;
+    type IntoIter = std::slice::IterMut<'a, Tap>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl<'a> IntoIterator for &'a Taps {
+    type Item = &'a Tap;
+    type IntoIter = std::slice::Iter<'a, Tap>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 /// [`Limiter::TruePeak`]'s state: the limiter and the frame it limits, summed in floats.
@@ -177,7 +223,7 @@ impl Track {
             speaking: false,
             silent_frames: 0,
             background: None,
-            taps: Vec::new(),
+            taps: Taps(None),
             true_peak,
             meter,
         })
