@@ -20,6 +20,7 @@ pub(crate) struct Control {
     pub(crate) intake: Intake,
     /// Attached sinks' progress, for `TrackHandle::wait_for_sinks` (control side only);
     /// boxed once the first sink attaches (most tracks have none).
+    #[allow(clippy::box_collection)] // one pointer in per-track state, not a Vec's three
     pub(crate) sinks: Mutex<Option<Box<Vec<Watched>>>>,
 }
 

@@ -94,6 +94,7 @@ pub struct Track {
 
 /// The attached sinks' taps: one pointer while there are none (most tracks), the list
 /// boxed with the first (the frame side applies the attach command: a control event).
+#[allow(clippy::box_collection)] // one pointer in per-track state, not a Vec's three
 struct Taps(Option<Box<Vec<Tap>>>);
 
 impl Taps {
