@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use crate::bench::loadavg;
 use crate::system::{cargo, root, target_dir};
 
 pub const HELP: &str = "\
@@ -235,15 +236,6 @@ fn build_binaries(mut cmd: Command, what: &str) -> Result<(PathBuf, PathBuf)> {
         (Some(f), Some(c)) => Ok((f, c)),
         _ => bail!("the build of {what} named no frame bench or capacity executable"),
     }
-}
-
-/// The 1, 5 and 15 minute load averages.
-fn loadavg() -> String {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 fn record(figures: &mut Figures, side: &Side, name: &str, value: f64, load: &str) {

@@ -234,7 +234,7 @@ fn clock_tick() -> f64 {
 }
 
 /// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     text.split_whitespace()
         .take(3)
