@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::block::Block;
+use crate::block::{Block, Cursor};
 use crate::reply_state::ReplyState;
 use crate::shared::Shared;
 use crate::text::{MarkPos, MARK_SLOTS};
@@ -670,7 +670,7 @@ pub(crate) struct IntakeReader {
     /// Picked up from `link` once the control side created it (with the first mark).
     marks: Option<Box<rtrb::Consumer<MarkPos>>>,
     /// Block being played and the read position in it.
-    block: Option<(Arc<Block>, usize)>,
+    block: Option<Cursor>,
 }
 
 impl IntakeReader {
@@ -770,24 +770,29 @@ impl IntakeReader {
                 let Ok(Entry::Pcm(block)) = entries.pop() else {
                     unreachable!("peeked a block");
                 };
-                self.block = Some((block, 0));
+                self.block = Some(Cursor::new(block));
                 // Marked audio starts a block: its marks' ring is there by now.
                 self.adopt_marks();
             }
-            let (block, pos) = self.block.as_mut().expect("set above");
-            let (written, sealed) = block.published();
-            let n = (written - *pos).min(out.len() - filled);
-            out[filled..filled + n].copy_from_slice(block.read(*pos, *pos + n));
-            *pos += n;
+            let cursor = self.block.as_mut().expect("set above");
+            let available = cursor.available();
+            let n = available.len().min(out.len() - filled);
+            out[filled..filled + n].copy_from_slice(&available[..n]);
+            cursor.advance(n);
             filled += n;
-            if *pos < written {
+            if filled == out.len() {
                 break; // `out` is full
             }
-            if !sealed {
+            // All it had seen is read: look again (the producer may have published more
+            // since, or sealed the block).
+            if !cursor.finished() && !cursor.available().is_empty() {
+                continue;
+            }
+            if !cursor.finished() {
                 break; // the producer is still filling this block
             }
-            let (block, _) = self.block.take().expect("set above");
-            self.recycle(block);
+            let cursor = self.block.take().expect("set above");
+            self.recycle(cursor.into_block());
         }
         if filled > 0 {
             self.shared.room.release(filled);
@@ -843,8 +848,8 @@ impl IntakeReader {
             }
             left > 0
         };
-        if let Some((block, pos)) = &self.block {
-            if !give(block.read(*pos, block.published().0)) {
+        if let Some(cursor) = &self.block {
+            if !give(cursor.rest()) {
                 return;
             }
         }
@@ -875,9 +880,9 @@ impl IntakeReader {
         if !current.is_finished() {
             return false;
         }
-        if let Some((block, pos)) = &self.block {
-            let (written, sealed) = block.published();
-            if !sealed || *pos < written {
+        if let Some(cursor) = &self.block {
+            let (unread, sealed) = cursor.unread();
+            if !sealed || unread > 0 {
                 return false;
             }
         }
@@ -891,9 +896,9 @@ impl IntakeReader {
     /// had not started yet to `ended`.
     pub(crate) fn drop_through(&mut self, through: u64, mut ended: impl FnMut(Arc<ReplyState>)) {
         let mut dropped = 0;
-        if let Some((block, pos)) = self.block.take() {
-            dropped += block.published().0 - pos;
-            self.recycle(block);
+        if let Some(cursor) = self.block.take() {
+            dropped += cursor.unread().0;
+            self.recycle(cursor.into_block());
         }
         while let Some(entries) = self.entries.as_mut() {
             match entries.peek() {
