@@ -151,6 +151,11 @@ impl Cursor {
         self.pos += n;
     }
 
+    /// Values it saw published are still unread (no atomic load).
+    pub(crate) fn has_seen_unread(&self) -> bool {
+        self.pos < self.seen
+    }
+
     /// Every value was read and no more will come (after `available` found none).
     pub(crate) fn finished(&self) -> bool {
         self.sealed && self.pos == self.seen

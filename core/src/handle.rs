@@ -51,6 +51,10 @@ impl TrackHandle {
             return Err(Error::TrackClosed);
         }
         self.control.commands.push(command);
+        // After the push: the frame side that sees the flag finds the command.
+        self.shared()
+            .commands_waiting
+            .store(true, Ordering::Release);
         Ok(())
     }
 

@@ -875,6 +875,11 @@ impl IntakeReader {
 
     /// `current` has no more audio coming and none left queued.
     pub(crate) fn drained(&mut self, current: &ReplyState) -> bool {
+        // What the cursor saw and has not played yet: not drained, whatever the producer
+        // did (checked first: it touches no other cache line than the track's).
+        if self.block.as_ref().is_some_and(|c| c.has_seen_unread()) {
+            return false;
+        }
         // Finished first: once it is seen, every block pushed before it is visible, and
         // the last one sealed.
         if !current.is_finished() {

@@ -34,12 +34,14 @@ pub struct FrameInfo {
     pub reply: Option<ReplyId>,
 }
 
-/// The reply the frame side is on.
+/// The reply the frame side is on. Its id is kept here: the state is another cache line
+/// per track, read per frame only for whether the producer finished (and then only once
+/// what was seen of the intake is played).
 struct Current {
     state: Arc<ReplyState>,
-    /// Values of this reply played so far.
+    id: ReplyId,
+    /// Values of this reply played so far (speech started once it is above 0).
     played: u64,
-    started: bool,
 }
 
 /// Speech written into one frame.
@@ -332,9 +334,11 @@ impl Track {
     }
 
     fn apply_commands(&mut self) {
-        if self.handle.control().commands.is_empty() {
+        if !self.shared.commands_waiting.load(Ordering::Relaxed) {
             return;
         }
+        // Cleared before draining: a command queued meanwhile sets it again.
+        self.shared.commands_waiting.swap(false, Ordering::Acquire);
         // Rare (a control call happened): the clone lets `apply` borrow the track mutably.
         let control = self.handle.control().clone();
         control.commands.drain(|command| self.apply(command));
@@ -395,11 +399,11 @@ impl Track {
         let filled = self.intake.take(out);
         let channels = self.shared.format.channels() as u64;
         let current = self.current.as_mut().expect("started above");
-        let id = current.state.id;
+        let id = current.id;
         let offset = current.played / channels;
+        let started = current.played > 0;
         current.played += filled as u64;
-        if filled > 0 && !current.started {
-            current.started = true;
+        if filled > 0 && !started {
             self.events.emit(Event::SpeechStarted { reply: id, pts });
         }
         let ended = self.intake.drained(&current.state);
@@ -439,9 +443,9 @@ impl Track {
             tap.control(TapMsg::ReplyStarted(state.id));
         }
         self.current = Some(Current {
+            id: state.id,
             state,
             played: 0,
-            started: false,
         });
         true
     }
@@ -452,7 +456,7 @@ impl Track {
         let channels = self.shared.format.channels() as u64;
         At {
             pts: pts + filled as u64 / channels,
-            reply: self.current.as_ref().map(|c| c.state.id),
+            reply: self.current.as_ref().map(|c| c.id),
             offset: self.current.as_ref().map_or(0, |c| c.played / channels),
         }
     }
@@ -466,14 +470,14 @@ impl Track {
         let channels = self.shared.format.channels() as u64;
         for tap in &mut self.taps {
             tap.control(TapMsg::ReplyEnded {
-                reply: current.state.id,
+                reply: current.id,
                 interrupted,
                 at,
             });
         }
         // Marks it never reached (an interrupt) leave the ring while its state still holds
         // their texts.
-        self.intake.drop_marks_through(current.state.id.0);
+        self.intake.drop_marks_through(current.id.0);
         self.outcomes.ended(
             current.state,
             current.played / channels,
@@ -489,14 +493,14 @@ impl Track {
     fn interrupt(&mut self, out: &mut [i16], through: u64, pts: u64, audible: bool) -> Speech {
         self.handled_through = through;
         let mut speech = Speech::NONE;
-        let playing = self.current.as_ref().is_some_and(|c| c.started);
+        let playing = self.current.as_ref().is_some_and(|c| c.played > 0);
         if playing && audible && self.fade_values > 0 {
             let fade = self.fade_values as usize;
             let faded = self.intake.take(&mut out[..fade]);
             apply_fade_out(&mut out[..faded], self.shared.format.channels() as usize);
             let channels = self.shared.format.channels() as u64;
             let current = self.current.as_mut().expect("playing");
-            let (id, offset) = (current.state.id, current.played / channels);
+            let (id, offset) = (current.id, current.played / channels);
             speech.offset = offset;
             current.played += faded as u64;
             speech.filled = faded;
@@ -510,7 +514,7 @@ impl Track {
             self.tee_audio(reply, speech.offset, pts, &out[..speech.filled]);
         }
         if let Some(current) = &self.current {
-            let (reply, at) = (current.state.id, self.at(pts, speech.filled));
+            let (reply, at) = (current.id, self.at(pts, speech.filled));
             for tap in &mut self.taps {
                 tap.control(TapMsg::Interrupted { reply, at });
             }
@@ -530,7 +534,7 @@ impl Track {
     fn publish_position(&self) {
         if let Some(c) = &self.current {
             let channels = self.shared.format.channels() as u64;
-            self.shared.play.set(c.state.id.0, c.played / channels);
+            self.shared.play.set(c.id.0, c.played / channels);
         }
     }
 
@@ -546,7 +550,7 @@ impl Track {
         let Some(current) = &self.current else {
             return;
         };
-        let (reply, played) = (current.state.id, current.played);
+        let (reply, played) = (current.id, current.played);
         for tap in &mut self.taps {
             tap.look_ahead(reply, played, next_pts, &mut self.intake);
         }
