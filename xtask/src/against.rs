@@ -23,7 +23,7 @@ use crate::system::{cargo, root, target_dir};
 
 pub const HELP: &str = "\
 cargo xtask bench --against REV [--rounds N] [--tracks N,N] [--seconds S]
-                  [--memory-tracks N] [--no-frame]
+                  [--memory-tracks N] [--no-frame] [--no-perf]
 
 Builds REV's core frame bench and capacity example in a git worktree under
 target/against/<sha>/ (its own target directory) and this tree's, then runs both
@@ -37,6 +37,9 @@ both, the ratio new/old and the load average at the time of each run.
   --seconds S        seconds per clock-thread run (default 5)
   --memory-tracks N  tracks in the memory figure (default 2000)
   --no-frame         skip the criterion frame bench
+  --no-perf          do not run the capacity example under `perf record` (by default, when
+                     perf is installed, the clock thread's user-space cycles per frame are
+                     reported too: they stay comparable when the machine is loaded)
 ";
 
 struct Options {
@@ -46,6 +49,8 @@ struct Options {
     seconds: u64,
     memory_tracks: usize,
     frame: bool,
+    /// Run the capacity example under `perf record` (when `perf` is installed).
+    perf: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -56,6 +61,12 @@ fn parse(args: &[String]) -> Result<Options> {
         seconds: 5,
         memory_tracks: 2000,
         frame: true,
+        perf: Command::new("perf")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -80,6 +91,7 @@ fn parse(args: &[String]) -> Result<Options> {
                     .collect::<Result<_>>()?
             }
             "--no-frame" => o.frame = false,
+            "--no-perf" => o.perf = false,
             other => bail!("bench --against: unknown argument `{other}`\n\n{HELP}"),
         }
     }
@@ -324,7 +336,30 @@ fn capacity_run(
         side.label,
         o.seconds
     );
-    let out = Command::new(&side.capacity)
+    // Under `perf record` when it is installed: the clock thread's user-space cycles count
+    // only while it runs, so they stay comparable on a loaded machine where its CPU time
+    // (and whether it keeps up) does not.
+    let perf_data = side.scratch.join(format!("perf-{round}-{n}.data"));
+    let perf = o.perf;
+    let mut cmd = if perf {
+        let mut c = Command::new("perf");
+        c.args([
+            "record",
+            "-q",
+            "-e",
+            "cycles:u",
+            "-c",
+            &PERF_PERIOD.to_string(),
+            "-o",
+        ])
+        .arg(&perf_data)
+        .arg("--")
+        .arg(&side.capacity);
+        c
+    } else {
+        Command::new(&side.capacity)
+    };
+    let out = cmd
         .args(["--tracks", &n.to_string()])
         .args(["--seconds", &o.seconds.to_string()])
         .args(["--memory-tracks", &o.memory_tracks.to_string()])
@@ -350,6 +385,7 @@ fn capacity_run(
         // A REV from before `--json`: its printed lines.
         Err(_) => text.lines().filter_map(parse_text_line).collect::<Vec<_>>(),
     };
+    let clock_cycles = perf.then(|| clock_thread_cycles(&perf_data)).flatten();
     for v in lines {
         match v["kind"].as_str() {
             Some("memory") => {
@@ -396,6 +432,18 @@ fn capacity_run(
                         }
                     }
                 }
+                if let (Some(cycles), Some(frames)) = (clock_cycles, v["frames"].as_f64()) {
+                    if frames > 0.0 {
+                        let per = cycles / frames;
+                        record(
+                            figures,
+                            side,
+                            &key("clock-thread cycles per track-frame (perf)"),
+                            per,
+                            &load,
+                        );
+                    }
+                }
                 let ok = v["ok"].as_bool().unwrap_or(false);
                 record(
                     figures,
@@ -409,6 +457,36 @@ fn capacity_run(
         }
     }
     Ok(())
+}
+
+/// Cycles per sample of `perf record -c` in the capacity runs.
+const PERF_PERIOD: u64 = 1_000_000;
+
+/// The user-space cycles of the clock thread (named `voxpace-frame-c…`) in a `perf record`
+/// file: its sample count (from `perf report --sort comm -n`) times the period.
+fn clock_thread_cycles(data: &Path) -> Option<f64> {
+    let out = Command::new("perf")
+        .args(["report", "--stdio", "--sort", "comm", "-n", "-i"])
+        .arg(data)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_file(data);
+    perf_comm_samples(&text, "voxpace-frame").map(|n| n * PERF_PERIOD as f64)
+}
+
+/// Samples of the threads whose name starts with `comm` in `perf report --sort comm -n`
+/// output (`  12.34%  567  name`).
+fn perf_comm_samples(text: &str, comm: &str) -> Option<f64> {
+    let mut total = None;
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        if w.len() >= 3 && w[0].ends_with('%') && w[2].starts_with(comm) {
+            *total.get_or_insert(0.0) += w[1].parse::<f64>().ok()?;
+        }
+    }
+    total
 }
 
 /// A `memory ...` or `capacity ...` line of a capacity example from before `--json`, as the
@@ -542,5 +620,8 @@ mod tests {
         assert_eq!(v["p999_ms"].as_f64(), Some(0.8));
         assert_eq!(v["ok"].as_bool(), Some(false));
         assert!(parse_text_line("idle tracks=1 process-cpu=0.1%").is_none());
+        let perf = "# Samples: 2K of event 'cycles:u'\n#\n    63.00%          1300  voxpace-frame-c\n    37.00%           700  capacity\n";
+        assert_eq!(perf_comm_samples(perf, "voxpace-frame"), Some(1300.0));
+        assert_eq!(perf_comm_samples(perf, "nothing"), None);
     }
 }
