@@ -37,10 +37,12 @@ use crate::{Error, ReplyId};
 use voxpace_loudness::ReplyGain;
 
 /// Entries the intake ring holds: start markers and blocks. Blocks grow when the ring
-/// fills, so it holds the whole buffer however small the pushes are (16 slots: blocks of at
-/// most 1/8 of the buffer; up to 8 short replies queued before `IntakeFull`). The ring
-/// costs 0.7 KB, allocated with the first reply.
-const INTAKE_SLOTS: usize = 16;
+/// fills, so it holds the whole buffer however small the pushes are (32 slots: blocks of at
+/// most 1/16 of the buffer; about 16 short replies queued before `IntakeFull`). 16 slots
+/// saved 0.25 KB per track holding speech but refused a small push with the buffer nearly
+/// empty after 16 queued openings (core/tests/heard.rs found it). The ring costs about
+/// 1 KB, allocated with the first reply.
+const INTAKE_SLOTS: usize = 32;
 
 /// The shortest block opened (unless the buffer is so short that 1/16 of it is shorter).
 const MIN_BLOCK: std::time::Duration = std::time::Duration::from_millis(200);

@@ -156,32 +156,49 @@ impl Room {
     }
 }
 
-/// The reply being played and the offset in it (samples per channel).
+/// Where playback is: the pts just after the newest rendered frame, and the reply played
+/// last with how far it played (samples per channel). Written by the frame side once per
+/// frame, read by any thread as one snapshot: a sequence lock (the writer makes the count
+/// odd while it stores, readers retry a read that overlapped a store), so the three never
+/// disagree and the frame side never waits.
 #[derive(Debug, Default)]
 pub(crate) struct PlayPosition {
+    seq: AtomicU64,
     reply: AtomicU64,
     offset: AtomicU64,
-    /// The pts just after the newest rendered frame.
     pts: AtomicU64,
 }
 
 impl PlayPosition {
-    pub(crate) fn set(&self, reply: u64, offset: u64) {
+    /// Publish a new position (frame side only: one writer).
+    pub(crate) fn publish(&self, pts: u64, reply: u64, offset: u64) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.pts.store(pts, Ordering::Relaxed);
         self.reply.store(reply, Ordering::Relaxed);
         self.offset.store(offset, Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
 
-    pub(crate) fn set_pts(&self, pts: u64) {
-        self.pts.store(pts, Ordering::Relaxed);
-    }
-
-    /// (pts, reply id, offset); read apart, which a sink's "now" tolerates.
+    /// (pts, reply id, offset), all from the same frame.
     pub(crate) fn get(&self) -> (u64, u64, u64) {
-        (
-            self.pts.load(Ordering::Relaxed),
-            self.reply.load(Ordering::Relaxed),
-            self.offset.load(Ordering::Relaxed),
-        )
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let read = (
+                self.pts.load(Ordering::Relaxed),
+                self.reply.load(Ordering::Relaxed),
+                self.offset.load(Ordering::Relaxed),
+            );
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == before {
+                return read;
+            }
+        }
     }
 }
 
@@ -251,7 +268,8 @@ impl SinkLink {
         self.0.format
     }
 
-    /// (pts, reply id, offset) of what plays now.
+    /// (pts, reply id, offset) of what plays now, as the newest frame left it (one
+    /// snapshot).
     pub(crate) fn now(&self) -> (u64, u64, u64) {
         self.0.play.get()
     }

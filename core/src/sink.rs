@@ -158,6 +158,8 @@ pub struct SinkContext {
     reports: std::sync::Mutex<rtrb::Producer<PlaybackReport>>,
     track: crate::shared::SinkLink,
     pub(crate) playout: Option<Playout>,
+    /// What played when the frame side queued the event being handled.
+    pub(crate) now: Option<Playout>,
 }
 
 impl SinkContext {
@@ -169,6 +171,7 @@ impl SinkContext {
             reports: std::sync::Mutex::new(reports),
             track,
             playout: None,
+            now: None,
         }
     }
 
@@ -196,8 +199,19 @@ impl SinkContext {
         self.playout
     }
 
-    /// What is playing now: the end of the newest frame the track rendered.
+    /// What is playing now: the first sample of the frame the track was rendering when it
+    /// queued the event being handled (for `Start`, the frame that took the sink), with the
+    /// reply playing then (none before a reply's first sample) and how far it played.
+    ///
+    /// One snapshot per frame, handed with each event: its parts always agree, and in a
+    /// render on a virtual clock it is the same on every run. A sink that falls behind
+    /// sees the "now" of when its event was queued, so `playout().due - now().due` is how
+    /// far ahead of its play-out the event was handed over.
     pub fn now(&self) -> Playout {
+        if let Some(now) = self.now {
+            return now;
+        }
+        // Only a sink stopped before its track took it gets here.
         let (pts, reply, offset) = self.track.now();
         Playout {
             pts,

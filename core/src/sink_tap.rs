@@ -38,6 +38,8 @@ pub(crate) struct At {
 /// A message in a tap; audio samples travel beside it in a sample queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TapMsg {
+    /// The frame side took the tap: the sink's `Start` (first in every tap).
+    Attached,
     ReplyStarted(ReplyId),
     Audio {
         reply: ReplyId,
@@ -64,6 +66,15 @@ pub(crate) enum TapMsg {
     },
     Paused(At),
     Resumed(At),
+}
+
+/// A message as queued: with what played when the frame side queued it, which is what the
+/// sink's [`SinkContext::now`] says while it handles the message (the same on every run of
+/// a virtual-clock render, and never torn: one snapshot per frame).
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    msg: TapMsg,
+    now: At,
 }
 
 /// State both ends of a tap see.
@@ -112,7 +123,9 @@ pub(crate) struct Tap {
     text_fed: u64,
     shared: Arc<TapShared>,
     track: SinkLink,
-    msgs: rtrb::Producer<TapMsg>,
+    /// What plays now (the frame being rendered), stamped on every message.
+    now: At,
+    msgs: rtrb::Producer<Queued>,
     audio: rtrb::Producer<i16>,
     texts: rtrb::Producer<Arc<str>>,
     reports: rtrb::Consumer<PlaybackReport>,
@@ -123,6 +136,16 @@ pub(crate) struct Tap {
 }
 
 impl Tap {
+    /// What plays now: the frame being rendered (the frame side sets it as each frame
+    /// begins).
+    pub(crate) fn set_now(&mut self, now: At) {
+        self.now = now;
+    }
+
+    fn queue(&mut self, msg: TapMsg) -> bool {
+        self.msgs.push(Queued { msg, now: self.now }).is_ok()
+    }
+
     /// Queue a control message; counted as a drop if the queue is full.
     pub(crate) fn control(&mut self, msg: TapMsg) {
         if let TapMsg::ReplyStarted(reply) = msg {
@@ -130,7 +153,7 @@ impl Tap {
             self.fed = 0;
             self.text_fed = 0;
         }
-        if self.msgs.push(msg).is_err() {
+        if !self.queue(msg) {
             self.track.count_drop();
         } else {
             self.queued += 1;
@@ -186,7 +209,7 @@ impl Tap {
         let ok = self.msgs.slots() > 0
             && self.texts.slots() > 0
             && self.texts.push(text.clone()).is_ok()
-            && self.msgs.push(TapMsg::Text { reply, offset, pts }).is_ok();
+            && self.queue(TapMsg::Text { reply, offset, pts });
         if ok {
             self.queued += 1;
         } else {
@@ -207,12 +230,14 @@ impl Tap {
         if self.fed_reply != Some(reply) {
             return;
         }
-        let want = played + lead as u64;
+        // `played` ends the frame being rendered, which is what plays now: a sample is at
+        // most the lead ahead of now when it is within the lead less a frame of `played`.
+        let frame = self.track.format().frame_len();
+        let want = played + lead.saturating_sub(frame) as u64;
         if self.fed >= want || self.fed < played {
             return;
         }
         let channels = self.track.format().channels() as u64;
-        let frame = self.track.format().frame_len();
         let skip = (self.fed - played) as usize;
         let max = (want - self.fed) as usize;
         intake.peek(reply, self.fed, skip, max, frame, |peeked| match peeked {
@@ -259,7 +284,7 @@ impl Tap {
             ahead,
             len: samples.len(),
         };
-        let ok = self.msgs.push(msg).is_ok();
+        let ok = self.queue(msg);
         self.queued += ok as u64;
         ok
     }
@@ -354,6 +379,7 @@ pub(crate) fn spawn(
         scratch: vec![0; queue_values],
         idle: format.frame_duration() / 2,
         handled: 0,
+        started: false,
     };
     let handle = std::thread::Builder::new()
         .name(format!("voxpace-sink-{}", info.name))
@@ -372,6 +398,11 @@ pub(crate) fn spawn(
         text_fed: 0,
         shared: shared.clone(),
         track: track.clone(),
+        now: At {
+            pts: 0,
+            reply: None,
+            offset: 0,
+        },
         msgs: msgs_tx,
         audio: audio_tx,
         texts: texts_tx,
@@ -386,7 +417,7 @@ pub(crate) fn spawn(
 struct Worker {
     sink: Box<dyn Sink>,
     cx: SinkContext,
-    msgs: rtrb::Consumer<TapMsg>,
+    msgs: rtrb::Consumer<Queued>,
     audio: rtrb::Consumer<i16>,
     texts: rtrb::Consumer<Arc<str>>,
     shared: Arc<TapShared>,
@@ -394,6 +425,8 @@ struct Worker {
     scratch: Vec<i16>,
     idle: Duration,
     handled: u64,
+    /// `Start` was delivered.
+    started: bool,
 }
 
 /// Why a worker stopped delivering.
@@ -415,16 +448,15 @@ impl Worker {
     }
 
     fn deliver_all(&mut self) -> Result<(), Detach> {
-        self.deliver(
-            SinkEvent::Start {
-                format: self.format,
-            },
-            None,
-        )?;
         loop {
             let stop = self.shared.stop.load(Ordering::Acquire);
             let busy = self.drain()?;
             if stop {
+                if !self.started {
+                    // Stopped before the frame side took it: `Start` still comes first.
+                    self.cx.now = None;
+                    self.start()?;
+                }
                 return self.deliver(SinkEvent::Stop, None);
             }
             if !busy {
@@ -433,11 +465,24 @@ impl Worker {
         }
     }
 
+    fn start(&mut self) -> Result<(), Detach> {
+        self.started = true;
+        self.deliver(
+            SinkEvent::Start {
+                format: self.format,
+            },
+            None,
+        )
+    }
+
     fn drain(&mut self) -> Result<bool, Detach> {
         let mut busy = false;
-        while let Ok(msg) = self.msgs.pop() {
+        while let Ok(Queued { msg, now }) = self.msgs.pop() {
             busy = true;
+            let format = self.format;
+            self.cx.now = Some(playout(format, now));
             match msg {
+                TapMsg::Attached => self.start()?,
                 TapMsg::Audio {
                     reply,
                     offset,
@@ -504,12 +549,7 @@ impl Worker {
 
     fn deliver(&mut self, event: SinkEvent<'_>, at: Option<At>) -> Result<(), Detach> {
         let format = self.format;
-        self.cx.playout = at.map(|at| Playout {
-            pts: at.pts,
-            due: format.duration_of(at.pts),
-            reply: at.reply,
-            offset: at.offset,
-        });
+        self.cx.playout = at.map(|at| playout(format, at));
         let sink = &mut self.sink;
         let cx = &self.cx;
         match catch_unwind(AssertUnwindSafe(|| sink.handle(event, cx))) {
@@ -524,6 +564,16 @@ impl Worker {
                 Err(Detach(format!("panicked: {what}")))
             }
         }
+    }
+}
+
+/// `at` as a sink sees it.
+fn playout(format: Format, at: At) -> Playout {
+    Playout {
+        pts: at.pts,
+        due: format.duration_of(at.pts),
+        reply: at.reply,
+        offset: at.offset,
     }
 }
 

@@ -90,6 +90,8 @@ pub struct Track {
     threshold_values: u32,
     background: Option<Box<Bus>>,
     taps: Taps,
+    /// The reply played last and how far, in samples per channel (published each frame).
+    last_played: (u64, u64),
     true_peak: Option<Box<TruePeak>>,
     meter: Option<Box<OutputMeter>>,
 }
@@ -227,6 +229,7 @@ impl Track {
             silent_frames: 0,
             background: None,
             taps: Taps(None),
+            last_played: (0, 0),
             true_peak,
             meter,
         })
@@ -275,8 +278,13 @@ impl Track {
         let pts = self.next_pts();
         // Reports that answer this frame's sink messages are taken on the next frame,
         // never by a race within this one (renders on a virtual clock rely on it).
+        // What plays now, as every sink message queued during this frame says: a snapshot
+        // taken here (and again once the frame's speech is known), so it is the same on
+        // every run of a virtual-clock render and its parts never disagree.
+        let now = self.now(pts);
         for tap in &mut self.taps {
             tap.mark_reports();
+            tap.set_now(now);
         }
         self.apply_commands();
 
@@ -292,6 +300,18 @@ impl Track {
         } else {
             Speech::NONE
         };
+        // From here on, "now" is what this frame plays: its speech, if it has any.
+        let now = match speech.reply {
+            Some(reply) => At {
+                pts,
+                reply: Some(reply),
+                offset: speech.offset,
+            },
+            None => self.now(pts),
+        };
+        for tap in &mut self.taps {
+            tap.set_now(now);
+        }
         let filled = speech.filled;
         out[filled..].fill(0);
         if let (Some(reply), false) = (speech.reply, interrupting) {
@@ -323,7 +343,10 @@ impl Track {
             c.speech_frames.store(n + 1, Ordering::Relaxed);
         }
         self.frame_index += 1;
-        self.shared.play.set_pts(self.next_pts());
+        let (played_reply, played_offset) = self.last_played;
+        self.shared
+            .play
+            .publish(self.next_pts(), played_reply, played_offset);
         FrameInfo {
             pts,
             sample_rate: format.sample_rate(),
@@ -349,10 +372,13 @@ impl Track {
             Command::Intake(reader) => self.intake.replace(*reader),
             Command::Background(bg) => self.background = bg,
             Command::Events(tx) => self.events.subscribe(tx),
-            Command::AttachSink(tap) => {
+            Command::AttachSink(mut tap) => {
                 if tap.owns {
                     self.outcomes.owner_attached();
                 }
+                // Its `Start` is delivered with this frame's "now".
+                tap.set_now(self.now(self.next_pts()));
+                tap.control(TapMsg::Attached);
                 self.taps.push(*tap);
             }
             Command::DetachSink(id) => {
@@ -531,10 +557,23 @@ impl Track {
         speech
     }
 
-    fn publish_position(&self) {
+    /// The reply played last and how far (published with the frame's end).
+    fn publish_position(&mut self) {
         if let Some(c) = &self.current {
             let channels = self.shared.format.channels() as u64;
-            self.shared.play.set(c.id.0, c.played / channels);
+            self.last_played = (c.id.0, c.played / channels);
+        }
+    }
+
+    /// What plays at `pts`, the start of the frame being rendered: the reply that has
+    /// started playing (none before its first sample) and how much of it played.
+    fn now(&self, pts: u64) -> At {
+        let channels = self.shared.format.channels() as u64;
+        let playing = self.current.as_ref().filter(|c| c.played > 0);
+        At {
+            pts,
+            reply: playing.map(|c| c.id),
+            offset: playing.map_or(0, |c| c.played / channels),
         }
     }
 

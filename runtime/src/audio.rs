@@ -8,12 +8,32 @@ use voxpace_core::Format;
 use crate::Error;
 
 /// Decode an audio file in any format the sources read (WAV, FLAC, MP3, Ogg Vorbis/Opus,
-/// AAC/MP4) and convert it to `format`: the reply path of `render` scripts.
+/// AAC/MP4) and convert it to `format`. A file that breaks part-way is an error.
 pub fn load_for(path: &Path, format: Format) -> Result<Vec<i16>, Error> {
-    voxpace_sources::decode_file(path, format).map_err(|e| Error::Audio {
+    let reply = load_reply(path, format, voxpace_sources::ReplyLevel::AS_IS)?;
+    match reply.broken {
+        Some(e) => Err(audio_error(path, &e)),
+        None => Ok(reply.samples),
+    }
+}
+
+/// A reply file for `render`: decoded whole into `format` at `level`, keeping what decoded
+/// before a break (the reply plays that much, as `serve` plays a broken stream) and the
+/// damage skipped on the way. `Err` only when the file cannot be opened as audio.
+pub fn load_reply(
+    path: &Path,
+    format: Format,
+    level: voxpace_sources::ReplyLevel,
+) -> Result<voxpace_sources::ReplyAudio, Error> {
+    voxpace_sources::decode_reply(path, format, level).map_err(|e| audio_error(path, &e))
+}
+
+/// The file once, then what is wrong (the sources' message names the file itself).
+fn audio_error(path: &Path, e: &voxpace_sources::Error) -> Error {
+    Error::Audio {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+        reason: e.detail(),
+    }
 }
 
 /// Convert interleaved PCM (`rate`, `channels`) to `format` with the sources crate's

@@ -75,7 +75,7 @@ pub fn event_json(event: &Event, sample_rate: u32) -> Value {
         }
         Event::SpeakingChanged { speaking, .. } => json!({ "speaking": speaking }),
         Event::SinkDetached { sink, name, reason } => {
-            json!({ "sink": format!("{sink:?}"), "name": name, "reason": reason })
+            json!({ "sink": sink.0, "name": name, "reason": reason })
         }
         _ => json!({}),
     };
@@ -98,22 +98,20 @@ pub fn event_json(event: &Event, sample_rate: u32) -> Value {
 }
 
 /// A background source's damage or failure as a JSON event (`source_damaged`,
-/// `source_failed`, `source_finished`), with `pts`/`t_ms` when it was heard. `file` is the
-/// path as given, or only its name when `short_names` (render logs compare across machines).
+/// `source_failed`, `source_finished`), with `pts`/`t_ms` when it was heard. Named as a
+/// client names them (see the runtime README's event grammar): `source` is the source's
+/// number, `file` the file's name as configured (never a path: logs compare across
+/// machines and a client is not told the server's directories), `reason` the problem
+/// without the path, or for `source_finished` one of `ended`, `stopped`, `failed`.
 pub fn source_event_json(
     event: &voxpace_sources::SourceEvent,
     sample_rate: u32,
-    short_names: bool,
 ) -> Option<(&'static str, Value)> {
     use voxpace_sources::{Recovery, SourceEvent};
     let name_of = |p: &std::path::Path| {
-        if short_names {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        } else {
-            p.display().to_string()
-        }
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     };
     let at = |pts: u64| (pts, pts as f64 * 1000.0 / sample_rate as f64);
     let (name, v) = match event {
@@ -126,7 +124,7 @@ pub fn source_event_json(
             let (pts, t_ms) = at(*pts);
             (
                 "source_failed",
-                json!({"source": format!("{id:?}"), "file": name_of(path), "reason": error.to_string(), "pts": pts, "t_ms": t_ms}),
+                json!({"source": id.get(), "file": name_of(path), "reason": error.detail(), "pts": pts, "t_ms": t_ms}),
             )
         }
         SourceEvent::Damaged {
@@ -144,12 +142,12 @@ pub fn source_event_json(
             };
             (
                 "source_damaged",
-                json!({"source": format!("{id:?}"), "file": name_of(path), "reason": error.to_string(), "recovery": recovery, "attempt": attempt, "pts": pts, "t_ms": t_ms}),
+                json!({"source": id.get(), "file": name_of(path), "reason": error.detail(), "recovery": recovery, "attempt": attempt, "pts": pts, "t_ms": t_ms}),
             )
         }
         SourceEvent::Finished { id, path, reason } => (
             "source_finished",
-            json!({"source": format!("{id:?}"), "file": name_of(path), "reason": format!("{reason:?}")}),
+            json!({"source": id.get(), "file": name_of(path), "reason": reason.as_str()}),
         ),
         _ => return None,
     };

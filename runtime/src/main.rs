@@ -273,7 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config.require_webrtc()?;
             voxpace_runtime::check::deep_check(&config)?;
             if let Some(listen) = args.listen {
-                config.server.listen = listen;
+                config.override_listen(listen);
             }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

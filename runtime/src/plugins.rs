@@ -2,8 +2,10 @@
 //! process (the registry below), and every agent output gets its own instance of each
 //! `[[sinks]]` entry, configured with that entry's own TOML table.
 //!
-//! Instances are made before the caller takes any lock of its own: a plugin's `new` may
-//! open files or devices and take its time.
+//! Loading a library and making an instance run the plugin's code (its `new` may open files
+//! or devices and take its time): no lock is held across either (the registry locks only to
+//! find a file's cell), and `serve` calls them on a blocking thread, before it takes any
+//! lock of its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,28 +16,38 @@ use voxpace_sinks::{Plugin, PluginSink};
 
 use crate::config::{SinkConfig, SinkDelivery};
 
-/// Every plugin file this process has loaded, or failed to load, by path. A failure is
-/// kept too, so it is reported (logged) once with its path and never retried.
-type Loaded = BTreeMap<PathBuf, Result<Plugin, Arc<voxpace_sinks::Error>>>;
+/// What loading one plugin file gave: the plugin, or the failure (kept, so it is reported
+/// (logged) once with its path and never retried).
+type Loaded = Result<Plugin, Arc<voxpace_sinks::Error>>;
 
-fn registry() -> &'static Mutex<Loaded> {
-    static REGISTRY: OnceLock<Mutex<Loaded>> = OnceLock::new();
+/// Every plugin file this process has loaded, or is loading, by path: one cell per file.
+/// The registry's lock is held only to find or add a cell, never while a library loads
+/// (`dlopen` runs the plugin's own code), so a plugin that is slow to load holds up only
+/// those who want the same file.
+type Registry = BTreeMap<PathBuf, Arc<OnceLock<Loaded>>>;
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
     REGISTRY.get_or_init(Mutex::default)
 }
 
-/// The plugin at `path`, loaded on first use.
-pub fn plugin(path: &Path) -> Result<Plugin, Arc<voxpace_sinks::Error>> {
+/// The plugin at `path`, loaded on first use. Blocking (it may load the library): call it
+/// off the async workers.
+pub fn plugin(path: &Path) -> Loaded {
     let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut loaded = registry().lock().unwrap_or_else(|e| e.into_inner());
-    loaded
+    let cell = registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
         .entry(key)
-        .or_insert_with(|| {
-            Plugin::load(path).map_err(|e| {
-                tracing::error!(plugin = %path.display(), error = %e, "sink plugin failed to load");
-                Arc::new(e)
-            })
+        .or_default()
+        .clone();
+    cell.get_or_init(|| {
+        Plugin::load(path).map_err(|e| {
+            tracing::error!(plugin = %path.display(), error = %e, "sink plugin failed to load");
+            Arc::new(e)
         })
-        .clone()
+    })
+    .clone()
 }
 
 /// The plugin's own table as the TOML text plugins parse.
@@ -56,7 +68,7 @@ pub fn check(path: &Path, config: &str) -> voxpace_sinks::CheckReport {
 }
 
 /// A new instance of the plugin a `[[sinks]]` entry names, with the entry's name,
-/// delivery and queue.
+/// delivery and queue. Blocking: runs the plugin's `new`.
 pub fn instance(sink: &SinkConfig) -> Result<PluginSink, String> {
     let plugin = plugin(&sink.plugin).map_err(|e| e.to_string())?;
     let mut s = plugin

@@ -26,7 +26,7 @@ use voxpace_core::{
     TrackHandle,
 };
 use voxpace_loudness::Meter;
-use voxpace_sources::BackgroundMixer;
+use voxpace_sources::{BackgroundMixer, ReplyLevel};
 
 use crate::background::Bus;
 use crate::config::Issue;
@@ -189,7 +189,18 @@ fn give_text(writer: &mut ReplyWriter, text: &ReplyText, format: Format) -> Resu
 
 /// Reply audio decoded before the first frame, so that nothing is decoded mid-render.
 struct Loaded {
-    files: BTreeMap<PathBuf, Arc<[i16]>>,
+    files: BTreeMap<PathBuf, LoadedReply>,
+}
+
+/// One reply file as it plays: its samples, the damage skipped in it (where in the file,
+/// what) and, when it broke part-way, why (it plays what decoded before).
+struct LoadedReply {
+    samples: Arc<[i16]>,
+    damage: Vec<(Duration, String)>,
+    broken: Option<String>,
+    /// Normalised before the track (a float file above full scale): its loudness as
+    /// decoded and the gain applied, which its `playback_finished` reports.
+    level: Option<(f32, f32)>,
 }
 
 fn preload(config: &Config, script: &Script) -> Result<Loaded, Error> {
@@ -198,10 +209,23 @@ fn preload(config: &Config, script: &Script) -> Result<Loaded, Error> {
     for step in &script.steps {
         match &step.action {
             Action::Reply { file, .. } if !files.contains_key(file) => {
-                files.insert(
-                    file.clone(),
-                    Arc::from(audio::load_for(file, config.format)?),
-                );
+                // A file above full scale (float) is measured and normalised whole before it
+                // becomes 16-bit (the track's own normaliser then finds it at the target);
+                // others are normalised by the track, as in `serve`.
+                let level = config
+                    .track
+                    .loudness
+                    .map_or(ReplyLevel::AS_IS, ReplyLevel::normalised_above_full_scale);
+                let reply = audio::load_reply(file, config.format, level)?;
+                let loaded = LoadedReply {
+                    samples: Arc::from(reply.samples),
+                    damage: (reply.damage.iter())
+                        .map(|(at, e)| (*at, e.detail()))
+                        .collect(),
+                    broken: reply.broken.map(|e| e.detail()),
+                    level: reply.measured_lufs.map(|m| (m, reply.gain_db)),
+                };
+                files.insert(file.clone(), loaded);
             }
             Action::Background(Some(file)) => {
                 if let Err(e) = voxpace_sources::probe(file) {
@@ -352,6 +376,8 @@ struct Session<'a> {
     pending: Vec<Playback>,
     log: Vec<Value>,
     markers: Vec<Marker>,
+    /// Replies normalised before the track: (measured LUFS, gain dB) by reply id.
+    levels: BTreeMap<u64, (f32, f32)>,
 }
 
 impl Session<'_> {
@@ -378,15 +404,21 @@ impl Session<'_> {
                 Ok(mut writer) => {
                     let id = writer.id().0;
                     give_text(&mut writer, text, self.format)?;
+                    let loaded = &self.loaded.files[file];
+                    let loaded_level = loaded.level;
                     self.feed = Some(Feed {
                         writer: Some(writer),
-                        samples: self.loaded.files[file].clone(),
+                        samples: loaded.samples.clone(),
                         pos: 0,
                         start_pts: pts,
                         speed: *stream_speed,
                     });
                     let line = json!({"type": "step", "action": "reply", "file": short(file), "reply": id});
                     self.note(pts, line, Some(plot::Kind::Step));
+                    self.note_damage(file, id, pts);
+                    if let Some(level) = loaded_level {
+                        self.levels.insert(id, level);
+                    }
                 }
                 Err(e @ CoreError::IntakeClosed) => {
                     let line = json!({"type": "step_refused", "action": "reply", "file": short(file), "reason": e.to_string()});
@@ -445,6 +477,28 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// A damaged reply file, reported as `serve` reports a damaged stream: a
+    /// `reply_damaged` per skipped damage, and `reply_incomplete` when it broke part-way
+    /// (it plays what decoded before the break).
+    fn note_damage(&mut self, file: &Path, reply: u64, pts: u64) {
+        let loaded = &self.loaded.files[file];
+        let ch = self.format.channels() as usize;
+        let accepted_ms = self.format.duration_of((loaded.samples.len() / ch) as u64);
+        let mut lines: Vec<Value> = (loaded.damage.iter())
+            .map(|(at, reason)| {
+                tracing::warn!(reply, file = %short(file), %reason, "damaged reply audio skipped");
+                json!({"type": "reply_damaged", "reply": reply, "at_ms": at.as_secs_f64() * 1000.0, "reason": reason})
+            })
+            .collect();
+        if let Some(reason) = &loaded.broken {
+            tracing::warn!(reply, file = %short(file), %reason, "reply file broken; the reply ends with what decoded");
+            lines.push(json!({"type": "reply_incomplete", "reply": reply, "reason": "damaged_audio", "accepted_ms": accepted_ms.as_secs_f64() * 1000.0}));
+        }
+        for line in lines {
+            self.note(pts, line, None);
+        }
+    }
+
     fn pump(&mut self, pts: u64) -> Result<(), Error> {
         if let Some(feed) = self.feed.as_mut() {
             match feed.pump(pts, &self.handle)? {
@@ -499,6 +553,7 @@ pub fn render(
         pending: Vec::new(),
         log: Vec::new(),
         markers: Vec::new(),
+        levels: BTreeMap::new(),
     };
 
     let fixed = script.length.map(|l| format.frames_in(l));
@@ -508,7 +563,7 @@ pub fn render(
             .steps
             .iter()
             .filter_map(|st| match &st.action {
-                Action::Reply { file, .. } => Some(s.loaded.files[file].len() as u64),
+                Action::Reply { file, .. } => Some(s.loaded.files[file].samples.len() as u64),
                 _ => None,
             })
             .sum();
@@ -561,7 +616,17 @@ pub fn render(
                 Event::Paused { .. } | Event::Resumed { .. } => Some(plot::Kind::Pause),
                 _ => None,
             };
-            let line = event_json(&event, format.sample_rate());
+            let mut line = event_json(&event, format.sample_rate());
+            if let Event::PlaybackFinished(o) = &event {
+                // Normalised before the track: the file's own loudness, and all the gain.
+                if let (Some((measured, gain)), Some(l)) =
+                    (s.levels.remove(&o.reply.0), line.get_mut("loudness"))
+                {
+                    let track_gain = l["gain_db"].as_f64().unwrap_or(0.0);
+                    l["measured_lufs"] = measured.into();
+                    l["gain_db"] = (gain as f64 + track_gain).into();
+                }
+            }
             let at = crate::events::event_pts(&event).unwrap_or(pts);
             s.note(at, line, kind);
         }
@@ -572,8 +637,7 @@ pub fn render(
             if let voxpace_sources::SourceEvent::Finished { .. } = event {
                 continue;
             }
-            let Some((_, line)) =
-                crate::events::source_event_json(&event, format.sample_rate(), true)
+            let Some((_, line)) = crate::events::source_event_json(&event, format.sample_rate())
             else {
                 continue;
             };

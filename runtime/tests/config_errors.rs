@@ -73,7 +73,9 @@ fn unknown_key_reports_file_line_and_the_keys_allowed() {
     let (ok, _, err) = voxpace(&["config", "check", &f]);
     assert!(!ok);
     assert!(
-        err.contains(&format!("{f}:3:1: `buffr_ms`: unknown field `buffr_ms`")),
+        err.contains(&format!(
+            "{f}:3:1: `output.buffr_ms`: unknown field `buffr_ms`"
+        )),
         "{err}"
     );
     assert!(err.contains("buffer_ms"), "lists the allowed keys: {err}");
@@ -89,8 +91,14 @@ fn wrong_type_reports_line_and_expected_type() {
     );
     let (ok, _, err) = voxpace(&["config", "check", &f]);
     assert!(!ok);
-    assert!(err.contains(&format!("{f}:4:12: `frame_ms`")), "{err}");
-    assert!(err.contains("expected u32"), "{err}");
+    assert!(
+        err.contains(&format!("{f}:4:12: `output.frame_ms`")),
+        "{err}"
+    );
+    assert!(
+        err.contains("(expected an integer: 10, 20, 40 or 60)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -112,6 +120,51 @@ fn missing_files_and_bad_values_are_all_reported_before_start() {
         assert!(err.contains(":11:10: `server.listen`"), "{err}");
         assert!(err.contains("expected IP:PORT"), "{err}");
     }
+}
+
+#[test]
+fn one_check_reports_every_problem_with_its_dotted_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "many.toml",
+        "[output]\nchannels = \"two\"\nframe_ms = 30\n\n[server]\nmax_connections = 1e8\n\
+         max_outputs = 0\noutputs = [\"a\", \"b/c\", \"a\"]\nkeep_alive_timeout_ms = 100000000\n",
+    );
+    let (ok, _, err) = voxpace(&["config", "check", &f]);
+    assert!(!ok);
+    for expected in [
+        "7 problems",
+        ":2:12: `output.channels`: invalid type: string \"two\" (expected an integer: 1 (mono) or 2 (stereo))",
+        ":3:12: `output.frame_ms`: 30 ms frames are not supported",
+        ":6:19: `server.max_connections`: invalid type: floating point `100000000.0` (expected an integer from 1 to 1048576 connections)",
+        ":7:15: `server.max_outputs`: 0 outputs is out of range (expected 1 to 10000 outputs)",
+        ":8:17: `server.outputs[1]`: \"b/c\" is not a valid output id",
+        ":8:24: `server.outputs[2]`: \"a\" is already server.outputs[0]",
+        ":9:25: `server.keep_alive_timeout_ms`: 100000000 ms is out of range (expected 1 to 3600000 ms)",
+    ] {
+        assert!(err.contains(expected), "no {expected:?} in\n{err}");
+    }
+}
+
+#[test]
+fn serve_names_the_key_of_an_address_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "busy.toml",
+        &format!("[transport]\nwhep = false\n\n[server]\nlisten = \"{addr}\"\n"),
+    );
+    let (ok, out, err) = voxpace(&["serve", "--config", &f]);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "{f}:5:10: `server.listen`: cannot listen on {addr}"
+        )),
+        "{err}"
+    );
 }
 
 #[test]

@@ -16,7 +16,6 @@
 #[path = "../../transport/tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use voxpace_test_kit::process::listening;
 use voxpace_transport::{ClientOptions, OpusConfig, PeerSettings, RtpAudioPacket, WhipSession};
 
 const ROOM: u64 = 1234;
@@ -626,32 +626,15 @@ async fn sigterm_frees_the_endpoint_for_the_next_publisher() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(3);
     for run in 1..=runs {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_voxpace"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string();
-        wait_publish(&base, Duration::from_secs(20), "published", |p| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_voxpace"));
+        command.args(["serve", "--config"]).arg(&cfg);
+        let mut served = listening(command);
+        wait_publish(&served.base, Duration::from_secs(20), "published", |p| {
             p["state"] == "published"
         })
         .await;
-        let kill = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let status = child.wait().unwrap();
+        served.terminate();
+        let status = served.child.wait().unwrap();
         assert!(status.success(), "run {run}: voxpace exited with {status}");
 
         // At once: no waiting for the SFU to time the old session out.

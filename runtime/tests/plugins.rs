@@ -199,6 +199,16 @@ fn render_runs_the_sinks_and_their_files_are_the_same_bytes_every_run() {
         "over a second of speech recorded"
     );
     assert!(lipsync.lines().filter(|l| l.contains("\"frame\"")).count() > 50);
+    // Host::now() reaches the plugin: each frame says how long before its play-out it
+    // arrived (ahead delivery, max_lead 300 ms), the same on every run (compared below).
+    let leads: Vec<f64> = lipsync
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "frame")
+        .map(|v| v["lead_ms"].as_f64().expect("frames carry lead_ms"))
+        .collect();
+    assert!(leads.iter().all(|l| (0.0..=300.0).contains(l)), "{leads:?}");
+    assert!(leads.iter().any(|l| *l > 200.0), "{leads:?}");
     // The owning avatar reported both replies (the first at the interrupt's position).
     let reported = events
         .lines()

@@ -4,11 +4,11 @@
 //! own lines included) names the output it is about.
 #![cfg(feature = "webrtc")]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use voxpace_test_kit::process::listening;
 use voxpace_transport::{ClientOptions, PeerSettings, ServerConfig, WhepViewer, WhipIngest};
 
 /// Targets of the WebRTC stack: the transport and the webrtc-rs crates it logs through.
@@ -51,30 +51,13 @@ async fn webrtc_logs_are_quiet_and_name_their_output() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_voxpace"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_voxpace"));
+    command
         .args(["--log-format", "json", "serve", "--config"])
         .arg(&cfg)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<String>>()
-    });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first line names the address")
-        .to_string();
+        .env_remove("RUST_LOG");
+    let mut served = listening(command);
+    let base = served.base.clone();
 
     // Published: packets reach the ingest.
     let mut track = tokio::time::timeout(Duration::from_secs(30), tracks.recv())
@@ -111,13 +94,9 @@ async fn webrtc_logs_are_quiet_and_name_their_output() {
     viewer.close().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert!(child.wait().unwrap().success());
-    let lines = log.join().unwrap();
+    served.terminate();
+    assert!(served.child.wait().unwrap().success());
+    let lines = served.log();
 
     let parsed: Vec<Value> = lines
         .iter()

@@ -1,7 +1,7 @@
 //! Replies in every format the sources decode, through a real `voxpace serve` on
-//! 127.0.0.1:0: an MP3 and an Ogg/Opus body posted in 500-byte chunks with pauses play as
-//! ffmpeg decodes them (heard on the live-audio monitor); a long body is read no faster than
-//! it plays; unsupported or broken bodies get clear errors and change nothing; a body that
+//! 127.0.0.1:0: an MP3 and (with the `opus` feature) an Ogg/Opus body posted in 500-byte
+//! chunks with pauses play as ffmpeg decodes them (heard on the live-audio monitor); a long
+//! body is read no faster than it plays; unsupported or broken bodies get clear errors and change nothing; a body that
 //! breaks mid-stream plays what arrived and says so. And `voxpace render` plays script
 //! replies in each format.
 //!
@@ -20,6 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use voxpace_runtime::serve::Server;
 use voxpace_runtime::Config;
 use voxpace_test_kit::ffmpeg::{decode_f32_at, ffmpeg};
+use voxpace_test_kit::signal::{correlation, rms_db_f64};
+use voxpace_test_kit::sse::{subscribe, Events};
 
 const RATE: u32 = 24_000;
 
@@ -58,49 +60,9 @@ async fn server(dir: &Path, output_extra: &str) -> Server {
     Server::start(Config::load(&path).unwrap()).await.unwrap()
 }
 
-/// SSE events of the output as (name, JSON).
-async fn events(base: &str) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
-    let resp = reqwest::get(format!("{base}/v1/outputs/default/events"))
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut stream = resp.bytes_stream();
-        let mut buf = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buf.find("\n\n") {
-                let block: String = buf.drain(..end + 2).collect();
-                let (mut name, mut data) = (String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(n) = line.strip_prefix("event: ") {
-                        name = n.into();
-                    } else if let Some(d) = line.strip_prefix("data: ") {
-                        data = d.into();
-                    }
-                }
-                let _ = tx.send((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
-            }
-        }
-    });
-    rx
-}
-
-async fn wait_for(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
-    name: &str,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (n, v) = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {name} within 60 s"))
-            .expect("the event stream is open");
-        if n == name {
-            return v;
-        }
-    }
+/// The output's event stream.
+async fn events(base: &str) -> Events {
+    subscribe(&format!("{base}/v1/outputs/default/events")).await
 }
 
 /// The live-audio monitor, collected in the background.
@@ -193,20 +155,6 @@ async fn post_chunked(
     up.finish().await
 }
 
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    ab / (aa * bb).sqrt().max(1e-30)
-}
-
-fn rms_db(x: &[f64]) -> f64 {
-    10.0 * (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64).log10()
-}
-
 /// Where `want` starts in `heard` (whose silence before the reply is exact zeros), its
 /// correlation there and the level difference in dB.
 fn find(heard: &[i16], want: &[f64]) -> (usize, f64, f64) {
@@ -224,7 +172,7 @@ fn find(heard: &[i16], want: &[f64]) -> (usize, f64, f64) {
         }
     }
     let end = (at + want.len()).min(heard.len());
-    let level = rms_db(&heard[at..end]) - rms_db(&want[..end - at]);
+    let level = rms_db_f64(&heard[at..end]) - rms_db_f64(&want[..end - at]);
     (at, best, level)
 }
 
@@ -248,10 +196,12 @@ async fn mp3_and_ogg_opus_replies_posted_in_small_chunks_play_as_ffmpeg_decodes_
         48_000,
         &["-c:a", "libopus", "-b:a", "32k", "-f", "ogg"],
     );
-    for (name, file, bytes, ct) in [
-        ("MP3", &mp3, &mp3_bytes, "audio/mpeg"),
-        ("Ogg/Opus", &opus, &opus_bytes, "audio/ogg; codecs=opus"),
-    ] {
+    let mut cases = vec![("MP3", &mp3, &mp3_bytes, "audio/mpeg")];
+    // Opus is decoded by libopus, in builds with the `opus` feature (`webrtc` includes it).
+    if cfg!(feature = "opus") {
+        cases.push(("Ogg/Opus", &opus, &opus_bytes, "audio/ogg; codecs=opus"));
+    }
+    for (name, file, bytes, ct) in cases {
         let heard = monitor(&base).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let (status, body) = post_chunked(
@@ -264,7 +214,7 @@ async fn mp3_and_ogg_opus_replies_posted_in_small_chunks_play_as_ffmpeg_decodes_
         )
         .await;
         assert_eq!(status, 201, "{name}: {body}");
-        let finished = wait_for(&mut rx, "playback_finished").await;
+        let finished = rx.wait_for("playback_finished").await;
         assert_eq!(finished["interrupted"], false, "{name}: {finished}");
         let played = finished["played_ms"].as_f64().unwrap();
         assert!(
@@ -350,7 +300,7 @@ async fn a_long_reply_body_is_read_no_faster_than_it_plays() {
         "the server decoded {accepted_s:.1} s of a 40 s body in {elapsed:.1} s: {reply}"
     );
     assert!(sent_s > 2.0, "the body flowed: {sent_s:.1} s of audio sent");
-    let started = wait_for(&mut rx, "speech_started").await;
+    let started = rx.wait_for("speech_started").await;
     assert!(started["reply"].as_u64().is_some());
     let (status, _) = reqwest::Client::new()
         .post(format!("{base}/v1/outputs/default/interrupt"))
@@ -359,7 +309,7 @@ async fn a_long_reply_body_is_read_no_faster_than_it_plays() {
         .map(|r| (r.status().as_u16(), ()))
         .unwrap();
     assert_eq!(status, 200);
-    let finished = wait_for(&mut rx, "playback_finished").await;
+    let finished = rx.wait_for("playback_finished").await;
     assert_eq!(finished["interrupted"], true, "{finished}");
     drop(up);
     server.shutdown().await.unwrap();
@@ -459,9 +409,9 @@ async fn a_body_that_breaks_mid_stream_plays_what_arrived_and_says_so() {
     assert_eq!(body["error"], "damaged_audio", "{body}");
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("truncated"), "{message}");
-    let incomplete = wait_for(&mut rx, "reply_incomplete").await;
+    let incomplete = rx.wait_for("reply_incomplete").await;
     assert_eq!(incomplete["reason"], "damaged_audio", "{incomplete}");
-    let finished = wait_for(&mut rx, "playback_finished").await;
+    let finished = rx.wait_for("playback_finished").await;
     let played = finished["played_ms"].as_f64().unwrap();
     assert!(
         (800.0..1200.0).contains(&played),
@@ -493,7 +443,7 @@ async fn damage_in_a_body_is_skipped_reported_and_the_rest_plays() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let damaged = wait_for(&mut rx, "reply_damaged").await;
+    let damaged = rx.wait_for("reply_damaged").await;
     assert_eq!(damaged["reply"], body["reply"], "{damaged}");
     let at = damaged["at_ms"].as_f64().unwrap();
     assert!((600.0..1400.0).contains(&at), "damage at {at} ms of 2 s");
@@ -501,7 +451,7 @@ async fn damage_in_a_body_is_skipped_reported_and_the_rest_plays() {
         damaged["reason"].as_str().unwrap().contains("corrupt"),
         "{damaged}"
     );
-    let finished = wait_for(&mut rx, "playback_finished").await;
+    let finished = rx.wait_for("playback_finished").await;
     let played = finished["played_ms"].as_f64().unwrap();
     assert!(played > 1700.0, "the rest played: {played} ms");
     server.shutdown().await.unwrap();
@@ -513,7 +463,7 @@ async fn damage_in_a_body_is_skipped_reported_and_the_rest_plays() {
 fn render_plays_script_replies_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let files = [
+    let mut files = vec![
         encode(
             d,
             "r.mp3",
@@ -524,10 +474,13 @@ fn render_plays_script_replies_in_every_format() {
         .0,
         encode(d, "r.flac", 0.5, 16_000, &["-c:a", "flac"]).0,
         encode(d, "r.ogg", 0.5, 22_050, &["-c:a", "libvorbis"]).0,
-        encode(d, "r.opus", 0.5, 48_000, &["-c:a", "libopus", "-f", "ogg"]).0,
         encode(d, "r.m4a", 0.5, 44_100, &["-c:a", "aac", "-b:a", "64k"]).0,
         encode(d, "r.aac", 0.5, 24_000, &["-c:a", "aac", "-f", "adts"]).0,
     ];
+    // Opus is decoded by libopus, in builds with the `opus` feature (`webrtc` includes it).
+    if cfg!(feature = "opus") {
+        files.push(encode(d, "r.opus", 0.5, 48_000, &["-c:a", "libopus", "-f", "ogg"]).0);
+    }
     let mut script = String::from("length_ms = 7000\n");
     for (k, f) in files.iter().enumerate() {
         script.push_str(&format!("[[step]]\nat_ms = {}\nreply = {f:?}\n", k * 1000));

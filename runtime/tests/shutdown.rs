@@ -1,11 +1,11 @@
 //! `voxpace serve` as a process: it prints its address, and on SIGTERM it refuses new work,
 //! lets the reply in flight finish, closes the event stream and exits 0.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use futures_util::StreamExt;
+use voxpace_test_kit::process::listening;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_reply_in_flight_finish_then_exits_cleanly() {
@@ -16,22 +16,12 @@ async fn sigterm_lets_the_reply_in_flight_finish_then_exits_cleanly() {
         "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_ms = 10000\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_voxpace"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_voxpace"));
+    command
         .args(["--log-format", "json", "serve", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("first line names the address")
-        .to_string();
+        .arg(&cfg);
+    let mut served = listening(command);
+    let base = served.base.clone();
     let http = reqwest::Client::new();
 
     let events = http
@@ -60,11 +50,7 @@ async fn sigterm_lets_the_reply_in_flight_finish_then_exits_cleanly() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    served.terminate();
     tokio::time::sleep(Duration::from_millis(100)).await;
     // New work is refused while the reply finishes.
     let r = http
@@ -76,14 +62,7 @@ async fn sigterm_lets_the_reply_in_flight_finish_then_exits_cleanly() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 503);
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = tokio::task::block_in_place(|| served.exited_within(Duration::from_secs(30)));
     assert!(status.success(), "exit status {status}");
     let text = tokio::time::timeout(Duration::from_secs(10), collector)
         .await
@@ -99,8 +78,7 @@ async fn sigterm_lets_the_reply_in_flight_finish_then_exits_cleanly() {
     );
     assert!(finished.contains("\"played_samples\":36000"), "{finished}");
     assert!(text.contains("event: output_ended"), "{text}");
-    let mut logs = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    let logs = served.log().join("\n");
     for l in logs.lines() {
         let v: serde_json::Value =
             serde_json::from_str(l).unwrap_or_else(|_| panic!("--log-format json: {l}"));

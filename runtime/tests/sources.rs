@@ -2,8 +2,9 @@
 //! SSE stream): a file cut off, and a file with bit flips. Fixtures are made by ffmpeg at
 //! test time (installed by `cargo xtask ci`; used only by tests).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use voxpace_runtime::serve::Server;
@@ -63,29 +64,9 @@ fn render(dir: &Path, config: &Path, length_ms: u64) -> (Vec<Value>, String, Vec
         format!("length_ms = {length_ms}\n[[step]]\nat_ms = 300\nreply = {speech:?}\n"),
     )
     .unwrap();
-    let out = dir.join("out.wav");
-    let run = Command::new(env!("CARGO_BIN_EXE_voxpace"))
-        .args(["render", "--quiet", "--config"])
-        .arg(config)
-        .arg("--script")
-        .arg(&script)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
-    assert!(run.status.success(), "render failed: {stderr}");
-    let log = std::fs::read_to_string(out.with_extension("events.jsonl")).unwrap();
-    let lines = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let wav = hound::WavReader::open(&out)
-        .unwrap()
-        .samples::<i16>()
-        .map(Result::unwrap)
-        .collect();
-    (lines, stderr, wav)
+    let r = common::render(config, &script, &dir.join("out.wav"));
+    assert!(r.ok, "render failed: {}", r.stderr);
+    (r.events, r.stderr, r.wav)
 }
 
 fn of_type<'a>(log: &'a [Value], t: &str) -> Vec<&'a Value> {

@@ -76,3 +76,36 @@ fn render_plays_a_config_that_asks_for_webrtc() {
     assert!(ok, "{text}");
     assert!(std::fs::metadata(&out).unwrap().len() > 44, "{text}");
 }
+
+/// `voxpace config example > v.toml && voxpace config check v.toml` in the build the README's
+/// first command makes (no `webrtc`): the printed example names no WebRTC setting and checks.
+#[cfg(not(feature = "webrtc"))]
+#[test]
+fn the_printed_example_checks_in_a_build_without_webrtc() {
+    let printed = printed_example_checks();
+    assert!(
+        !printed.contains("whep =") && !printed.contains("whip_url"),
+        "{printed}"
+    );
+    assert!(printed.contains("--features webrtc"), "{printed}");
+}
+
+/// `voxpace config example > v.toml && voxpace config check v.toml` passes; the example.
+fn printed_example_checks() -> String {
+    let (ok, printed) = voxpace(&["config", "example"]);
+    assert!(ok, "{printed}");
+    let dir = tempfile::tempdir().unwrap();
+    let v = dir.path().join("v.toml");
+    std::fs::write(&v, &printed).unwrap();
+    let (ok, text) = voxpace(&["config", "check", v.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    printed
+}
+
+/// With the feature, the printed example turns WHEP on in so many words, and checks.
+#[cfg(feature = "webrtc")]
+#[test]
+fn the_printed_example_turns_whep_on_in_a_build_with_webrtc() {
+    let printed = printed_example_checks();
+    assert!(printed.contains("\nwhep = true "), "{printed}");
+}

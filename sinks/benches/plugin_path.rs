@@ -8,10 +8,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{pattern, plugin, scratch, wait_for, wav_samples};
+use common::{pattern, plugin, scratch, wav_samples};
 use voxpace_core::{Format, Track, TrackConfig};
 use voxpace_sinks::conversation::{Pacing, Stage};
 use voxpace_sinks::{Plugin, PluginSink};
+use voxpace_test_kit::wait::poll_until;
 
 fn main() {
     let recorder = plugin("recorder");
@@ -83,7 +84,7 @@ fn throughput(sink: PluginSink, speech: &[i16], done: impl FnMut() -> Option<()>
     producer.join().unwrap();
     handle.detach_sink(id).unwrap();
     stage.render_frame();
-    wait_for(Duration::from_secs(120), done).expect("plugin finished");
+    poll_until(Duration::from_secs(120), done).expect("plugin finished");
     started.elapsed().as_secs_f64()
 }
 

@@ -6,10 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pattern, plugin, scratch, wait_for, wav_samples, Stage};
+use common::{pattern, plugin, scratch, wav_samples, Stage};
 use serde_json::Value;
 use voxpace_core::{Event, Position, Sink, TrackConfig};
 use voxpace_sinks::{Error, Plugin, PluginSink};
+use voxpace_test_kit::wait::poll_until;
 
 const LONG: Duration = Duration::from_secs(20);
 
@@ -50,7 +51,7 @@ fn recorder_writes_exactly_what_the_track_played() {
     stage.render(2);
 
     let expected: Vec<i16> = first.iter().chain(&second).copied().collect();
-    let got = wait_for(LONG, || wav_samples(&wav, expected.len())).expect("recorder finished");
+    let got = poll_until(LONG, || wav_samples(&wav, expected.len())).expect("recorder finished");
     assert_eq!(got.len(), expected.len());
     assert!(
         got == expected,
@@ -93,7 +94,7 @@ fn a_plugin_receives_text_marks_in_order_with_their_audio() {
     stage.handle.detach_sink(id).unwrap();
     stage.render(2);
 
-    let lines = wait_for(LONG, || {
+    let lines = poll_until(LONG, || {
         let text = std::fs::read_to_string(&marks).ok()?;
         let lines: Vec<Value> = text
             .lines()
@@ -144,7 +145,7 @@ fn recorder_keeps_the_played_prefix_of_an_interrupted_reply() {
     stage.render(2);
 
     let mut last = 0;
-    let got = wait_for(LONG, || {
+    let got = poll_until(LONG, || {
         std::thread::sleep(Duration::from_millis(200));
         let s = wav_samples(&wav, 1)?;
         let stable = s.len() == last;
@@ -181,7 +182,7 @@ fn sinks_attach_and_detach_while_a_reply_plays() {
     stage.until_finished(reply, 100);
 
     let mut last = 0;
-    let got = wait_for(LONG, || {
+    let got = poll_until(LONG, || {
         std::thread::sleep(Duration::from_millis(200));
         let s = wav_samples(&wav, 480)?;
         let stable = s.len() == last;
@@ -209,7 +210,7 @@ fn read_jsonl(path: &std::path::Path) -> Vec<Value> {
 }
 
 fn wait_for_stop(path: &std::path::Path) -> Vec<Value> {
-    wait_for(LONG, || {
+    poll_until(LONG, || {
         let lines = read_jsonl(path);
         lines.iter().any(|v| v["type"] == "stop").then_some(lines)
     })
@@ -382,7 +383,7 @@ fn a_panicking_plugin_is_detached_and_the_track_plays_on() {
     let speech = pattern(24_000, 10);
     let a = stage.say(&speech);
     stage.until_finished(a, 200);
-    let detached = wait_for(LONG, || {
+    let detached = poll_until(LONG, || {
         stage.render(1);
         stage.events_seen.iter().find_map(|e| match e {
             Event::SinkDetached { sink, name, reason } if *sink == bad => {
@@ -402,7 +403,7 @@ fn a_panicking_plugin_is_detached_and_the_track_plays_on() {
     assert_eq!(stage.speech_pts(a).len(), 50);
     stage.handle.detach_sink(good).unwrap();
     stage.render(2);
-    let got = wait_for(LONG, || wav_samples(&wav, speech.len())).expect("recorder finished");
+    let got = poll_until(LONG, || wav_samples(&wav, speech.len())).expect("recorder finished");
     assert!(got == speech);
 }
 
@@ -438,7 +439,7 @@ fn a_blocking_plugin_loses_its_audio_but_never_delays_frames_or_other_sinks() {
     );
     stage.handle.detach_sink(good).unwrap();
     stage.render(2);
-    let got = wait_for(LONG, || wav_samples(&wav, speech.len())).expect("recorder finished");
+    let got = poll_until(LONG, || wav_samples(&wav, speech.len())).expect("recorder finished");
     assert!(got == speech, "the other sink lost nothing");
 }
 
@@ -554,7 +555,7 @@ fn a_plugin_built_against_the_previous_minor_abi_loads_and_runs() {
     stage.until_finished(a, 100);
     stage.handle.detach_sink(id).unwrap();
     stage.render(2);
-    let text = wait_for(LONG, || {
+    let text = poll_until(LONG, || {
         let t = std::fs::read_to_string(&log).ok()?;
         t.contains("stop").then_some(t)
     })
@@ -599,7 +600,7 @@ fn a_plugin_built_against_abi_1_1_loads_plays_and_reports_through_the_frozen_vta
     assert_eq!(outcome.played_samples, 4_800);
     stage.handle.detach_sink(id).unwrap();
     stage.render(2);
-    let text = wait_for(LONG, || {
+    let text = poll_until(LONG, || {
         let t = std::fs::read_to_string(&log).ok()?;
         t.contains("stop").then_some(t)
     })

@@ -10,9 +10,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pattern, plugin, scratch, wait_for, Stage};
+use common::{pattern, plugin, scratch, Stage};
 use voxpace_core::{Sink, TrackConfig};
 use voxpace_sinks::PluginSink;
+use voxpace_test_kit::wait::poll_until;
 
 #[test]
 fn speaker_plays_exactly_what_it_was_sent_to_the_alsa_default_device() {
@@ -51,7 +52,7 @@ fn speaker_plays_exactly_what_it_was_sent_to_the_alsa_default_device() {
     stage.render(2);
 
     // The WAV header is completed when the plugin closes the device on `Stop`.
-    let samples = wait_for(Duration::from_secs(20), || {
+    let samples = poll_until(Duration::from_secs(20), || {
         let reader = hound::WavReader::open(&played).ok()?;
         let spec = reader.spec();
         let len = reader.len();

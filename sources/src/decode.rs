@@ -19,6 +19,7 @@ use symphonia::core::meta::MetadataOptions;
 
 use crate::downmix::Downmix;
 use crate::gapless;
+use crate::mp3_length;
 use crate::Error;
 
 /// Lowest and highest file sample rates accepted.
@@ -119,10 +120,20 @@ pub(crate) struct FileDecoder {
     damage: Vec<Damage>,
     /// Damaged packets in a row (a stream that never resynchronises is given up on).
     errors_in_row: u32,
+    /// Where the last decoded packet ended, in frames of the file (before trimming), and
+    /// whether packets were lost since: the next good packet is placed where its timestamp
+    /// says, after silence for what was lost, so the file keeps its length and timing (a
+    /// reply's text marks, a loop's tempo).
+    played_to: Option<u64>,
+    lost_since: bool,
     /// The first block, decoded by `open` to validate the file, handed out first.
     first: Vec<f32>,
     /// The open file, for [`FileDecoder::rewind`] (sources opened from a file).
     file: Option<SharedFile>,
+    /// Whether the file holds every byte its header declares (MP3's Xing/Info tag); `None`
+    /// when that is not known. A file that does, yet ends short of its announced length,
+    /// lost frames to damage (skipped by the demuxer), not to a cut.
+    all_bytes_present: Option<bool>,
 }
 
 /// Damage the decoder skipped and went on from.
@@ -136,6 +147,8 @@ pub(crate) struct Damage {
 
 /// Damaged packets in a row after which a stream is taken as unrecoverable.
 const MAX_ERRORS_IN_ROW: u32 = 64;
+/// The longest loss filled with silence, in seconds (a longer jump is played as a jump).
+const MAX_FILL_S: u64 = 2;
 /// Damage reports kept per pass (more are counted into the last one's message).
 const MAX_DAMAGE_REPORTS: usize = 16;
 
@@ -200,12 +213,18 @@ impl FileDecoder {
         out_channels: usize,
     ) -> Result<Self, Error> {
         let mut source = source;
-        let window = if source.is_seekable() {
-            gapless::read_mp4(&mut source)
+        let (window, all_bytes_present) = if source.is_seekable() {
+            let present = match (mp3_length::declared(&mut source), source.byte_len()) {
+                (Some((bytes, from)), Some(len)) => Some(len >= from.saturating_add(bytes)),
+                _ => None,
+            };
+            (gapless::read_mp4(&mut source), present)
         } else {
-            None
+            (None, None)
         };
-        Self::open_stream(path, source, ext, out_channels, window)
+        let mut decoder = Self::open_stream(path, source, ext, out_channels, window)?;
+        decoder.all_bytes_present = all_bytes_present;
+        Ok(decoder)
     }
 
     /// Open audio from `source` (seekable or not) whose MP4 gapless window, if any, the
@@ -334,8 +353,11 @@ impl FileDecoder {
             window,
             damage: Vec::new(),
             errors_in_row: 0,
+            played_to: None,
+            lost_since: false,
             first: Vec::new(),
             file: None,
+            all_bytes_present: None,
         };
         let mut first = Vec::new();
         if !this.decode_packet(&mut first)? {
@@ -455,17 +477,33 @@ impl FileDecoder {
                     self.skipped(format!(
                         "damaged data skipped by the demuxer (timestamps jump from {expected} to {pts})"
                     ))?;
+                    self.lost_since = true;
                 }
             }
             self.next_pts = Some(pts + dur);
             let buf = match self.decoder.decode(&packet) {
                 Ok(buf) => buf,
-                Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
-                    return Err(self.truncated());
-                }
                 // A packet that does not decode: skip it, the next one decodes on its own.
+                // The packet is whole in memory, so an I/O error from the decoder is its
+                // bitstream running out inside the packet (symphonia's "unexpected end of
+                // bitstream" when damaged side information points past the frame), never
+                // the file's end: a cut-off file is told by the demuxer and by `at_end`.
                 Err(SymError::DecodeError(what)) => {
                     self.skipped(format!("a damaged packet was skipped ({what})"))?;
+                    self.lost_since = true;
+                    continue;
+                }
+                Err(SymError::IoError(e)) => {
+                    self.skipped(format!("a damaged packet was skipped ({e})"))?;
+                    self.lost_since = true;
+                    continue;
+                }
+                // Past the first packet the stream is known to decode: a packet claiming a
+                // feature the decoder lacks is damage too (an AAC bit flip that reads as a
+                // program config element).
+                Err(SymError::Unsupported(what)) if self.played_to.is_some() => {
+                    self.skipped(format!("a damaged packet was skipped ({what})"))?;
+                    self.lost_since = true;
                     continue;
                 }
                 Err(other) => return Err(self.corrupt(other.to_string())),
@@ -500,15 +538,35 @@ impl FileDecoder {
             }
             buf.copy_to_vec_interleaved(&mut self.scratch);
             let in_channels = self.info.channels;
+            let to_frames = |t: u64| match self.time_base {
+                Some((numer, denom)) => ticks_to_frames(t, numer, denom, rate),
+                None => t,
+            };
+            let first_frame = to_frames(pts.max(0) as u64);
             // Encoder delay and padding the container marks (MP4 edit list, iTunSMPB):
             // keep only the frames of this packet that are inside the real audio.
-            let (keep_from, keep_to) = match (&self.window, self.time_base) {
-                (Some(w), Some((numer, denom))) => {
-                    let to_frames = |t| ticks_to_frames(t, numer, denom, rate);
-                    w.keep(to_frames(pts.max(0) as u64), frames as u64, to_frames)
-                }
-                _ => (0, frames),
+            let keep = |first: u64, n: u64| match (&self.window, self.time_base) {
+                (Some(w), Some(_)) => w.keep(first, n, to_frames),
+                _ => (0, n as usize),
             };
+            let (keep_from, keep_to) = keep(first_frame, frames as u64);
+            // Silence for the packets lost since the last good one (at most MAX_FILL_S).
+            let lost = match self.played_to {
+                Some(to) if self.lost_since && self.time_base.is_some() => {
+                    let gap = first_frame.saturating_sub(to);
+                    if gap <= rate as u64 * MAX_FILL_S {
+                        let (a, b) = keep(to, gap);
+                        b - a
+                    } else {
+                        0
+                    }
+                }
+                _ => 0,
+            };
+            self.played_to = Some(first_frame + frames as u64);
+            self.lost_since = false;
+            out.resize(out.len() + lost * self.out_channels, 0.0);
+            self.decoded_frames += lost as u64;
             if keep_to <= keep_from {
                 continue;
             }
@@ -543,8 +601,19 @@ impl FileDecoder {
                 }
                 _ => 0,
             };
-            if self.decoded_frames.max(reached) + slack < expected {
-                return Err(self.truncated());
+            let reached = self.decoded_frames.max(reached);
+            if reached + slack < expected {
+                if self.all_bytes_present != Some(true) {
+                    return Err(self.truncated());
+                }
+                // Every byte is there: the missing audio is frames the demuxer skipped as
+                // damaged (an MP3 frame whose header was hit resynchronises silently).
+                let missing = frames_to_duration(expected - reached, self.info.sample_rate);
+                self.errors_in_row = 0;
+                self.skipped(format!(
+                    "damaged frames skipped by the demuxer ({} ms of the announced length missing)",
+                    missing.as_millis()
+                ))?;
             }
         }
         Ok(false)

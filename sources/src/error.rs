@@ -102,6 +102,19 @@ impl Error {
         }
     }
 
+    /// What is wrong, without the file's path in front (for messages that name the file
+    /// their own way, such as events that carry the file's configured name).
+    pub fn detail(&self) -> String {
+        let text = self.to_string();
+        match self.path() {
+            Some(path) => text
+                .strip_prefix(&format!("{}: ", path.display()))
+                .map(str::to_string)
+                .unwrap_or(text),
+            None => text,
+        }
+    }
+
     /// The file the error is about, if any.
     pub fn path(&self) -> Option<&std::path::Path> {
         match self {
@@ -137,5 +150,20 @@ mod tests {
         );
         assert_eq!(Error::CommandQueueFull.kind(), ErrorKind::Retryable);
         assert_eq!(Error::MixerGone.kind(), ErrorKind::Fatal);
+    }
+
+    #[test]
+    fn detail_leaves_the_path_out() {
+        let e = Error::Truncated {
+            path: PathBuf::from("/srv/audio/a.mp3"),
+            decoded_ms: 1176,
+            expected_ms: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "/srv/audio/a.mp3: truncated after 1176 ms of audio"
+        );
+        assert_eq!(e.detail(), "truncated after 1176 ms of audio");
+        assert_eq!(Error::MixerGone.detail(), Error::MixerGone.to_string());
     }
 }

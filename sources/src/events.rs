@@ -11,6 +11,13 @@ use crate::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceId(pub(crate) u64);
 
+impl SourceId {
+    /// The id as a number (counts from 1 per background).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
 impl std::fmt::Display for SourceId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "source#{}", self.0)
@@ -27,6 +34,18 @@ pub enum FinishReason {
     Stopped,
     /// It failed (see the [`SourceEvent::Failed`] sent before) and faded out.
     Failed,
+}
+
+impl FinishReason {
+    /// The reason as a lowercase word for events and logs: `"ended"`, `"stopped"` or
+    /// `"failed"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FinishReason::Ended => "ended",
+            FinishReason::Stopped => "stopped",
+            FinishReason::Failed => "failed",
+        }
+    }
 }
 
 /// How playback went on after damage in a file.

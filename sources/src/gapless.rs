@@ -11,6 +11,14 @@
 //!   first non-empty edit starts at `media_time` (media timescale) and lasts
 //!   `segment_duration` (movie timescale).
 //!
+//! The edit's length is in the *movie* timescale, which ffmpeg sets to 1000 by default: a
+//! length in whole milliseconds, up to 47 frames short of the real audio at 48 kHz, so a
+//! loop would drift and click at every seam. The track's own sample table (`stts`: every
+//! packet's duration in media ticks, the last one cut to the real audio by the muxer) and
+//! its `mdhd` duration are exact; when the edit ends within one movie tick of where the
+//! media ends, the media's end is taken (an edit that really cuts the audio short, by more
+//! than the rounding, is kept as it is).
+//!
 //! A small box reader rather than an MP4 crate: two boxes are needed, the crates at hand
 //! either skip the freeform `----` atom or bring a whole demuxer next to symphonia's.
 
@@ -150,7 +158,9 @@ fn edit_list(moov: &[u8]) -> Option<Window> {
                 .and_then(|h| h.get(8..12))
                 == Some(b"soun")
         })?;
-    let media_scale = timescale(child(child(trak, b"mdia")?, b"mdhd")?)?;
+    let mdhd = child(child(trak, b"mdia")?, b"mdhd")?;
+    let media_scale = timescale(mdhd)?;
+    let media_len = sample_table_len(trak).or_else(|| media_duration(mdhd));
     let elst = child(child(trak, b"edts")?, b"elst")?;
     let version = *elst.first()?;
     let count = be_u32(elst, 4)? as usize;
@@ -168,14 +178,45 @@ fn edit_list(moov: &[u8]) -> Option<Window> {
         if media_time < 0 {
             continue; // an empty edit (leading silence): nothing to trim
         }
-        let len = (duration > 0)
-            .then(|| (duration as u128 * media_scale as u128 / movie_scale as u128) as u64);
-        return Some(Window {
-            start: media_time as u64,
-            len,
+        let start = media_time as u64;
+        let len = (duration > 0).then(|| {
+            let rounded = (duration as u128 * media_scale as u128 / movie_scale as u128) as u64;
+            // One movie tick in media ticks (rounded up), plus one for the truncation above.
+            let tick = media_scale.div_ceil(movie_scale) + 1;
+            match media_len.and_then(|l| l.checked_sub(start)) {
+                Some(exact) if exact.abs_diff(rounded) <= tick => exact,
+                _ => rounded,
+            }
         });
+        return Some(Window { start, len });
     }
     None
+}
+
+/// The `duration` of an `mdhd` (media ticks; all ones means unknown).
+fn media_duration(mdhd: &[u8]) -> Option<u64> {
+    match mdhd.first()? {
+        0 => be_u32(mdhd, 16).filter(|d| *d != u32::MAX as u64),
+        1 => be_u64(mdhd, 24).filter(|d| *d != u64::MAX),
+        _ => None,
+    }
+    .filter(|d| *d > 0)
+}
+
+/// The sum of a track's sample durations (`mdia/minf/stbl/stts`), in media ticks: the exact
+/// length of its media. `None` for a fragmented file (its samples live in `moof` boxes).
+fn sample_table_len(trak: &[u8]) -> Option<u64> {
+    let stts = child(
+        child(child(child(trak, b"mdia")?, b"minf")?, b"stbl")?,
+        b"stts",
+    )?;
+    let count = be_u32(stts, 4)? as usize;
+    let mut total = 0u64;
+    for i in 0..count {
+        let at = 8 + i * 8;
+        total = total.checked_add(be_u32(stts, at)?.checked_mul(be_u32(stts, at + 4)?)?)?;
+    }
+    (total > 0).then_some(total)
 }
 
 fn itunsmpb(moov: &[u8]) -> Option<Window> {
@@ -248,6 +289,52 @@ mod tests {
             &[bx(b"mdhd", &full(0, &header(media_scale))), hdlr].concat(),
         );
         bx(b"trak", &[bx(b"edts", &bx(b"elst", &elst)), mdia].concat())
+    }
+
+    fn sound_trak_with_stts(elst: Vec<u8>, media_scale: u32, stts: &[(u32, u32)]) -> Vec<u8> {
+        let hdlr = bx(b"hdlr", &full(0, b"\0\0\0\0soun\0\0\0\0\0\0\0\0\0\0\0\0\0"));
+        let mut table = (stts.len() as u32).to_be_bytes().to_vec();
+        for (count, delta) in stts {
+            table.extend_from_slice(&count.to_be_bytes());
+            table.extend_from_slice(&delta.to_be_bytes());
+        }
+        let stbl = bx(b"stbl", &bx(b"stts", &full(0, &table)));
+        let mdia = bx(
+            b"mdia",
+            &[
+                bx(b"mdhd", &full(0, &header(media_scale))),
+                hdlr,
+                bx(b"minf", &stbl),
+            ]
+            .concat(),
+        );
+        bx(b"trak", &[bx(b"edts", &bx(b"elst", &elst)), mdia].concat())
+    }
+
+    #[test]
+    fn a_length_rounded_to_movie_ticks_is_taken_from_the_sample_table() {
+        // ffmpeg's default: movie timescale 1000. 64 546 real frames at 44.1 kHz after
+        // 1024 of priming: the edit says 1463 ms (64 518 frames); the packets say 65 570.
+        let mvhd = bx(b"mvhd", &full(0, &header(1000)));
+        let stts = [(64, 1024), (1, 34)];
+        let f = file(&[
+            mvhd.clone(),
+            sound_trak_with_stts(elst_v0(&[(1463, 1024)]), 44_100, &stts),
+        ]);
+        let w = read_mp4(&mut Cursor::new(f)).unwrap();
+        assert_eq!(
+            w,
+            Window {
+                start: 1024,
+                len: Some(64_546)
+            }
+        );
+        // An edit that really ends early (by more than a movie tick) is kept.
+        let f = file(&[
+            mvhd,
+            sound_trak_with_stts(elst_v0(&[(1000, 1024)]), 44_100, &stts),
+        ]);
+        assert_eq!(read_mp4(&mut Cursor::new(f)).unwrap().len, Some(44_100));
     }
 
     fn elst_v0(entries: &[(u32, i32)]) -> Vec<u8> {

@@ -18,7 +18,10 @@
 //!     reported; the speech track keeps running. [`BackgroundStats`]: underruns and more.
 //! - [`decode_stream`]: reply audio in any of these formats decoded while it arrives (an
 //!   HTTP body), on a thread of its own, with back-pressure from the track to the bytes
-//!   ([`StreamInput`] / [`StreamOutput`]); [`decode_file`] decodes a reply file whole.
+//!   ([`StreamInput`] / [`StreamOutput`]); [`decode_file`] decodes a reply file whole; [`decode_reply`]
+//!   also keeps what decoded before a break, and measures and normalises the file in
+//!   floats before it becomes 16-bit (a true-peak limiter, not a clip, for what exceeds full
+//!   scale).
 //! - [`TtsResampler`]: a reply's PCM at 16, 22.05, 44.1 kHz or any rate, mono or stereo,
 //!   converted to the track's format chunk by chunk, without seams.
 //! - [`probe`] / [`FileInfo`]: check a file and read its rate, channels, codec, length.
@@ -48,14 +51,19 @@
 //! [`TtsResampler`]): ITU-R BS.775 gains (centre and surrounds at -3 dB, LFE dropped),
 //! normalised so a side's gains sum to 1, so a 5.1 file plays at the level of its stereo
 //! fold-down as ffmpeg writes it to 16-bit. MP4 encoder delay and padding are trimmed as the
-//! container's edit list (`elst`) or `iTunSMPB` says: AAC loops are gapless and start on
-//! time. Ogg/Opus is decoded by libopus with the `opus` feature (pre-skip and end trim
+//! container's edit list (`elst`) or `iTunSMPB` says, the edit's length (in movie ticks,
+//! whole milliseconds from ffmpeg) made exact by the track's own sample table: AAC loops are
+//! sample-exact against the same WAV, gapless, and start on time. Ogg/Opus is decoded by libopus with the `opus` feature (pre-skip and end trim
 //! applied, 48 kHz); without it, and for ALAC, [`Error::Unsupported`] names the codec (and
 //! the feature to build with).
 //!
 //! ## Damage
 //! A packet that fails to decode (or data the demuxer resynchronises past) is skipped and
-//! reported as [`SourceEvent::Damaged`]; a file that cannot go on ends with
+//! reported as [`SourceEvent::Damaged`]; where the container's timestamps say how much was
+//! lost, that much silence takes its place (up to 2 s), so the file keeps its length. An MP3
+//! that ends short of its announced length while holding every byte its Xing/Info tag
+//! declares lost frames to damage (reported, skipped), not to a cut. A file that cannot go
+//! on ends with
 //! [`SourceEvent::Failed`]; a looping file that breaks restarts from the top up to
 //! [`MAX_RESTARTS`] times in a row. Each event carries the track pts at which it was heard.
 //! [`check_file`] decodes a whole file and says where it breaks.
@@ -114,6 +122,7 @@ mod events;
 mod gapless;
 mod loudness;
 mod mixer;
+mod mp3_length;
 #[cfg(feature = "opus")]
 mod opus;
 mod reply;
@@ -133,7 +142,7 @@ pub use events::{FinishReason, Recovery, SourceEvent, SourceEvents, SourceId};
 pub use mixer::{
     Background, BackgroundConfig, BackgroundMixer, BackgroundStats, Looping, Play, MAX_VOICES,
 };
-pub use reply::decode_file;
+pub use reply::{decode_file, decode_reply, ReplyAudio, ReplyLevel};
 pub use stream::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
 pub use tts::TtsResampler;
 pub use worker::MAX_RESTARTS;

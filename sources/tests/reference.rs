@@ -8,12 +8,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 use voxpace_sources::{decode_file, Looping, Play, TtsResampler};
 use voxpace_test_kit::ffmpeg::{decode_f32, ffmpeg};
+use voxpace_test_kit::signal::rms_db_f64;
 
 /// ffmpeg's decode of `file` as interleaved samples at its own rate, with `channels`.
 fn reference(file: &Path, channels: u16) -> Vec<f64> {
@@ -21,25 +22,6 @@ fn reference(file: &Path, channels: u16) -> Vec<f64> {
         .into_iter()
         .map(f64::from)
         .collect()
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("voxpace-ref-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Programme-like material (not a steady tone, so alignment is unambiguous): two voices
@@ -99,13 +81,9 @@ fn full_correlation(a: &[f64], b: &[f64]) -> f64 {
     correlation(a, b, 0..a.len().min(b.len()), 0, 1)
 }
 
-fn rms_db(x: &[f64]) -> f64 {
-    db(rms(x))
-}
-
 #[test]
 fn every_format_matches_ffmpegs_decode_as_background_clip_and_reply() {
-    let dir = Dir::new("formats");
+    let dir = Dir::new("ref-formats");
     // (file, encoder args, rate, channels, minimum correlation)
     let cases: &[(&str, &[&str], u32, u16, f64)] = &[
         ("s16.wav", &["-c:a", "pcm_s16le"], 16_000, 1, 0.9999),
@@ -152,7 +130,7 @@ fn every_format_matches_ffmpegs_decode_as_background_clip_and_reply() {
             let (lag, _) = best_lag(&want, &got, ch);
             let corr = full_correlation(&want, &got);
             let n = want.len().min(got.len());
-            let level = rms_db(&got[..n]) - rms_db(&want[..n]);
+            let level = rms_db_f64(&got[..n]) - rms_db_f64(&want[..n]);
             // Played length against the material's (1 s): ffmpeg 5.1 keeps AAC's end
             // padding, so its decode is no reference for the end.
             let played = got.iter().rposition(|v| v.abs() > 1e-3).unwrap_or(0) / ch;
@@ -189,7 +167,7 @@ fn phase(x: &[f64], first: usize, freq: f64, rate: f64) -> (f64, f64) {
 
 #[test]
 fn a_looped_aac_tone_is_gapless_and_starts_on_time() {
-    let dir = Dir::new("aac-loop");
+    let dir = Dir::new("ref-aac-loop");
     let file = dir.path("tone.m4a");
     let rate = 48_000u32;
     ffmpeg(&[
@@ -265,7 +243,7 @@ fn a_looped_aac_tone_is_gapless_and_starts_on_time() {
 
 #[test]
 fn a_5_1_file_plays_at_the_level_of_its_stereo_fold_down_on_every_path() {
-    let dir = Dir::new("five-one");
+    let dir = Dir::new("ref-five-one");
     let six = dir.path("six.flac");
     let two = dir.path("two.wav");
     ffmpeg(&[
@@ -284,7 +262,7 @@ fn a_5_1_file_plays_at_the_level_of_its_stereo_fold_down_on_every_path() {
         "pcm_s16le",
         two.to_str().unwrap(),
     ]);
-    let middle = |x: &[f64]| rms_db(&x[9_600..86_400]);
+    let middle = |x: &[f64]| rms_db_f64(&x[9_600..86_400]);
     let [m6, c6, r6] = ours(&six, 48_000, 2, 55);
     let [m2, c2, r2] = ours(&two, 48_000, 2, 55);
     // The reply path for raw PCM (6 interleaved channels, no layout): the TTS resampler.

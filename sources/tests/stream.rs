@@ -12,9 +12,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use common::format;
+use common::{format, Dir};
 use voxpace_sources::{decode_file, decode_stream, Container, Decoded, Error};
 use voxpace_test_kit::ffmpeg::{decode_f32_at, ffmpeg};
+use voxpace_test_kit::signal::{correlation, rms_db_f64};
 
 /// ffmpeg's decode of `file`, resampled by ffmpeg to `rate`, as f64 samples.
 fn reference(file: &Path, rate: u32, channels: u16) -> Vec<f64> {
@@ -22,25 +23,6 @@ fn reference(file: &Path, rate: u32, channels: u16) -> Vec<f64> {
         .into_iter()
         .map(f64::from)
         .collect()
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("voxpace-stream-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Speech-like material: a moving pitch with a moving level (alignment is unambiguous).
@@ -112,17 +94,6 @@ fn to_f64(x: &[i16]) -> Vec<f64> {
     x.iter().map(|s| *s as f64 / 32_768.0).collect()
 }
 
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for i in 0..n {
-        ab += a[i] * b[i];
-        aa += a[i] * a[i];
-        bb += b[i] * b[i];
-    }
-    ab / (aa * bb).sqrt().max(1e-30)
-}
-
 /// Correlation of `a[i]` with `b[i + lag]` over the middle of `a`.
 fn lagged(a: &[f64], b: &[f64], lag: i64) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
@@ -138,15 +109,9 @@ fn lagged(a: &[f64], b: &[f64], lag: i64) -> f64 {
     ab / (aa * bb).sqrt().max(1e-30)
 }
 
-fn rms_db(x: &[f64]) -> f64 {
-    20.0 * (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64)
-        .sqrt()
-        .log10()
-}
-
 #[test]
 fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg() {
-    let dir = Dir::new("formats");
+    let dir = Dir::new("stream-formats");
     let mut cases: Vec<(&str, Container, u32, Vec<&str>)> = vec![
         (
             "a.mp3",
@@ -212,7 +177,7 @@ fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg
             .unwrap();
         assert_eq!(best, 0, "{name}: {best} samples off ffmpeg's decode");
         let n = want.len().min(ours.len());
-        let level = rms_db(&ours[..n]) - rms_db(&want[..n]);
+        let level = rms_db_f64(&ours[..n]) - rms_db_f64(&want[..n]);
         eprintln!(
             "{name}: {} samples (ffmpeg {}), correlation {corr:.5}, level {level:+.3} dB",
             ours.len(),
@@ -237,7 +202,7 @@ fn every_format_streamed_in_small_pieces_decodes_as_the_whole_file_and_as_ffmpeg
 
 #[test]
 fn a_stream_cut_off_keeps_what_decoded_and_says_where_it_broke() {
-    let dir = Dir::new("cut");
+    let dir = Dir::new("stream-cut");
     let file = make(
         &dir,
         "cut.mp3",
@@ -269,7 +234,7 @@ fn a_stream_cut_off_keeps_what_decoded_and_says_where_it_broke() {
 
 #[test]
 fn damage_in_a_stream_is_skipped_and_reported_in_place() {
-    let dir = Dir::new("flipped");
+    let dir = Dir::new("stream-flipped");
     let file = make(&dir, "flipped.flac", 24_000, &["-c:a", "flac"]);
     let mut bytes = std::fs::read(&file).unwrap();
     let mid = bytes.len() / 2;
@@ -314,7 +279,7 @@ fn bytes_that_are_not_audio_are_refused_before_anything_plays() {
 
 #[test]
 fn an_mp4_whose_moov_comes_last_is_refused_with_how_to_fix_it() {
-    let dir = Dir::new("moov");
+    let dir = Dir::new("stream-moov");
     let file = make(&dir, "late.m4a", 24_000, &["-c:a", "aac", "-b:a", "48k"]);
     let got = stream(
         &std::fs::read(&file).unwrap(),
@@ -329,7 +294,7 @@ fn an_mp4_whose_moov_comes_last_is_refused_with_how_to_fix_it() {
 #[cfg(not(feature = "opus"))]
 #[test]
 fn without_the_opus_feature_ogg_opus_names_the_feature() {
-    let dir = Dir::new("noopus");
+    let dir = Dir::new("stream-noopus");
     let file = make(&dir, "a.opus", 48_000, &["-c:a", "libopus", "-f", "ogg"]);
     let got = stream(
         &std::fs::read(&file).unwrap(),
@@ -346,7 +311,7 @@ fn without_the_opus_feature_ogg_opus_names_the_feature() {
 /// long stream (its pipe, symphonia's read-ahead, a few blocks), never the whole of it.
 #[test]
 fn the_decoder_reads_no_further_than_its_output_is_taken() {
-    let dir = Dir::new("pressure");
+    let dir = Dir::new("stream-pressure");
     let long = dir.path("long.flac");
     ffmpeg(&[
         "-f",

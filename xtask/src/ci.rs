@@ -1,10 +1,12 @@
 //! `cargo xtask ci`: the whole check, as CI runs it.
 //!
 //! Steps: system packages, fmt check, clippy with warnings denied, the build (plugins as
-//! cdylib), every test (their output, with the `test result:` lines, stays on the
-//! terminal), the integration matrix, and a bounded fuzz run of the decoder. Every step
-//! runs even if an earlier one failed (after the build), so one run shows everything that
-//! is wrong; the summary at the end lists each step and the closing line says the verdict.
+//! cdylib), every test with all features (their output, with the `test result:` lines,
+//! stays on the terminal), the Python client's tests (pytest in `target/py`), every test
+//! again as a plain `cargo test` builds them, the integration matrix, and a bounded fuzz
+//! run of the decoder. Every step runs even if an earlier one failed (after the build), so
+//! one run shows everything that is wrong; the summary at the end lists each step and the
+//! closing line says the verdict.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -148,6 +150,22 @@ pub fn run_ci(args: &[String]) -> Result<()> {
             // Tests that skip where a prerequisite is missing (Janus) must run here instead.
             test.env("VOXPACE_CI", "1");
             cmd(test, "cargo test --workspace")
+        });
+        // After the build: the Python client's tests start the voxpace binary it made (with
+        // all features; the plain `cargo test` below rebuilds it with default features).
+        step(
+            &mut steps,
+            "python client (pytest)",
+            crate::python::python_tests,
+        );
+        step(&mut steps, "cargo test (default features)", || {
+            // The build the README's first commands make (default members, default
+            // features: no `webrtc`), which `--all-features` never sees. Most of its
+            // dependencies are already built above; what differs is rebuilt.
+            let mut test = cargo();
+            test.args(["test", "--no-fail-fast"]);
+            test.env("VOXPACE_CI", "1");
+            cmd(test, "cargo test (default members and features)")
         });
         if matrix {
             step(&mut steps, "cargo xtask matrix", || {

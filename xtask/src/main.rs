@@ -5,6 +5,7 @@
 //! - `cargo xtask bench`: one benchmark report, Rust and the Python reference side by side;
 //!   `cargo xtask bench --against REV`: the core's figures of this tree against REV's
 //!   ([`against`]).
+//! - `cargo xtask python`: the Python client's tests ([`python`]).
 //! - `cargo xtask new-plugin NAME`: a new sink plugin from the template ([`new_plugin`]).
 //!
 //! Each subcommand lives in its own module; this file only dispatches.
@@ -14,6 +15,7 @@ mod bench;
 mod ci;
 mod matrix;
 mod new_plugin;
+mod python;
 mod system;
 
 use anyhow::{bail, Result};
@@ -28,6 +30,9 @@ commands:
   matrix        build the plugins, then run every track × format × input rate × sink ×
                 background cell through a scripted conversation and check it
                 (`cargo xtask matrix --help` for options)
+  python        the Python client's tests alone (clients/python: a virtualenv in target/py
+                with pinned PyPI packages, pytest against target/debug/voxpace, which
+                `cargo build -p voxpace-runtime --all-features` makes)
   bench [--quick]
                 run the benchmarks and the Python reference's, print one report with ratios
   bench --against REV
@@ -45,6 +50,7 @@ fn main() -> Result<()> {
         Some("matrix") => matrix::run_matrix(&args[1..]),
         Some("new-plugin") => new_plugin::run_new_plugin(&args[1..]),
         Some("bench") => bench::run_bench(&args[1..]),
+        Some("python") => python::python_tests().map(|note| println!("xtask python: ok, {note}")),
         None | Some("help") | Some("--help") | Some("-h") => {
             print!("{HELP}");
             Ok(())

@@ -37,6 +37,10 @@ pub const SYSTEM_PACKAGES: &[(&str, &str)] = &[
         "reference decodes and fixtures for the audio format tests (tests only)",
     ),
     (
+        "espeak-ng",
+        "speech synthesis for the Python client's Pipecat test (clients/python)",
+    ),
+    (
         "janus",
         "the SFU (VideoRoom) the WHIP tests publish to (runtime/tests/janus.rs)",
     ),

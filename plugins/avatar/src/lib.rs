@@ -10,7 +10,7 @@
 //! ```text
 //! {"type":"start","sample_rate":24000,"channels":1,"frame_ms":20}
 //! {"type":"reply_started","reply":1}
-//! {"type":"frame","reply":1,"offset":0,"pts":1440,"time_ms":60.0,"reply_ms":0.0,"open":0.42,"viseme":"open","level_db":-18.3,"centroid_hz":512.0}
+//! {"type":"frame","reply":1,"offset":0,"pts":1440,"time_ms":60.0,"reply_ms":0.0,"lead_ms":0.0,"open":0.42,"viseme":"open","level_db":-18.3,"centroid_hz":512.0}
 //! {"type":"reply_ended","reply":1,"interrupted":false,"samples":9600}
 //! {"type":"interrupted","reply":2}
 //! {"type":"paused"} / {"type":"resumed"} / {"type":"stop"}
@@ -19,7 +19,9 @@
 //! With `delivery = "ahead"` the speech arrives before it is played (up to `max_lead_ms`),
 //! which gives a renderer lookahead. Every frame still carries the `pts` and `time_ms` at
 //! which it plays ([`Host::playout`]: for ahead audio, when it is scheduled to play), so a
-//! renderer holds each mouth shape until its time.
+//! renderer holds each mouth shape until its time; `lead_ms` says how long before that time
+//! the frame's first sample arrived ([`Host::now`]: 0 when paced, up to `max_lead_ms`
+//! ahead).
 //!
 //! With `owns_playback = true` the avatar stands for a service that publishes the audio
 //! itself, playing each sample at its due time: the host silences its own output and this
@@ -115,6 +117,9 @@ enum Record {
         time_ms: Option<f64>,
         /// `offset` in milliseconds.
         reply_ms: f64,
+        /// How long before `time_ms` the frame's first sample arrived (ABI 1.2 hosts).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lead_ms: Option<f64>,
         #[serde(flatten)]
         mouth: Mouth,
     },
@@ -142,6 +147,8 @@ struct Current {
     pending_offset: u64,
     pending_pts: Option<u64>,
     pending_due: Option<Duration>,
+    /// How far ahead of its due time the pending frame's first sample arrived.
+    pending_lead: Option<Duration>,
     reported: bool,
 }
 
@@ -233,7 +240,8 @@ ceil_db = -12.0         # mouth fully open at and above this level (dBFS)";
                 let playout = host.playout();
                 let pts = playout.map(|p| p.pts).or(pts);
                 let due = playout.map(|p| p.due);
-                self.audio(reply, offset, pts, due, samples)?
+                let now = host.now().map(|n| n.due);
+                self.audio(reply, offset, pts, due, now, samples)?
             }
             Event::ReplyEnded { reply, interrupted } => {
                 if !interrupted {
@@ -298,6 +306,7 @@ impl Avatar {
             pending_offset: 0,
             pending_pts: None,
             pending_due: None,
+            pending_lead: None,
             reported: false,
         });
     }
@@ -317,6 +326,7 @@ impl Avatar {
         offset: u64,
         pts: Option<u64>,
         due: Option<Duration>,
+        now: Option<Duration>,
         samples: &[i16],
     ) -> Result<(), String> {
         if reply <= self.interrupted_through {
@@ -338,6 +348,10 @@ impl Avatar {
                 let rate = u64::from(format.sample_rate.max(1));
                 current.pending_due =
                     due.map(|d| d + Duration::from_nanos((at - offset) * 1_000_000_000 / rate));
+                current.pending_lead = current
+                    .pending_due
+                    .zip(now)
+                    .map(|(d, n)| d.saturating_sub(n));
             }
             let take = (frame_len - current.pending.len()).min(rest.len());
             current.pending.extend_from_slice(&rest[..take]);
@@ -375,6 +389,7 @@ impl Avatar {
                 .map(|d| d.as_secs_f64() * 1000.0)
                 .or_else(|| current.pending_pts.map(|p| p as f64 * 1000.0 / rate)),
             reply_ms: current.pending_offset as f64 * 1000.0 / rate,
+            lead_ms: current.pending_lead.map(|l| l.as_secs_f64() * 1000.0),
             mouth,
         };
         current.pending.clear();

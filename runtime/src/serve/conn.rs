@@ -3,7 +3,7 @@
 //! serves each over HTTP/1.1 with hyper, and closes a connection that takes longer than
 //! `server.header_read_timeout_ms` to send a request's headers or sits idle between requests
 //! longer than `server.keep_alive_timeout_ms`. (A slow request *body* is the handler's to
-//! judge: reply audio is measured against real time, see `api::BodyClock`.)
+//! judge: reply audio is measured against real time, see `stream::BodyReader`.)
 //!
 //! Why not `axum::serve`: it offers neither timeouts nor a connection cap, and an idle or
 //! slow client could hold a connection (and a file descriptor) forever.

@@ -6,7 +6,7 @@
 
 use voxpace_core::Format;
 
-use super::ApiError;
+use super::error::ApiError;
 
 /// Content types accepted for reply audio (also listed in 415 answers and the OpenAPI).
 pub const ACCEPTED: &str = "audio/L16;rate=R;channels=C (16-bit little-endian PCM; add endian=big for RFC 2586 byte order), audio/pcm;rate=R;channels=C, audio/wav (16-bit PCM WAV, header first), audio/mpeg (MP3), audio/flac, audio/ogg (Vorbis or Opus), audio/aac (ADTS) or audio/mp4 (AAC, moov first)";

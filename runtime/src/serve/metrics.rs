@@ -3,7 +3,8 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use super::AppState;
+use super::output::Output;
+use super::state::AppState;
 
 /// One metric family: help, type, and one sample per output.
 fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
@@ -15,7 +16,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
 }
 
 /// Reads one figure of an output.
-type Getter = dyn Fn(&super::output::Output) -> f64;
+type Getter = dyn Fn(&Output) -> f64;
 
 pub(crate) fn render(state: &AppState) -> String {
     let outputs = state.outputs.read().unwrap_or_else(|e| e.into_inner());
@@ -34,7 +35,7 @@ pub(crate) fn render(state: &AppState) -> String {
         "Seconds since the server started.",
         &[(String::new(), state.started.elapsed().as_secs_f64())],
     );
-    let per_output = |f: &dyn Fn(&super::output::Output) -> f64| -> Vec<(String, f64)> {
+    let per_output = |f: &dyn Fn(&Output) -> f64| -> Vec<(String, f64)> {
         outputs
             .values()
             .map(|o| (format!("{{output=\"{}\"}}", o.id), f(o)))

@@ -2,48 +2,25 @@
 //! replies, event fan-out, level meter and live-audio monitors.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::sync::{broadcast, watch};
-use voxpace_core::{FrameInfo, Playback, ReplyId, ReplyWriter, TextMarker, TrackHandle};
+use voxpace_core::{Playback, ReplyId, ReplyWriter, TextMarker, TrackHandle};
 
+use super::event::EventMsg;
+use super::frame::{Meter, MONITOR_SLOTS};
 use super::intake::{Converter, Wire};
+#[cfg(feature = "webrtc")]
+use super::publish::OutputPublish;
 use crate::background::Bus;
 
-/// Live-audio monitors one output feeds at most.
-pub const MONITOR_SLOTS: usize = 4;
 /// How much audio a monitor buffers before frames are dropped for it.
 const MONITOR_BUFFER: Duration = Duration::from_secs(2);
 /// Finished replies remembered for `GET .../replies/{id}`.
 const REMEMBERED_REPLIES: usize = 64;
-
-/// One event for the live stream, serialised once for every subscriber.
-#[derive(Debug)]
-pub struct EventMsg {
-    /// Sequence number within the output, from 1.
-    pub seq: u64,
-    /// The SSE event name (the JSON's `type`).
-    pub name: &'static str,
-    /// The JSON object.
-    pub data: String,
-}
-
-/// Figures the frame callback keeps (atomics: it runs on the clock thread).
-#[derive(Debug, Default)]
-pub struct Meter {
-    /// Peak of the last frame, 0..=32767.
-    pub peak: AtomicU64,
-    /// RMS of the last frame, 0..=32767.
-    pub rms: AtomicU64,
-    /// Frames handed to outputs.
-    pub frames: AtomicU64,
-    /// Frames a monitor missed because it did not keep up.
-    pub monitor_drops: AtomicU64,
-    /// Frames the WebRTC publisher refused (its queue was full).
-    pub publish_drops: AtomicU64,
-}
 
 /// The audio intake of a reply that is still open.
 #[derive(Debug)]
@@ -101,7 +78,7 @@ pub struct Output {
     pub(crate) publisher: Option<voxpace_transport::Publisher>,
     /// Its WHIP publish, when it has a WHIP target.
     #[cfg(feature = "webrtc")]
-    pub(crate) whip: Option<super::publish::OutputPublish>,
+    pub(crate) whip: Option<OutputPublish>,
 }
 
 impl Output {
@@ -198,61 +175,47 @@ impl Drop for MonitorSlot {
     }
 }
 
-/// What the frame callback owns.
-pub(crate) struct FrameSide {
-    pub alive: Arc<AtomicBool>,
-    pub meter: Arc<Meter>,
-    pub new_monitors: rtrb::Consumer<rtrb::Producer<i16>>,
-    pub monitors: Vec<rtrb::Producer<i16>>,
-    #[cfg(feature = "webrtc")]
-    pub feed: Option<voxpace_transport::FrameFeed>,
+impl Output {
+    /// Subscribe to the output's events, with the current publish state to send first
+    /// (consistent with the subscription: every later change arrives as an event).
+    pub(crate) fn subscribe_events(
+        &self,
+    ) -> (broadcast::Receiver<Arc<EventMsg>>, Option<Arc<EventMsg>>) {
+        #[cfg(feature = "webrtc")]
+        if let Some(p) = &self.whip {
+            return p.subscribe(&self.events);
+        }
+        (self.events.subscribe(), None)
+    }
+
+    /// The publish state as JSON (`null` when the output does not publish over WHIP).
+    pub(crate) fn publish_json(&self) -> Value {
+        #[cfg(feature = "webrtc")]
+        if let Some(p) = &self.whip {
+            return p.json();
+        }
+        Value::Null
+    }
 }
 
-impl FrameSide {
-    /// Called on the frame clock thread once per frame: counters, meter, monitors, the
-    /// WebRTC feed. No allocation (monitor vectors have their capacity up front), no lock.
-    // `info` goes to the WebRTC feed only.
-    #[cfg_attr(not(feature = "webrtc"), allow(unused_variables))]
-    pub fn on_frame(&mut self, info: &FrameInfo, samples: &[i16]) -> bool {
-        if !self.alive.load(Ordering::Acquire) {
-            return false;
-        }
-        // Late frames are counted on the track by core's FrameClock (`TrackStats`).
-        let (mut peak, mut sum) = (0u64, 0u64);
-        for &s in samples {
-            let a = s.unsigned_abs() as u64;
-            peak = peak.max(a);
-            sum += a * a;
-        }
-        self.meter.peak.store(peak, Ordering::Relaxed);
-        let rms = ((sum / samples.len().max(1) as u64) as f64).sqrt() as u64;
-        self.meter.rms.store(rms, Ordering::Relaxed);
-        self.meter.frames.fetch_add(1, Ordering::Relaxed);
-
-        // Drop the monitors whose streams ended before taking new ones, so a freed slot is
-        // reused at once.
-        self.monitors.retain(|m| !m.is_abandoned());
-        while self.monitors.len() < MONITOR_SLOTS {
-            match self.new_monitors.pop() {
-                Ok(m) => self.monitors.push(m),
-                Err(_) => break,
-            }
-        }
-        for m in &mut self.monitors {
-            if m.slots() < samples.len() {
-                self.meter.monitor_drops.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            if let Ok(chunk) = m.write_chunk_uninit(samples.len()) {
-                chunk.fill_from_iter(samples.iter().copied());
-            }
-        }
+impl Output {
+    /// True unless its WHIP publish is configured and not up (for `/readyz`).
+    pub(crate) fn publish_is_up(&self) -> bool {
         #[cfg(feature = "webrtc")]
-        if let Some(feed) = self.feed.as_mut() {
-            if !feed.push(info, samples) {
-                self.meter.publish_drops.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(p) = &self.whip {
+            return p.is_up();
         }
         true
+    }
+}
+
+impl Output {
+    /// Stop its WHIP publish (DELETE the resource), if any: the task ends when that is done.
+    pub(crate) fn stop_publish(&self) -> Option<tokio::task::JoinHandle<()>> {
+        #[cfg(feature = "webrtc")]
+        if let Some(p) = &self.whip {
+            return p.teardown();
+        }
+        None
     }
 }

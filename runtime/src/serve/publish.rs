@@ -1,16 +1,17 @@
 //! WHIP publishing of agent outputs, as the control API sees it: one
 //! [`voxpace_transport::WhipPublisher`] per output that has a WHIP target, its state in
 //! `GET /v1/outputs/{id}`, `/v1/info`, `/metrics` and as `publish_state` events (a client that
-//! subscribes late gets the current state first), `/readyz`, and teardown that always sends
+//! subscribes late gets the current state first), `/readyz` (`api/info.rs`), and teardown that always sends
 //! the DELETE (bounded) before the process exits.
 
-use std::sync::{Arc, Mutex};
+#[cfg(feature = "webrtc")]
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+#[cfg(feature = "webrtc")]
 use serde_json::{json, Value};
+#[cfg(feature = "webrtc")]
 use tokio::sync::broadcast;
 #[cfg(feature = "webrtc")]
 use tokio::sync::watch;
@@ -23,8 +24,8 @@ use voxpace_core::{Clock, MonotonicClock};
 #[cfg(feature = "webrtc")]
 use voxpace_transport::{PublishState, PublishStatus, WhipPublisher};
 
-use super::output::{EventMsg, Output};
-use super::AppState;
+#[cfg(feature = "webrtc")]
+use super::event::EventMsg;
 
 /// One output's WHIP publish.
 #[cfg(feature = "webrtc")]
@@ -50,7 +51,7 @@ impl OutputPublish {
         events: broadcast::Sender<Arc<EventMsg>>,
     ) -> Result<OutputPublish, voxpace_transport::Error> {
         let t = &config.transport;
-        let mut peer = super::peer_settings(config.server.listen);
+        let mut peer = peer_settings(config.server.listen);
         // A lost SFU is noticed after 3 s without an answer to the 1 s consent checks.
         peer.ice_disconnected_timeout = Duration::from_secs(3);
         peer.ice_keepalive_interval = Duration::from_secs(1);
@@ -119,8 +120,18 @@ impl OutputPublish {
         self.status.borrow().clone()
     }
 
+    /// Subscribe to `events` with the publish state to send first, under the lock that
+    /// orders it with the broadcast: every later change arrives as an event.
+    pub(crate) fn subscribe(
+        &self,
+        events: &broadcast::Sender<Arc<EventMsg>>,
+    ) -> (broadcast::Receiver<Arc<EventMsg>>, Option<Arc<EventMsg>>) {
+        let last = self.last_event.lock().unwrap_or_else(|e| e.into_inner());
+        (events.subscribe(), last.clone())
+    }
+
     /// Stop publishing (DELETE the resource); the returned task ends when that is done.
-    fn teardown(&self) -> Option<JoinHandle<()>> {
+    pub(crate) fn teardown(&self) -> Option<JoinHandle<()>> {
         let publisher = self
             .publisher
             .lock()
@@ -186,30 +197,6 @@ fn status_json(url: &str, s: &PublishStatus, clock: &MonotonicClock) -> Value {
     })
 }
 
-impl Output {
-    /// Subscribe to the output's events, with the current publish state to send first
-    /// (consistent with the subscription: every later change arrives as an event).
-    pub(crate) fn subscribe_events(
-        &self,
-    ) -> (broadcast::Receiver<Arc<EventMsg>>, Option<Arc<EventMsg>>) {
-        #[cfg(feature = "webrtc")]
-        if let Some(p) = &self.whip {
-            let last = p.last_event.lock().unwrap_or_else(|e| e.into_inner());
-            return (self.events.subscribe(), last.clone());
-        }
-        (self.events.subscribe(), None)
-    }
-
-    /// The publish state as JSON (`null` when the output does not publish over WHIP).
-    pub(crate) fn publish_json(&self) -> Value {
-        #[cfg(feature = "webrtc")]
-        if let Some(p) = &self.whip {
-            return p.json();
-        }
-        Value::Null
-    }
-}
-
 /// WHIP DELETEs in flight, awaited before the process exits.
 #[derive(Debug, Default)]
 pub(crate) struct Teardowns {
@@ -217,16 +204,14 @@ pub(crate) struct Teardowns {
 }
 
 impl Teardowns {
-    /// Stop `output`'s publish in the background (on DELETE of the output, or its end).
-    pub(crate) fn start(&self, output: &Output) {
-        #[cfg(feature = "webrtc")]
-        if let Some(task) = output.whip.as_ref().and_then(|p| p.teardown()) {
+    /// Keep an output's publish teardown (`Output::stop_publish`, on DELETE of the output
+    /// or its end) to await at shutdown.
+    pub(crate) fn start(&self, task: Option<JoinHandle<()>>) {
+        if let Some(task) = task {
             let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
             tasks.retain(|t| !t.is_finished());
             tasks.push(task);
         }
-        #[cfg(not(feature = "webrtc"))]
-        let _ = output;
     }
 
     /// Wait for every teardown, at most `bound`.
@@ -245,39 +230,12 @@ impl Teardowns {
     }
 }
 
-/// `GET /readyz`: 200 when the server takes work and every configured WHIP publish is up,
-/// 503 with the outputs that are not (and why) otherwise. `/healthz` stays about the process.
-pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if !state.is_accepting() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "ready": false, "reason": "shutting down" })),
-        )
-            .into_response();
-    }
-    let outputs = state.outputs_snapshot();
-    let waiting: serde_json::Map<String, Value> = outputs
-        .iter()
-        .filter(|o| !o.publish_json().is_null() && !o.publish_is_up())
-        .map(|o| (o.id.clone(), o.publish_json()))
-        .collect();
-    if waiting.is_empty() {
-        (StatusCode::OK, axum::Json(json!({ "ready": true }))).into_response()
+/// ICE settings: loopback candidates (and fast checks) when serving on a loopback address.
+#[cfg(feature = "webrtc")]
+pub(crate) fn peer_settings(addr: std::net::SocketAddr) -> voxpace_transport::PeerSettings {
+    if addr.ip().is_loopback() {
+        voxpace_transport::PeerSettings::loopback()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "ready": false, "reason": "not every output is published", "outputs": waiting })),
-        )
-            .into_response()
-    }
-}
-
-impl Output {
-    fn publish_is_up(&self) -> bool {
-        #[cfg(feature = "webrtc")]
-        if let Some(p) = &self.whip {
-            return p.is_up();
-        }
-        true
+        voxpace_transport::PeerSettings::default()
     }
 }

@@ -2,9 +2,10 @@
 //! the reply can start before the body has arrived (`hound` wants a whole `Read`er and
 //! blocks on it). Knows plain PCM (`WAVE_FORMAT_PCM`) and `WAVE_FORMAT_EXTENSIBLE` with the
 //! PCM subformat, 16-bit, and the length of the `data` chunk, so chunks after it (`LIST`,
-//! `id3 `) are never played as audio.
+//! `id3 `) are never played as audio. And the header of a WAV stream sent out (the live
+//! audio monitor).
 
-use super::ApiError;
+use super::error::ApiError;
 
 /// The largest header accepted before the `data` chunk.
 pub const MAX_HEADER: usize = 64 * 1024;
@@ -112,6 +113,25 @@ fn parse_fmt(f: &[u8]) -> Result<(u32, u16), String> {
         ));
     }
     Ok((rate, channels))
+}
+
+/// A WAV header for a stream of unknown length (sizes at their maximum, as streaming
+/// players expect).
+pub(crate) fn stream_header(rate: u32, channels: u16) -> Vec<u8> {
+    let mut h = Vec::with_capacity(44);
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&u32::MAX.to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&16u32.to_le_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes());
+    h.extend_from_slice(&channels.to_le_bytes());
+    h.extend_from_slice(&rate.to_le_bytes());
+    h.extend_from_slice(&(rate * 2 * channels as u32).to_le_bytes());
+    h.extend_from_slice(&(2 * channels).to_le_bytes());
+    h.extend_from_slice(&16u16.to_le_bytes());
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&(u32::MAX - 36).to_le_bytes());
+    h
 }
 
 #[cfg(test)]

@@ -291,7 +291,12 @@ impl<'a> Host<'a> {
         f(self.raw.ctx).into_option().map(Playout::from_raw)
     }
 
-    /// ABI 1.2: what is playing now: the first sample of the frame the host is playing.
+    /// ABI 1.2: what is playing now: the first sample of the frame the host was playing
+    /// when it queued the event being handled (for `Start`, the frame that took the
+    /// plugin), with the reply playing in that frame and how far into it. One snapshot,
+    /// handed with the event: its parts always agree, and in `voxpace render` it is the
+    /// same on every run. `playout().due - now().due` is how far ahead of its play-out the
+    /// event was handed over (0 for paced audio; at most `max_lead` for ahead audio).
     /// `None` from a host older than 1.2.
     pub fn now(&self) -> Option<Playout> {
         let f = self.raw.vtable.now()?;

@@ -8,7 +8,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use voxpace_core::{Format, ReplyId, ReplyOutcome, Track, TrackConfig, TrackHandle};
 use voxpace_sinks::conversation::{self, Pacing};
@@ -200,20 +200,6 @@ pub fn pattern(len: usize, seed: i32) -> Vec<i16> {
             }
         })
         .collect()
-}
-
-/// Poll `f` until it returns `Some` or `timeout` passes.
-pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The samples of a finalised WAV file (None while it is not finalised yet).

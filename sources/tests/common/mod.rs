@@ -8,10 +8,58 @@ use std::time::Duration;
 use voxpace_core::{BusContext, Format, Source};
 use voxpace_sources::{Background, BackgroundConfig, BackgroundMixer, Ducking};
 
+/// A scratch folder for one test's files (named after the test binary and the process),
+/// removed when dropped.
+pub struct Dir(PathBuf);
+
+impl Dir {
+    pub fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!(
+            "voxpace-{}-{name}-{}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+
+    pub fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name)
+}
+
+/// A folder for files a test makes (ffmpeg fixtures), removed when dropped.
+pub struct Dir(PathBuf);
+
+impl Dir {
+    /// `voxpace-<name>-<pid>` in the system's temporary folder.
+    pub fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("voxpace-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+
+    pub fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 pub fn format(rate: u32, channels: u16) -> Format {

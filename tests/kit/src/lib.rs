@@ -11,6 +11,9 @@
 //! - [`sse`] (feature `sse`): a real server-sent-events subscription read as (name, JSON)
 //!   pairs, with bounded waits.
 //! - [`wait`]: polling another thread with a bound.
+//! - [`process`]: a server as a child process (`voxpace serve`): its address from its first
+//!   line, SIGTERM, its stderr; killed if the test fails midway.
+//! - [`rooms`]: a crate's import graph read from its source files, and the circles in it.
 //! - [`sinks`] (feature `core`): a sink that discards everything and one that records what
 //!   it was handed, optionally in front of a real sink.
 //!
@@ -22,6 +25,8 @@ pub mod alloc;
 #[cfg(feature = "browser")]
 pub mod browser;
 pub mod ffmpeg;
+pub mod process;
+pub mod rooms;
 pub mod signal;
 #[cfg(feature = "core")]
 pub mod sinks;

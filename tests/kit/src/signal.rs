@@ -57,6 +57,34 @@ pub fn rms_db(samples: &[i16]) -> f64 {
     }
 }
 
+/// Level of float samples (full scale 1.0) in dBFS (RMS). Silence gives -200.
+pub fn rms_db_f64(samples: &[f64]) -> f64 {
+    let energy: f64 = samples.iter().map(|s| s * s).sum();
+    let rms = (energy / samples.len().max(1) as f64).sqrt();
+    if rms <= 0.0 {
+        -200.0
+    } else {
+        20.0 * rms.log10()
+    }
+}
+
+/// Normalised correlation of two signals over their common length, at lag 0: 1 for the
+/// same shape at any level, -1 for it inverted, 0 where either is silent.
+pub fn correlation<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y): (f64, f64) = (x.into(), y.into());
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa == 0.0 || bb == 0.0 {
+        0.0
+    } else {
+        ab / (aa * bb).sqrt()
+    }
+}
+
 /// How well `got` (interleaved, `channels` wide, at `rate`) matches reply `reply`'s speech
 /// as the formula gives it (`mono_source`: every channel carries channel 0's tones), over
 /// the interior (the first and last `edge` samples per channel are skipped: band-limited

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use voxpace_core::{Format, MonotonicClock, Pacer, Track, TrackConfig, TrackHandle};
+pub use voxpace_test_kit::signal::correlation;
 use voxpace_transport::{
     FrameFeed, OpusConfig, OpusDecoder, OpusEncoder, PeerSettings, Publisher, PublisherConfig,
     RtpAudioPacket, ServerConfig,
@@ -202,23 +203,6 @@ pub fn upsample(x: &[i16], factor: usize) -> Vec<i16> {
     x.iter()
         .flat_map(|&s| std::iter::repeat_n(s, factor))
         .collect()
-}
-
-/// Normalised correlation of two equally long signals.
-pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
-    let n = a.len().min(b.len());
-    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-    for i in 0..n {
-        let (x, y) = (a[i] as f64, b[i] as f64);
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa == 0.0 || bb == 0.0 {
-        0.0
-    } else {
-        ab / (aa * bb).sqrt()
-    }
 }
 
 pub fn rms(x: &[i16]) -> f64 {

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::intake::ACCEPTED;
+use crate::serve::intake::ACCEPTED;
 
 /// Statuses any endpoint may answer, beside its own.
 const COMMON: &[(&str, &str)] = &[

@@ -6,17 +6,16 @@
 //! They take no part in the audio intake's one-request-at-a-time rule, so marks may arrive
 //! while another request is still streaming the reply's audio.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::replies::{find_reply, reply_json};
-use super::{ApiError, AppState};
+use super::shared::St;
 use crate::marks::{self, MarkSpec};
+use crate::serve::error::ApiError;
+use crate::serve::stream::{find_reply, reply_json};
 
 /// The body: a bare list of marks, or an object with marks and/or the whole text.
 #[derive(Debug, Deserialize)]
@@ -39,8 +38,8 @@ struct TextBody {
 
 const SHAPE: &str = r#"[{"at_ms": 0, "text": "Hello"}, {"at_ms": 420, "text": " there"}] or {"marks": [...], "rate": 16000, "text": "the whole text"}"#;
 
-pub(crate) async fn add_marks(
-    State(state): State<Arc<AppState>>,
+pub(super) async fn add_marks(
+    State(state): St,
     Path((id, reply)): Path<(String, u64)>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {

@@ -12,14 +12,15 @@ use voxpace_core::ReplyWriter;
 use voxpace_sources::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
 
 use super::body::BodyReader;
-use super::output::{EventMsg, Output};
-use super::ApiError;
+use crate::serve::error::ApiError;
+use crate::serve::event::EventMsg;
+use crate::serve::output::Output;
 
 /// The error code of a compressed body that failed after some of it played.
-pub(super) const DAMAGED: &str = "damaged_audio";
+pub(crate) const DAMAGED: &str = "damaged_audio";
 
 /// One request body on its way through a stream decoder.
-pub(super) struct Coded {
+pub(crate) struct Coded {
     input: StreamInput,
     output: StreamOutput,
     body_done: bool,
@@ -32,7 +33,7 @@ impl Coded {
     /// Start a decoder for a body of `container` audio into `output`'s format and read the
     /// body until it has read the stream's headers and decoded its first packet. `Err`
     /// (nothing played, nothing changed) when the body is not such audio.
-    pub(super) async fn open(
+    pub(crate) async fn open(
         container: Container,
         body: &mut BodyReader,
         output: &Output,
@@ -77,7 +78,7 @@ impl Coded {
     /// Decode the rest of the body into `writer`. Damage the decoder skips is reported as a
     /// `reply_damaged` event and playing goes on; a stream that breaks ends this request with
     /// [`DAMAGED`] after everything decoded before the break was pushed.
-    pub(super) async fn stream_into(
+    pub(crate) async fn stream_into(
         mut self,
         writer: &mut ReplyWriter,
         body: &mut BodyReader,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use voxpace_core::ReplyOutcome;
 
-use super::output::{Output, ReplySlot};
-use super::ApiError;
+use crate::serve::error::ApiError;
+use crate::serve::output::{Output, ReplySlot};
 
 fn outcome_json(o: &ReplyOutcome) -> Value {
     let mut v = json!({
@@ -26,7 +26,7 @@ fn outcome_json(o: &ReplyOutcome) -> Value {
 }
 
 /// The reply's state (open, finished, played, interrupted), accepted audio and outcome.
-pub(super) fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
+pub(crate) fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
     let rate = output.handle.format().sample_rate() as f64;
     let outcome = slot.playback.outcome();
     let state = match &outcome {
@@ -46,7 +46,7 @@ pub(super) fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
 }
 
 /// Reply `reply` of `output`, or a 404 naming both.
-pub(super) fn find_reply(output: &Output, reply: u64) -> Result<Arc<ReplySlot>, ApiError> {
+pub(crate) fn find_reply(output: &Output, reply: u64) -> Result<Arc<ReplySlot>, ApiError> {
     output.reply(reply).ok_or_else(|| {
         ApiError::not_found(
             "unknown_reply",

@@ -7,11 +7,12 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use futures_util::StreamExt;
 
-use super::output::Output;
-use super::{ApiError, AppState};
+use crate::serve::error::ApiError;
+use crate::serve::output::Output;
+use crate::serve::state::AppState;
 
 /// The error code of a request body that fell too far behind real time.
-pub(super) const BODY_TIMEOUT: &str = "body_timeout";
+pub(crate) const BODY_TIMEOUT: &str = "body_timeout";
 
 /// Reply audio from a request body, judged against real time: the body may fall at most
 /// `server.body_idle_timeout_ms` behind what the output will have played by then (the
@@ -19,7 +20,7 @@ pub(super) const BODY_TIMEOUT: &str = "body_timeout";
 /// instead of holding its reply open (speaking, underrunning) forever. A paused output plays
 /// nothing, so its bodies are not held to the clock. Ends early (410) when the output is
 /// ended (DELETE, shutdown).
-pub(super) struct BodyReader {
+pub(crate) struct BodyReader {
     stream: axum::body::BodyDataStream,
     deadline: tokio::time::Instant,
     idle: Duration,
@@ -28,7 +29,7 @@ pub(super) struct BodyReader {
 }
 
 impl BodyReader {
-    pub(super) fn new(state: &AppState, output: &Output, body: Body) -> Self {
+    pub(crate) fn new(state: &AppState, output: &Output, body: Body) -> Self {
         let idle = state.config.server.body_idle_timeout;
         Self {
             stream: body.into_data_stream(),
@@ -40,12 +41,12 @@ impl BodyReader {
     }
 
     /// `frames` samples per channel were accepted: they buy their duration of time.
-    pub(super) fn credit(&mut self, frames: u64) {
+    pub(crate) fn credit(&mut self, frames: u64) {
         self.deadline += Duration::from_secs_f64(frames as f64 / self.rate);
     }
 
     /// The next chunk of the body; `None` at its end.
-    pub(super) async fn next(&mut self, output: &Output) -> Result<Option<bytes::Bytes>, ApiError> {
+    pub(crate) async fn next(&mut self, output: &Output) -> Result<Option<bytes::Bytes>, ApiError> {
         loop {
             tokio::select! {
                 biased;
