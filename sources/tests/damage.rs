@@ -59,7 +59,7 @@ const MP3: &[&str] = &["-c:a", "libmp3lame", "-b:a", "128k"];
 
 #[test]
 fn files_with_flipped_bits_play_on_past_each_damaged_frame() {
-    let dir = Dir::new("damage-flips");
+    let dir = Dir::new("flips");
     let rate = 44_100u32;
     let cases = [
         // Every sixth frame header damaged: the demuxer loses sync and finds the next frame

@@ -79,7 +79,7 @@ fn max_d2(x: &[f64], range: std::ops::Range<usize>) -> f64 {
 
 #[test]
 fn aac_loops_sample_exactly_against_the_same_wav() {
-    let dir = Dir::new("gapless-loops");
+    let dir = Dir::new("loops");
     // A steady tone (a whole number of cycles, so the WAV loops without a step), and a
     // ring tone (two tones beating, faded at both ends), at 44.1 and 48 kHz.
     let cases = [

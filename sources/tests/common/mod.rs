@@ -40,28 +40,6 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A folder for files a test makes (ffmpeg fixtures), removed when dropped.
-pub struct Dir(PathBuf);
-
-impl Dir {
-    /// `voxpace-<name>-<pid>` in the system's temporary folder.
-    pub fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("voxpace-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-
-    pub fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 pub fn format(rate: u32, channels: u16) -> Format {
     Format::new(rate, channels, 20).unwrap()
 }
