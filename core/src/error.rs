@@ -87,36 +87,46 @@ pub enum Error {
         /// The operating system's error.
         reason: String,
     },
+    /// A sink could not handle an event and says what the track should do about it
+    /// (see [`crate::Sink::handle`]): `Retryable`, the event is delivered again;
+    /// `ReplyTerminal`, the rest of that reply is skipped for this sink; `InvalidInput`,
+    /// that one event is skipped; `Fatal`, the sink is detached.
+    #[error("{reason}")]
+    SinkFailed {
+        /// What the track should do.
+        kind: ErrorKind,
+        /// The sink's explanation.
+        reason: String,
+    },
 }
 
-/// What a caller can do about an error: every crate's `Error::kind()` answers with one of
-/// these, so callers (the runtime's HTTP mapping, a publisher's retry loop) decide by kind
-/// instead of matching variants. Deliberately exhaustive: a caller's `match` on it needs no
-/// catch-all, and a new kind would be a breaking change that every such `match` must see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// The input was wrong (a format, a configuration value, a request body): retrying the
-    /// same call cannot help; fix the input.
-    InvalidInput,
-    /// Transient: the same call may succeed later (a full queue, a busy peer, a network
-    /// fault). Back off and retry.
-    Retryable,
-    /// This reply (or this request) is over: what it still holds will not play. Open a new
-    /// reply; the track itself is fine.
-    ReplyTerminal,
-    /// The component is gone or broken (the track was dropped, a thread could not start):
-    /// nothing on it will work again; rebuild it.
-    Fatal,
-}
-
-impl ErrorKind {
-    /// True when retrying the same call later may succeed.
-    pub fn is_retryable(self) -> bool {
-        self == ErrorKind::Retryable
-    }
-}
+/// What a caller can do about an error. Defined in `voxpace-loudness`, the bottom crate,
+/// so that every crate's `Error::kind()` (loudness included) answers with the same enum;
+/// core is where callers name it.
+pub use voxpace_loudness::ErrorKind;
 
 impl Error {
+    /// A stable name of the error, for programs on the other side of a wire (the runtime's
+    /// HTTP error bodies): `reply_interrupted`, `intake_full`, ... Never parse the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidFormat(_) => "invalid_format",
+            Error::InvalidConfig(_) => "invalid_config",
+            Error::PartialSample { .. } => "partial_sample",
+            Error::PushSplitsSample { .. } => "split_sample",
+            Error::IntakeFull => "intake_full",
+            Error::MarkBehindAudio { .. }
+            | Error::MarkOutOfOrder { .. }
+            | Error::TooManyMarks { .. } => "bad_marks",
+            Error::ReplyInterrupted(_) => "reply_interrupted",
+            Error::ReplyFinished(_) => "reply_finished",
+            Error::IntakeClosed => "intake_closed",
+            Error::TrackClosed => "track_closed",
+            Error::SinkThread { .. } => "sink_thread",
+            Error::SinkFailed { .. } => "sink_failed",
+        }
+    }
+
     /// What the caller can do about this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -132,6 +142,7 @@ impl Error {
                 ErrorKind::ReplyTerminal
             }
             Error::TrackClosed | Error::SinkThread { .. } => ErrorKind::Fatal,
+            Error::SinkFailed { kind, .. } => *kind,
         }
     }
 }

@@ -87,6 +87,7 @@ pub use shared::TrackStats;
 pub use sink::{
     Delivery, PlaybackReport, Playout, Sink, SinkContext, SinkError, SinkEvent, SinkInfo,
 };
+pub use sink_tap::SINK_RETRIES;
 pub use source::{BusContext, Limiter, Source};
 pub use text::{estimate_heard, Heard, TextTiming};
 pub use track::{FrameInfo, Track};

@@ -125,7 +125,10 @@ pub struct PlaybackReport {
     pub interrupted: bool,
 }
 
-/// A sink's error; returning one from [`Sink::handle`] detaches the sink.
+/// A sink's error. Its kind decides what the track does: a boxed
+/// [`Error::SinkFailed`](crate::Error::SinkFailed) (or any other [`crate::Error`]) is acted
+/// on by its [`ErrorKind`](crate::ErrorKind) (see [`Sink::handle`]); any other error detaches
+/// the sink.
 pub type SinkError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A consumer of the track's speech, called on its own worker thread.
@@ -133,7 +136,17 @@ pub trait Sink: Send + 'static {
     /// Name, delivery mode, queue size, whether it publishes the audio itself.
     fn info(&self) -> SinkInfo;
 
-    /// Handle one message. Returning an error (or panicking) detaches the sink.
+    /// Handle one message. An error says by its kind what the track does next:
+    /// - [`Retryable`](crate::ErrorKind::Retryable): the same message is delivered again
+    ///   after a short pause, at most [`SINK_RETRIES`](crate::SINK_RETRIES) times; if it
+    ///   still fails the sink is detached;
+    /// - [`ReplyTerminal`](crate::ErrorKind::ReplyTerminal): the rest of that reply's audio
+    ///   and text is skipped for this sink (its `Interrupted`/`ReplyEnded` still come);
+    /// - [`InvalidInput`](crate::ErrorKind::InvalidInput): that one message is skipped;
+    /// - [`Fatal`](crate::ErrorKind::Fatal), an error that is not a [`crate::Error`], or a
+    ///   panic: the sink is detached (an event says why).
+    ///
+    /// Return `Err(Box::new(Error::SinkFailed { kind, reason }))` to choose the kind.
     fn handle(&mut self, event: SinkEvent<'_>, cx: &SinkContext) -> Result<(), SinkError>;
 }
 

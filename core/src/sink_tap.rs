@@ -21,7 +21,12 @@ use std::time::Duration;
 use crate::intake::{IntakeReader, Peeked};
 use crate::shared::SinkLink;
 use crate::sink::{Delivery, PlaybackReport, Playout, Sink, SinkContext, SinkEvent};
-use crate::{Error, Format, ReplyId, SinkId};
+use crate::{Error, ErrorKind, Format, ReplyId, SinkId};
+
+/// How many times a message a sink failed with a [`ErrorKind::Retryable`] error is
+/// delivered again (after a pause of one frame period, then two, then three) before the
+/// sink is detached.
+pub const SINK_RETRIES: u32 = 3;
 
 /// Text marks a tap holds before new ones are dropped (counted with the audio drops).
 const TEXT_SLOTS: usize = 64;
@@ -380,6 +385,7 @@ pub(crate) fn spawn(
         idle: format.frame_duration() / 2,
         handled: 0,
         started: false,
+        skipping: None,
     };
     let handle = std::thread::Builder::new()
         .name(format!("voxpace-sink-{}", info.name))
@@ -427,10 +433,21 @@ struct Worker {
     handled: u64,
     /// `Start` was delivered.
     started: bool,
+    /// The reply the sink gave up on (`ReplyTerminal`), until its `ReplyEnded`.
+    skipping: Option<ReplyId>,
 }
 
 /// Why a worker stopped delivering.
 struct Detach(String);
+
+/// What became of one message the sink failed on without being detached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// Handled (possibly after retries), or skipped alone (`InvalidInput`).
+    Done,
+    /// The sink gave up on the message's reply (`ReplyTerminal`).
+    SkipReply,
+}
 
 impl Worker {
     fn run(mut self) {
@@ -457,7 +474,7 @@ impl Worker {
                     self.cx.now = None;
                     self.start()?;
                 }
-                return self.deliver(SinkEvent::Stop, None);
+                return self.deliver(SinkEvent::Stop, None).map(drop);
             }
             if !busy {
                 std::thread::park_timeout(self.idle);
@@ -473,6 +490,7 @@ impl Worker {
             },
             None,
         )
+        .map(drop)
     }
 
     fn drain(&mut self) -> Result<bool, Detach> {
@@ -481,8 +499,16 @@ impl Worker {
             busy = true;
             let format = self.format;
             self.cx.now = Some(playout(format, now));
+            let skipped = |reply: ReplyId| self.skipping == Some(reply);
             match msg {
                 TapMsg::Attached => self.start()?,
+                // The sink gave up on this reply: its audio and text are consumed unseen.
+                TapMsg::Audio { reply, len, .. } if skipped(reply) => {
+                    read_into(&mut self.audio, &mut self.scratch[..len]);
+                }
+                TapMsg::Text { reply, .. } if skipped(reply) => {
+                    let _ = self.texts.pop();
+                }
                 TapMsg::Audio {
                     reply,
                     offset,
@@ -507,7 +533,7 @@ impl Worker {
                         Some(at),
                     );
                     self.scratch = samples;
-                    result?;
+                    self.skip_if(result?, reply);
                 }
                 TapMsg::Text { reply, offset, pts } => {
                     if let Ok(text) = self.texts.pop() {
@@ -516,7 +542,7 @@ impl Worker {
                             reply: Some(reply),
                             offset,
                         });
-                        self.deliver(
+                        let handled = self.deliver(
                             SinkEvent::Text {
                                 reply,
                                 offset,
@@ -525,21 +551,31 @@ impl Worker {
                             },
                             at,
                         )?;
+                        self.skip_if(handled, reply);
                     }
                 }
                 TapMsg::ReplyStarted(reply) => {
-                    self.deliver(SinkEvent::ReplyStarted { reply }, None)?
+                    self.skipping = None;
+                    let handled = self.deliver(SinkEvent::ReplyStarted { reply }, None)?;
+                    self.skip_if(handled, reply);
                 }
                 TapMsg::ReplyEnded {
                     reply,
                     interrupted,
                     at,
-                } => self.deliver(SinkEvent::ReplyEnded { reply, interrupted }, Some(at))?,
-                TapMsg::Interrupted { reply, at } => {
-                    self.deliver(SinkEvent::Interrupted { reply }, Some(at))?
+                } => {
+                    self.deliver(SinkEvent::ReplyEnded { reply, interrupted }, Some(at))?;
+                    self.skipping = None;
                 }
-                TapMsg::Paused(at) => self.deliver(SinkEvent::Paused, Some(at))?,
-                TapMsg::Resumed(at) => self.deliver(SinkEvent::Resumed, Some(at))?,
+                TapMsg::Interrupted { reply, at } => {
+                    self.deliver(SinkEvent::Interrupted { reply }, Some(at))?;
+                }
+                TapMsg::Paused(at) => {
+                    self.deliver(SinkEvent::Paused, Some(at))?;
+                }
+                TapMsg::Resumed(at) => {
+                    self.deliver(SinkEvent::Resumed, Some(at))?;
+                }
             }
             self.handled += 1;
             self.shared.handled.store(self.handled, Ordering::Release);
@@ -547,21 +583,49 @@ impl Worker {
         Ok(busy)
     }
 
-    fn deliver(&mut self, event: SinkEvent<'_>, at: Option<At>) -> Result<(), Detach> {
+    /// Remember that the sink gave up on `reply`: the rest of its audio and text is skipped.
+    fn skip_if(&mut self, handled: Handled, reply: ReplyId) {
+        if handled == Handled::SkipReply {
+            self.skipping = Some(reply);
+        }
+    }
+
+    /// Hand one message to the sink and act on the kind of its error (see [`Sink::handle`]).
+    fn deliver(&mut self, event: SinkEvent<'_>, at: Option<At>) -> Result<Handled, Detach> {
         let format = self.format;
         self.cx.playout = at.map(|at| playout(format, at));
-        let sink = &mut self.sink;
-        let cx = &self.cx;
-        match catch_unwind(AssertUnwindSafe(|| sink.handle(event, cx))) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Detach(format!("returned an error: {e}"))),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown payload".into());
-                Err(Detach(format!("panicked: {what}")))
+        let mut retries = 0;
+        loop {
+            let sink = &mut self.sink;
+            let cx = &self.cx;
+            let e = match catch_unwind(AssertUnwindSafe(|| sink.handle(event, cx))) {
+                Ok(Ok(())) => return Ok(Handled::Done),
+                Ok(Err(e)) => e,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown payload".into());
+                    return Err(Detach(format!("panicked: {what}")));
+                }
+            };
+            // Only the track's own error type says a kind; anything else is fatal.
+            match e.downcast_ref::<Error>().map(Error::kind) {
+                Some(ErrorKind::Retryable) if retries < SINK_RETRIES => {
+                    retries += 1;
+                    std::thread::sleep(format.frame_duration() * retries);
+                }
+                Some(ErrorKind::Retryable) => {
+                    return Err(Detach(format!(
+                        "still failing after {SINK_RETRIES} retries: {e}"
+                    )))
+                }
+                Some(ErrorKind::ReplyTerminal) => return Ok(Handled::SkipReply),
+                Some(ErrorKind::InvalidInput) => return Ok(Handled::Done),
+                Some(ErrorKind::Fatal) | None => {
+                    return Err(Detach(format!("returned an error: {e}")))
+                }
             }
         }
     }

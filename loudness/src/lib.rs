@@ -12,18 +12,19 @@
 //!   true-peak scanner, so the output never exceeds its ceiling in dBTP.
 //! - [`Meter`]: momentary or integrated loudness of any stream (the output's meter, a
 //!   background file's level).
-//! - [`Error`]: the one way building these can fail (a format ebur128 refuses).
+//! - [`Error`]: the one way building these can fail (a format ebur128 refuses), and
+//!   [`ErrorKind`], the kind every voxpace crate's errors say (defined here, at the bottom,
+//!   and re-exported by core).
 //!
 //! This crate sits below `voxpace-core` (core uses it on its frame and producer paths), so
-//! it knows nothing of tracks, and its [`Error`] has no `ErrorKind`: core maps it to its
-//! own invalid-configuration error.
+//! it knows nothing of tracks; core maps its errors to its own invalid-configuration error.
 
 mod error;
 mod limiter;
 mod meter;
 mod reply_gain;
 
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use limiter::TruePeakLimiter;
 pub use meter::Meter;
 pub use reply_gain::{Normalise, ReplyGain};

@@ -46,11 +46,10 @@ fn play_for(b: &BackgroundConfig, gain_db: f32, music_lufs: Option<f32>) -> Play
         .ducked(b.ducking.is_some())
 }
 
+/// The sources crate's error, its kind kept (a missing file is invalid input, a full
+/// command queue retryable, a gone mixer fatal).
 fn to_err(e: voxpace_sources::Error) -> Error {
-    Error::Audio {
-        path: e.path().map(|p| p.to_path_buf()).unwrap_or_default(),
-        reason: e.to_string(),
-    }
+    Error::Source(e)
 }
 
 impl Bus {

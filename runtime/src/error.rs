@@ -39,6 +39,20 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A background or clip file could not be played; the sources crate's error, kind kept.
+    #[error(transparent)]
+    Source(#[from] voxpace_sources::Error),
+    /// A `[[sinks]]` entry could not be made into a sink (its plugin failed to load or
+    /// refused its configuration); `kind` is the plugin error's.
+    #[error("sink {name}: {reason}")]
+    Sink {
+        /// The entry's name and file.
+        name: String,
+        /// What the caller can do about it.
+        kind: voxpace_core::ErrorKind,
+        /// Why.
+        reason: String,
+    },
     /// A plugin sink stopped handling its events (render waits for sinks, frame by frame).
     #[error("sink {names}: {reason}")]
     SinkStuck {
@@ -66,11 +80,29 @@ impl Error {
                 | Io::IsADirectory
                 | Io::NotADirectory => K::InvalidInput,
                 Io::Interrupted | Io::TimedOut | Io::WouldBlock => K::Retryable,
+                // std's io::ErrorKind is non-exhaustive: what is not named above is the
+                // machine's trouble (a failing disk, out of space), not the input's.
                 _ => K::Fatal,
             },
             Error::Invalid(_) | Error::Audio { .. } => K::InvalidInput,
             Error::Core(e) => e.kind(),
+            Error::Source(e) => e.kind(),
+            Error::Sink { kind, .. } => *kind,
             Error::Output { .. } | Error::SinkStuck { .. } => K::Fatal,
+        }
+    }
+
+    /// A stable name of the error, for the HTTP API's error bodies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::Invalid(_) => "invalid_config",
+            Error::Audio { .. } => "bad_audio",
+            Error::Core(e) => e.code(),
+            Error::Source(_) => "source_failed",
+            Error::Sink { .. } => "sink_failed",
+            Error::Output { .. } => "output_failed",
+            Error::SinkStuck { .. } => "sink_stuck",
         }
     }
 

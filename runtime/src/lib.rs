@@ -19,6 +19,7 @@ pub mod audio;
 pub mod background;
 pub mod check;
 pub mod config;
+mod contract;
 mod error;
 pub mod events;
 pub mod example;

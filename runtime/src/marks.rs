@@ -17,15 +17,21 @@ pub const MAX_MARKS: usize = 10_000;
 /// The latest offset accepted: one hour into the reply.
 const MAX_AT_MS: f64 = 3_600_000.0;
 
-/// One mark as written by the user.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// One mark as written by the user (its schema is part of the HTTP API's contract).
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkSpec {
-    /// Milliseconds from the reply's first sample.
+    /// Milliseconds from the reply's first sample (exactly one of `at_ms`, `at_samples`).
+    #[schema(minimum = 0, maximum = 3_600_000)]
     pub at_ms: Option<f64>,
-    /// Samples per channel from the reply's first sample, at the batch's `rate`.
+    /// Samples per channel from the reply's first sample, at the batch's `rate`, within one
+    /// hour (exactly one of `at_ms`, `at_samples`).
+    #[schema(minimum = 0)]
     pub at_samples: Option<u64>,
-    /// The text, with the producer's own spacing (`"Hello"`, `" world"`).
+    /// The text, with the producer's own spacing (`"Hello"`, `" world"`): not empty, at
+    /// most 4096 bytes of UTF-8. (Emptiness is refused with the batch's other problems,
+    /// all named at once, so the schema states only the length.)
+    #[schema(max_length = 4096)]
     pub text: String,
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use voxpace_core::{Delivery, Sink};
+use voxpace_core::{Delivery, ErrorKind, Sink};
 use voxpace_sinks::{Plugin, PluginSink};
 
 use crate::config::{SinkConfig, SinkDelivery};
@@ -70,10 +70,17 @@ pub fn check(path: &Path, config: &str) -> voxpace_sinks::CheckReport {
 /// A new instance of the plugin a `[[sinks]]` entry names, with the entry's name,
 /// delivery and queue. Blocking: runs the plugin's `new`.
 pub fn instance(sink: &SinkConfig) -> Result<PluginSink, String> {
-    let plugin = plugin(&sink.plugin).map_err(|e| e.to_string())?;
+    build(sink).map_err(|(_, reason)| reason)
+}
+
+/// [`instance`], with the kind of its failure.
+fn build(sink: &SinkConfig) -> Result<PluginSink, (ErrorKind, String)> {
+    let failed = |e: &voxpace_sinks::Error| (e.kind(), e.to_string());
+    let plugin = plugin(&sink.plugin).map_err(|e| failed(&e))?;
+    let config = config_text(sink).map_err(|reason| (ErrorKind::InvalidInput, reason))?;
     let mut s = plugin
-        .instantiate(&config_text(sink)?)
-        .map_err(|e| e.to_string())?
+        .instantiate(&config)
+        .map_err(|e| failed(&e))?
         .with_name(sink.name.clone());
     if let Some(d) = sink.delivery {
         s = s.with_delivery(match d {
@@ -88,15 +95,17 @@ pub fn instance(sink: &SinkConfig) -> Result<PluginSink, String> {
 }
 
 /// One new instance of every `[[sinks]]` entry, in order, as core sinks; `Err` names the
-/// entry and its file.
-pub fn instances(sinks: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>, String> {
+/// entry and its file, with the plugin error's kind.
+pub fn instances(sinks: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>, crate::Error> {
     sinks
         .iter()
         .map(|sink| {
-            instance(sink)
+            build(sink)
                 .map(|s| Box::new(s) as Box<dyn Sink>)
-                .map_err(|reason| {
-                    format!("sink {:?} ({}): {reason}", sink.name, sink.plugin.display())
+                .map_err(|(kind, reason)| crate::Error::Sink {
+                    name: format!("{:?} ({})", sink.name, sink.plugin.display()),
+                    kind,
+                    reason,
                 })
         })
         .collect()

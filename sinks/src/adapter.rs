@@ -6,12 +6,14 @@ use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use voxpace_core::{Delivery, Playout, ReplyId, Sink, SinkContext, SinkError, SinkEvent, SinkInfo};
-use voxpace_sink_abi::compat::v1_1;
+use voxpace_core::{
+    Delivery, ErrorKind, Playout, ReplyId, Sink, SinkContext, SinkError, SinkEvent, SinkInfo,
+};
+use voxpace_sink_abi::compat::{v1_1, v1_2};
 use voxpace_sink_abi::host::{ROption, WithMetadata};
 use voxpace_sink_abi::{
-    AbiVersion, DeliveryKind, EventKind, HostVtable, HostVtableRef, PlaybackReport, RawEvent,
-    RawHost, RawInfo, RawPlayout, SinkBox, StreamFormat,
+    AbiVersion, DeliveryKind, EventKind, HostVtable, HostVtableRef, PlaybackReport, RawError,
+    RawEvent, RawHost, RawInfo, RawPlayout, SinkBox, StreamFormat,
 };
 
 use crate::Error;
@@ -30,6 +32,8 @@ pub struct PluginSink {
 pub(crate) enum Object {
     /// ABI 1.0 and 1.1 (the frozen object; its host vtable lacks the 1.2 functions).
     V1_1(v1_1::SinkBox),
+    /// ABI 1.2 (the frozen object: no `handle_event`, every error fatal).
+    V1_2(v1_2::SinkBox),
     /// This host's minor or a newer one.
     Current(SinkBox),
 }
@@ -38,6 +42,7 @@ impl Object {
     fn info(&self) -> Result<RawInfo, String> {
         match self {
             Object::V1_1(o) => o.info(),
+            Object::V1_2(o) => o.info(),
             Object::Current(o) => o.info(),
         }
         .into_result()
@@ -152,25 +157,50 @@ impl Sink for PluginSink {
             now: Some(raw_playout(cx.now())),
         };
         let ctx = (&call as *const Call<'_>).cast();
-        let result = match &mut self.object {
-            Object::V1_1(o) => o.handle(
-                raw,
-                v1_1::RawHost {
-                    ctx,
-                    vtable: v1_1::HostVtableRef(HOST_VTABLE_1_1.static_as_prefix()),
-                    _call: PhantomData,
-                },
-            ),
-            Object::Current(o) => o.handle(
-                raw,
-                RawHost {
-                    ctx,
-                    vtable: HostVtableRef(HOST_VTABLE.static_as_prefix()),
-                    _call: PhantomData,
-                },
-            ),
+        let host = || RawHost {
+            ctx,
+            vtable: HostVtableRef(HOST_VTABLE.static_as_prefix()),
+            _call: PhantomData,
         };
-        result.into_result().map_err(|e| e.into_string().into())
+        let result = match &mut self.object {
+            Object::V1_1(o) => o
+                .handle(
+                    raw,
+                    v1_1::RawHost {
+                        ctx,
+                        vtable: v1_1::HostVtableRef(HOST_VTABLE_1_1.static_as_prefix()),
+                        _call: PhantomData,
+                    },
+                )
+                .map_err(fatal),
+            Object::V1_2(o) => o.handle(raw, host()).map_err(fatal),
+            Object::Current(o) => o.handle_event(raw, host()),
+        };
+        result.into_result().map_err(|e| {
+            Box::new(voxpace_core::Error::SinkFailed {
+                kind: kind(e.kind),
+                reason: e.message.into_string(),
+            }) as SinkError
+        })
+    }
+}
+
+/// An error of a plugin older than ABI 1.3: every one detaches it.
+fn fatal(message: voxpace_sink_abi::host::RString) -> RawError {
+    RawError {
+        kind: voxpace_sink_abi::ErrorKind::Fatal,
+        message,
+    }
+}
+
+/// The ABI's error kind as the track's: the one place they meet.
+fn kind(kind: voxpace_sink_abi::ErrorKind) -> ErrorKind {
+    use voxpace_sink_abi::ErrorKind as Abi;
+    match kind {
+        Abi::Fatal => ErrorKind::Fatal,
+        Abi::Retryable => ErrorKind::Retryable,
+        Abi::ReplyTerminal => ErrorKind::ReplyTerminal,
+        Abi::InvalidInput => ErrorKind::InvalidInput,
     }
 }
 

@@ -64,6 +64,8 @@ pub struct Plugin {
 enum Create {
     /// ABI 1.0 and 1.1: the frozen 1.1 object and host vtable.
     V1_1(compat::v1_1::CreateFn),
+    /// ABI 1.2: the frozen 1.2 object (no errors with a kind).
+    V1_2(compat::v1_2::CreateFn),
     /// This host's minor or a newer one.
     Current(CreateFn),
 }
@@ -109,6 +111,11 @@ impl Plugin {
         };
         let object = match self.create {
             Create::V1_1(create) => Object::V1_1(
+                create(config.into(), HOST_ABI)
+                    .into_result()
+                    .map_err(rejected)?,
+            ),
+            Create::V1_2(create) => Object::V1_2(
                 create(config.into(), HOST_ABI)
                     .into_result()
                     .map_err(rejected)?,
@@ -197,43 +204,33 @@ fn open(path: &Path) -> Result<(Create, Metadata), Error> {
     // abi_stable accepts a library whose root module has at least the host's fields. A
     // plugin built against an older minor has fewer, so it is checked against the frozen
     // copy of the root module of its own minor (the versioning rule in the crate docs).
-    if minor == Some(0) {
-        let m = header
-            .init_root_module::<compat::v1_0::SinkPluginModRef>()
-            .map_err(layout_error)?;
-        let metadata = Metadata {
-            name: m.name().to_string(),
-            version: m.version().to_string(),
-            description: m.description().to_string(),
-            abi: m.abi_version(),
-            config_help: None,
-        };
-        return Ok((Create::V1_1(m.create()), metadata));
+    // Each minor's root module has the same accessors (1.0 has no `config_help`).
+    macro_rules! load {
+        ($module:ty, $create:path, |$m:ident| $config_help:expr) => {{
+            let $m = header.init_root_module::<$module>().map_err(layout_error)?;
+            let metadata = Metadata {
+                name: $m.name().to_string(),
+                version: $m.version().to_string(),
+                description: $m.description().to_string(),
+                abi: $m.abi_version(),
+                config_help: $config_help,
+            };
+            Ok(($create($m.create()), metadata))
+        }};
     }
-    if minor == Some(1) {
-        let m = header
-            .init_root_module::<compat::v1_1::SinkPluginModRef>()
-            .map_err(layout_error)?;
-        let metadata = Metadata {
-            name: m.name().to_string(),
-            version: m.version().to_string(),
-            description: m.description().to_string(),
-            abi: m.abi_version(),
-            config_help: m.config_help().map(|h| h.to_string()),
-        };
-        return Ok((Create::V1_1(m.create()), metadata));
+    match minor {
+        Some(0) => load!(compat::v1_0::SinkPluginModRef, Create::V1_1, |m| None),
+        Some(1) => load!(compat::v1_1::SinkPluginModRef, Create::V1_1, |m| m
+            .config_help()
+            .map(|h| h.to_string())),
+        Some(2) => load!(compat::v1_2::SinkPluginModRef, Create::V1_2, |m| m
+            .config_help()
+            .map(|h| h.to_string())),
+        // This host's minor or a newer one.
+        _ => load!(SinkPluginModRef, Create::Current, |m| m
+            .config_help()
+            .map(|h| h.to_string())),
     }
-    let m = header
-        .init_root_module::<SinkPluginModRef>()
-        .map_err(layout_error)?;
-    let metadata = Metadata {
-        name: m.name().to_string(),
-        version: m.version().to_string(),
-        description: m.description().to_string(),
-        abi: m.abi_version(),
-        config_help: m.config_help().map(|h| h.to_string()),
-    };
-    Ok((Create::Current(m.create()), metadata))
 }
 
 fn incompatible(path: &Path, found: String, detail: String) -> Error {

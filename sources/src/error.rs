@@ -124,7 +124,10 @@ impl Error {
             | Error::Unsupported { path, .. }
             | Error::Truncated { path, .. }
             | Error::Corrupt { path, .. } => Some(path),
-            _ => None,
+            Error::InvalidArgument(_)
+            | Error::MixerGone
+            | Error::CommandQueueFull
+            | Error::TooManySources(_) => None,
         }
     }
 }

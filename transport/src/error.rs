@@ -81,7 +81,9 @@ fn status_kind(status: u16) -> ErrorKind {
     match status {
         403 | 408 | 409 | 425 | 429 => ErrorKind::Retryable,
         400..=499 => ErrorKind::InvalidInput,
-        _ => ErrorKind::Retryable,
+        // 5xx: the server's trouble, worth a retry; below 400 a server that answered
+        // something unusable (a 1xx-3xx where an answer was due) may answer properly later.
+        0..=399 | 500..=u16::MAX => ErrorKind::Retryable,
     }
 }
 

@@ -3,9 +3,10 @@
 //! Steps: system packages, fmt check, clippy with warnings denied, the build (plugins as
 //! cdylib), every test with all features (their output, with the `test result:` lines,
 //! stays on the terminal), the Python client's tests (pytest in `target/py`), every test
-//! again as a plain `cargo test` builds them, the integration matrix, and a bounded fuzz
-//! run of the decoder. Every step runs even if an earlier one failed (after the build), so
-//! one run shows everything that is wrong; the summary at the end lists each step and the
+//! again as a plain `cargo test` builds them, the API contract (schemathesis against a real
+//! `voxpace serve`, see [`crate::contract`]), the integration matrix, and a bounded fuzz run
+//! of the decoder. Every step runs even if an earlier one failed (after the build), so one
+//! run shows everything that is wrong; the summary at the end lists each step and the
 //! closing line says the verdict.
 
 use std::process::Command;
@@ -16,11 +17,12 @@ use anyhow::{bail, Result};
 use crate::system::{cargo, ensure_packages, root, run};
 
 const HELP: &str = "\
-cargo xtask ci [--fuzz-seconds N] [--no-matrix] [--no-fuzz]
+cargo xtask ci [--fuzz-seconds N] [--no-matrix] [--no-fuzz] [--no-contract]
 
   --fuzz-seconds N  how long the bounded fuzz run lasts (default 60)
   --no-matrix       skip the integration matrix
   --no-fuzz         skip the fuzz run
+  --no-contract     skip schemathesis against the API document
 ";
 
 struct Step {
@@ -86,7 +88,7 @@ fn fuzz(secs: u64) -> Result<String> {
 }
 
 pub fn run_ci(args: &[String]) -> Result<()> {
-    let (mut fuzz_secs, mut matrix, mut fuzzing) = (60u64, true, true);
+    let (mut fuzz_secs, mut matrix, mut fuzzing, mut contract) = (60u64, true, true, true);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -98,6 +100,7 @@ pub fn run_ci(args: &[String]) -> Result<()> {
             }
             "--no-matrix" => matrix = false,
             "--no-fuzz" => fuzzing = false,
+            "--no-contract" => contract = false,
             "-h" | "--help" => {
                 print!("{HELP}");
                 return Ok(());
@@ -151,13 +154,20 @@ pub fn run_ci(args: &[String]) -> Result<()> {
             test.env("VOXPACE_CI", "1");
             cmd(test, "cargo test --workspace")
         });
-        // After the build: the Python client's tests start the voxpace binary it made (with
-        // all features; the plain `cargo test` below rebuilds it with default features).
+        // After the build: the Python client's tests and the contract start the voxpace
+        // binary it made (with all features; the plain `cargo test` below rebuilds it with
+        // default features).
         step(
             &mut steps,
             "python client (pytest)",
             crate::python::python_tests,
         );
+        // Against the all-features binary, before the plain `cargo test` rebuilds it.
+        if contract {
+            step(&mut steps, "API contract (schemathesis)", || {
+                crate::contract::schemathesis()
+            });
+        }
         step(&mut steps, "cargo test (default features)", || {
             // The build the README's first commands make (default members, default
             // features: no `webrtc`), which `--all-features` never sees. Most of its

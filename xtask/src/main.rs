@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask ci`: what CI runs (`.ci/run`) and the README's test command.
 //! - `cargo xtask matrix`: the cross-crate integration matrix ([`matrix`]).
+//! - `cargo xtask contract`: schemathesis against the API document ([`contract`]).
 //! - `cargo xtask bench`: one benchmark report, Rust and the Python reference side by side;
 //!   `cargo xtask bench --against REV`: the core's figures of this tree against REV's
 //!   ([`against`]).
@@ -13,6 +14,7 @@
 mod against;
 mod bench;
 mod ci;
+mod contract;
 mod matrix;
 mod new_plugin;
 mod python;
@@ -38,6 +40,8 @@ commands:
   bench --against REV
                 the core's frame bench, capacity and memory of this tree and of REV,
                 alternating in one run, with ratios new/old
+  contract      schemathesis against a real `voxpace serve`'s /openapi.json (the API
+                contract step of `ci`; needs target/debug/voxpace built with --all-features)
   new-plugin NAME
                 scaffold plugins/NAME from plugins/template, build it and run the plugin
                 check on it
@@ -48,6 +52,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::run_ci(&args[1..]),
         Some("matrix") => matrix::run_matrix(&args[1..]),
+        Some("contract") => contract::schemathesis().map(|note| println!("{note}")),
         Some("new-plugin") => new_plugin::run_new_plugin(&args[1..]),
         Some("bench") => bench::run_bench(&args[1..]),
         Some("python") => python::python_tests().map(|note| println!("xtask python: ok, {note}")),

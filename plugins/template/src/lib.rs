@@ -12,11 +12,17 @@
 //!   due time ([`Host::playout`]) and tells the host how much of each reply played: the
 //!   whole reply on `ReplyEnded` (which arrives when its last sample is due), or, on
 //!   `Interrupted`, the position where the host's output fell silent.
+//!
+//! Errors (ABI 1.3): [`SinkPlugin::handle_event`] returns a [`SinkError`] whose kind tells
+//! the host what to do: [`SinkError::retry`] (a transient failure: the host hands the same
+//! event again a few times), [`SinkError::skip_reply`] (give up on this reply, carry on
+//! with the next), [`SinkError::skip_event`] (this event only) or [`SinkError::fatal`]
+//! (detach the plugin). A plain `String` error converts to fatal.
 
 use std::time::Duration;
 
 use voxpace_sink_abi::{
-    export_sink_plugin, Delivery, Event, Host, Info, Playout, SinkPlugin, StreamFormat,
+    export_sink_plugin, Delivery, Event, Host, Info, Playout, SinkError, SinkPlugin, StreamFormat,
 };
 
 /// The plugin's state.
@@ -93,9 +99,15 @@ ahead_ms = 0          # optional: > 0 asks for audio up to this much ahead of pl
             .owns_playback(self.owns_playback)
     }
 
-    fn handle(&mut self, event: Event<'_>, host: &Host<'_>) -> Result<(), String> {
+    fn handle_event(&mut self, event: Event<'_>, host: &Host<'_>) -> Result<(), SinkError> {
         match event {
-            Event::Start { format } => self.format = Some(format),
+            Event::Start { format } => {
+                if format.channels == 0 {
+                    // Nothing after this can work: detach (any `String` error does too).
+                    return Err(SinkError::fatal("a stream without channels"));
+                }
+                self.format = Some(format);
+            }
             Event::ReplyStarted { reply } => {
                 (self.reply, self.received, self.reported) = (reply, 0, false);
             }
@@ -103,7 +115,10 @@ ahead_ms = 0          # optional: > 0 asks for audio up to this much ahead of pl
                 let channels = self.format.map_or(1, |f| f.channels.max(1)) as u64;
                 // Do the real work here: this runs on the plugin's own thread, so it may
                 // take time, but it should keep up with real time on average. A plugin
-                // that plays the audio itself plays it at `host.playout()`'s `due`.
+                // that plays the audio itself plays it at `host.playout()`'s `due`. When a
+                // device or service is briefly busy, `Err(SinkError::retry(..))` gets the
+                // same audio again; when this reply cannot be played any more,
+                // `Err(SinkError::skip_reply(..))` skips the rest of it.
                 self.received += samples.len() as u64 / channels;
                 self.due = host.playout();
             }

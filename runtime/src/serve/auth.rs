@@ -24,9 +24,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use super::error::{Answer, ApiError};
 use super::state::AppState;
 use crate::config::{Public, ServerConfig, TransportConfig};
+use crate::contract::error::ApiKind;
 
 /// Which tokens an endpoint asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,8 +116,9 @@ fn refuse(group: Group, had_token: bool) -> Response {
     } else {
         format!("this endpoint needs {which}: send `Authorization: Bearer <token>` or `?access_token=<token>`")
     };
-    let mut response = ApiError::new(
-        axum::http::StatusCode::UNAUTHORIZED,
+    let mut response = ApiError::of(
+        Answer::Unauthorized,
+        ApiKind::InvalidInput,
         "unauthorized",
         message,
     )

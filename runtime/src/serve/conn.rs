@@ -48,11 +48,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The answer to a connection beyond `server.max_connections`.
 fn busy_response() -> Arc<[u8]> {
-    let body = serde_json::json!({
-        "error": "too_many_connections",
-        "message": "the server is serving as many connections as server.max_connections allows; try again in a moment",
+    let body = serde_json::to_string(&crate::contract::error::ErrorBody {
+        error: "too_many_connections".into(),
+        message: "the server is serving as many connections as server.max_connections allows; try again in a moment".into(),
+        kind: crate::contract::error::ApiKind::Retryable,
     })
-    .to_string();
+    .unwrap_or_default();
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
         body.len()
@@ -142,6 +143,7 @@ async fn connection(
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
+        rejection: None,
     });
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -313,10 +315,83 @@ impl HttpBody for GuardedBody {
     }
 }
 
-/// The TCP stream, telling [`Activity`] when request bytes arrive.
+/// The TCP stream, telling [`Activity`] when request bytes arrive, and giving hyper's own
+/// rejections a JSON body.
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
+    /// hyper's rejection being replaced: our answer, how much of it is written, and the
+    /// length of hyper's bytes it stands for.
+    rejection: Option<(Vec<u8>, usize, usize)>,
+}
+
+/// hyper answers a request it cannot parse (a request line or headers beyond its limits,
+/// malformed HTTP) by itself, before any route sees it: a bare status line with an empty
+/// body and no content type. Every answer of the routes has a body and a content type, so
+/// such a head can only be hyper's; it is replaced by the same status with the
+/// `{error, message, kind}` body every other error has.
+fn json_rejection(head: &[u8]) -> Option<Vec<u8>> {
+    if head.len() > 1024 || !head.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let text = std::str::from_utf8(head).ok()?.to_ascii_lowercase();
+    let status: u16 = text.strip_prefix("http/1.1 ")?.get(..3)?.parse().ok()?;
+    let empty = text.contains("\r\ncontent-length: 0\r\n") || !text.contains("content-length:");
+    if !(400..600).contains(&status)
+        || !empty
+        || text.contains("content-type:")
+        || text.contains("transfer-encoding:")
+    {
+        return None;
+    }
+    let status = axum::http::StatusCode::from_u16(status).ok()?;
+    let (error, kind) = super::error::foreign(status);
+    let message = match status {
+        axum::http::StatusCode::URI_TOO_LONG => {
+            "the request target is longer than the server reads"
+        }
+        axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            "the request's headers are larger than the server reads"
+        }
+        _ => "the request could not be read as HTTP/1.1 (request line or headers malformed)",
+    };
+    let body = serde_json::to_string(&crate::contract::error::ErrorBody {
+        error: error.to_owned(),
+        message: message.to_owned(),
+        kind,
+    })
+    .ok()?;
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let head = format!(
+        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        status.as_u16(),
+        body.len()
+    );
+    Some([head.as_bytes(), body.as_bytes()].concat())
+}
+
+impl Watched {
+    /// Write `buf` (hyper's), or the JSON answer that replaces it.
+    fn write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.rejection.is_none() {
+            if let Some(answer) = json_rejection(buf) {
+                self.rejection = Some((answer, 0, buf.len()));
+            }
+        }
+        let Some((answer, done, stands_for)) = &mut self.rejection else {
+            return Pin::new(&mut self.inner).poll_write(cx, buf);
+        };
+        while *done < answer.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &answer[*done..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(0)),
+                Poll::Ready(Ok(n)) => *done += n,
+                other => return other,
+            }
+        }
+        let n = *stands_for;
+        self.rejection = None;
+        Poll::Ready(Ok(n))
+    }
 }
 
 impl AsyncRead for Watched {
@@ -341,7 +416,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        self.get_mut().write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -357,7 +432,16 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        // A head hyper wrote alone may be its own rejection (see `json_rejection`).
+        let first = bufs.iter().find(|b| !b.is_empty());
+        let only = bufs.iter().filter(|b| !b.is_empty()).count() == 1;
+        match first {
+            Some(head) if only && (this.rejection.is_some() || json_rejection(head).is_some()) => {
+                this.write(cx, head)
+            }
+            _ => Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 use voxpace_core::{Playback, ReplyId, ReplyWriter, TextMarker, TrackHandle};
 
@@ -16,6 +15,7 @@ use super::intake::{Converter, Wire};
 #[cfg(feature = "webrtc")]
 use super::publish::OutputPublish;
 use crate::background::Bus;
+use crate::contract::outputs::PublishView;
 
 /// How much audio a monitor buffers before frames are dropped for it.
 const MONITOR_BUFFER: Duration = Duration::from_secs(2);
@@ -188,13 +188,13 @@ impl Output {
         (self.events.subscribe(), None)
     }
 
-    /// The publish state as JSON (`null` when the output does not publish over WHIP).
-    pub(crate) fn publish_json(&self) -> Value {
+    /// The publish state (`None` when the output does not publish over WHIP).
+    pub(crate) fn publish_view(&self) -> Option<PublishView> {
         #[cfg(feature = "webrtc")]
         if let Some(p) = &self.whip {
-            return p.json();
+            return Some(p.view());
         }
-        Value::Null
+        None
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 #[cfg(feature = "webrtc")]
-use serde_json::{json, Value};
+use serde_json::json;
 #[cfg(feature = "webrtc")]
 use tokio::sync::broadcast;
 #[cfg(feature = "webrtc")]
@@ -26,6 +26,8 @@ use voxpace_transport::{PublishState, PublishStatus, WhipPublisher};
 
 #[cfg(feature = "webrtc")]
 use super::event::EventMsg;
+#[cfg(feature = "webrtc")]
+use crate::contract::outputs::PublishView;
 
 /// One output's WHIP publish.
 #[cfg(feature = "webrtc")]
@@ -105,9 +107,9 @@ impl OutputPublish {
         send_state(&self.last_event, events, &self.url, &status, &self.clock);
     }
 
-    /// The state as JSON for the API.
-    pub(crate) fn json(&self) -> Value {
-        status_json(&self.url, &self.status.borrow(), &self.clock)
+    /// The state as the API shows it.
+    pub(crate) fn view(&self) -> PublishView {
+        status_view(&self.url, &self.status.borrow(), &self.clock)
     }
 
     /// True while published.
@@ -170,7 +172,7 @@ fn send_state(
     status: &PublishStatus,
     clock: &MonotonicClock,
 ) {
-    let mut data = status_json(url, status, clock);
+    let mut data = serde_json::to_value(status_view(url, status, clock)).unwrap_or_default();
     data["type"] = json!("publish_state");
     let msg = Arc::new(EventMsg {
         seq: 0,
@@ -183,18 +185,18 @@ fn send_state(
 }
 
 #[cfg(feature = "webrtc")]
-fn status_json(url: &str, s: &PublishStatus, clock: &MonotonicClock) -> Value {
-    json!({
-        "url": url,
-        "state": s.state.as_str(),
-        "attempts": s.attempts,
-        "failures": s.failures,
-        "publishes": s.publishes,
-        "last_error": s.last_error,
-        "resource": s.resource,
-        "retry_in_ms": s.retry_in.map(|d| d.as_millis() as u64),
-        "since_ms": clock.now().saturating_sub(s.since).as_millis() as u64,
-    })
+fn status_view(url: &str, s: &PublishStatus, clock: &MonotonicClock) -> PublishView {
+    PublishView {
+        url: url.to_owned(),
+        state: s.state.as_str().to_owned(),
+        attempts: s.attempts,
+        failures: s.failures.into(),
+        publishes: s.publishes,
+        last_error: s.last_error.clone(),
+        resource: s.resource.clone(),
+        retry_in_ms: s.retry_in.map(|d| d.as_millis() as u64),
+        since_ms: clock.now().saturating_sub(s.since).as_millis() as u64,
+    }
 }
 
 /// WHIP DELETEs in flight, awaited before the process exits.

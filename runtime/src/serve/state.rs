@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use tokio::sync::{broadcast, watch};
 use tracing::{info, warn, Instrument};
 use voxpace_core::{FrameClock, Track};
@@ -20,6 +19,7 @@ use super::output::Output;
 use super::publish::OutputPublish;
 use super::publish::Teardowns;
 use crate::background::Bus;
+use crate::contract::error::ApiKind;
 use crate::events::{event_json, event_name};
 use crate::{audio, Config};
 
@@ -80,8 +80,7 @@ impl AppState {
         if self.accepting.load(Ordering::Acquire) {
             Ok(())
         } else {
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            Err(ApiError::busy(
                 "shutting_down",
                 "the server is shutting down and takes no new work",
             ))
@@ -104,12 +103,14 @@ impl AppState {
     ) -> Result<(), ApiError> {
         if outputs.contains_key(id) {
             return Err(ApiError::conflict(
+                ApiKind::InvalidInput,
                 "output_exists",
                 format!("agent output {id:?} already exists"),
             ));
         }
         if outputs.len() >= self.config.server.max_outputs {
             return Err(ApiError::conflict(
+                ApiKind::Retryable,
                 "output_limit",
                 format!(
                     "{} agent outputs are running, the configured maximum (server.max_outputs)",
@@ -135,9 +136,7 @@ impl AppState {
         // Plugin instances, the track with its sinks and its background first, with no lock
         // held: a plugin's `new` and `info` and the opening of the background file may take
         // time, and must not hold up the outputs lock (every API call reads it).
-        let sinks = crate::plugins::instances(&self.config.sinks).map_err(|reason| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "sink_failed", reason)
-        })?;
+        let sinks = crate::plugins::instances(&self.config.sinks)?;
         let span = tracing::info_span!("output", id = %id);
         let (format, track_config) = self.config.track_parts();
         let track = Track::new(format, track_config)?;
@@ -145,13 +144,7 @@ impl AppState {
         // Subscribed before the sinks attach, so the stream sees everything they cause.
         let mut stream = handle.events();
         Self::attach_sinks(&handle, sinks)?;
-        let bus = Bus::start(&self.config, &handle, None).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "background",
-                e.to_string(),
-            )
-        })?;
+        let bus = Bus::start(&self.config, &handle, None)?;
         let mut outputs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
         self.check_room(&outputs, id)?;
         let (events_tx, _) = broadcast::channel(1024);
@@ -174,11 +167,7 @@ impl AppState {
                 OutputPublish::start(id, target, p.clone(), &self.config, events_tx.clone())
                     .map_err(|e| {
                         p.close();
-                        ApiError::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "transport",
-                            e.to_string(),
-                        )
+                        ApiError::from(e)
                     })?,
             ),
             _ => None,
@@ -267,8 +256,8 @@ impl AppState {
         for sink in sinks {
             let name = sink.info().name;
             if let Err(e) = handle.attach_sink(sink) {
-                return Err(ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                return Err(ApiError::by_kind(
+                    e.kind(),
                     "sink_failed",
                     format!("sink {name:?}: {e}"),
                 ));
@@ -298,13 +287,7 @@ impl AppState {
             label: id.to_string(),
             ..Default::default()
         };
-        let (publisher, feed) = voxpace_transport::Publisher::new(format, config).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "transport",
-                e.to_string(),
-            )
-        })?;
+        let (publisher, feed) = voxpace_transport::Publisher::new(format, config)?;
         if let Some(whep) = &self.whep {
             whep.publish(id, vec![publisher.clone()]);
         }
@@ -418,11 +401,7 @@ pub(crate) fn demo_speech(format: voxpace_core::Format) -> anyhow::Result<Arc<[i
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("a blocking task failed: {e}"),
-        )
-    })?
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal("internal", format!("a blocking task failed: {e}")))?
 }

@@ -9,7 +9,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString};
 
-use crate::compat::v1_1;
+use crate::compat::{v1_1, v1_2};
+use crate::error::{ErrorKind, RawError, SinkError};
 use crate::module::{SinkBox, SinkObject, SinkObject_TO};
 use crate::plugin::{Event, Host, SinkPlugin};
 use crate::types::{AbiVersion, RawEvent, RawHost, RawInfo};
@@ -42,23 +43,43 @@ impl<T: SinkPlugin> SinkObject for Guarded<T> {
     }
 
     fn handle(&mut self, event: RawEvent<'_>, host: RawHost<'_>) -> RResult<(), RString> {
+        // A host older than 1.3 detaches on every error, whatever its kind.
+        SinkObject::handle_event(self, event, host).map_err(|e| e.message)
+    }
+
+    fn handle_event(&mut self, event: RawEvent<'_>, host: RawHost<'_>) -> RResult<(), RawError> {
         if let Some(why) = &self.failed {
-            return RErr(format!("unusable after it panicked: {why}").into());
+            let message = format!("unusable after it panicked: {why}");
+            return RErr(SinkError::fatal(message).into_raw());
         }
         let Some(event) = Event::from_raw_with(&event, &mut self.text) else {
             return ROk(());
         };
         let host = Host::from_raw(host);
         let inner = &mut self.inner;
-        match catch_unwind(AssertUnwindSafe(|| inner.handle(event, &host))) {
+        match catch_unwind(AssertUnwindSafe(|| inner.handle_event(event, &host))) {
             Ok(Ok(())) => ROk(()),
-            Ok(Err(e)) => RErr(e.into()),
+            Ok(Err(e)) => RErr(e.into_raw()),
             Err(payload) => {
                 let why = panic_message(&*payload);
                 self.failed = Some(why.clone());
-                RErr(format!("panicked: {why}").into())
+                RErr(RawError {
+                    kind: ErrorKind::Fatal,
+                    message: format!("panicked: {why}").into(),
+                })
             }
         }
+    }
+}
+
+/// The same instance behind the frozen 1.2 object (the `abi-1-2` fixture).
+impl<T: SinkPlugin> v1_2::SinkObject for Guarded<T> {
+    fn info(&self) -> RResult<RawInfo, RString> {
+        SinkObject::info(self)
+    }
+
+    fn handle(&mut self, event: RawEvent<'_>, host: RawHost<'_>) -> RResult<(), RString> {
+        SinkObject::handle(self, event, host)
     }
 }
 
@@ -88,6 +109,14 @@ pub extern "C" fn create<T: SinkPlugin>(
     _host_abi: AbiVersion,
 ) -> RResult<SinkBox, RString> {
     guarded::<T>(config).map(|g| SinkObject_TO::from_value(g, TD_Opaque))
+}
+
+/// `create` of the frozen 1.2 root module.
+pub extern "C" fn create_v1_2<T: SinkPlugin>(
+    config: RStr<'_>,
+    _host_abi: AbiVersion,
+) -> RResult<v1_2::SinkBox, RString> {
+    guarded::<T>(config).map(|g| v1_2::SinkObject_TO::from_value(g, TD_Opaque))
 }
 
 /// `create` of the frozen 1.0 and 1.1 root modules.
@@ -159,6 +188,9 @@ macro_rules! __export_root_module {
 /// The plugin's name, version and description are the crate's (`CARGO_PKG_*`). Every call
 /// into the plugin is wrapped in `catch_unwind`, so a panic is reported to the host as an
 /// error (the host detaches the plugin) instead of aborting the process.
+///
+/// Since ABI 1.3 the instance's `handle_event` carries the [`SinkError`]'s kind to the
+/// host, so a plugin can ask for a retry or skip a reply instead of being detached.
 #[macro_export]
 macro_rules! export_sink_plugin {
     ($plugin:ty) => {

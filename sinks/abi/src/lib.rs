@@ -9,8 +9,8 @@
 //!
 //! 1. Make a library crate that builds a `cdylib`. The crate is not on crates.io: depend
 //!    on it from a checkout of the voxpace repository (a path dependency) or from git.
-//!    `version = "1.2"` pins the ABI: cargo refuses a checkout whose `voxpace-sink-abi` is
-//!    not 1.2 or a later 1.x, and with git, `rev` (or `tag`) pins the exact source:
+//!    `version = "1.3"` pins the ABI: cargo refuses a checkout whose `voxpace-sink-abi` is
+//!    not 1.3 or a later 1.x, and with git, `rev` (or `tag`) pins the exact source:
 //!
 //!    ```toml
 //!    [package]
@@ -23,9 +23,9 @@
 //!
 //!    [dependencies]
 //!    # A checkout of voxpace next to your crate:
-//!    voxpace-sink-abi = { path = "../voxpace/sinks/abi", version = "1.2" }
+//!    voxpace-sink-abi = { path = "../voxpace/sinks/abi", version = "1.3" }
 //!    # or from git, pinned to a commit:
-//!    # voxpace-sink-abi = { git = "https://…/voxpace", rev = "…", version = "1.2" }
+//!    # voxpace-sink-abi = { git = "https://…/voxpace", rev = "…", version = "1.3" }
 //!    ```
 //!
 //!    Copying `plugins/template/src/lib.rs` into `src/lib.rs` gives a plugin that builds and
@@ -34,7 +34,7 @@
 //! 2. Implement [`SinkPlugin`] and export it with [`export_sink_plugin!`]:
 //!
 //!    ```
-//!    use voxpace_sink_abi::{export_sink_plugin, Event, Host, Info, SinkPlugin};
+//!    use voxpace_sink_abi::{export_sink_plugin, Event, Host, Info, SinkError, SinkPlugin};
 //!
 //!    pub struct CountSamples { seen: u64 }
 //!
@@ -50,8 +50,12 @@
 //!        fn info(&self) -> Info {
 //!            Info::new("count-samples")
 //!        }
-//!        fn handle(&mut self, event: Event<'_>, _host: &Host<'_>) -> Result<(), String> {
+//!        fn handle_event(&mut self, event: Event<'_>, _host: &Host<'_>) -> Result<(), SinkError> {
 //!            if let Event::Audio { samples, .. } = event {
+//!                if samples.is_empty() {
+//!                    // Say what the host should do: skip this event, keep the plugin.
+//!                    return Err(SinkError::skip_event("empty audio"));
+//!                }
 //!                self.seen += samples.len() as u64;
 //!            }
 //!            Ok(())
@@ -107,8 +111,23 @@
 //! Calls come on the plugin's own worker thread, one at a time. Taking long only fills the
 //! plugin's bounded queue; it never delays the voice. A plugin that is slower than real
 //! time loses audio (dropped, counted in the host's `sink_drops`), and `voxpace plugin
-//! check` says so. Returning `Err` or panicking detaches the plugin and the host's event
-//! stream says why.
+//! check` says so. A panic detaches the plugin and the host's event stream says why.
+//!
+//! ## Errors (ABI 1.3)
+//!
+//! [`SinkPlugin::handle_event`] returns a [`SinkError`]; its [`ErrorKind`] says what the
+//! host does:
+//!
+//! | kind | constructor | the host |
+//! |---|---|---|
+//! | [`ErrorKind::Retryable`] | [`SinkError::retry`] | hands the same event again after one, two, three frame periods; detaches the plugin if the last retry fails too |
+//! | [`ErrorKind::ReplyTerminal`] | [`SinkError::skip_reply`] | skips the rest of that reply's `Audio` and `Text` (its `Interrupted` and `ReplyEnded` still come), then carries on |
+//! | [`ErrorKind::InvalidInput`] | [`SinkError::skip_event`] | skips this event only |
+//! | [`ErrorKind::Fatal`] | [`SinkError::fatal`], or any `String` | detaches the plugin (the event stream says why) |
+//!
+//! A plugin that implements [`SinkPlugin::handle`] (`Result<(), String>`, as before 1.3)
+//! gets the same: every error fatal. A host older than 1.3 detaches on every error,
+//! whatever its kind.
 //!
 //! A plugin that publishes the audio itself (an avatar service) sets
 //! [`Info::owns_playback`], plays each sample at its due time, and reports each reply's
@@ -127,22 +146,28 @@
 //!   previous minor's root module in [`compat`] (`compat::v1_<N>`);
 //! - add an [`EventKind`] (older plugins ignore kinds they do not know) or a
 //!   [`DeliveryKind`] (older hosts treat an unknown kind as paced);
-//! - add provided methods or constants to [`SinkPlugin`] (as `CONFIG_HELP` in 1.1), and
-//!   new helper items.
+//! - add provided methods or constants to [`SinkPlugin`] (as `CONFIG_HELP` in 1.1 and
+//!   `handle_event` in 1.3), and new helper items.
+//! - append a method to [`SinkObject`] or a field to [`HostVtable`], freezing the previous
+//!   minor's root module and every type it changes in [`compat`] (1.2 froze 1.1's object
+//!   and vtable; 1.3 froze 1.2's object).
 //!
 //! Everything else needs a **major** version: changing, reordering, retyping or removing a
 //! field or method; adding a field to a by-value struct ([`RawEvent`], [`RawInfo`],
-//! [`StreamFormat`], [`PlaybackReport`], [`RawPlayout`], [`AbiVersion`]); appending a
-//! method to [`SinkObject`] or a field to [`HostVtable`] (unless the frozen copies in
-//! [`compat`] are extended to freeze those types too, as 1.2 did: `compat::v1_1` holds the
-//! 1.1 root module, object and host vtable, and the host hands a 1.0 or 1.1 plugin the
-//! 1.1 vtable); changing what an existing field or event means; moving to an abi_stable
-//! release with another ABI header.
+//! [`StreamFormat`], [`PlaybackReport`], [`RawPlayout`], [`AbiVersion`], [`RawError`]);
+//! adding a variant to [`ErrorKind`] (a `#[repr(u8)]` enum whose layout abi_stable checks,
+//! so host and plugin always agree on every value); appending a method to [`SinkObject`]
+//! or a field to [`HostVtable`] without freezing the previous minor in [`compat`];
+//! changing what an existing field or event means; moving to an abi_stable release with
+//! another ABI header.
 //!
 //! History: 1.0 the first; 1.1 appended `config_help` to the root module; 1.2 appended
 //! `playout` and `now` to the host vtable ([`Host::playout`], [`Host::now`]) and added the
 //! event kind [`EventKind::TEXT`] ([`Event::Text`]; its text travels in `samples` as
-//! UTF-16 code units, since a new `RawEvent` field would need a major).
+//! UTF-16 code units, since a new `RawEvent` field would need a major); 1.3 appended
+//! `handle_event` to [`SinkObject`], whose [`RawError`] carries an [`ErrorKind`]
+//! ([`SinkPlugin::handle_event`], [`SinkError`]: retry, skip the reply, skip the event,
+//! detach) and froze 1.2's root module and object in `compat::v1_2`.
 //!
 //! Why the frozen copies: abi_stable accepts a library whose root module has *at least* the
 //! host's fields (a plugin newer than the host) but refuses one with fewer. The host
@@ -154,11 +179,13 @@
 #![warn(missing_docs)]
 
 pub mod compat;
+mod error;
 mod export;
 mod module;
 mod plugin;
 mod types;
 
+pub use error::{ErrorKind, RawError, SinkError};
 pub use module::{
     CreateFn, SinkBox, SinkObject, SinkObject_TO, SinkPluginMod, SinkPluginModRef, ROOT_MODULE_NAME,
 };
@@ -169,7 +196,7 @@ pub use types::{
 };
 
 /// The ABI version of this crate: its `major.minor` (a test keeps them equal).
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 2 };
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 3 };
 
 /// Re-exports the host side needs (it depends on abi_stable through this crate only).
 pub mod host {
@@ -181,7 +208,7 @@ pub mod host {
 /// What the export macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{create, create_v1_1, panic_message, Guarded};
+    pub use crate::export::{create, create_v1_1, create_v1_2, panic_message, Guarded};
     pub use abi_stable::library::{
         __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
     };
@@ -248,6 +275,7 @@ mod tests {
     fn same_major_loads_any_minor() {
         assert!(ABI_VERSION.can_load(compat::v1_0::ABI_VERSION));
         assert!(ABI_VERSION.can_load(compat::v1_1::ABI_VERSION));
+        assert!(ABI_VERSION.can_load(compat::v1_2::ABI_VERSION));
         assert!(ABI_VERSION.can_load(AbiVersion { major: 1, minor: 9 }));
         assert!(!ABI_VERSION.can_load(AbiVersion { major: 2, minor: 0 }));
     }

@@ -6,6 +6,7 @@ use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RBox, RResult, RStr, RString};
 use abi_stable::{declare_root_module_statics, package_version_strings, StableAbi};
 
+use crate::error::{ErrorKind, RawError};
 use crate::types::{AbiVersion, RawEvent, RawHost, RawInfo};
 
 /// The name abi_stable knows the root module by; a library whose root module has another
@@ -20,8 +21,21 @@ pub trait SinkObject: Send {
     fn info(&self) -> RResult<RawInfo, RString>;
 
     /// Handle one event. `Err` (including a caught panic) makes the host detach the sink.
+    /// A host of ABI 1.3 or later calls [`SinkObject::handle_event`] instead.
     #[sabi(last_prefix_field)]
     fn handle(&mut self, event: RawEvent<'_>, host: RawHost<'_>) -> RResult<(), RString>;
+
+    /// ABI 1.3: handle one event; an error says by its [`ErrorKind`] what the host does
+    /// (retry, skip the reply, skip the event, detach). Appended after `handle`, so a
+    /// plugin built against 1.2 lacks it: the host calls it only on plugins of 1.3 or
+    /// later (and the default below, `handle` with every error fatal, is what the object
+    /// answers when the method is missing).
+    fn handle_event(&mut self, event: RawEvent<'_>, host: RawHost<'_>) -> RResult<(), RawError> {
+        self.handle(event, host).map_err(|message| RawError {
+            kind: ErrorKind::Fatal,
+            message,
+        })
+    }
 }
 
 /// An owned plugin instance; dropping it runs the plugin's destructor (panics caught).

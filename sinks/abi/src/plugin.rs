@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::error::SinkError;
+
 use crate::types::{
     DeliveryKind, EventKind, PlaybackReport, RawEvent, RawHost, RawInfo, RawPlayout, StreamFormat,
 };
@@ -22,7 +24,25 @@ pub trait SinkPlugin: Send + Sized + 'static {
     fn info(&self) -> Info;
 
     /// One event, in order: `Start` first, `Stop` last. `Err` detaches the plugin.
-    fn handle(&mut self, event: Event<'_>, host: &Host<'_>) -> Result<(), String>;
+    ///
+    /// Implement this or (since ABI 1.3) [`SinkPlugin::handle_event`], whose error says
+    /// what the host should do instead of always detaching. A plugin that implements
+    /// neither is detached on its first event, with a message saying so.
+    fn handle(&mut self, event: Event<'_>, host: &Host<'_>) -> Result<(), String> {
+        let _ = (event, host);
+        Err("the plugin implements neither SinkPlugin::handle nor SinkPlugin::handle_event".into())
+    }
+
+    /// ABI 1.3: one event, like [`SinkPlugin::handle`], with an error that says by its
+    /// [`ErrorKind`](crate::ErrorKind) what the host does: [`SinkError::retry`] (the same
+    /// event again, a few times, after short pauses), [`SinkError::skip_reply`] (the rest
+    /// of this reply's audio and text is not delivered), [`SinkError::skip_event`] (this
+    /// event only) or [`SinkError::fatal`] (detach). The default calls
+    /// [`SinkPlugin::handle`], every error fatal. A host older than 1.3 detaches on every
+    /// error, whatever its kind.
+    fn handle_event(&mut self, event: Event<'_>, host: &Host<'_>) -> Result<(), SinkError> {
+        self.handle(event, host).map_err(SinkError::fatal)
+    }
 
     /// ABI 1.1: the configuration keys [`SinkPlugin::new`] accepts, shown by
     /// `voxpace plugin check`. One `key = default  # meaning` per line is a good shape.

@@ -21,10 +21,12 @@ pub const PLUGINS: &[&str] = &[
     "template",
     "faulty-panic",
     "faulty-block",
+    "faulty-kinds",
     "faulty-rejects-config",
     "faulty-abi-major",
     "abi-previous-minor",
     "abi-1-1",
+    "abi-1-2",
 ];
 
 /// `target/<profile>` of this test binary (`target/<profile>/deps/<test>-<hash>`).

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::shared::St;
-use crate::serve::error::ApiError;
+use crate::contract::error::ApiKind;
+use crate::serve::error::{Answer, ApiError};
 use crate::serve::output::MonitorSlot;
 use crate::serve::wav::stream_header;
 
@@ -23,8 +24,9 @@ pub(super) async fn monitor(
 ) -> Result<Response, ApiError> {
     let o = state.output(&id)?;
     let (rx, slot) = o.monitor().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
+        ApiError::of(
+            Answer::TooMany,
+            ApiKind::Retryable,
             "monitors_busy",
             "all live-audio monitor slots of this output are in use",
         )

@@ -3,47 +3,57 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{json, Value};
 
 use super::shared::St;
+use crate::contract::control::{InputState, Interrupted, PauseState};
 use crate::serve::error::ApiError;
 
 pub(super) async fn interrupt(
     State(state): St,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Interrupted>, ApiError> {
     let o = state.output(&id)?;
     let through = o.handle.interrupt().map(|r| r.0);
     o.span.in_scope(|| tracing::info!(?through, "interrupted"));
-    Ok(Json(
-        json!({ "output": id, "interrupted_through": through }),
-    ))
+    Ok(Json(Interrupted {
+        output: id,
+        interrupted_through: through,
+    }))
 }
 
 pub(super) async fn pause(
     State(state): St,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PauseState>, ApiError> {
     let o = state.output(&id)?;
     o.handle.pause();
-    Ok(Json(json!({ "output": id, "paused": true })))
+    Ok(Json(PauseState {
+        output: id,
+        paused: true,
+    }))
 }
 
 pub(super) async fn resume(
     State(state): St,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PauseState>, ApiError> {
     let o = state.output(&id)?;
     o.handle.resume();
-    Ok(Json(json!({ "output": id, "paused": false })))
+    Ok(Json(PauseState {
+        output: id,
+        paused: false,
+    }))
 }
 
 /// Re-open intake after an interrupt when `output.manual_input` is set.
 pub(super) async fn enable_input(
     State(state): St,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InputState>, ApiError> {
     let o = state.output(&id)?;
     o.handle.enable_input(state.config.track.manual_input);
-    Ok(Json(json!({ "output": id, "input": "open" })))
+    Ok(Json(InputState {
+        output: id,
+        input: "open".into(),
+    }))
 }

@@ -5,24 +5,36 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
 
 use super::shared::St;
+use crate::contract::error::{ApiKind, ErrorBody};
+use crate::contract::info::{FormatView, Info, NotReady, Ready};
 
-pub(super) async fn info(State(state): St) -> Json<Value> {
+pub(super) async fn info(State(state): St) -> Json<Info> {
     let c = &state.config;
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "format": { "sample_rate": c.format.sample_rate(), "channels": c.format.channels(), "frame_ms": c.format.frame_ms() },
-        "outputs": state.outputs.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect::<Vec<_>>(),
-        "clips": c.clips.keys().collect::<Vec<_>>(),
-        "whep": cfg!(feature = "webrtc") && c.transport.whep,
-        "auth": !c.server.tokens.is_empty(),
-        "publish": state.outputs_snapshot().iter()
-            .filter(|o| !o.publish_json().is_null())
-            .map(|o| (o.id.clone(), o.publish_json()))
-            .collect::<serde_json::Map<_, _>>(),
-    }))
+    Json(Info {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        format: FormatView {
+            sample_rate: c.format.sample_rate(),
+            channels: c.format.channels(),
+            frame_ms: c.format.frame_ms(),
+        },
+        outputs: state
+            .outputs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect(),
+        clips: c.clips.keys().cloned().collect(),
+        whep: cfg!(feature = "webrtc") && c.transport.whep,
+        auth: !c.server.tokens.is_empty(),
+        publish: state
+            .outputs_snapshot()
+            .iter()
+            .filter_map(|o| Some((o.id.clone(), o.publish_view()?)))
+            .collect(),
+    })
 }
 
 pub(super) async fn metrics(State(state): St) -> impl IntoResponse {
@@ -35,26 +47,31 @@ pub(super) async fn metrics(State(state): St) -> impl IntoResponse {
 /// `GET /readyz`: 200 when the server takes work and every configured WHIP publish is up,
 /// 503 with the outputs that are not (and why) otherwise. `/healthz` stays about the process.
 pub(super) async fn readyz(State(state): St) -> Response {
+    let not_ready = |message: &str, outputs| {
+        let body = NotReady {
+            error: ErrorBody {
+                error: "not_ready".into(),
+                message: message.into(),
+                kind: ApiKind::Retryable,
+            },
+            ready: false,
+            reason: message.into(),
+            outputs,
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    };
     if !state.is_accepting() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "ready": false, "reason": "shutting down" })),
-        )
-            .into_response();
+        return not_ready("shutting down", Default::default());
     }
-    let outputs = state.outputs_snapshot();
-    let waiting: serde_json::Map<String, Value> = outputs
+    let waiting: std::collections::BTreeMap<_, _> = state
+        .outputs_snapshot()
         .iter()
-        .filter(|o| !o.publish_json().is_null() && !o.publish_is_up())
-        .map(|o| (o.id.clone(), o.publish_json()))
+        .filter(|o| !o.publish_is_up())
+        .filter_map(|o| Some((o.id.clone(), o.publish_view()?)))
         .collect();
     if waiting.is_empty() {
-        (StatusCode::OK, axum::Json(json!({ "ready": true }))).into_response()
+        (StatusCode::OK, Json(Ready { ready: true })).into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "ready": false, "reason": "not every output is published", "outputs": waiting })),
-        )
-            .into_response()
+        not_ready("not every output is published", waiting)
     }
 }

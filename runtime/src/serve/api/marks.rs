@@ -9,32 +9,12 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
 
 use super::shared::St;
-use crate::marks::{self, MarkSpec};
+use crate::contract::replies::{MarksBody, ReplyView};
+use crate::marks;
 use crate::serve::error::ApiError;
-use crate::serve::stream::{find_reply, reply_json};
-
-/// The body: a bare list of marks, or an object with marks and/or the whole text.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Body {
-    Marks(Vec<MarkSpec>),
-    Text(TextBody),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TextBody {
-    #[serde(default)]
-    marks: Vec<MarkSpec>,
-    /// The rate `at_samples` count in (default: the output's rate).
-    rate: Option<u32>,
-    /// The reply's whole text.
-    text: Option<String>,
-}
+use crate::serve::stream::{find_reply, reply_view};
 
 const SHAPE: &str = r#"[{"at_ms": 0, "text": "Hello"}, {"at_ms": 420, "text": " there"}] or {"marks": [...], "rate": 16000, "text": "the whole text"}"#;
 
@@ -42,14 +22,21 @@ pub(super) async fn add_marks(
     State(state): St,
     Path((id, reply)): Path<(String, u64)>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReplyView>), ApiError> {
     let output = state.output(&id)?;
     let slot = find_reply(&output, reply)?;
-    let body: Body = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("bad_json", format!("expected {SHAPE}: {e}")))?;
+    // Read against the document's schema; a bare list's items are named `marks[i]`.
+    let body: MarksBody =
+        crate::contract::strict::parse(&body, "MarksBody", "marks").map_err(|p| {
+            if p.out_of_range {
+                ApiError::bad_request("bad_marks", p.to_string())
+            } else {
+                ApiError::bad_request("bad_json", format!("{p}; expected {SHAPE}"))
+            }
+        })?;
     let (specs, rate, text) = match body {
-        Body::Marks(m) => (m, None, None),
-        Body::Text(t) => (t.marks, t.rate, t.text),
+        MarksBody::Marks(m) => (m, None, None),
+        MarksBody::Text(t) => (t.marks, t.rate, t.text),
     };
     let out_rate = output.handle.format().sample_rate();
     let rate = rate.unwrap_or(out_rate);
@@ -77,5 +64,5 @@ pub(super) async fn add_marks(
     if let Some(t) = text {
         slot.text.set_text(t)?;
     }
-    Ok((StatusCode::OK, Json(reply_json(&output, &slot))))
+    Ok((StatusCode::OK, Json(reply_view(&output, &slot))))
 }

@@ -1,5 +1,6 @@
-//! The HTTP routes of `voxpace serve` (described in `openapi.rs`): the router, the layers
-//! every listener gets (tokens, the JSON error shape) and one file per resource.
+//! The HTTP routes of `voxpace serve` (described by the document `crate::contract`
+//! generates from the types the handlers take and answer): the router, the layers every
+//! listener gets (tokens, the JSON error shape) and one file per resource.
 
 mod audio;
 mod background;
@@ -7,7 +8,6 @@ mod control;
 mod events;
 mod info;
 mod marks;
-pub(crate) mod openapi;
 mod outputs;
 mod replies;
 mod shared;
@@ -15,15 +15,15 @@ mod shared;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::middleware;
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::contract::error::ErrorBody;
 
 const PAGE: &str = include_str!("../../../web/index.html");
 
@@ -68,7 +68,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/", get(|| async { Html(PAGE) }))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(info::readyz))
-        .route("/openapi.json", get(|| async { Json(openapi::document()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::contract::document()) }),
+        )
         .route("/metrics", get(info::metrics))
         .route("/v1/info", get(info::info))
         .merge(api);
@@ -96,9 +99,9 @@ async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError 
     )
 }
 
-/// Every 4xx/5xx answers `{error, message}`: what axum's extractors (a bad path or query),
-/// its method router (405) or a nested service answered otherwise is wrapped, its text kept
-/// as the message.
+/// Every 4xx/5xx answers `{error, message, kind}`: what axum's extractors (a bad path or
+/// query), its method router (405) or a nested service (WHEP) answered otherwise is
+/// wrapped, its text kept as the message and its kind read from its status.
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
@@ -114,24 +117,18 @@ async fn json_errors(response: Response) -> Response {
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_default();
-    let code = match status {
-        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
-        StatusCode::SERVICE_UNAVAILABLE => "busy",
-        s if s.is_client_error() => "bad_request",
-        _ => "internal",
-    };
+    let (error, kind) = super::error::foreign(status);
     let message = if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()
     } else {
         text
     };
-    let body = json!({ "error": code, "message": message }).to_string();
+    let body = ErrorBody {
+        error: error.to_owned(),
+        message,
+        kind,
+    };
+    let body = serde_json::to_string(&body).unwrap_or_default();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,

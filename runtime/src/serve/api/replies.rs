@@ -4,32 +4,32 @@
 
 use std::sync::Arc;
 
+use super::shared::St;
+use crate::contract::replies::{AudioQuery, FinishQuery, ReplyView};
+use crate::serve::error::ApiError;
+use crate::serve::intake::{parse_content_type, Converter};
+use crate::serve::output::{Intake, ReplySlot};
+use crate::serve::stream::{
+    find_reply, finish_slot, reply_view, respond, stream_in, BodyReader, Coded,
+};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
 
-use super::shared::St;
-use crate::serve::error::ApiError;
-use crate::serve::intake::{parse_content_type, Converter};
-use crate::serve::output::{Intake, ReplySlot};
-use crate::serve::stream::{
-    find_reply, finish_slot, reply_json, respond, stream_in, BodyReader, Coded,
-};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct AudioQuery {
-    /// Finish the reply when this request's body ends.
-    finish: Option<bool>,
-    /// With finish: answer only once the reply has been played (or interrupted).
-    wait: Option<bool>,
-    /// The reply's whole text (no timings: its heard part is estimated); exact text marks
-    /// go to `POST .../replies/{n}/marks`.
-    text: Option<String>,
+impl AudioQuery {
+    /// The reply's whole text, if given; an empty one is refused (the document's
+    /// `minLength`).
+    fn text(&self) -> Result<Option<String>, ApiError> {
+        match &self.text {
+            Some(t) if t.trim().is_empty() => Err(ApiError::bad_request(
+                "bad_text",
+                "text: empty; expected the reply's whole text",
+            )),
+            t => Ok(t.clone()),
+        }
+    }
 }
 
 /// Raw PCM whose declared length is not whole samples is refused before anything changes
@@ -73,6 +73,7 @@ pub(super) async fn open_reply(
 ) -> Result<Response, ApiError> {
     state.check_accepting()?;
     let output = state.output(&id)?;
+    let text = q.text()?;
     let empty = body_is_empty(&headers);
     // Check the content type before anything changes.
     let wire = match headers.get(header::CONTENT_TYPE) {
@@ -122,7 +123,7 @@ pub(super) async fn open_reply(
     output
         .span
         .in_scope(|| tracing::info!(reply = slot.id.0, "reply opened"));
-    if let Some(text) = q.text.clone() {
+    if let Some(text) = text {
         slot.text.set_text(text)?;
     }
     let finish = q.finish.unwrap_or(!empty);
@@ -144,7 +145,7 @@ pub(super) async fn append_audio(
 ) -> Result<Response, ApiError> {
     let output = state.output(&id)?;
     let slot = find_reply(&output, reply)?;
-    if let Some(text) = q.text.clone() {
+    if let Some(text) = q.text()? {
         slot.text.set_text(text)?;
     }
     let wire = parse_content_type(
@@ -170,7 +171,7 @@ pub(super) async fn append_audio(
 pub(super) async fn finish_reply(
     State(state): St,
     Path((id, reply)): Path<(String, u64)>,
-    Query(q): Query<AudioQuery>,
+    Query(q): Query<FinishQuery>,
 ) -> Result<Response, ApiError> {
     let output = state.output(&id)?;
     let slot = find_reply(&output, reply)?;
@@ -182,10 +183,10 @@ pub(super) async fn finish_reply(
 pub(super) async fn get_reply(
     State(state): St,
     Path((id, reply)): Path<(String, u64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReplyView>, ApiError> {
     let output = state.output(&id)?;
     let slot = find_reply(&output, reply)?;
-    Ok(Json(reply_json(&output, &slot)))
+    Ok(Json(reply_view(&output, &slot)))
 }
 
 /// What the demo speech says, chunk by chunk at its offset (ms) in the audio, as a TTS
@@ -229,5 +230,5 @@ pub(super) async fn demo_reply(
         }
         let _ = writer.finish();
     });
-    Ok((StatusCode::CREATED, Json(reply_json(&o, &slot))).into_response())
+    Ok((StatusCode::CREATED, Json(reply_view(&o, &slot))).into_response())
 }

@@ -4,15 +4,11 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::StatusCode;
 use futures_util::StreamExt;
 
-use crate::serve::error::ApiError;
+use crate::serve::error::{ApiError, Stop};
 use crate::serve::output::Output;
 use crate::serve::state::AppState;
-
-/// The error code of a request body that fell too far behind real time.
-pub(crate) const BODY_TIMEOUT: &str = "body_timeout";
 
 /// Reply audio from a request body, judged against real time: the body may fall at most
 /// `server.body_idle_timeout_ms` behind what the output will have played by then (the
@@ -51,9 +47,8 @@ impl BodyReader {
             tokio::select! {
                 biased;
                 _ = self.closing.wait_for(|c| *c) => {
-                    return Err(ApiError::new(
-                        StatusCode::GONE,
-                        "output_ended",
+                    return Err(ApiError::stopped(
+                        Stop::OutputEnded,
                         "the agent output was ended while this request was sending audio",
                     )
                     .closing());
@@ -71,9 +66,8 @@ impl BodyReader {
                             self.deadline = tokio::time::Instant::now() + self.idle;
                             continue;
                         }
-                        Err(_) => Err(ApiError::new(
-                            StatusCode::REQUEST_TIMEOUT,
-                            BODY_TIMEOUT,
+                        Err(_) => Err(ApiError::stopped(
+                            Stop::BodyTimeout,
                             format!(
                                 "the request body fell more than {} ms behind real time (server.body_idle_timeout_ms); the reply ends with the audio that arrived",
                                 self.idle.as_millis()

@@ -12,12 +12,9 @@ use voxpace_core::ReplyWriter;
 use voxpace_sources::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
 
 use super::body::BodyReader;
-use crate::serve::error::ApiError;
+use crate::serve::error::{ApiError, Stop};
 use crate::serve::event::EventMsg;
 use crate::serve::output::Output;
-
-/// The error code of a compressed body that failed after some of it played.
-pub(crate) const DAMAGED: &str = "damaged_audio";
 
 /// One request body on its way through a stream decoder.
 pub(crate) struct Coded {
@@ -39,13 +36,7 @@ impl Coded {
         output: &Output,
     ) -> Result<Self, ApiError> {
         let (input, out) = decode_stream(container, output.handle.format(), "the request body")
-            .map_err(|e| {
-                ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    e.to_string(),
-                )
-            })?;
+            .map_err(|e| ApiError::by_kind(e.kind(), "decoder", e.to_string()))?;
         let mut this = Self {
             input,
             output: out,
@@ -77,7 +68,7 @@ impl Coded {
 
     /// Decode the rest of the body into `writer`. Damage the decoder skips is reported as a
     /// `reply_damaged` event and playing goes on; a stream that breaks ends this request with
-    /// [`DAMAGED`] after everything decoded before the break was pushed.
+    /// [`Stop::Damaged`] after everything decoded before the break was pushed.
     pub(crate) async fn stream_into(
         mut self,
         writer: &mut ReplyWriter,
@@ -113,8 +104,8 @@ impl Coded {
                         return Err(e);
                     }
                     return result.map_err(|e| {
-                        ApiError::bad_request(
-                            DAMAGED,
+                        ApiError::stopped(
+                            Stop::Damaged,
                             format!("{e}; the reply ends with the audio decoded before it"),
                         )
                         .closing()
@@ -131,13 +122,9 @@ impl Coded {
         if let Some(body) = self.body_error.take() {
             return body;
         }
-        // The message names the body and its media type ("the request body (audio/ogg): ...").
-        let message = e.to_string();
-        match e {
-            voxpace_sources::Error::Unsupported { .. } => ApiError::unsupported(message),
-            _ => ApiError::bad_request("bad_audio", message),
-        }
-        .closing()
+        // The message names the body and its media type ("the request body (audio/ogg): ...");
+        // a codec not decoded here is a 415, anything else keeps its kind.
+        ApiError::from(e).closing()
     }
 
     /// The decoder's next report, reading the body as the decoder wants bytes.
@@ -158,7 +145,7 @@ impl Coded {
                             self.input.close();
                         }
                         // The output is being ended: stop at once.
-                        Err(e) if e.code == "output_ended" => return Err(e),
+                        Err(e) if e.stop == Some(Stop::OutputEnded) => return Err(e),
                         // A body cut off or stalled: what the decoder has still plays.
                         Err(e) => {
                             self.body_done = true;

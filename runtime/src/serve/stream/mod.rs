@@ -17,12 +17,13 @@ use axum::Json;
 use serde_json::json;
 use voxpace_core::Playback;
 
-use crate::serve::error::ApiError;
+use crate::contract::error::ApiKind;
+use crate::serve::error::{ApiError, Stop};
 use crate::serve::intake::Converter;
 use crate::serve::output::{Intake, Output, ReplySlot};
-pub(crate) use body::{BodyReader, BODY_TIMEOUT};
+pub(crate) use body::BodyReader;
 pub(crate) use coded::Coded;
-pub(crate) use reply::{find_reply, reply_json};
+pub(crate) use reply::{find_reply, reply_view};
 
 pub(crate) async fn respond(
     output: &Output,
@@ -33,9 +34,11 @@ pub(crate) async fn respond(
 ) -> Result<Response, ApiError> {
     if let Err(e) = result {
         // The error names what was refused; the body also says where the reply stands.
-        let mut body = reply_json(output, slot);
-        body["error"] = e.code.into();
-        body["message"] = e.message.into();
+        let mut body = serde_json::to_value(reply_view(output, slot)).unwrap_or_default();
+        let error = serde_json::to_value(e.body()).unwrap_or_default();
+        if let (Some(body), Some(error)) = (body.as_object_mut(), error.as_object()) {
+            body.extend(error.clone());
+        }
         let mut response = (e.status, Json(body)).into_response();
         if e.close {
             // The rest of the body was not read: this connection carries no next request.
@@ -50,7 +53,7 @@ pub(crate) async fn respond(
         let playback: Playback = slot.playback.clone();
         let _ = playback.await;
     }
-    Ok((status, Json(reply_json(output, slot))).into_response())
+    Ok((status, Json(reply_view(output, slot))).into_response())
 }
 
 /// Take the reply's intake for this request (one request at a time).
@@ -59,6 +62,7 @@ async fn take_intake(
 ) -> Result<tokio::sync::MutexGuard<'_, Option<Intake>>, ApiError> {
     let guard = slot.intake.try_lock().map_err(|_| {
         ApiError::conflict(
+            ApiKind::Retryable,
             "reply_busy",
             format!(
                 "another request is streaming audio into reply {}",
@@ -109,8 +113,7 @@ pub(crate) async fn stream_in(
             }
             (_, Some((_, converter))) => converter,
             (_, None) => {
-                return Err(ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                return Err(ApiError::internal(
                     "internal",
                     "no converter for a PCM body",
                 ))
@@ -141,8 +144,11 @@ pub(crate) async fn stream_in(
     .await;
     // A body that stalled or broke mid-stream: the reply ends with what arrived.
     let cut_short = match &result {
-        Err(e) if e.code == BODY_TIMEOUT || e.code == coded::DAMAGED => Some(e.code),
-        _ => None,
+        Err(ApiError {
+            stop: Some(stop @ (Stop::BodyTimeout | Stop::Damaged)),
+            ..
+        }) => Some(stop.code()),
+        Err(_) | Ok(()) => None,
     };
     let stalled = cut_short.is_some();
     if let Some(reason) = cut_short {
@@ -168,10 +174,8 @@ pub(crate) async fn stream_in(
             data: data.to_string(),
         }));
     }
-    let refused = matches!(
-        &result,
-        Err(e) if e.code == "reply_interrupted" || e.code == "reply_finished" || e.code == "output_ended"
-    );
+    // The reply is over (interrupted, finished, its output ended): it takes no more.
+    let refused = matches!(&result, Err(e) if e.kind == ApiKind::ReplyTerminal);
     if finish || refused || stalled {
         // Everything accepted plays; the reply takes no more audio.
         if let Some(intake) = guard.take() {

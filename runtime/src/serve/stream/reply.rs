@@ -1,48 +1,48 @@
 //! A reply as the control API shows it: found by its number on an output (404 when there is
-//! no such reply) and as JSON (state, accepted audio, outcome).
+//! no such reply) and as its view (state, accepted audio, outcome).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
 use voxpace_core::ReplyOutcome;
 
+use crate::contract::replies::{OutcomeView, ReplyState, ReplyView};
 use crate::serve::error::ApiError;
 use crate::serve::output::{Output, ReplySlot};
 
-fn outcome_json(o: &ReplyOutcome) -> Value {
-    let mut v = json!({
-        "played_samples": o.played_samples,
-        "played_ms": o.played.as_secs_f64() * 1000.0,
-        "interrupted": o.interrupted,
-        "pts": o.pts,
-    });
-    if let Some(h) = &o.heard {
-        v["heard_text"] = h.text.as_str().into();
-        v["marks_played"] = h.marks.into();
-        v["text_timing"] = crate::events::text_timing(h.timing).into();
+fn outcome_view(o: &ReplyOutcome) -> OutcomeView {
+    OutcomeView {
+        played_samples: o.played_samples,
+        played_ms: o.played.as_secs_f64() * 1000.0,
+        interrupted: o.interrupted,
+        pts: o.pts,
+        heard_text: o.heard.as_ref().map(|h| h.text.clone()),
+        marks_played: o.heard.as_ref().map(|h| h.marks as u64),
+        text_timing: o
+            .heard
+            .as_ref()
+            .map(|h| crate::events::text_timing(h.timing).to_owned()),
     }
-    v
 }
 
 /// The reply's state (open, finished, played, interrupted), accepted audio and outcome.
-pub(crate) fn reply_json(output: &Output, slot: &ReplySlot) -> Value {
+pub(crate) fn reply_view(output: &Output, slot: &ReplySlot) -> ReplyView {
     let rate = output.handle.format().sample_rate() as f64;
     let outcome = slot.playback.outcome();
     let state = match &outcome {
-        Some(o) if o.interrupted => "interrupted",
-        Some(_) => "played",
-        None if slot.finished.load(Ordering::Acquire) => "finished",
-        None => "open",
+        Some(o) if o.interrupted => ReplyState::Interrupted,
+        Some(_) => ReplyState::Played,
+        None if slot.finished.load(Ordering::Acquire) => ReplyState::Finished,
+        None => ReplyState::Open,
     };
-    json!({
-        "output": output.id,
-        "reply": slot.id.0,
-        "state": state,
-        "accepted_ms": slot.playback.accepted() as f64 * 1000.0 / rate,
-        "incomplete": slot.incomplete.load(Ordering::Acquire),
-        "outcome": outcome.as_ref().map(outcome_json),
-    })
+    ReplyView {
+        output: output.id.clone(),
+        reply: slot.id.0,
+        state,
+        accepted_ms: slot.playback.accepted() as f64 * 1000.0 / rate,
+        incomplete: slot.incomplete.load(Ordering::Acquire),
+        outcome: outcome.as_ref().map(outcome_view),
+    }
 }
 
 /// Reply `reply` of `output`, or a 404 naming both.
