@@ -1,7 +1,7 @@
 //! Real-time capacity and memory of tracks, printed for `cargo xtask bench`.
 //!
 //! `cargo run --release -p voxpace-core --example capacity -- [--tracks N,N,..] [--seconds S]
-//! [--idle-seconds S] [--memory-tracks N]`
+//! [--idle-seconds S] [--memory-tracks N] [--json PATH]`
 //!
 //! First the cost of one idle output: the process's CPU time (getrusage) over a few seconds
 //! with one silent track on a frame clock. Then, for each N: N tracks on one [`FrameClock`]
@@ -9,7 +9,12 @@
 //! ahead with 100 ms pushes, as the Python reference's harness does. Reports frame lateness (p50/p99/p99.9/max), frames missing from
 //! the window, underruns and the clock thread's CPU. Then memory per idle track and per track
 //! holding 1 s of 24 kHz mono speech, from the process's resident set.
+//!
+//! With `--json PATH`, each figure is also appended to PATH as one JSON object per line
+//! (`{"kind":"memory"|"capacity"|"idle",...}`), which `cargo xtask bench --against` reads.
+//! `--idle-seconds 0` skips the idle figure.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,7 +57,45 @@ fn clock_thread_cpu() -> Duration {
     Duration::ZERO
 }
 
-fn capacity(n: usize, seconds: u64) {
+/// Where `--json` figures go (one JSON object per line), if anywhere.
+struct Json(Option<std::fs::File>);
+
+impl Json {
+    fn open(path: Option<String>) -> Self {
+        Self(path.map(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .unwrap_or_else(|e| panic!("--json {p}: {e}"))
+        }))
+    }
+
+    /// Append one object of `fields` (values already JSON: numbers, `true`, quoted strings).
+    fn write(&mut self, kind: &str, fields: &[(&str, String)]) {
+        let Some(file) = self.0.as_mut() else {
+            return;
+        };
+        let mut line = format!("{{\"kind\":\"{kind}\"");
+        for (k, v) in fields {
+            line += &format!(",\"{k}\":{v}");
+        }
+        line += "}\n";
+        file.write_all(line.as_bytes())
+            .expect("--json file writable");
+    }
+}
+
+/// A float as JSON (non-finite values are not JSON: null).
+fn num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        "null".into()
+    }
+}
+
+fn capacity(n: usize, seconds: u64, json: &mut Json) {
     let format = Format::default();
     let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
     let delivered = Arc::new(AtomicU64::new(0));
@@ -111,13 +154,32 @@ fn capacity(n: usize, seconds: u64) {
     let missing = expected.saturating_sub(got + n as u64);
     let ok = p99 < Duration::from_millis(1) && missing == 0 && underruns == 0;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let cpu_share = cpu.as_secs_f64() / elapsed.as_secs_f64();
+    json.write(
+        "capacity",
+        &[
+            ("tracks", n.to_string()),
+            ("seconds", num(elapsed.as_secs_f64())),
+            ("frames", got.to_string()),
+            ("expected", expected.to_string()),
+            ("missing", missing.to_string()),
+            ("p50_ms", num(ms(p50))),
+            ("p99_ms", num(ms(p99))),
+            ("p999_ms", num(ms(p999))),
+            ("max_ms", num(ms(stats.max_lateness))),
+            ("underruns", underruns.to_string()),
+            ("clock_thread_cpu", num(cpu_share)),
+            ("load", format!("\"{}\"", load())),
+            ("ok", ok.to_string()),
+        ],
+    );
     println!(
         "capacity tracks={n:>6} frames={got:>9}/{expected:<9} missing={missing:<6} p50={:>6.3}ms p99={:>6.3}ms p99.9={:>6.3}ms max={:>7.3}ms underruns={underruns:<5} clock-thread-cpu={:>5.1}% load={} ok={}",
         ms(p50),
         ms(p99),
         ms(p999),
         ms(stats.max_lateness),
-        cpu.as_secs_f64() / elapsed.as_secs_f64() * 100.0,
+        cpu_share * 100.0,
         load(),
         if ok { "yes" } else { "NO" }
     );
@@ -138,7 +200,7 @@ fn process_cpu() -> Duration {
 
 /// What one idle output costs: the process's CPU over `seconds` with one silent track on
 /// a frame clock (real clock), as a share of one core.
-fn idle(seconds: u64) {
+fn idle(seconds: u64, json: &mut Json) {
     let format = Format::default();
     let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
     let track = Track::new(format, TrackConfig::default()).unwrap();
@@ -150,6 +212,14 @@ fn idle(seconds: u64) {
     let (cpu, elapsed) = (process_cpu().saturating_sub(cpu0), start.elapsed());
     let share = cpu.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
     let stats = clock.stats();
+    json.write(
+        "idle",
+        &[
+            ("process_cpu", num(share / 100.0)),
+            ("seconds", num(elapsed.as_secs_f64())),
+            ("load", format!("\"{}\"", load())),
+        ],
+    );
     println!(
         "idle tracks=1 process-cpu={share:.2}% of a core over {:.1} s (getrusage) frames={} p99={:.3}ms load={} ok={}",
         elapsed.as_secs_f64(),
@@ -161,7 +231,7 @@ fn idle(seconds: u64) {
     clock.stop();
 }
 
-fn memory(n: usize) {
+fn memory(n: usize, json: &mut Json) {
     let format = Format::default();
     let base = rss_bytes();
     let tracks: Vec<Track> = (0..n)
@@ -183,6 +253,19 @@ fn memory(n: usize) {
         writers.push(w);
     }
     let held = rss_bytes().saturating_sub(before);
+    json.write(
+        "memory",
+        &[
+            ("tracks", n.to_string()),
+            ("idle_bytes_per_track", (idle / n as u64).to_string()),
+            (
+                "holding_1s_bytes_per_track",
+                ((idle + held) / n as u64).to_string(),
+            ),
+            ("raw_pcm_bytes", "48000".into()),
+            ("load", format!("\"{}\"", load())),
+        ],
+    );
     println!(
         "memory tracks={n} idle={} B/track holding-1s-24k-mono={} B/track (raw PCM 48000 B, +{:.1}%)",
         idle / n as u64,
@@ -208,17 +291,20 @@ fn main() {
         .filter(|n| *n > 0)
         .collect();
     let seconds: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(10);
-    idle(
-        arg("--idle-seconds")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(5),
-    );
+    let mut json = Json::open(arg("--json"));
+    let idle_seconds = arg("--idle-seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    if idle_seconds > 0 {
+        idle(idle_seconds, &mut json);
+    }
     memory(
         arg("--memory-tracks")
             .and_then(|s| s.parse().ok())
             .unwrap_or(2000),
+        &mut json,
     );
     for n in ns {
-        capacity(n, seconds);
+        capacity(n, seconds, &mut json);
     }
 }

@@ -9,6 +9,7 @@
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Set in `written` once no more samples will be appended.
 const SEALED: usize = 1 << (usize::BITS - 1);
@@ -103,5 +104,76 @@ impl Block {
     /// No more values will be appended (writer side).
     pub(crate) fn seal(&self) {
         self.written.fetch_or(SEALED, Ordering::Release);
+    }
+}
+
+/// The frame side's place in a block: the read position, and what it last saw published
+/// with the samples' address. A frame that reads within what it already saw touches only
+/// the samples: the block's header (its published count) is another cache line, and with
+/// thousands of tracks it is a miss each time (most of the frame side's cost of reading).
+pub(crate) struct Cursor {
+    block: Arc<Block>,
+    base: *const i16,
+    pos: usize,
+    seen: usize,
+    sealed: bool,
+}
+
+// SAFETY: `base` points into `block`'s samples, which the `Arc` keeps alive and in place;
+// the cursor only reads below the published count, as `Block::read` does.
+unsafe impl Send for Cursor {}
+
+impl Cursor {
+    pub(crate) fn new(block: Arc<Block>) -> Self {
+        let (seen, sealed) = block.published();
+        Self {
+            base: block.samples.as_ptr() as *const i16,
+            block,
+            pos: 0,
+            seen,
+            sealed,
+        }
+    }
+
+    /// Values readable now: what was seen, or (when all of it was read and the block is
+    /// still being written) what is published now.
+    pub(crate) fn available(&mut self) -> &[i16] {
+        if self.pos == self.seen && !self.sealed {
+            (self.seen, self.sealed) = self.block.published();
+        }
+        // SAFETY: values below a published count are never written again, and the Acquire
+        // load that saw the count made them visible; the `Arc` keeps them alive.
+        unsafe { std::slice::from_raw_parts(self.base.add(self.pos), self.seen - self.pos) }
+    }
+
+    pub(crate) fn advance(&mut self, n: usize) {
+        debug_assert!(self.pos + n <= self.seen);
+        self.pos += n;
+    }
+
+    /// Values it saw published are still unread (no atomic load).
+    pub(crate) fn has_seen_unread(&self) -> bool {
+        self.pos < self.seen
+    }
+
+    /// Every value was read and no more will come (after `available` found none).
+    pub(crate) fn finished(&self) -> bool {
+        self.sealed && self.pos == self.seen
+    }
+
+    /// Values left: published and not yet read (reads the published count afresh).
+    pub(crate) fn unread(&self) -> (usize, bool) {
+        let (written, sealed) = self.block.published();
+        (written - self.pos, sealed)
+    }
+
+    /// The published values not yet read (reads the published count afresh).
+    pub(crate) fn rest(&self) -> &[i16] {
+        let written = self.block.published().0;
+        self.block.read(self.pos, written)
+    }
+
+    pub(crate) fn into_block(self) -> Arc<Block> {
+        self.block
     }
 }

@@ -165,7 +165,8 @@ impl futures_core::Stream for EventStream {
 /// The frame side's end of the event stream: queues events for the newest subscriber,
 /// counts the ones it had no room for, and wakes the subscriber.
 pub(crate) struct EventSender {
-    tx: Option<rtrb::Producer<Emitted>>,
+    /// Boxed: an unsubscribed track (most) keeps one pointer for it.
+    tx: Option<Box<rtrb::Producer<Emitted>>>,
     shared: Arc<Shared>,
 }
 
@@ -175,7 +176,7 @@ impl EventSender {
     }
 
     /// A new subscriber replaces the previous one (whose stream then ends).
-    pub(crate) fn subscribe(&mut self, tx: rtrb::Producer<Emitted>) {
+    pub(crate) fn subscribe(&mut self, tx: Box<rtrb::Producer<Emitted>>) {
         self.tx = Some(tx);
     }
 

@@ -220,10 +220,18 @@ fn record(shared: &ClockShared, n: usize, start: Duration, end: Duration) {
     stats.batches += 1;
     stats.frames += n as u64;
     stats.max_lateness = stats.max_lateness.max(end);
-    let span = end.saturating_sub(start);
-    for i in 0..n {
-        let at = start + span.mul_f64((i + 1) as f64 / n as f64);
-        let bucket = ((at.as_nanos() / BUCKET.as_nanos()) as usize).min(BUCKETS - 1);
+    // Integer nanoseconds: this runs once per frame of every track (no float or 128-bit
+    // division per frame).
+    let nanos = |d: Duration| d.as_nanos().min(u64::MAX as u128) as u64;
+    let (start, span, bucket) = (
+        nanos(start),
+        nanos(end.saturating_sub(start)),
+        nanos(BUCKET),
+    );
+    let n64 = n as u64;
+    for i in 1..=n64 {
+        let at = start + span.saturating_mul(i) / n64;
+        let bucket = ((at / bucket) as usize).min(BUCKETS - 1);
         stats.histogram[bucket] += 1;
     }
 }

@@ -4,15 +4,14 @@
 //! [`TrackHandle::wait_for_sinks`], for virtual-clock renders).
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::commands::{Bus, Command};
+use crate::control::Control;
 use crate::events::{Emitted, EventStream};
-use crate::intake::Intake;
-use crate::mailbox::Mailbox;
 use crate::shared::{Counters, Liveness, Shared, SinkLink, TrackStats};
-use crate::sink_tap::{self, TapShared};
+use crate::sink_tap;
 use crate::{Error, Format, ReplyId, ReplyWriter, Sink, SinkId, Source};
 
 /// Events queued for the subscriber before new ones are dropped (counted).
@@ -21,45 +20,47 @@ const EVENT_SLOTS: usize = 256;
 /// The control side of a track: cheap to clone, usable from any task or thread.
 #[derive(Clone)]
 pub struct TrackHandle {
-    shared: Arc<Shared>,
-    intake: Arc<Intake>,
-    commands: Arc<Mailbox<Command>>,
-    /// Attached sinks' progress, for [`TrackHandle::wait_for_sinks`] (control side only).
-    sinks: Arc<Mutex<Vec<Watched>>>,
+    /// The intake, the command mailbox and the watched sinks (see `control.rs`).
+    control: Arc<Control>,
 }
-
-/// An attached sink's progress, watched until its worker ends.
-type Watched = (SinkId, Arc<TapShared>);
 
 impl std::fmt::Debug for TrackHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrackHandle")
-            .field("format", &self.shared.format)
+            .field("format", &self.shared().format)
             .finish_non_exhaustive()
     }
 }
 
 impl TrackHandle {
-    pub(crate) fn new(intake: Arc<Intake>, commands: Arc<Mailbox<Command>>) -> Self {
-        Self {
-            shared: intake.shared().clone(),
-            intake,
-            commands,
-            sinks: Arc::default(),
-        }
+    pub(crate) fn new(control: Arc<Control>) -> Self {
+        Self { control }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        self.control.intake.shared()
+    }
+
+    /// The frame side's way to its commands (it holds a handle).
+    pub(crate) fn control(&self) -> &Arc<Control> {
+        &self.control
     }
 
     fn send(&self, command: Command) -> Result<(), Error> {
-        if self.shared.is_closed() {
+        if self.shared().is_closed() {
             return Err(Error::TrackClosed);
         }
-        self.commands.push(command);
+        self.control.commands.push(command);
+        // After the push: the frame side that sees the flag finds the command.
+        self.shared()
+            .commands_waiting
+            .store(true, Ordering::Release);
         Ok(())
     }
 
     /// The track's format.
     pub fn format(&self) -> Format {
-        self.shared.format
+        self.shared().format
     }
 
     /// Open the next reply. Any reply still open is finished first (a reply never runs
@@ -67,47 +68,51 @@ impl TrackHandle {
     /// input mode until [`TrackHandle::enable_input`].
     pub fn open_reply(&self) -> Result<ReplyWriter, Error> {
         let state = self
+            .control
             .intake
             .open(|reader| self.send(Command::Intake(Box::new(reader))))?;
-        Ok(ReplyWriter::new(self.intake.clone(), state))
+        Ok(ReplyWriter::new(self.control.clone(), state))
     }
 
     /// Hold speech (silence goes out, pts keeps advancing) from the next frame on.
     pub fn pause(&self) {
-        self.shared.pause_requested.store(true, Ordering::Release);
+        self.shared().pause_requested.store(true, Ordering::Release);
     }
 
     /// Play held speech again, unchanged, from the next frame on.
     pub fn resume(&self) {
-        self.shared.pause_requested.store(false, Ordering::Release);
+        self.shared()
+            .pause_requested
+            .store(false, Ordering::Release);
     }
 
     /// Barge-in: every reply opened so far ends as interrupted. The playing reply fades out
     /// within the next frame; queued audio is dropped; their writers' pushes are refused
     /// from now on. Also ends a pause. Returns the newest reply it covers, if any.
     pub fn interrupt(&self) -> Option<ReplyId> {
-        self.intake.interrupt()
+        self.control.intake.interrupt()
     }
 
     /// Open intake again after an interrupt in manual input mode. With `manual` true, each
     /// interrupt closes intake until this is called again (the agent decides when the user
     /// has finished speaking).
     pub fn enable_input(&self, manual: bool) {
-        self.intake.enable(manual);
+        self.control.intake.enable(manual);
     }
 
     /// Replace the background source (`None` removes it).
     pub fn set_background(&self, source: Option<Box<dyn Source>>) -> Result<(), Error> {
-        let len = self.shared.format.frame_len();
+        let len = self.shared().format.frame_len();
         self.send(Command::Background(source.map(|s| Bus::new(s, len))))
     }
 
     /// Attach a sink: it gets its own bounded queue and worker thread.
     pub fn attach_sink(&self, sink: Box<dyn Sink>) -> Result<SinkId, Error> {
-        let id = SinkId(self.shared.next_sink.fetch_add(1, Ordering::Relaxed) + 1);
-        let (tap, progress) = sink_tap::spawn(id, sink, &SinkLink::new(&self.shared))?;
+        let id = SinkId(self.shared().next_sink.fetch_add(1, Ordering::Relaxed) + 1);
+        let (tap, progress) = sink_tap::spawn(id, sink, &SinkLink::new(self.shared()))?;
         self.send(Command::AttachSink(tap))?;
-        let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sinks = self.control.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        let sinks = sinks.get_or_insert_with(Box::default);
         sinks.retain(|(_, p)| !p.finished());
         sinks.push((id, progress));
         Ok(id)
@@ -127,7 +132,14 @@ impl TrackHandle {
     /// Not for real-time frame paths.
     pub fn wait_for_sinks(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        let sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sinks = self
+            .control
+            .sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_deref()
+            .cloned()
+            .unwrap_or_default();
         let mut spins = 0u32;
         for (_, progress) in &sinks {
             while !progress.settled() {
@@ -150,38 +162,38 @@ impl TrackHandle {
         let (tx, rx) = rtrb::RingBuffer::<Emitted>::new(EVENT_SLOTS);
         if self.send(Command::Events(Box::new(tx))).is_err() {
             // The frame side is not rendering; the stream will end when it is dropped.
-            Counters::count(&self.shared.counters.events_dropped);
+            Counters::count(&self.shared().counters.events_dropped);
         }
-        EventStream::new(rx, Liveness::new(&self.shared))
+        EventStream::new(rx, Liveness::new(self.shared()))
     }
 
     /// True while a reply is playing or held, or speech played within the grace period.
     pub fn is_speaking(&self) -> bool {
-        self.shared.speaking.load(Ordering::Acquire)
+        self.shared().speaking.load(Ordering::Acquire)
     }
 
     /// True while paused.
     pub fn is_paused(&self) -> bool {
-        self.shared.paused.load(Ordering::Acquire)
+        self.shared().paused.load(Ordering::Acquire)
     }
 
     /// Speech buffered and not yet played, as a duration.
     pub fn buffered(&self) -> Duration {
-        let values = self.shared.room.used() as u64;
-        let format = self.shared.format;
+        let values = self.shared().room.used() as u64;
+        let format = self.shared().format;
         format.duration_of(values / format.channels() as u64)
     }
 
     /// Counters since the track was created.
     pub fn stats(&self) -> TrackStats {
-        self.shared.counters.snapshot()
+        self.shared().counters.snapshot()
     }
 
     /// The output's momentary loudness (ITU-R BS.1770, the last 400 ms, updated every
     /// 100 ms) in LUFS, when [`crate::TrackConfig::output_meter`] is on; `None` otherwise
     /// and while the output is silent.
     pub fn output_loudness(&self) -> Option<f32> {
-        let v = f32::from_bits(self.shared.output_lufs.load(Ordering::Relaxed));
+        let v = f32::from_bits(self.shared().output_lufs.load(Ordering::Relaxed));
         (!v.is_nan()).then_some(v)
     }
 }

@@ -5,8 +5,8 @@
 //! bounded single-producer single-consumer ring. A push of any size appends to the reply's
 //! open block and publishes the samples at once, so a thousand one-sample pushes cost what
 //! one thousand-sample push does and play in real time; the room they take is counted in
-//! [`Room`]. Consumed blocks travel back through a recycle ring to be freed off the frame
-//! path.
+//! [`Room`]. The control side keeps every block it sent until the frame side counts it
+//! consumed, and frees it then: the frame side never frees a block (off the frame path).
 //!
 //! [`Intake`] is the control half (open, push, finish, interrupt), shared by the track's
 //! handle and its writers, behind one lock that only control calls take, once per push.
@@ -17,12 +17,19 @@
 //! Text marks travel beside the entries in a mark ring: a reply's marks wait in its
 //! [`TextLog`](crate::text::TextLog) until audio reaching their offset is pushed, and enter
 //! the ring under the same lock just before that audio, so the frame side has every mark
-//! of the audio it plays, whatever pauses, interrupts or the start threshold do.
+//! of the audio it plays, whatever pauses, interrupts or the start threshold do. The mark
+//! ring (2 KB) is created with the first mark, not with the track: most replies have none.
+//! It reaches the frame side through [`Link`] before the first marked audio, which starts a
+//! new block, and the frame side picks it up when it reaches that block.
+//!
+//! Memory per track matters (thousands of tracks per process): an idle track holds no ring
+//! at all, and a track holding speech holds the entry ring, its blocks and a [`Link`].
 
-use std::sync::atomic::Ordering;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::block::Block;
+use crate::block::{Block, Cursor};
 use crate::reply_state::ReplyState;
 use crate::shared::Shared;
 use crate::text::{MarkPos, MARK_SLOTS};
@@ -30,9 +37,45 @@ use crate::{Error, ReplyId};
 use voxpace_loudness::ReplyGain;
 
 /// Entries the intake ring holds: start markers and blocks. Blocks grow when the ring
-/// fills, so it holds the whole buffer however small the pushes are. The ring and its
-/// recycle ring cost 3 KB, allocated with the first reply.
-const INTAKE_SLOTS: usize = 64;
+/// fills, so it holds the whole buffer however small the pushes are (32 slots: blocks of at
+/// most 1/16 of the buffer; about 16 short replies queued before `IntakeFull`). 16 slots
+/// saved 0.25 KB per track holding speech but refused a small push with the buffer nearly
+/// empty after 16 queued openings (core/tests/heard.rs found it). The ring costs about
+/// 1 KB, allocated with the first reply.
+const INTAKE_SLOTS: usize = 32;
+
+/// The shortest block opened (unless the buffer is so short that 1/16 of it is shorter).
+const MIN_BLOCK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// What the two halves share besides the entry ring, created with it: how many blocks the
+/// frame side has finished with, and the mark ring's frame half on its way there.
+#[derive(Debug, Default)]
+struct Link {
+    /// Blocks the frame side has finished with (played or dropped), in ring order.
+    consumed: AtomicUsize,
+    /// The mark ring's frame half, set once by the control side, taken by the frame side.
+    marks: AtomicPtr<rtrb::Consumer<MarkPos>>,
+}
+
+impl Link {
+    /// The mark ring's frame half, if the control side created it (frame side).
+    fn take_marks(&self) -> Option<Box<rtrb::Consumer<MarkPos>>> {
+        if self.marks.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        let marks = self.marks.swap(std::ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: set once from `Box::into_raw` by the control side; the swap hands it to
+        // this one caller.
+        (!marks.is_null()).then(|| unsafe { Box::from_raw(marks) })
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // A mark ring the frame side never picked up.
+        drop(self.take_marks());
+    }
+}
 
 pub(crate) enum Entry {
     Start(Arc<ReplyState>),
@@ -93,16 +136,16 @@ impl Carry {
 pub(crate) struct Intake {
     shared: Arc<Shared>,
     side: Mutex<IntakeSide>,
-    /// What each new reply is normalised to.
-    normalise: Option<crate::Normalise>,
+    /// What each new reply is normalised to (boxed: most tracks do not normalise, and this
+    /// struct is per track).
+    normalise: Option<Box<crate::Normalise>>,
 }
 
 struct IntakeSide {
-    entries: Option<rtrb::Producer<Entry>>,
-    recycle: Option<rtrb::Consumer<Arc<Block>>>,
-    marks: Option<rtrb::Producer<MarkPos>>,
+    /// Created with the first reply (boxed: an idle track holds one pointer for it).
+    rings: Option<Box<SideRings>>,
     /// The open block and the reply it belongs to.
-    tail: Option<(ReplyId, Arc<Block>)>,
+    tail: Option<Arc<Block>>,
     last_id: u64,
     open: Option<Arc<ReplyState>>,
     accepting: bool,
@@ -118,23 +161,57 @@ impl std::fmt::Debug for IntakeSide {
     }
 }
 
+/// The control half's rings.
+struct SideRings {
+    entries: rtrb::Producer<Entry>,
+    /// Created with the first mark.
+    marks: Option<Box<rtrb::Producer<MarkPos>>>,
+    link: Arc<Link>,
+    /// Blocks sent, oldest first, until the frame side has finished with them.
+    sent: VecDeque<Arc<Block>>,
+    /// Blocks freed so far (the frame side's `consumed` they answer).
+    freed: usize,
+}
+
 impl IntakeSide {
     /// Free the blocks the frame side has finished with (off the frame path).
     fn free_recycled(&mut self) {
-        if let Some(recycle) = self.recycle.as_mut() {
-            while recycle.pop().is_ok() {}
+        let Some(rings) = self.rings.as_mut() else {
+            return;
+        };
+        let consumed = rings.link.consumed.load(Ordering::Acquire);
+        while rings.freed < consumed {
+            rings.sent.pop_front();
+            rings.freed += 1;
+        }
+    }
+
+    /// Send a block to the frame side (a free slot was checked under the lock).
+    fn send_block(&mut self, block: Arc<Block>) {
+        let rings = self.rings.as_mut().expect("a reply is open");
+        rings.sent.push_back(block.clone());
+        if rings.entries.push(Entry::Pcm(block)).is_err() {
+            unreachable!("a slot was checked free under the lock");
         }
     }
 
     /// No more samples go into the open block.
     fn seal_tail(&mut self) {
-        if let Some((_, block)) = self.tail.take() {
+        if let Some(block) = self.tail.take() {
             block.seal();
         }
     }
 
     fn free_slots(&self) -> usize {
-        self.entries.as_ref().map_or(0, |e| e.slots())
+        self.rings.as_ref().map_or(0, |r| r.entries.slots())
+    }
+
+    /// Free slots of the mark ring (0 before the first mark).
+    fn free_mark_slots(&self) -> usize {
+        self.rings
+            .as_ref()
+            .and_then(|r| r.marks.as_ref())
+            .map_or(0, |m| m.slots())
     }
 }
 
@@ -146,11 +223,9 @@ impl Intake {
     ) -> Self {
         Self {
             shared,
-            normalise,
+            normalise: normalise.map(Box::new),
             side: Mutex::new(IntakeSide {
-                entries: None,
-                recycle: None,
-                marks: None,
+                rings: None,
                 tail: None,
                 last_id: 0,
                 open: None,
@@ -167,7 +242,7 @@ impl Intake {
     /// A new reply's gain, when replies are normalised (checked in `Track::new`).
     pub(crate) fn reply_gain(&self) -> Option<voxpace_loudness::ReplyGain> {
         let format = self.shared.format;
-        let n = self.normalise?;
+        let n = *self.normalise.as_deref()?;
         voxpace_loudness::ReplyGain::new(format.sample_rate(), format.channels(), n).ok()
     }
 
@@ -189,22 +264,23 @@ impl Intake {
         if !side.accepting {
             return Err(Error::IntakeClosed);
         }
-        if side.entries.is_none() {
+        if side.rings.is_none() {
             let (entries_tx, entries_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
-            // Room for every block the ring can hold twice over: the frame side never
-            // finds it full in practice, so it never frees a block itself.
-            let (recycle_tx, recycle_rx) = rtrb::RingBuffer::new(2 * INTAKE_SLOTS);
-            let (marks_tx, marks_rx) = rtrb::RingBuffer::new(MARK_SLOTS);
+            let link = Arc::new(Link::default());
             install(IntakeReader {
                 shared: self.shared.clone(),
                 entries: Some(entries_rx),
-                recycle: Some(recycle_tx),
-                marks: Some(marks_rx),
+                link: Some(link.clone()),
+                marks: None,
                 block: None,
             })?;
-            side.entries = Some(entries_tx);
-            side.recycle = Some(recycle_rx);
-            side.marks = Some(marks_tx);
+            side.rings = Some(Box::new(SideRings {
+                entries: entries_tx,
+                marks: None,
+                link,
+                sent: VecDeque::new(),
+                freed: 0,
+            }));
         }
         side.free_recycled();
         if side.free_slots() == 0 {
@@ -219,8 +295,9 @@ impl Intake {
         if let Some(previous) = side.open.replace(state.clone()) {
             previous.mark_finished();
         }
-        let entries = side.entries.as_mut().expect("created above");
-        entries
+        let rings = side.rings.as_mut().expect("created above");
+        rings
+            .entries
             .push(Entry::Start(state.clone()))
             .unwrap_or_else(|_| unreachable!("a slot was checked free under the lock"));
         side.last_id = id.0;
@@ -341,10 +418,11 @@ impl Intake {
         room.bound.saturating_sub(room.used()) / ch * ch
     }
 
+    /// The open block has room for `reply`'s samples. An open block always belongs to the
+    /// open reply (opening, finishing and interrupting seal it), so the id is not kept.
     fn tail_has_room(&self, side: &IntakeSide, reply: ReplyId) -> bool {
-        side.tail
-            .as_ref()
-            .is_some_and(|(id, b)| *id == reply && b.room() > 0)
+        side.open.as_ref().is_some_and(|o| o.id == reply)
+            && side.tail.as_ref().is_some_and(|b| b.room() > 0)
     }
 
     /// Append the first `n` values of `input` (whole sample frames) to the reply's blocks,
@@ -367,13 +445,10 @@ impl Intake {
                     break;
                 }
                 let block = Arc::new(Block::with_capacity(self.block_capacity(n - done, slots)));
-                let entries = side.entries.as_mut().expect("a reply is open");
-                if entries.push(Entry::Pcm(block.clone())).is_err() {
-                    unreachable!("a slot was checked free under the lock");
-                }
-                side.tail = Some((state.id, block));
+                side.send_block(block.clone());
+                side.tail = Some(block);
             }
-            let (_, block) = side.tail.as_ref().expect("ensured above");
+            let block = side.tail.as_ref().expect("ensured above");
             let block = block.clone();
             let k = block.room().min(n - done);
             let mut k = k - k % ch;
@@ -385,6 +460,15 @@ impl Intake {
             // frontier.
             let mut text = state.text();
             let start = state.accepted.load(Ordering::Relaxed) / ch as u64;
+            if text.has_unsent() && !self.has_mark_ring(side) {
+                // The first mark: create the mark ring and hand its frame half over before
+                // the marked audio, which starts a new block (the frame side picks the
+                // ring up when it reaches that block).
+                drop(text);
+                self.create_mark_ring(side);
+                side.seal_tail();
+                continue;
+            }
             if text.has_unsent() {
                 // A piece carries a bounded number of marks, and they must fit the mark
                 // ring: cut the piece before the first that does not.
@@ -392,11 +476,11 @@ impl Intake {
                     k = k.min((at - start) as usize * ch);
                 }
                 let end = start + (k / ch) as u64;
-                let free = side.marks.as_ref().map_or(0, |m| m.slots());
+                let free = side.free_mark_slots();
                 if text.due(end) > free {
                     break; // the frame side frees mark slots as it plays them
                 }
-                if let Some(ring) = side.marks.as_mut() {
+                if let Some(ring) = side.rings.as_mut().and_then(|r| r.marks.as_mut()) {
                     text.send_due(state.id, end, |mark| {
                         let _ = ring.push(mark); // room was checked just above
                     });
@@ -425,14 +509,29 @@ impl Intake {
         done
     }
 
-    /// How large a new block is: big enough for the push, at least a frame; as large as
-    /// allowed once the ring is half full, so it holds the whole buffer even when every
-    /// push is tiny.
+    fn has_mark_ring(&self, side: &IntakeSide) -> bool {
+        side.rings.as_ref().is_some_and(|r| r.marks.is_some())
+    }
+
+    fn create_mark_ring(&self, side: &mut IntakeSide) {
+        let rings = side.rings.as_mut().expect("a reply is open");
+        let (tx, rx) = rtrb::RingBuffer::new(MARK_SLOTS);
+        rings
+            .link
+            .marks
+            .store(Box::into_raw(Box::new(rx)), Ordering::Release);
+        rings.marks = Some(Box::new(tx));
+    }
+
+    /// How large a new block is: big enough for the push, at least [`MIN_BLOCK`] (so a
+    /// second of speech pushed 100 ms at a time takes 5 blocks, not 10: each costs its
+    /// headers and a ring slot); as large as allowed once the ring is half full, so it
+    /// holds the whole buffer even when every push is tiny.
     fn block_capacity(&self, wanted: usize, free_slots: usize) -> usize {
         let format = self.shared.format;
         let ch = format.channels() as usize;
-        let min = format.frame_len();
-        let max = (self.shared.room.bound / (INTAKE_SLOTS / 2)).max(min);
+        let max = (self.shared.room.bound / (INTAKE_SLOTS / 2)).max(format.frame_len());
+        let min = (format.samples_in(MIN_BLOCK) as usize * ch).clamp(format.frame_len(), max);
         let max = max.div_ceil(ch) * ch;
         if free_slots < INTAKE_SLOTS / 2 {
             max
@@ -472,10 +571,7 @@ impl Intake {
         }
         let block = Arc::new(Block::adopt(samples));
         self.shared.room.fill(len);
-        let entries = side.entries.as_mut().expect("a reply is open");
-        if entries.push(Entry::Pcm(block)).is_err() {
-            unreachable!("a slot was checked free under the lock");
-        }
+        side.send_block(block);
         state.accepted.fetch_add(len as u64, Ordering::Release);
         drop(text);
         Ok(Ok(()))
@@ -495,7 +591,7 @@ impl Intake {
     /// Mark a reply finished (no more audio) once.
     pub(crate) fn finish(&self, state: &ReplyState) {
         let mut side = self.side();
-        if side.tail.as_ref().is_some_and(|(id, _)| *id == state.id) {
+        if side.open.as_ref().is_some_and(|o| o.id == state.id) {
             // Sealed before `finished` is set: once the frame side sees the reply
             // finished, it sees its last block complete.
             side.seal_tail();
@@ -568,14 +664,15 @@ fn copy_values(input: Input<'_>, from: usize, out: &mut [i16]) {
     }
 }
 
-/// The frame half of the intake: pops entries, plays blocks, recycles them.
+/// The frame half of the intake: pops entries, plays blocks, counts them consumed.
 pub(crate) struct IntakeReader {
     shared: Arc<Shared>,
     entries: Option<rtrb::Consumer<Entry>>,
-    recycle: Option<rtrb::Producer<Arc<Block>>>,
-    marks: Option<rtrb::Consumer<MarkPos>>,
+    link: Option<Arc<Link>>,
+    /// Picked up from `link` once the control side created it (with the first mark).
+    marks: Option<Box<rtrb::Consumer<MarkPos>>>,
     /// Block being played and the read position in it.
-    block: Option<(Arc<Block>, usize)>,
+    block: Option<Cursor>,
 }
 
 impl IntakeReader {
@@ -584,7 +681,7 @@ impl IntakeReader {
         Self {
             shared,
             entries: None,
-            recycle: None,
+            link: None,
             marks: None,
             block: None,
         }
@@ -593,8 +690,16 @@ impl IntakeReader {
     /// Take over a newly installed ring.
     pub(crate) fn replace(&mut self, other: IntakeReader) {
         self.entries = other.entries;
-        self.recycle = other.recycle;
+        self.link = other.link;
         self.marks = other.marks;
+    }
+
+    /// Pick up the mark ring if the control side created it since (no allocation: the box
+    /// moves). Called where marks may newly matter: a new block, a peek, dropping marks.
+    fn adopt_marks(&mut self) {
+        if self.marks.is_none() {
+            self.marks = self.link.as_ref().and_then(|l| l.take_marks());
+        }
     }
 
     /// Pop `reply`'s next mark if its offset lies before `end` (its first sample has been
@@ -621,6 +726,7 @@ impl IntakeReader {
     /// Drop the queued marks of replies up to `through` (ended, interrupted or dropped), so
     /// they never hold up a producer waiting for room in the mark ring.
     pub(crate) fn drop_marks_through(&mut self, through: u64) {
+        self.adopt_marks();
         let Some(marks) = self.marks.as_mut() else {
             return;
         };
@@ -666,22 +772,29 @@ impl IntakeReader {
                 let Ok(Entry::Pcm(block)) = entries.pop() else {
                     unreachable!("peeked a block");
                 };
-                self.block = Some((block, 0));
+                self.block = Some(Cursor::new(block));
+                // Marked audio starts a block: its marks' ring is there by now.
+                self.adopt_marks();
             }
-            let (block, pos) = self.block.as_mut().expect("set above");
-            let (written, sealed) = block.published();
-            let n = (written - *pos).min(out.len() - filled);
-            out[filled..filled + n].copy_from_slice(block.read(*pos, *pos + n));
-            *pos += n;
+            let cursor = self.block.as_mut().expect("set above");
+            let available = cursor.available();
+            let n = available.len().min(out.len() - filled);
+            out[filled..filled + n].copy_from_slice(&available[..n]);
+            cursor.advance(n);
             filled += n;
-            if *pos < written {
+            if filled == out.len() {
                 break; // `out` is full
             }
-            if !sealed {
+            // All it had seen is read: look again (the producer may have published more
+            // since, or sealed the block).
+            if !cursor.finished() && !cursor.available().is_empty() {
+                continue;
+            }
+            if !cursor.finished() {
                 break; // the producer is still filling this block
             }
-            let (block, _) = self.block.take().expect("set above");
-            self.recycle(block);
+            let cursor = self.block.take().expect("set above");
+            self.recycle(cursor.into_block());
         }
         if filled > 0 {
             self.shared.room.release(filled);
@@ -704,6 +817,7 @@ impl IntakeReader {
         piece: usize,
         mut visit: impl FnMut(Peeked<'_>) -> bool,
     ) {
+        self.adopt_marks();
         let channels = self.shared.format.channels() as u64;
         let marks = self
             .marks
@@ -736,8 +850,8 @@ impl IntakeReader {
             }
             left > 0
         };
-        if let Some((block, pos)) = &self.block {
-            if !give(block.read(*pos, block.published().0)) {
+        if let Some(cursor) = &self.block {
+            if !give(cursor.rest()) {
                 return;
             }
         }
@@ -763,14 +877,19 @@ impl IntakeReader {
 
     /// `current` has no more audio coming and none left queued.
     pub(crate) fn drained(&mut self, current: &ReplyState) -> bool {
+        // What the cursor saw and has not played yet: not drained, whatever the producer
+        // did (checked first: it touches no other cache line than the track's).
+        if self.block.as_ref().is_some_and(|c| c.has_seen_unread()) {
+            return false;
+        }
         // Finished first: once it is seen, every block pushed before it is visible, and
         // the last one sealed.
         if !current.is_finished() {
             return false;
         }
-        if let Some((block, pos)) = &self.block {
-            let (written, sealed) = block.published();
-            if !sealed || *pos < written {
+        if let Some(cursor) = &self.block {
+            let (unread, sealed) = cursor.unread();
+            if !sealed || unread > 0 {
                 return false;
             }
         }
@@ -784,9 +903,9 @@ impl IntakeReader {
     /// had not started yet to `ended`.
     pub(crate) fn drop_through(&mut self, through: u64, mut ended: impl FnMut(Arc<ReplyState>)) {
         let mut dropped = 0;
-        if let Some((block, pos)) = self.block.take() {
-            dropped += block.published().0 - pos;
-            self.recycle(block);
+        if let Some(cursor) = self.block.take() {
+            dropped += cursor.unread().0;
+            self.recycle(cursor.into_block());
         }
         while let Some(entries) = self.entries.as_mut() {
             match entries.peek() {
@@ -809,12 +928,14 @@ impl IntakeReader {
         self.shared.room.wake();
     }
 
-    /// Hand a consumed block back to the control side to be freed there.
+    /// Done with a block: the control side, which still holds it, frees it at its next
+    /// call (this drop only lowers the count).
     fn recycle(&mut self, block: Arc<Block>) {
-        if let Some(recycle) = self.recycle.as_mut() {
-            // A full recycle ring means nobody has pushed for a long while; freeing here
-            // is then the lesser evil (rare, never in steady state).
-            let _ = recycle.push(block);
+        drop(block);
+        if let Some(link) = &self.link {
+            // Only this side writes the count: no read-modify-write needed.
+            let n = link.consumed.load(Ordering::Relaxed);
+            link.consumed.store(n + 1, Ordering::Release);
         }
     }
 }

@@ -38,7 +38,8 @@
 //! `outcome` (how a reply ended), `text` (a reply's marks and whole text, and what of it was
 //! heard),
 //! `track` (the frame side's render), `reports` (how replies end: outcomes, owning sinks'
-//! reports), `commands` and `mailbox` (rare control-to-frame messages), `sink_tap` (sink
+//! reports), `commands` and `mailbox` (rare control-to-frame messages), `control` (the
+//! control side's state in one allocation: intake, mailbox, watched sinks), `sink_tap` (sink
 //! queues and workers), `events`.
 
 // Public vocabulary.
@@ -58,6 +59,7 @@ mod pacer;
 // The track, room by room.
 mod block;
 mod commands;
+mod control;
 mod events;
 mod handle;
 mod intake;

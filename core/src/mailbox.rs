@@ -1,7 +1,8 @@
 //! A lock-free multi-producer mailbox for rare commands to the frame side.
 //!
-//! Producers push boxed nodes onto an atomic stack; the frame side checks one pointer per
-//! frame and, when it is not null, takes the whole stack with one swap and replays it in
+//! Producers push boxed nodes onto an atomic stack (and the track's handle then raises a
+//! flag beside the track's other atomics, which the frame side reads every frame); when it
+//! is raised, the frame side takes the whole stack with one swap and replays it in
 //! push order. An idle track pays one pointer for it, where a ring would cost a few hundred
 //! bytes per track, and nothing is ever waited on.
 
@@ -48,11 +49,6 @@ impl<T> Mailbox<T> {
                 Err(current) => head = current,
             }
         }
-    }
-
-    /// True when nothing is waiting (one atomic load).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.head.load(Ordering::Relaxed).is_null()
     }
 
     /// Take every value pushed so far, oldest first. One load when empty.

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::intake::{Carry, Input, Intake};
+use crate::control::Control;
+use crate::intake::{Carry, Input};
 use crate::outcome::{ReplyLoudness, ReplyOutcome};
 use crate::reply_state::ReplyState;
 use crate::shared::Liveness;
@@ -79,17 +80,18 @@ impl Future for Playback {
 /// and the rest waits for the next chunk.
 #[derive(Debug)]
 pub struct ReplyWriter {
-    intake: Arc<Intake>,
+    control: Arc<Control>,
     state: Arc<ReplyState>,
     /// The bytes of an incomplete sample frame from the last push.
     carry: Carry,
-    /// Measures the reply as it is pushed and applies its gain (when normalising).
-    gain: Option<voxpace_loudness::ReplyGain>,
+    /// Measures the reply as it is pushed and applies its gain (when normalising). Boxed:
+    /// the meter's state is 2 KB, and a writer that does not normalise should not carry it.
+    gain: Option<Box<voxpace_loudness::ReplyGain>>,
 }
 
 impl ReplyWriter {
-    pub(crate) fn new(intake: Arc<Intake>, state: Arc<ReplyState>) -> Self {
-        let gain = intake.reply_gain();
+    pub(crate) fn new(control: Arc<Control>, state: Arc<ReplyState>) -> Self {
+        let gain = control.intake.reply_gain().map(Box::new);
         if gain.is_some() {
             state.set_loudness(ReplyLoudness {
                 measured_lufs: None,
@@ -97,7 +99,7 @@ impl ReplyWriter {
             });
         }
         Self {
-            intake,
+            control,
             state,
             carry: Carry::default(),
             gain,
@@ -113,18 +115,18 @@ impl ReplyWriter {
     pub fn playback(&self) -> Playback {
         Playback {
             state: self.state.clone(),
-            track: Liveness::new(self.intake.shared()),
+            track: Liveness::new(self.control.intake.shared()),
         }
     }
 
     /// Samples per channel accepted so far (queued, played or dropped by an interrupt).
     pub fn accepted(&self) -> u64 {
-        accepted(&self.state, self.intake.shared().format)
+        accepted(&self.state, self.control.intake.shared().format)
     }
 
     /// How much of this reply is queued and not yet played.
     pub fn buffered(&self) -> Duration {
-        let shared = self.intake.shared();
+        let shared = self.control.intake.shared();
         let format = shared.format;
         let (_, playing, offset) = shared.play.get();
         let accepted = self.accepted();
@@ -150,10 +152,12 @@ impl ReplyWriter {
     /// Push an owned buffer of interleaved samples. When it fits whole it joins the queue
     /// without being copied; otherwise it goes in as [`ReplyWriter::push_samples`] would.
     pub async fn push_vec(&mut self, samples: Vec<i16>) -> Result<(), Error> {
-        match self
-            .intake
-            .try_adopt(&self.state, &self.carry, self.gain.as_mut(), samples)?
-        {
+        match self.control.intake.try_adopt(
+            &self.state,
+            &self.carry,
+            self.gain.as_deref_mut(),
+            samples,
+        )? {
             Ok(()) => {
                 self.publish_loudness();
                 Ok(())
@@ -165,10 +169,10 @@ impl ReplyWriter {
     /// Take as many of `samples` as fit now, without waiting; returns how many were taken
     /// (a prefix; 0 when the buffer is full). Push the rest later.
     pub fn try_push_samples(&mut self, samples: &[i16]) -> Result<usize, Error> {
-        let taken = self.intake.try_push(
+        let taken = self.control.intake.try_push(
             &self.state,
             &mut self.carry,
-            self.gain.as_mut(),
+            self.gain.as_deref_mut(),
             Input::Samples(samples),
         )?;
         self.publish_loudness();
@@ -178,10 +182,10 @@ impl ReplyWriter {
     /// Take as many of `bytes` (16-bit little-endian PCM) as fit now, without waiting;
     /// returns how many were taken (a prefix; 0 when the buffer is full).
     pub fn try_push_bytes(&mut self, bytes: &[u8]) -> Result<usize, Error> {
-        let taken = self.intake.try_push(
+        let taken = self.control.intake.try_push(
             &self.state,
             &mut self.carry,
-            self.gain.as_mut(),
+            self.gain.as_deref_mut(),
             Input::Bytes(bytes),
         )?;
         self.publish_loudness();
@@ -201,11 +205,11 @@ impl ReplyWriter {
     async fn push(&mut self, input: Input<'_>) -> Result<(), Error> {
         let mut rest = input;
         loop {
-            let (intake, state, carry) = (&self.intake, &self.state, &mut self.carry);
+            let (intake, state, carry) = (&self.control.intake, &self.state, &mut self.carry);
             let gain = &mut self.gain;
             let taken = std::future::poll_fn(|cx| {
                 intake.shared().room.poll_until(cx, || {
-                    match intake.try_push(state, carry, gain.as_mut(), rest) {
+                    match intake.try_push(state, carry, gain.as_deref_mut(), rest) {
                         Ok(0) if rest.len() > 0 => None,
                         done => Some(done),
                     }
@@ -232,12 +236,12 @@ impl ReplyWriter {
     /// [`Error::MarkOutOfOrder`] when an earlier mark has a later offset, or when the reply
     /// no longer takes audio.
     pub fn mark(&mut self, offset: u64, text: &str) -> Result<(), Error> {
-        self.intake.mark(&self.state, offset, text)
+        self.control.intake.mark(&self.state, offset, text)
     }
 
     /// [`ReplyWriter::mark`] at a media time from the reply's start.
     pub fn mark_at(&mut self, at: Duration, text: &str) -> Result<(), Error> {
-        let offset = self.intake.shared().format.samples_in(at);
+        let offset = self.control.intake.shared().format.samples_in(at);
         self.mark(offset, text)
     }
 
@@ -245,7 +249,7 @@ impl ReplyWriter {
     /// estimate, split at word boundaries in proportion to the share of the reply's audio
     /// played ([`crate::estimate_heard`]). Marks, when given, take precedence.
     pub fn set_text(&mut self, text: impl Into<String>) -> Result<(), Error> {
-        self.intake.check_writable(&self.state)?;
+        self.control.intake.check_writable(&self.state)?;
         self.state.text().set_whole(text.into());
         Ok(())
     }
@@ -254,7 +258,7 @@ impl ReplyWriter {
     /// its audio.
     pub fn text_marker(&self) -> TextMarker {
         TextMarker {
-            intake: self.intake.clone(),
+            control: self.control.clone(),
             state: self.state.clone(),
         }
     }
@@ -268,7 +272,7 @@ impl ReplyWriter {
         let playback = self.playback();
         let leftover = self.carry.len();
         self.carry.clear();
-        self.intake.finish(&self.state);
+        self.control.intake.finish(&self.state);
         if leftover > 0 {
             return Err(Error::PartialSample {
                 reply: self.state.id,
@@ -283,7 +287,7 @@ impl ReplyWriter {
 /// [`ReplyWriter::set_text`]), for producers whose alignments and audio arrive apart.
 #[derive(Debug, Clone)]
 pub struct TextMarker {
-    intake: Arc<Intake>,
+    control: Arc<Control>,
     state: Arc<ReplyState>,
 }
 
@@ -295,12 +299,12 @@ impl TextMarker {
 
     /// See [`ReplyWriter::mark`].
     pub fn mark(&self, offset: u64, text: &str) -> Result<(), Error> {
-        self.intake.mark(&self.state, offset, text)
+        self.control.intake.mark(&self.state, offset, text)
     }
 
     /// See [`ReplyWriter::set_text`].
     pub fn set_text(&self, text: impl Into<String>) -> Result<(), Error> {
-        self.intake.check_writable(&self.state)?;
+        self.control.intake.check_writable(&self.state)?;
         self.state.text().set_whole(text.into());
         Ok(())
     }
@@ -308,7 +312,7 @@ impl TextMarker {
 
 impl Drop for ReplyWriter {
     fn drop(&mut self) {
-        self.intake.finish(&self.state);
+        self.control.intake.finish(&self.state);
     }
 }
 

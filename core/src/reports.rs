@@ -25,6 +25,16 @@ struct PendingReport {
 
 pub(crate) struct Outcomes {
     shared: Arc<Shared>,
+    /// What owning sinks need, created when the first attaches (boxed: most tracks never
+    /// have one, and this state is per track).
+    owning: Option<Box<Owning>>,
+    /// The newest reply whose outcome is published: later reports for it are stale.
+    last_ended: u64,
+    timeout_frames: u64,
+}
+
+#[derive(Default)]
+struct Owning {
     /// Sinks attached that own playback.
     owners: usize,
     /// Owning sinks' replies awaiting a report; capacity reserved when such a sink attaches.
@@ -32,18 +42,13 @@ pub(crate) struct Outcomes {
     /// Reports that arrived before their reply ended here (an ahead-delivering avatar can
     /// finish playing before the frame side reaches the reply's end).
     early: Vec<PlaybackReport>,
-    /// The newest reply whose outcome is published: later reports for it are stale.
-    last_ended: u64,
-    timeout_frames: u64,
 }
 
 impl Outcomes {
     pub(crate) fn new(shared: Arc<Shared>, timeout_frames: u64) -> Self {
         Self {
             shared,
-            owners: 0,
-            pending: Vec::new(),
-            early: Vec::new(),
+            owning: None,
             last_ended: 0,
             timeout_frames,
         }
@@ -51,18 +56,21 @@ impl Outcomes {
 
     /// True while a sink that owns playback is attached (the output then carries no speech).
     pub(crate) fn has_owner(&self) -> bool {
-        self.owners > 0
+        self.owning.as_ref().is_some_and(|o| o.owners > 0)
     }
 
     pub(crate) fn owner_attached(&mut self) {
-        self.owners += 1;
-        // Attaching is a control event: reserve here, never while playing.
-        self.pending.reserve(PENDING_REPORTS);
-        self.early.reserve(PENDING_REPORTS);
+        // Attaching is a control event: allocate and reserve here, never while playing.
+        let owning = self.owning.get_or_insert_with(Box::default);
+        owning.owners += 1;
+        owning.pending.reserve(PENDING_REPORTS);
+        owning.early.reserve(PENDING_REPORTS);
     }
 
     pub(crate) fn owner_detached(&mut self) {
-        self.owners -= 1;
+        if let Some(owning) = self.owning.as_mut() {
+            owning.owners -= 1;
+        }
     }
 
     /// A reply ended here, having played `played_samples`: publish its outcome now, or hold
@@ -87,19 +95,20 @@ impl Outcomes {
             loudness: state.loudness(),
             heard: None,
         };
-        if self.owners == 0 {
+        let deadline_frame = frame_index + self.timeout_frames;
+        let Some(owning) = self.owning.as_mut().filter(|o| o.owners > 0) else {
             return self.publish(&state, outcome, events);
-        }
-        if let Some(i) = self.early.iter().position(|r| r.reply == outcome.reply) {
-            let report = self.early.swap_remove(i);
+        };
+        if let Some(i) = owning.early.iter().position(|r| r.reply == outcome.reply) {
+            let report = owning.early.swap_remove(i);
             let outcome = self.reported(outcome, &report, pts);
             return self.publish(&state, outcome, events);
         }
-        if self.pending.len() < PENDING_REPORTS {
-            self.pending.push(PendingReport {
+        if owning.pending.len() < PENDING_REPORTS {
+            owning.pending.push(PendingReport {
                 state,
                 outcome,
-                deadline_frame: frame_index + self.timeout_frames,
+                deadline_frame,
             });
         } else {
             let outcome = ReplyOutcome {
@@ -118,43 +127,53 @@ impl Outcomes {
         pts: u64,
         events: &mut EventSender,
     ) {
+        let Some(mut owning) = self.owning.take() else {
+            // No sink ever owned playback: every reply's outcome was published as it
+            // ended, so a report (which only an owning sink has reason to send) is stale.
+            for tap in taps.iter_mut() {
+                while tap.next_report().is_some() {}
+            }
+            return;
+        };
         for tap in taps.iter_mut() {
             while let Some(report) = tap.next_report() {
-                let Some(i) = self
+                let Some(i) = owning
                     .pending
                     .iter()
                     .position(|p| p.outcome.reply == report.reply)
                 else {
                     // Not ended here yet: keep it (bounded) until the reply ends.
                     let stale = report.reply.0 <= self.last_ended;
-                    if !stale && self.early.len() < PENDING_REPORTS {
-                        self.early.push(report);
+                    if !stale && owning.early.len() < PENDING_REPORTS {
+                        owning.early.push(report);
                     }
                     continue;
                 };
-                let p = self.pending.swap_remove(i);
+                let p = owning.pending.swap_remove(i);
                 let outcome = self.reported(p.outcome, &report, pts);
                 self.publish(&p.state, outcome, events);
             }
         }
         let mut i = 0;
-        while i < self.pending.len() {
-            if frame_index < self.pending[i].deadline_frame {
+        while i < owning.pending.len() {
+            if frame_index < owning.pending[i].deadline_frame {
                 i += 1;
                 continue;
             }
-            let p = self.pending.swap_remove(i);
+            let p = owning.pending.swap_remove(i);
             let outcome = ReplyOutcome {
                 position: Position::Estimated,
                 ..p.outcome
             };
             self.publish(&p.state, outcome, events);
         }
+        // Put back: moving the box allocates nothing.
+        self.owning = Some(owning);
     }
 
     /// The track is gone: wake whoever awaits a held outcome (it resolves to `None`).
     pub(crate) fn close(&self) {
-        for p in &self.pending {
+        for p in self.owning.iter().flat_map(|o| &o.pending) {
             p.state.wake_closed();
         }
     }

@@ -20,6 +20,9 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// Requested by `pause`/`resume`; applied by the frame side at the next frame.
     pub(crate) pause_requested: AtomicBool,
+    /// Set after a command is queued: the frame side reads this line every frame anyway,
+    /// and looks at the mailbox (another allocation) only when it is set.
+    pub(crate) commands_waiting: AtomicBool,
     /// Newest reply id an interrupt covers (0: none yet).
     pub(crate) interrupt_through: AtomicU64,
     /// What the frame side last applied, for `is_speaking`/`is_paused`.
@@ -44,6 +47,7 @@ impl Shared {
             format,
             closed: AtomicBool::new(false),
             pause_requested: AtomicBool::new(false),
+            commands_waiting: AtomicBool::new(false),
             interrupt_through: AtomicU64::new(0),
             speaking: AtomicBool::new(false),
             paused: AtomicBool::new(false),

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::commands::{Bus, Command};
+use crate::control::Control;
 use crate::events::{Event, EventSender};
 use crate::intake::{Intake, IntakeReader};
-use crate::mailbox::Mailbox;
 use crate::reply_state::ReplyState;
 use crate::reports::Outcomes;
 use crate::shared::{Counters, Shared};
@@ -34,12 +34,14 @@ pub struct FrameInfo {
     pub reply: Option<ReplyId>,
 }
 
-/// The reply the frame side is on.
+/// The reply the frame side is on. Its id is kept here: the state is another cache line
+/// per track, read per frame only for whether the producer finished (and then only once
+/// what was seen of the intake is played).
 struct Current {
     state: Arc<ReplyState>,
-    /// Values of this reply played so far.
+    id: ReplyId,
+    /// Values of this reply played so far (speech started once it is above 0).
     played: u64,
-    started: bool,
 }
 
 /// Speech written into one frame.
@@ -67,30 +69,78 @@ impl Speech {
 /// or [`crate::FrameClock`] does that); everything else happens through [`TrackHandle`].
 pub struct Track {
     shared: Arc<Shared>,
-    commands: Arc<Mailbox<Command>>,
+    /// Holds the control side's state, whose command mailbox this side drains.
     handle: TrackHandle,
-    limiter: Limiter,
+    /// How the bus is mixed without the true-peak limiter: clip rather than soft knee.
+    clip: bool,
     intake: IntakeReader,
     current: Option<Current>,
     outcomes: Outcomes,
     events: EventSender,
-    pts: u64,
+    /// Frames rendered so far (the next frame's pts is this many frames in).
     frame_index: u64,
-    frames: u64,
-    speech_frames: u64,
     paused: bool,
     handled_through: u64,
     speaking: bool,
-    silent_frames: u64,
-    grace_frames: u64,
-    fade_values: usize,
-    threshold_values: usize,
+    // Counts and settings in 32 bits: this struct is per track, and thousands of tracks
+    // share one clock thread's cache.
+    silent_frames: u32,
+    grace_frames: u32,
+    fade_values: u32,
+    threshold_values: u32,
     background: Option<Box<Bus>>,
-    taps: Vec<Tap>,
+    taps: Taps,
     /// The reply played last and how far, in samples per channel (published each frame).
     last_played: (u64, u64),
     true_peak: Option<Box<TruePeak>>,
     meter: Option<Box<OutputMeter>>,
+}
+
+/// The attached sinks' taps: one pointer while there are none (most tracks), the list
+/// boxed with the first (the frame side applies the attach command: a control event).
+#[allow(clippy::box_collection)] // one pointer in per-track state, not a Vec's three
+struct Taps(Option<Box<Vec<Tap>>>);
+
+impl Taps {
+    fn push(&mut self, tap: Tap) {
+        self.0.get_or_insert_with(Box::default).push(tap);
+    }
+
+    fn swap_remove(&mut self, i: usize) -> Tap {
+        self.0.as_mut().expect("index in range").swap_remove(i)
+    }
+}
+
+impl std::ops::Deref for Taps {
+    type Target = [Tap];
+    fn deref(&self) -> &[Tap] {
+        self.0.as_deref().map_or(&[], |v| v)
+    }
+}
+
+impl std::ops::DerefMut for Taps {
+    fn deref_mut(&mut self) -> &mut [Tap] {
+        match self.0.as_deref_mut() {
+            Some(v) => v,
+            None => &mut [],
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Taps {
+    type Item = &'a mut Tap;
+    type IntoIter = std::slice::IterMut<'a, Tap>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl<'a> IntoIterator for &'a Taps {
+    type Item = &'a Tap;
+    type IntoIter = std::slice::Iter<'a, Tap>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 /// [`Limiter::TruePeak`]'s state: the limiter and the frame it limits, summed in floats.
@@ -110,7 +160,7 @@ impl std::fmt::Debug for Track {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Track")
             .field("format", &self.shared.format)
-            .field("pts", &self.pts)
+            .field("pts", &self.next_pts())
             .field("paused", &self.paused)
             .finish_non_exhaustive()
     }
@@ -137,7 +187,6 @@ impl Track {
         let frame_ms = format.frame_ms() as u64;
         let frames_in = |d: Duration| (d.as_millis() as u64).div_ceil(frame_ms);
         let shared = Arc::new(Shared::new(format, values(config.buffer)));
-        let commands = Arc::new(Mailbox::new());
         let bad = |e: voxpace_loudness::Error| Error::InvalidConfig(e.to_string());
         if let Some(n) = &config.loudness {
             n.validate().map_err(bad)?;
@@ -161,33 +210,25 @@ impl Track {
             })),
             false => None,
         };
-        let intake = Arc::new(Intake::new(
-            shared.clone(),
-            config.manual_input,
-            config.loudness,
-        ));
+        let intake = Intake::new(shared.clone(), config.manual_input, config.loudness);
         Ok(Self {
-            handle: TrackHandle::new(intake, commands.clone()),
-            commands,
+            handle: TrackHandle::new(Arc::new(Control::new(intake))),
             intake: IntakeReader::empty(shared.clone()),
             outcomes: Outcomes::new(shared.clone(), frames_in(config.report_timeout)),
             events: EventSender::new(shared.clone()),
-            fade_values: values(config.interrupt_fade).min(format.frame_len()),
-            threshold_values: values(config.start_threshold),
-            grace_frames: frames_in(config.grace_period),
+            fade_values: small(values(config.interrupt_fade).min(format.frame_len()) as u64),
+            threshold_values: small(values(config.start_threshold) as u64),
+            grace_frames: small(frames_in(config.grace_period)),
             shared,
-            limiter: config.limiter,
+            clip: matches!(config.limiter, Limiter::Clip),
             current: None,
-            pts: 0,
             frame_index: 0,
-            frames: 0,
-            speech_frames: 0,
             paused: false,
             handled_through: 0,
             speaking: false,
             silent_frames: 0,
             background: None,
-            taps: Vec::new(),
+            taps: Taps(None),
             last_played: (0, 0),
             true_peak,
             meter,
@@ -212,7 +253,7 @@ impl Track {
 
     /// The pts the next frame will carry.
     pub fn next_pts(&self) -> u64 {
-        self.pts
+        self.frame_index * self.shared.format.frame_samples() as u64
     }
 
     pub(crate) fn count_late(&self) {
@@ -232,8 +273,9 @@ impl Track {
             format.frame_len(),
             "render needs exactly one frame"
         );
-        out.fill(0);
-        let pts = self.pts;
+        // No clearing here: every path below writes all of `out` (speech, then zeros past
+        // it), and clearing first would write the frame twice.
+        let pts = self.next_pts();
         // Reports that answer this frame's sink messages are taken on the next frame,
         // never by a race within this one (renders on a virtual clock rely on it).
         // What plays now, as every sink message queued during this frame says: a snapshot
@@ -292,18 +334,19 @@ impl Track {
         self.meter_output(out);
         self.update_speaking(filled > 0, pts);
 
-        // Only this side writes these counters: plain stores, no read-modify-write.
-        self.frames += 1;
-        self.speech_frames += (filled > 0) as u64;
+        // Only this side writes these counters: plain loads and stores, no
+        // read-modify-write (and no copy of them in the track: it is per-track state).
         let c = &self.shared.counters;
-        c.frames.store(self.frames, Ordering::Relaxed);
-        c.speech_frames.store(self.speech_frames, Ordering::Relaxed);
-        self.pts += format.frame_samples() as u64;
+        c.frames.store(self.frame_index + 1, Ordering::Relaxed);
+        if filled > 0 {
+            let n = c.speech_frames.load(Ordering::Relaxed);
+            c.speech_frames.store(n + 1, Ordering::Relaxed);
+        }
+        self.frame_index += 1;
         let (played_reply, played_offset) = self.last_played;
         self.shared
             .play
-            .publish(self.pts, played_reply, played_offset);
-        self.frame_index += 1;
+            .publish(self.next_pts(), played_reply, played_offset);
         FrameInfo {
             pts,
             sample_rate: format.sample_rate(),
@@ -314,25 +357,27 @@ impl Track {
     }
 
     fn apply_commands(&mut self) {
-        if self.commands.is_empty() {
+        if !self.shared.commands_waiting.load(Ordering::Relaxed) {
             return;
         }
+        // Cleared before draining: a command queued meanwhile sets it again.
+        self.shared.commands_waiting.swap(false, Ordering::Acquire);
         // Rare (a control call happened): the clone lets `apply` borrow the track mutably.
-        let commands = self.commands.clone();
-        commands.drain(|command| self.apply(command));
+        let control = self.handle.control().clone();
+        control.commands.drain(|command| self.apply(command));
     }
 
     fn apply(&mut self, command: Command) {
         match command {
             Command::Intake(reader) => self.intake.replace(*reader),
             Command::Background(bg) => self.background = bg,
-            Command::Events(tx) => self.events.subscribe(*tx),
+            Command::Events(tx) => self.events.subscribe(tx),
             Command::AttachSink(mut tap) => {
                 if tap.owns {
                     self.outcomes.owner_attached();
                 }
                 // Its `Start` is delivered with this frame's "now".
-                tap.set_now(self.now(self.pts));
+                tap.set_now(self.now(self.next_pts()));
                 tap.control(TapMsg::Attached);
                 self.taps.push(*tap);
             }
@@ -380,11 +425,11 @@ impl Track {
         let filled = self.intake.take(out);
         let channels = self.shared.format.channels() as u64;
         let current = self.current.as_mut().expect("started above");
-        let id = current.state.id;
+        let id = current.id;
         let offset = current.played / channels;
+        let started = current.played > 0;
         current.played += filled as u64;
-        if filled > 0 && !current.started {
-            current.started = true;
+        if filled > 0 && !started {
             self.events.emit(Event::SpeechStarted { reply: id, pts });
         }
         let ended = self.intake.drained(&current.state);
@@ -417,16 +462,16 @@ impl Track {
 
     /// Start the next queued reply if it may start (threshold met or finished).
     fn start_next_reply(&mut self) -> bool {
-        let Some(state) = self.intake.start_next(self.threshold_values) else {
+        let Some(state) = self.intake.start_next(self.threshold_values as usize) else {
             return false;
         };
         for tap in &mut self.taps {
             tap.control(TapMsg::ReplyStarted(state.id));
         }
         self.current = Some(Current {
+            id: state.id,
             state,
             played: 0,
-            started: false,
         });
         true
     }
@@ -437,7 +482,7 @@ impl Track {
         let channels = self.shared.format.channels() as u64;
         At {
             pts: pts + filled as u64 / channels,
-            reply: self.current.as_ref().map(|c| c.state.id),
+            reply: self.current.as_ref().map(|c| c.id),
             offset: self.current.as_ref().map_or(0, |c| c.played / channels),
         }
     }
@@ -451,14 +496,14 @@ impl Track {
         let channels = self.shared.format.channels() as u64;
         for tap in &mut self.taps {
             tap.control(TapMsg::ReplyEnded {
-                reply: current.state.id,
+                reply: current.id,
                 interrupted,
                 at,
             });
         }
         // Marks it never reached (an interrupt) leave the ring while its state still holds
         // their texts.
-        self.intake.drop_marks_through(current.state.id.0);
+        self.intake.drop_marks_through(current.id.0);
         self.outcomes.ended(
             current.state,
             current.played / channels,
@@ -474,14 +519,14 @@ impl Track {
     fn interrupt(&mut self, out: &mut [i16], through: u64, pts: u64, audible: bool) -> Speech {
         self.handled_through = through;
         let mut speech = Speech::NONE;
-        let playing = self.current.as_ref().is_some_and(|c| c.started);
+        let playing = self.current.as_ref().is_some_and(|c| c.played > 0);
         if playing && audible && self.fade_values > 0 {
-            let fade = self.fade_values;
+            let fade = self.fade_values as usize;
             let faded = self.intake.take(&mut out[..fade]);
             apply_fade_out(&mut out[..faded], self.shared.format.channels() as usize);
             let channels = self.shared.format.channels() as u64;
             let current = self.current.as_mut().expect("playing");
-            let (id, offset) = (current.state.id, current.played / channels);
+            let (id, offset) = (current.id, current.played / channels);
             speech.offset = offset;
             current.played += faded as u64;
             speech.filled = faded;
@@ -495,7 +540,7 @@ impl Track {
             self.tee_audio(reply, speech.offset, pts, &out[..speech.filled]);
         }
         if let Some(current) = &self.current {
-            let (reply, at) = (current.state.id, self.at(pts, speech.filled));
+            let (reply, at) = (current.id, self.at(pts, speech.filled));
             for tap in &mut self.taps {
                 tap.control(TapMsg::Interrupted { reply, at });
             }
@@ -516,7 +561,7 @@ impl Track {
     fn publish_position(&mut self) {
         if let Some(c) = &self.current {
             let channels = self.shared.format.channels() as u64;
-            self.last_played = (c.state.id.0, c.played / channels);
+            self.last_played = (c.id.0, c.played / channels);
         }
     }
 
@@ -524,10 +569,10 @@ impl Track {
     /// started playing (none before its first sample) and how much of it played.
     fn now(&self, pts: u64) -> At {
         let channels = self.shared.format.channels() as u64;
-        let playing = self.current.as_ref().filter(|c| c.started);
+        let playing = self.current.as_ref().filter(|c| c.played > 0);
         At {
             pts,
-            reply: playing.map(|c| c.state.id),
+            reply: playing.map(|c| c.id),
             offset: playing.map_or(0, |c| c.played / channels),
         }
     }
@@ -544,7 +589,7 @@ impl Track {
         let Some(current) = &self.current else {
             return;
         };
-        let (reply, played) = (current.state.id, current.played);
+        let (reply, played) = (current.id, current.played);
         for tap in &mut self.taps {
             tap.look_ahead(reply, played, next_pts, &mut self.intake);
         }
@@ -603,7 +648,8 @@ impl Track {
         match filled {
             // The true-peak limiter sums for itself (`limit_true_peak`).
             Ok(()) if self.true_peak.is_some() => {}
-            Ok(()) => self.limiter.mix_into(out, bus),
+            Ok(()) if self.clip => Limiter::Clip.mix_into(out, bus),
+            Ok(()) => Limiter::SoftKnee.mix_into(out, bus),
             Err(panic) => {
                 self.background = None;
                 let reason = panic_message(panic.as_ref());
@@ -648,7 +694,7 @@ impl Track {
             }
             return;
         }
-        self.silent_frames += 1;
+        self.silent_frames = self.silent_frames.saturating_add(1);
         let idle = self.current.is_none() && self.shared.room.used() == 0;
         if self.speaking && idle && self.silent_frames >= self.grace_frames {
             self.set_speaking(false, pts);
@@ -673,6 +719,12 @@ impl Drop for Track {
             current.state.wake_closed();
         }
     }
+}
+
+/// A count or setting in 32 bits (saturating: a grace period or threshold past 4 billion
+/// frames or values means "never" either way).
+fn small(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
 }
 
 /// The text of a panic payload, for events.

@@ -28,6 +28,7 @@ use crate::system::{cargo, root, target_dir};
 
 const HELP: &str = "\
 cargo xtask bench [--quick] [--no-python] [--frame-clock]
+cargo xtask bench --against REV [options]   (`cargo xtask bench --against --help`)
 
 Runs the benchmarks (core frame path, Opus publish path, WebRTC connect time, background
 decode, real-time capacity, memory, allocations per frame) and the Python reference's throughput and memory
@@ -39,6 +40,9 @@ modes on this machine, then prints one report with Rust/Python ratios side by si
   --frame-clock  only the frame clock's figures: the core frame bench (loudness cases
                included), an idle `voxpace serve`, then real-time capacity (with the load
                average at the time of each)
+  --against REV  only the core's figures (frame bench, capacity, memory) of this tree and
+               of REV, built in a worktree under target/against/, alternating in one run,
+               with the ratio new/old (see `cargo xtask bench --against --help`)
 ";
 
 struct Options {
@@ -230,7 +234,7 @@ fn clock_tick() -> f64 {
 }
 
 /// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     text.split_whitespace()
         .take(3)
@@ -373,6 +377,13 @@ fn fmt_opt(v: Option<f64>, unit: &str, digits: usize) -> String {
 }
 
 pub fn run_bench(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--against") {
+        if args.iter().any(|a| a == "-h" || a == "--help") {
+            print!("{}", crate::against::HELP);
+            return Ok(());
+        }
+        return crate::against::run_against(args);
+    }
     let mut o = Options {
         quick: false,
         python: true,

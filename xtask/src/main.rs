@@ -3,12 +3,15 @@
 //! - `cargo xtask ci`: what CI runs (`.ci/run`) and the README's test command.
 //! - `cargo xtask matrix`: the cross-crate integration matrix ([`matrix`]).
 //! - `cargo xtask contract`: schemathesis against the API document ([`contract`]).
-//! - `cargo xtask bench`: one benchmark report, Rust and the Python reference side by side.
+//! - `cargo xtask bench`: one benchmark report, Rust and the Python reference side by side;
+//!   `cargo xtask bench --against REV`: the core's figures of this tree against REV's
+//!   ([`against`]).
 //! - `cargo xtask python`: the Python client's tests ([`python`]).
 //! - `cargo xtask new-plugin NAME`: a new sink plugin from the template ([`new_plugin`]).
 //!
 //! Each subcommand lives in its own module; this file only dispatches.
 
+mod against;
 mod bench;
 mod ci;
 mod contract;
@@ -34,6 +37,9 @@ commands:
                 `cargo build -p voxpace-runtime --all-features` makes)
   bench [--quick]
                 run the benchmarks and the Python reference's, print one report with ratios
+  bench --against REV
+                the core's frame bench, capacity and memory of this tree and of REV,
+                alternating in one run, with ratios new/old
   contract      schemathesis against a real `voxpace serve`'s /openapi.json (the API
                 contract step of `ci`; needs target/debug/voxpace built with --all-features)
   new-plugin NAME
