@@ -245,13 +245,18 @@ pub fn align(
 
 /// A syntactically valid offer whose audio section carries `rtpmap` and `direction`.
 pub fn offer(media: &str, rtpmap: &str, direction: &str) -> String {
+    // The m-line lists the payload type its rtpmap describes.
+    let payload = rtpmap
+        .strip_prefix("rtpmap:")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or("0");
     [
         "v=0",
         "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
         "s=-",
         "t=0 0",
         "a=group:BUNDLE 0",
-        &format!("m={media} 9 UDP/TLS/RTP/SAVPF 0"),
+        &format!("m={media} 9 UDP/TLS/RTP/SAVPF {payload}"),
         "c=IN IP4 0.0.0.0",
         "a=mid:0",
         &format!("a={rtpmap}"),
