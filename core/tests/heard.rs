@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    apply_control, drain, hard_cut, op, play, ramp, render, track_with_events, Numbers, Op,
-    Weights, PLAY_OUT_FRAMES,
+    apply_control, drain, hard_cut, op, play, ramp, render, track_with_events, Applied, Numbers,
+    Op, Weights, PLAY_OUT_FRAMES,
 };
 use proptest::prelude::*;
 use voxpace_core::{
@@ -49,14 +49,15 @@ proptest! {
         let mut numbers = Numbers::default();
         let mut output: Vec<i16> = Vec::new();
         for op in ops {
-            if apply_control(&op, &h, &mut writer) {
-                continue;
+            match apply_control(&op, &h, &mut writer) {
+                Applied::Control => continue,
+                Applied::Data => {}
+                Applied::Opened => {
+                    replies.push(Reply::default());
+                    continue;
+                }
             }
             match op {
-                Op::Open => {
-                    writer = Some(h.open_reply().unwrap());
-                    replies.push(Reply::default());
-                }
                 Op::Push(n) => {
                     let Some(w) = writer.as_mut() else { continue };
                     let samples = numbers.take(n);

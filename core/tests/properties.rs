@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use common::{
-    apply_control, hard_cut, op, play, track_with_events, Numbers, Op, Weights, PLAY_OUT_FRAMES,
+    apply_control, hard_cut, op, play, track_with_events, Applied, Numbers, Op, Weights,
+    PLAY_OUT_FRAMES,
 };
 use proptest::prelude::*;
 use voxpace_core::{
@@ -62,16 +63,17 @@ proptest! {
             frames += 1;
         };
         for op in ops {
-            if apply_control(&op, &h, &mut writer) {
-                continue;
+            match apply_control(&op, &h, &mut writer) {
+                Applied::Control => continue,
+                Applied::Data => {}
+                Applied::Opened => {
+                    let id = writer.as_ref().unwrap().id();
+                    prop_assert_eq!(id, ReplyId(model.accepted.len() as u64 + 1));
+                    model.accepted.push(Vec::new());
+                    continue;
+                }
             }
             match op {
-                Op::Open => {
-                    let w = h.open_reply().unwrap();
-                    prop_assert_eq!(w.id(), ReplyId(model.accepted.len() as u64 + 1));
-                    model.accepted.push(Vec::new());
-                    writer = Some(w);
-                }
                 Op::Push(n) => {
                     if let Some(w) = writer.as_mut() {
                         let id = w.id().0 as usize;
@@ -321,14 +323,15 @@ proptest! {
             assert!(h.wait_for_sinks(std::time::Duration::from_secs(10)));
         };
         for op in ops {
-            if apply_control(&op, &h, &mut writer) {
-                continue;
+            match apply_control(&op, &h, &mut writer) {
+                Applied::Control => continue,
+                Applied::Data => {}
+                Applied::Opened => {
+                    model.accepted.push(Vec::new());
+                    continue;
+                }
             }
             match op {
-                Op::Open => {
-                    writer = Some(h.open_reply().unwrap());
-                    model.accepted.push(Vec::new());
-                }
                 // The byte path is the intake's business (checked above); sinks see samples.
                 Op::Push(n) | Op::PushBytes(n, _) => {
                     if let Some(w) = writer.as_mut() {

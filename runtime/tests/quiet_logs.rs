@@ -4,12 +4,14 @@
 //! own lines included) names the output it is about.
 #![cfg(feature = "webrtc")]
 
+mod whip_ingest;
+
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use voxpace_test_kit::process::listening;
-use voxpace_transport::{ClientOptions, PeerSettings, ServerConfig, WhepViewer, WhipIngest};
+use voxpace_transport::{ClientOptions, PeerSettings, WhepViewer};
 
 /// Targets of the WebRTC stack: the transport and the webrtc-rs crates it logs through.
 fn is_transport(target: &str) -> bool {
@@ -32,14 +34,7 @@ fn output_of(line: &Value) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_logs_are_quiet_and_name_their_output() {
-    let (ingest, mut tracks) = WhipIngest::new(ServerConfig {
-        peer: PeerSettings::loopback(),
-        ..Default::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ingest_addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().nest_service("/whip", ingest.router());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (_ingest, mut tracks, ingest_addr) = whip_ingest::serve("127.0.0.1:0").await;
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");

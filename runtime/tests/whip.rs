@@ -2,30 +2,20 @@
 //! WHIP ingest from voxpace-transport), and its Opus packets arrive there.
 #![cfg(feature = "webrtc")]
 
-use std::time::Duration;
+mod whip_ingest;
 
-use voxpace_transport::{PeerSettings, ServerConfig, WhipIngest};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_output_is_published_over_whip() {
-    let (ingest, mut tracks) = WhipIngest::new(ServerConfig {
-        peer: PeerSettings::loopback(),
-        ..Default::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ingest_addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().nest_service("/whip", ingest.router());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (_ingest, mut tracks, ingest_addr) = whip_ingest::serve("127.0.0.1:0").await;
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[transport]\nwhip_url = \"http://{ingest_addr}/whip/{{output}}\"\n[server]\nlisten = \"127.0.0.1:0\"\noutputs = [\"alpha\"]\n"
-        ),
-    )
-    .unwrap();
+    let toml = format!(
+        "[transport]\nwhip_url = \"http://{ingest_addr}/whip/{{output}}\"\n[server]\nlisten = \"127.0.0.1:0\"\noutputs = [\"alpha\"]\n"
+    );
+    std::fs::write(&cfg, toml).unwrap();
     let config = voxpace_runtime::Config::load(&cfg).unwrap();
     let server = voxpace_runtime::serve::Server::start(config).await.unwrap();
 
@@ -104,15 +94,7 @@ async fn a_publish_retries_until_the_endpoint_is_up_and_its_state_is_visible() {
     assert_eq!(info["publish"]["alpha"]["state"], "retrying");
 
     // Up: published within a few backoff steps (400 ms at most apart).
-    let (ingest, mut tracks) = WhipIngest::new(ServerConfig {
-        peer: PeerSettings::loopback(),
-        ..Default::default()
-    });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let app = axum::Router::new().nest_service("/whip", ingest.router());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (ingest, mut tracks, _) = whip_ingest::serve(&format!("127.0.0.1:{port}")).await;
     let track = tokio::time::timeout(Duration::from_secs(20), tracks.recv())
         .await
         .expect("published once the endpoint is up")

@@ -106,46 +106,25 @@ fn normalise(stereo: Vec<(f32, f32)>) -> Vec<(f32, f32)> {
 
 /// Gains for the default layout of `n` channels (see the module docs).
 fn default_gains(n: usize) -> Vec<(f32, f32)> {
-    use Position as P;
+    // The channel names ffmpeg's layouts use, so each layout reads on one line.
+    const FL: Position = Position::FRONT_LEFT;
+    const FR: Position = Position::FRONT_RIGHT;
+    const FC: Position = Position::FRONT_CENTER;
+    const LFE: Position = Position::LFE1;
+    const BL: Position = Position::REAR_LEFT;
+    const BR: Position = Position::REAR_RIGHT;
+    const BC: Position = Position::REAR_CENTER;
+    const SL: Position = Position::SIDE_LEFT;
+    const SR: Position = Position::SIDE_RIGHT;
     let order: &[Position] = match n {
-        1 => &[P::FRONT_CENTER],
-        2 => &[P::FRONT_LEFT, P::FRONT_RIGHT],
-        3 => &[P::FRONT_LEFT, P::FRONT_RIGHT, P::FRONT_CENTER],
-        4 => &[P::FRONT_LEFT, P::FRONT_RIGHT, P::REAR_LEFT, P::REAR_RIGHT],
-        5 => &[
-            P::FRONT_LEFT,
-            P::FRONT_RIGHT,
-            P::FRONT_CENTER,
-            P::REAR_LEFT,
-            P::REAR_RIGHT,
-        ],
-        6 => &[
-            P::FRONT_LEFT,
-            P::FRONT_RIGHT,
-            P::FRONT_CENTER,
-            P::LFE1,
-            P::REAR_LEFT,
-            P::REAR_RIGHT,
-        ],
-        7 => &[
-            P::FRONT_LEFT,
-            P::FRONT_RIGHT,
-            P::FRONT_CENTER,
-            P::LFE1,
-            P::REAR_CENTER,
-            P::SIDE_LEFT,
-            P::SIDE_RIGHT,
-        ],
-        8 => &[
-            P::FRONT_LEFT,
-            P::FRONT_RIGHT,
-            P::FRONT_CENTER,
-            P::LFE1,
-            P::REAR_LEFT,
-            P::REAR_RIGHT,
-            P::SIDE_LEFT,
-            P::SIDE_RIGHT,
-        ],
+        1 => &[FC],
+        2 => &[FL, FR],
+        3 => &[FL, FR, FC],
+        4 => &[FL, FR, BL, BR],
+        5 => &[FL, FR, FC, BL, BR],
+        6 => &[FL, FR, FC, LFE, BL, BR],
+        7 => &[FL, FR, FC, LFE, BC, SL, SR],
+        8 => &[FL, FR, FC, LFE, BL, BR, SL, SR],
         _ => &[],
     };
     if !order.is_empty() {

@@ -22,112 +22,56 @@ struct Case {
     slack: f64,
 }
 
+impl Case {
+    /// A clean tone at half scale, lossless: the default level and SNR.
+    const fn tone(
+        file: &'static str,
+        codec: &'static str,
+        rate: u32,
+        channels: usize,
+        seconds: f64,
+    ) -> Case {
+        Case {
+            file,
+            codec,
+            rate,
+            channels,
+            seconds,
+            amplitude: 0.5,
+            min_snr_db: 85.0,
+            slack: 0.03,
+        }
+    }
+
+    /// The same with the level a codec or a fold-down leaves and the SNR it allows.
+    const fn level(self, amplitude: f64, min_snr_db: f64) -> Case {
+        Case {
+            amplitude,
+            min_snr_db,
+            ..self
+        }
+    }
+}
+
 const CASES: &[Case] = &[
-    Case {
-        file: "tone_s16_8k_mono.wav",
-        codec: "pcm_s16le",
-        rate: 8_000,
-        channels: 1,
-        seconds: 1.0,
-        amplitude: 0.5,
-        min_snr_db: 85.0,
-        slack: 0.03,
-    },
-    Case {
-        file: "tone_s24_96k_mono.wav",
-        codec: "pcm_s24le",
-        rate: 96_000,
-        channels: 1,
-        seconds: 0.5,
-        amplitude: 0.5,
-        min_snr_db: 85.0,
-        slack: 0.03,
-    },
-    Case {
-        file: "tone_s32_48k_mono.wav",
-        codec: "pcm_s32le",
-        rate: 48_000,
-        channels: 1,
-        seconds: 0.5,
-        amplitude: 0.5,
-        min_snr_db: 85.0,
-        slack: 0.03,
-    },
-    Case {
-        file: "tone_f32_22k_stereo.wav",
-        codec: "pcm_f32le",
-        rate: 22_050,
-        channels: 2,
-        seconds: 1.0,
-        amplitude: 0.5,
-        min_snr_db: 85.0,
-        slack: 0.03,
-    },
-    Case {
-        file: "tone_44k_stereo.flac",
-        codec: "flac",
-        rate: 44_100,
-        channels: 2,
-        seconds: 2.0,
-        amplitude: 0.5,
-        min_snr_db: 85.0,
-        slack: 0.03,
-    },
+    Case::tone("tone_s16_8k_mono.wav", "pcm_s16le", 8_000, 1, 1.0),
+    Case::tone("tone_s24_96k_mono.wav", "pcm_s24le", 96_000, 1, 0.5),
+    Case::tone("tone_s32_48k_mono.wav", "pcm_s32le", 48_000, 1, 0.5),
+    Case::tone("tone_f32_22k_stereo.wav", "pcm_f32le", 22_050, 2, 1.0),
+    Case::tone("tone_44k_stereo.flac", "flac", 44_100, 2, 2.0),
     // LAME's output is 0.45 dB low (ffmpeg decodes the same file at the same level).
-    Case {
-        file: "tone_44k_stereo.mp3",
-        codec: "mp3",
-        rate: 44_100,
-        channels: 2,
-        seconds: 2.0,
-        amplitude: 0.475,
-        min_snr_db: 75.0,
-        slack: 0.03,
-    },
-    Case {
-        file: "tone_48k_stereo.ogg",
-        codec: "vorbis",
-        rate: 48_000,
-        channels: 2,
-        seconds: 2.0,
-        amplitude: 0.504,
-        min_snr_db: 40.0,
-        slack: 0.03,
-    },
-    Case {
-        file: "tone_44k_stereo.m4a",
-        codec: "aac",
-        rate: 44_100,
-        channels: 2,
-        seconds: 2.0,
-        amplitude: 0.5,
-        min_snr_db: 46.0,
-        slack: 0.03,
-    },
+    Case::tone("tone_44k_stereo.mp3", "mp3", 44_100, 2, 2.0).level(0.475, 75.0),
+    Case::tone("tone_48k_stereo.ogg", "vorbis", 48_000, 2, 2.0).level(0.504, 40.0),
+    Case::tone("tone_44k_stereo.m4a", "aac", 44_100, 2, 2.0).level(0.5, 46.0),
     // The AAC priming (1024 frames = 64 ms at 16 kHz) is trimmed by the MP4 edit list.
-    Case {
-        file: "tone_16k_mono.mp4",
-        codec: "aac",
-        rate: 16_000,
-        channels: 1,
-        seconds: 2.0,
-        amplitude: 0.5,
-        min_snr_db: 25.0,
-        slack: 0.03,
-    },
+    Case::tone("tone_16k_mono.mp4", "aac", 16_000, 1, 2.0).level(0.5, 25.0),
     // 5.1 with the tone only in the centre: folded into each side at -3 dB, normalised by
-    // the sum of a side's gains (1 + 2 × -3 dB) as ffmpeg's 16-bit fold-down is.
-    Case {
-        file: "centre_48k_5.1.flac",
-        codec: "flac",
-        rate: 48_000,
-        channels: 6,
-        seconds: 1.0,
-        amplitude: 0.5 * std::f64::consts::FRAC_1_SQRT_2 / (1.0 + std::f64::consts::SQRT_2),
-        // 7.7 dB quieter than the other tones, so 7.7 dB closer to the 16-bit floor.
-        min_snr_db: 78.0,
-        slack: 0.03,
-    },
+    // the sum of a side's gains (1 + 2 × -3 dB) as ffmpeg's 16-bit fold-down is; 7.7 dB
+    // quieter than the other tones, so 7.7 dB closer to the 16-bit floor.
+    Case::tone("centre_48k_5.1.flac", "flac", 48_000, 6, 1.0).level(
+        0.5 * std::f64::consts::FRAC_1_SQRT_2 / (1.0 + std::f64::consts::SQRT_2),
+        78.0,
+    ),
 ];
 
 #[test]

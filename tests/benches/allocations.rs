@@ -4,7 +4,10 @@
 //! the rendering thread: a background decoder's or a sink worker's allocations are off the
 //! frame path by design.
 //!
-//! Output, one line each: `frames N`, then `allocations per frame: CASE: VALUE`.
+//! Output, one line each: `frames N`, then `allocations per frame: CASE: VALUE`; with
+//! `VOXPACE_BENCH_JSON=FILE` the same figures also go to FILE as
+//! `{"frames": N, "cases": [{"case": CASE, "allocations_per_frame": VALUE}, ...]}`, which is
+//! what `cargo xtask bench` reads.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,16 +73,21 @@ fn main() -> Result<()> {
         return Ok(());
     }
     println!("frames {FRAMES}");
+    let mut cases = Vec::new();
     for (case, background, sink) in [
         ("plain: speech", false, false),
         ("mixing: speech + background file", true, false),
         ("tee: speech + 1 sink", false, true),
         ("tee + mixing", true, true),
     ] {
-        println!(
-            "allocations per frame: {case}: {:.3}",
-            measure(background, sink)?
-        );
+        let per_frame = measure(background, sink)?;
+        println!("allocations per frame: {case}: {per_frame:.3}");
+        cases.push(serde_json::json!({ "case": case, "allocations_per_frame": per_frame }));
+    }
+    if let Some(file) = std::env::var_os("VOXPACE_BENCH_JSON") {
+        let figures = serde_json::json!({ "frames": FRAMES, "cases": cases });
+        std::fs::write(&file, figures.to_string())
+            .map_err(|e| format!("writing {}: {e}", PathBuf::from(&file).display()))?;
     }
     Ok(())
 }

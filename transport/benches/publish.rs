@@ -28,6 +28,18 @@ fn speechy(format: Format) -> Vec<i16> {
         .collect()
 }
 
+/// A mono 20 ms format at `rate` and a libopus encoder for it.
+fn mono_encoder(rate: u32, complexity: u8, application: OpusApplication) -> (Format, OpusEncoder) {
+    let format = Format::new(rate, 1, 20).unwrap();
+    let config = OpusConfig {
+        complexity,
+        application,
+        ..OpusConfig::default()
+    };
+    let encoder = OpusEncoder::new(rate, 1, format.frame_samples(), &config).unwrap();
+    (format, encoder)
+}
+
 fn opus_encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("opus_encode");
     for (rate, complexity, application) in [
@@ -40,13 +52,7 @@ fn opus_encode(c: &mut Criterion) {
         (48_000, 9, OpusApplication::Audio),
         (16_000, 9, OpusApplication::Voip),
     ] {
-        let format = Format::new(rate, 1, 20).unwrap();
-        let config = OpusConfig {
-            complexity,
-            application,
-            ..OpusConfig::default()
-        };
-        let mut encoder = OpusEncoder::new(rate, 1, format.frame_samples(), &config).unwrap();
+        let (format, mut encoder) = mono_encoder(rate, complexity, application);
         let frame = speechy(format);
         let mut out = vec![0u8; 1500];
         let name = format!("{}k_mono_20ms_{application:?}", rate / 1000);
@@ -108,13 +114,7 @@ fn cpu_per_frame() {
         (48_000, 9, OpusApplication::Voip),
         (48_000, 5, OpusApplication::Audio),
     ] {
-        let format = Format::new(rate, 1, 20).unwrap();
-        let config = OpusConfig {
-            complexity,
-            application,
-            ..OpusConfig::default()
-        };
-        let mut encoder = OpusEncoder::new(rate, 1, format.frame_samples(), &config).unwrap();
+        let (format, mut encoder) = mono_encoder(rate, complexity, application);
         let frames: Vec<Vec<i16>> = (0..50)
             .map(|k| {
                 speechy(format)

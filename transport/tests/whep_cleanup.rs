@@ -184,6 +184,27 @@ impl PeerConnectionEventHandler for Gathered {
     }
 }
 
+/// Add one receive-only audio section to `pc`, set its offer locally and return the offer
+/// once ICE gathering is complete (or after 5 s), candidates included.
+async fn recvonly_offer(
+    pc: &dyn PeerConnection,
+    gathered: &mut tokio::sync::watch::Receiver<bool>,
+) -> String {
+    pc.add_transceiver_from_kind(
+        rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio,
+        Some(rtc::rtp_transceiver::RTCRtpTransceiverInit {
+            direction: rtc::rtp_transceiver::RTCRtpTransceiverDirection::Recvonly,
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
+    let offer = pc.create_offer(None).await.unwrap();
+    pc.set_local_description(offer).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), gathered.wait_for(|d| *d)).await;
+    pc.local_description().await.unwrap().sdp
+}
+
 /// An offer from a peer that is closed before the answer comes back: its candidates point
 /// at sockets that no longer exist, so ICE can never succeed.
 async fn dead_offer() -> String {
@@ -202,19 +223,7 @@ async fn dead_offer() -> String {
         .build()
         .await
         .unwrap();
-    pc.add_transceiver_from_kind(
-        rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio,
-        Some(rtc::rtp_transceiver::RTCRtpTransceiverInit {
-            direction: rtc::rtp_transceiver::RTCRtpTransceiverDirection::Recvonly,
-            ..Default::default()
-        }),
-    )
-    .await
-    .unwrap();
-    let offer = pc.create_offer(None).await.unwrap();
-    pc.set_local_description(offer).await.unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|d| *d)).await;
-    let sdp = pc.local_description().await.unwrap().sdp;
+    let sdp = recvonly_offer(&pc, &mut rx).await;
     pc.close().await.unwrap();
     assert!(sdp.contains(MIME_TYPE_OPUS.trim_start_matches("audio/")));
     sdp
@@ -314,19 +323,7 @@ impl Listener {
                 .await
                 .unwrap(),
         );
-        pc.add_transceiver_from_kind(
-            rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Audio,
-            Some(rtc::rtp_transceiver::RTCRtpTransceiverInit {
-                direction: rtc::rtp_transceiver::RTCRtpTransceiverDirection::Recvonly,
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
-        let offer = pc.create_offer(None).await.unwrap();
-        pc.set_local_description(offer).await.unwrap();
-        let _ = tokio::time::timeout(Duration::from_secs(5), gathered_rx.wait_for(|d| *d)).await;
-        let offer = pc.local_description().await.unwrap().sdp;
+        let offer = recvonly_offer(&*pc, &mut gathered_rx).await;
         let response = reqwest::Client::new()
             .post(url)
             .bearer_auth(TOKEN)

@@ -18,9 +18,9 @@
 //! - Python: `../shared/bench/seed_baseline/bench_seed.py --mode throughput` and
 //!   `--mode memory`, run with `/tmp/seedvenv` (created with its `setup_venv.sh` if missing).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anyhow::Result;
 
@@ -242,63 +242,70 @@ pub(crate) fn loadavg() -> String {
         .join("/")
 }
 
-/// Criterion results: (benchmark id, median time in µs).
-fn criterion_times(text: &str) -> Vec<(String, f64)> {
-    let mut out = Vec::new();
-    let mut name = String::new();
-    for line in text.lines() {
-        if !line.starts_with(' ') && !line.trim().is_empty() && !line.contains("time:") {
-            name = line.trim().to_string();
-        }
-        let Some(rest) = line.split("time:").nth(1) else {
+/// Criterion's own figures for the benchmarks a run measured: (benchmark id, time per
+/// iteration in µs, the estimate criterion prints as `time:`), in the order it measured
+/// them. Read from the `new/benchmark.json` and `new/estimates.json` criterion writes below
+/// `dir` (`<target>/criterion`); only those written at or after `since`, so an earlier
+/// run's figures are not reported again.
+fn criterion_estimates(dir: &Path, since: SystemTime) -> Vec<(String, f64)> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
         };
-        if line
-            .split("time:")
-            .next()
-            .is_some_and(|n| !n.trim().is_empty())
-        {
-            name = line.split("time:").next().unwrap_or("").trim().to_string();
-        }
-        // time:   [1.2 µs 1.3 µs 1.4 µs]: the middle one is the estimate.
-        let parts: Vec<&str> = rest
-            .trim()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .split_whitespace()
-            .collect();
-        if parts.len() >= 4 {
-            if let Ok(v) = parts[2].parse::<f64>() {
-                let scale = match parts[3] {
-                    "ns" => 1e-3,
-                    "µs" | "us" => 1.0,
-                    "ms" => 1e3,
-                    "s" => 1e6,
-                    _ => continue,
-                };
-                out.push((name.clone(), v * scale));
+        for e in entries.flatten() {
+            let path = e.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if path.file_name().is_some_and(|n| n == "new") {
+                let estimates = path.join("estimates.json");
+                let written = std::fs::metadata(&estimates).and_then(|m| m.modified());
+                let Ok(written) = written else { continue };
+                let figure = std::fs::read_to_string(path.join("benchmark.json"))
+                    .ok()
+                    .zip(std::fs::read_to_string(&estimates).ok())
+                    .and_then(|(b, e)| criterion_estimate(&b, &e));
+                if let (true, Some(figure)) = (written >= since, figure) {
+                    found.push((written, figure));
+                }
+            } else {
+                dirs.push(path);
             }
         }
     }
-    out
+    found.sort_by_key(|(written, _)| *written);
+    found.into_iter().map(|(_, figure)| figure).collect()
 }
 
-/// The allocations bench's output: the frames counted, and (case, allocations per frame)
-/// as printed.
-fn allocations(text: &str) -> (Option<u64>, Vec<(String, String)>) {
-    let frames = text
-        .lines()
-        .find_map(|l| l.strip_prefix("frames ")?.trim().parse().ok());
-    let cases = text
-        .lines()
-        .filter_map(|l| {
-            let (case, n) = l
-                .strip_prefix("allocations per frame: ")?
-                .rsplit_once(": ")?;
-            Some((case.to_string(), n.trim().to_string()))
+/// One benchmark's figure from criterion's `benchmark.json` (its `full_id`) and
+/// `estimates.json` (the slope where criterion fitted one, else the mean; in ns).
+fn criterion_estimate(benchmark: &str, estimates: &str) -> Option<(String, f64)> {
+    let benchmark: serde_json::Value = serde_json::from_str(benchmark).ok()?;
+    let estimates: serde_json::Value = serde_json::from_str(estimates).ok()?;
+    let ns = estimates["slope"]["point_estimate"]
+        .as_f64()
+        .or_else(|| estimates["mean"]["point_estimate"].as_f64())?;
+    Some((benchmark["full_id"].as_str()?.to_string(), ns / 1e3))
+}
+
+/// The JSON the allocations bench writes (`VOXPACE_BENCH_JSON`): the frames counted, and
+/// (case, allocations per frame to three places); nothing where the file is not that JSON.
+fn allocations(json: &str) -> (Option<u64>, Vec<(String, String)>) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+        return (None, Vec::new());
+    };
+    let cases = v["cases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let n = c["allocations_per_frame"].as_f64()?;
+            Some((c["case"].as_str()?.to_string(), format!("{n:.3}")))
         })
         .collect();
-    (frames, cases)
+    (v["frames"].as_u64(), cases)
 }
 
 /// One line of the Python harness's throughput mode.
@@ -406,14 +413,22 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         return frame_clock_only(&o, start);
     }
     // Allocations first, while the machine is otherwise idle of our own builds.
+    let figures = target_dir().join("xtask-bench");
+    std::fs::create_dir_all(&figures)?;
+    let allocs_json = figures.join("allocations.json");
+    let _ = std::fs::remove_file(&allocs_json);
     let mut allocs = cargo();
     allocs.args(["bench", "-p", "voxpace-tests", "--bench", "allocations"]);
+    allocs.env("VOXPACE_BENCH_JSON", &allocs_json);
     let allocs = capture(allocs, "cargo bench -p voxpace-tests --bench allocations");
 
     let mut runs = Vec::new();
+    let criterion = target_dir().join("criterion");
+    let since = SystemTime::now();
     let mut frame = cargo();
     frame.args(["bench", "-p", "voxpace-core", "--bench", "frame"]);
     let frame = capture(frame, "cargo bench -p voxpace-core --bench frame");
+    let ft = criterion_estimates(&criterion, since);
 
     // Quick: a filter that matches no criterion benchmark keeps only the printed summaries.
     let skip_criterion = ["--", "xtask-quick-no-criterion-groups"];
@@ -422,7 +437,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     if o.quick {
         opus.args(skip_criterion).env("VOXPACE_BENCH_SECS", "2");
     }
+    let since = SystemTime::now();
     let opus = capture(opus, "cargo bench -p voxpace-transport --bench publish");
+    let ot = criterion_estimates(&criterion, since);
     let mut connect = cargo();
     connect.args(["bench", "-p", "voxpace-transport", "--bench", "connect"]);
     if o.quick {
@@ -468,7 +485,6 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     };
 
     // ---- the report ----
-    let ft = criterion_times(&frame.text);
     let rust_frame = |key: &str| ft.iter().find(|(n, _)| n.contains(key)).map(|(_, v)| *v);
     let pt = py_tp
         .as_ref()
@@ -526,7 +542,6 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     for l in &opus_lines {
         println!("opus: {l}");
     }
-    let ot = criterion_times(&opus.text);
     for (n, v) in ot.iter().take(8) {
         println!("opus (criterion): {n}: {v:.1} µs");
     }
@@ -598,7 +613,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     );
 
     println!();
-    let (alloc_frames, alloc_cases) = allocations(&allocs.stdout);
+    let (alloc_frames, alloc_cases) = std::fs::read_to_string(&allocs_json)
+        .map(|json| allocations(&json))
+        .unwrap_or_default();
     println!(
         "Allocations per frame (Track::render, counted in-process over {} frames)",
         alloc_frames.map_or("?".into(), |n| n.to_string())
@@ -649,9 +666,11 @@ const IDLE_SECONDS: u64 = 10;
 /// With them, the core frame bench (criterion), whose loudness cases are the per-frame
 /// costs later work is measured against.
 fn frame_clock_only(o: &Options, start: Instant) -> Result<()> {
+    let since = SystemTime::now();
     let mut frame = cargo();
     frame.args(["bench", "-p", "voxpace-core", "--bench", "frame"]);
     let frame = capture(frame, "cargo bench -p voxpace-core --bench frame");
+    let ft = criterion_estimates(&target_dir().join("criterion"), since);
     let idle = serve_idle(IDLE_SECONDS);
     let capacity = capacity(o);
     println!();
@@ -663,7 +682,6 @@ fn frame_clock_only(o: &Options, start: Instant) -> Result<()> {
     );
     println!();
     println!("CPU per 20 ms frame (Track::render, criterion median)");
-    let ft = criterion_times(&frame.text);
     for (name, us) in ft.iter().filter(|(n, _)| !n.contains("loudness: ")) {
         let name = name.trim_start_matches("frame/");
         println!("  {name:<58} {us:>9.3} µs");
@@ -793,14 +811,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_criterion_and_python_output() {
-        let text = "frame/plain speech 24k mono\n                        time:   [1.0000 µs 1.2000 µs 1.4000 µs]\n\
-                    frame/idle silence 24k mono  time:   [90.0 ns 95.5 ns 99.0 ns]\n";
-        let t = criterion_times(text);
-        assert_eq!(t.len(), 2);
+    fn reads_criterion_estimates_written_since_the_run_began() {
+        let dir = std::env::temp_dir().join(format!("xtask-criterion-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let write = |id: &str, sub: &str, estimates: &str| {
+            let new = dir.join(sub).join("new");
+            std::fs::create_dir_all(&new).unwrap();
+            let benchmark = format!(r#"{{"group_id":"frame","full_id":"{id}"}}"#);
+            std::fs::write(new.join("benchmark.json"), benchmark).unwrap();
+            std::fs::write(new.join("estimates.json"), estimates).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mean_only = r#"{"mean":{"point_estimate":95.5},"slope":null}"#;
+        write("frame/old run", "frame/old run", mean_only);
+        let since = SystemTime::now();
+        // A file's time is the kernel's coarse clock, a few ms behind `now()`; a bench run
+        // takes far longer than that before its first figure.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let slope = r#"{"mean":{"point_estimate":1300.0},"slope":{"point_estimate":1200.0}}"#;
+        write(
+            "frame/plain speech 24k mono",
+            "frame/plain speech 24k mono",
+            slope,
+        );
+        write(
+            "frame/loudness: push 20 ms",
+            "frame/loudness_ push 20 ms",
+            mean_only,
+        );
+        // criterion's report folders and other files are passed over.
+        std::fs::create_dir_all(dir.join("frame/report")).unwrap();
+        let t = criterion_estimates(&dir, since);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(t.len(), 2, "{t:?}");
         assert_eq!(t[0].0, "frame/plain speech 24k mono");
-        assert!((t[0].1 - 1.2).abs() < 1e-9);
-        assert!((t[1].1 - 0.0955).abs() < 1e-9);
+        assert!((t[0].1 - 1.2).abs() < 1e-9, "the slope, in µs");
+        assert_eq!(
+            t[1].0, "frame/loudness: push 20 ms",
+            "the id, not the folder name"
+        );
+        assert!((t[1].1 - 0.0955).abs() < 1e-9, "the mean without a slope");
+        assert_eq!(criterion_estimate("{}", slope), None);
+        assert_eq!(criterion_estimate("not json", slope), None);
+    }
+
+    #[test]
+    fn parses_python_and_bench_json_output() {
         let py = "plain      steady         frames= 20000 total=    6.17 us/frame (median     6.38)  add=    4.61  recv=    1.39  -> 1 frames/CPU-s\n";
         assert_eq!(
             python_throughput(py),
@@ -818,7 +874,7 @@ mod tests {
         assert_eq!(ratio(Some(10.0), Some(2.0)), "5.0×");
         let stat = "4242 (tokio-rt worker) S 1 4242 4242 0 -1 4194560 900 0 0 0 17 5 0 0 20 0 9 0";
         assert_eq!(stat_ticks(stat), Some(22));
-        let allocs = "frames 2000\nallocations per frame: tee: speech + 1 sink: 0.000\n";
+        let allocs = r#"{"frames":2000,"cases":[{"case":"tee: speech + 1 sink","allocations_per_frame":0.0}]}"#;
         assert_eq!(
             allocations(allocs),
             (
@@ -826,5 +882,6 @@ mod tests {
                 vec![("tee: speech + 1 sink".into(), "0.000".into())]
             )
         );
+        assert_eq!(allocations("frames 2000\n"), (None, Vec::new()));
     }
 }

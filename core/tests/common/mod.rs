@@ -113,10 +113,24 @@ pub fn op(w: Weights) -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Apply a step every generated test treats alike (finish, pause, resume, interrupt);
-/// false for the others, which the test applies itself.
-pub fn apply_control(op: &Op, handle: &TrackHandle, writer: &mut Option<ReplyWriter>) -> bool {
+/// What [`apply_control`] did with a step.
+pub enum Applied {
+    /// Finish, pause, resume or interrupt: nothing is left for the test to do.
+    Control,
+    /// A data step (push, mark, take) the test applies itself.
+    Data,
+    /// A reply was opened into the writer; the test records it in its model.
+    Opened,
+}
+
+/// Apply a step every generated test treats alike (open, finish, pause, resume,
+/// interrupt); the others are left to the test.
+pub fn apply_control(op: &Op, handle: &TrackHandle, writer: &mut Option<ReplyWriter>) -> Applied {
     match op {
+        Op::Open => {
+            *writer = Some(handle.open_reply().unwrap());
+            return Applied::Opened;
+        }
         Op::Finish => {
             if let Some(w) = writer.take() {
                 let _ = w.finish();
@@ -127,9 +141,9 @@ pub fn apply_control(op: &Op, handle: &TrackHandle, writer: &mut Option<ReplyWri
         Op::Interrupt => {
             handle.interrupt();
         }
-        _ => return false,
+        _ => return Applied::Data,
     }
-    true
+    Applied::Control
 }
 
 /// Distinct non-zero sample values, 1 to 30 000 and round again: where each played sample
