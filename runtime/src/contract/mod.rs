@@ -110,6 +110,48 @@ mod tests {
         }
     }
 
+    /// Every route the router serves (`serve/api/mod.rs`, read as text) is declared in the
+    /// document: a route added without its declaration in `paths.rs` fails here.
+    #[test]
+    fn every_route_the_router_serves_is_declared() {
+        let d = doc();
+        let router = include_str!("../serve/api/mod.rs");
+        let mut checked = 0;
+        for route in router.split(".route(").skip(1) {
+            let path = route.split('"').nth(1).expect("a route's path literal");
+            // The route's method handlers, up to its closing parenthesis.
+            let mut depth = 1;
+            let end = route
+                .char_indices()
+                .find_map(|(i, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    (depth == 0).then_some(i)
+                })
+                .expect("a route's closing parenthesis");
+            let handlers = &route[..end];
+            if path == "/" {
+                continue; // the web page, not part of the API
+            }
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0 || !matches!(handlers.as_bytes()[i - 1], b'a'..=b'z' | b'_')
+                });
+                if called {
+                    assert!(
+                        d["paths"][path][method].is_object(),
+                        "{method} {path} is served but not in the document"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 24, "read the router's routes: {checked} found");
+    }
+
     /// The operation of the document `method path` names (path segments `{x}` match any
     /// segment), and the query it carries.
     fn operation<'a>(d: &'a Value, method: &str, url: &str) -> (&'a Value, Vec<String>) {
