@@ -9,7 +9,6 @@
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 /// Set in `written` once no more samples will be appended.
 const SEALED: usize = 1 << (usize::BITS - 1);
@@ -112,19 +111,24 @@ impl Block {
 /// the samples: the block's header (its published count) is another cache line, and with
 /// thousands of tracks it is a miss each time (most of the frame side's cost of reading).
 pub(crate) struct Cursor {
-    block: Arc<Block>,
+    /// Kept alive by the intake's entry ring until the frame side finishes its entry,
+    /// which it does only after dropping the cursor.
+    block: *const Block,
     base: *const i16,
     pos: usize,
     seen: usize,
     sealed: bool,
 }
 
-// SAFETY: `base` points into `block`'s samples, which the `Arc` keeps alive and in place;
-// the cursor only reads below the published count, as `Block::read` does.
+// SAFETY: `block` and `base` point into a block the entry ring keeps alive and in place
+// while the cursor exists (`Cursor::new`); the cursor only reads below the published
+// count, as `Block::read` does.
 unsafe impl Send for Cursor {}
 
 impl Cursor {
-    pub(crate) fn new(block: Arc<Block>) -> Self {
+    /// # Safety
+    /// `block` must stay alive and in place for as long as the cursor exists.
+    pub(crate) unsafe fn new(block: &Block) -> Self {
         let (seen, sealed) = block.published();
         Self {
             base: block.samples.as_ptr() as *const i16,
@@ -139,10 +143,10 @@ impl Cursor {
     /// still being written) what is published now.
     pub(crate) fn available(&mut self) -> &[i16] {
         if self.pos == self.seen && !self.sealed {
-            (self.seen, self.sealed) = self.block.published();
+            (self.seen, self.sealed) = self.block().published();
         }
         // SAFETY: values below a published count are never written again, and the Acquire
-        // load that saw the count made them visible; the `Arc` keeps them alive.
+        // load that saw the count made them visible; the ring keeps them alive.
         unsafe { std::slice::from_raw_parts(self.base.add(self.pos), self.seen - self.pos) }
     }
 
@@ -163,17 +167,18 @@ impl Cursor {
 
     /// Values left: published and not yet read (reads the published count afresh).
     pub(crate) fn unread(&self) -> (usize, bool) {
-        let (written, sealed) = self.block.published();
+        let (written, sealed) = self.block().published();
         (written - self.pos, sealed)
     }
 
     /// The published values not yet read (reads the published count afresh).
     pub(crate) fn rest(&self) -> &[i16] {
-        let written = self.block.published().0;
-        self.block.read(self.pos, written)
+        let block = self.block();
+        block.read(self.pos, block.published().0)
     }
 
-    pub(crate) fn into_block(self) -> Arc<Block> {
-        self.block
+    fn block(&self) -> &Block {
+        // SAFETY: alive while the cursor exists (`Cursor::new`).
+        unsafe { &*self.block }
     }
 }

@@ -25,34 +25,29 @@
 //! Memory per track matters (thousands of tracks per process): an idle track holds no ring
 //! at all, and a track holding speech holds the entry ring, its blocks and a [`Link`].
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::block::{Block, Cursor};
+use crate::entries::{Entry, Owned, Reader, Ring, Writer, SLOTS as INTAKE_SLOTS};
 use crate::reply_state::ReplyState;
 use crate::shared::Shared;
 use crate::text::{MarkPos, MARK_SLOTS};
 use crate::{Error, ReplyId};
 use voxpace_loudness::ReplyGain;
 
-/// Entries the intake ring holds: start markers and blocks. Blocks grow when the ring
-/// fills, so it holds the whole buffer however small the pushes are (32 slots: blocks of at
-/// most 1/16 of the buffer; about 16 short replies queued before `IntakeFull`). 16 slots
-/// saved 0.25 KB per track holding speech but refused a small push with the buffer nearly
-/// empty after 16 queued openings (core/tests/heard.rs found it). The ring costs about
-/// 1 KB, allocated with the first reply.
-const INTAKE_SLOTS: usize = 32;
-
 /// The shortest block opened (unless the buffer is so short that 1/16 of it is shorter).
 const MIN_BLOCK: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// What the two halves share besides the entry ring, created with it: how many blocks the
-/// frame side has finished with, and the mark ring's frame half on its way there.
+/// What the two halves share, created with the first reply (one allocation of about
+/// 300 bytes): the entry ring (see `entries.rs`: 32 slots, blocks of at most 1/16 of the
+/// buffer, so it holds the whole buffer however small the pushes are, and about 16 short
+/// replies queued before `IntakeFull`; 16 slots refused a small push with the buffer nearly
+/// empty after 16 queued openings, core/tests/heard.rs found it), and the mark ring's frame
+/// half on its way to the frame side.
 #[derive(Debug, Default)]
 struct Link {
-    /// Blocks the frame side has finished with (played or dropped), in ring order.
-    consumed: AtomicUsize,
+    entries: Ring,
     /// The mark ring's frame half, set once by the control side, taken by the frame side.
     marks: AtomicPtr<rtrb::Consumer<MarkPos>>,
 }
@@ -75,11 +70,6 @@ impl Drop for Link {
         // A mark ring the frame side never picked up.
         drop(self.take_marks());
     }
-}
-
-pub(crate) enum Entry {
-    Start(Arc<ReplyState>),
-    Pcm(Arc<Block>),
 }
 
 /// What a writer pushes: samples, or little-endian bytes of samples.
@@ -163,36 +153,26 @@ impl std::fmt::Debug for IntakeSide {
 
 /// The control half's rings.
 struct SideRings {
-    entries: rtrb::Producer<Entry>,
+    /// The entry ring's writing end (it owns the entries, and drops the finished ones).
+    writer: Writer,
     /// Created with the first mark.
     marks: Option<Box<rtrb::Producer<MarkPos>>>,
     link: Arc<Link>,
-    /// Blocks sent, oldest first, until the frame side has finished with them.
-    sent: VecDeque<Arc<Block>>,
-    /// Blocks freed so far (the frame side's `consumed` they answer).
-    freed: usize,
 }
 
 impl IntakeSide {
-    /// Free the blocks the frame side has finished with (off the frame path).
+    /// Free the entries (blocks, replies' states) the frame side has finished with (off
+    /// the frame path).
     fn free_recycled(&mut self) {
-        let Some(rings) = self.rings.as_mut() else {
-            return;
-        };
-        let consumed = rings.link.consumed.load(Ordering::Acquire);
-        while rings.freed < consumed {
-            rings.sent.pop_front();
-            rings.freed += 1;
+        if let Some(rings) = self.rings.as_mut() {
+            rings.writer.free_finished(&rings.link.entries);
         }
     }
 
     /// Send a block to the frame side (a free slot was checked under the lock).
     fn send_block(&mut self, block: Arc<Block>) {
         let rings = self.rings.as_mut().expect("a reply is open");
-        rings.sent.push_back(block.clone());
-        if rings.entries.push(Entry::Pcm(block)).is_err() {
-            unreachable!("a slot was checked free under the lock");
-        }
+        rings.writer.push(&rings.link.entries, Owned::Pcm(block));
     }
 
     /// No more samples go into the open block.
@@ -202,8 +182,10 @@ impl IntakeSide {
         }
     }
 
-    fn free_slots(&self) -> usize {
-        self.rings.as_ref().map_or(0, |r| r.entries.slots())
+    fn free_slots(&mut self) -> usize {
+        self.rings
+            .as_mut()
+            .map_or(0, |r| r.writer.free_slots(&r.link.entries))
     }
 
     /// Free slots of the mark ring (0 before the first mark).
@@ -265,21 +247,18 @@ impl Intake {
             return Err(Error::IntakeClosed);
         }
         if side.rings.is_none() {
-            let (entries_tx, entries_rx) = rtrb::RingBuffer::new(INTAKE_SLOTS);
             let link = Arc::new(Link::default());
             install(IntakeReader {
                 shared: self.shared.clone(),
-                entries: Some(entries_rx),
                 link: Some(link.clone()),
+                entries: Reader::default(),
                 marks: None,
                 block: None,
             })?;
             side.rings = Some(Box::new(SideRings {
-                entries: entries_tx,
+                writer: Writer::default(),
                 marks: None,
                 link,
-                sent: VecDeque::new(),
-                freed: 0,
             }));
         }
         side.free_recycled();
@@ -297,9 +276,8 @@ impl Intake {
         }
         let rings = side.rings.as_mut().expect("created above");
         rings
-            .entries
-            .push(Entry::Start(state.clone()))
-            .unwrap_or_else(|_| unreachable!("a slot was checked free under the lock"));
+            .writer
+            .push(&rings.link.entries, Owned::Start(state.clone()));
         side.last_id = id.0;
         Ok(state)
     }
@@ -361,7 +339,8 @@ impl Intake {
                     1
                 }
             };
-            if room < ch || (side.free_slots() == 0 && !self.tail_has_room(&side, state.id)) {
+            let no_slot = side.free_slots() == 0;
+            if room < ch || (no_slot && !self.tail_has_room(&side, state.id)) {
                 return Ok(0);
             }
             let values = [
@@ -667,8 +646,11 @@ fn copy_values(input: Input<'_>, from: usize, out: &mut [i16]) {
 /// The frame half of the intake: pops entries, plays blocks, counts them consumed.
 pub(crate) struct IntakeReader {
     shared: Arc<Shared>,
-    entries: Option<rtrb::Consumer<Entry>>,
+    /// The rings, once the first reply installed them.
     link: Option<Arc<Link>>,
+    /// Where it is in the entry ring (the head entry is the cursor's block while there
+    /// is a cursor).
+    entries: Reader,
     /// Picked up from `link` once the control side created it (with the first mark).
     marks: Option<Box<rtrb::Consumer<MarkPos>>>,
     /// Block being played and the read position in it.
@@ -680,8 +662,8 @@ impl IntakeReader {
     pub(crate) fn empty(shared: Arc<Shared>) -> Self {
         Self {
             shared,
-            entries: None,
             link: None,
+            entries: Reader::default(),
             marks: None,
             block: None,
         }
@@ -743,16 +725,21 @@ impl IntakeReader {
     /// Pop the next reply's start marker if it may start: once `threshold` values are
     /// buffered, or its producer finished.
     pub(crate) fn start_next(&mut self, threshold: usize) -> Option<Arc<ReplyState>> {
-        let entries = self.entries.as_mut()?;
-        let Ok(Entry::Start(state)) = entries.peek() else {
+        let link = self.link.as_deref()?;
+        // A cursor left over is the reply before's last block, played to its end (its last
+        // frame was full, so `take` did not let it go).
+        let ahead = self.block.is_some() as u32;
+        let Some(Entry::Start(state)) = self.entries.get(&link.entries, ahead) else {
             return None;
         };
         if self.shared.room.used() < threshold && !state.is_finished() {
             return None;
         }
-        let Ok(Entry::Start(state)) = entries.pop() else {
-            unreachable!("peeked a start marker");
-        };
+        if self.block.take().is_some() {
+            self.entries.finish(&link.entries);
+        }
+        let state = self.entries.head_state(&link.entries);
+        self.entries.finish(&link.entries);
         // A ring slot came free: a producer waiting for one may go on.
         self.shared.room.release(0);
         Some(state)
@@ -763,16 +750,15 @@ impl IntakeReader {
         let mut filled = 0;
         while filled < out.len() {
             if self.block.is_none() {
-                let Some(entries) = self.entries.as_mut() else {
+                let Some(link) = self.link.as_deref() else {
                     break;
                 };
-                if !matches!(entries.peek(), Ok(Entry::Pcm(_))) {
+                let Some(Entry::Pcm(block)) = self.entries.get(&link.entries, 0) else {
                     break;
-                }
-                let Ok(Entry::Pcm(block)) = entries.pop() else {
-                    unreachable!("peeked a block");
                 };
-                self.block = Some(Cursor::new(block));
+                // SAFETY: the ring keeps the block until this side finishes its entry,
+                // which it does only after dropping the cursor (`recycle`).
+                self.block = Some(unsafe { Cursor::new(block) });
                 // Marked audio starts a block: its marks' ring is there by now.
                 self.adopt_marks();
             }
@@ -793,8 +779,8 @@ impl IntakeReader {
             if !cursor.finished() {
                 break; // the producer is still filling this block
             }
-            let cursor = self.block.take().expect("set above");
-            self.recycle(cursor.into_block());
+            self.block = None;
+            self.recycle();
         }
         if filled > 0 {
             self.shared.room.release(filled);
@@ -855,23 +841,16 @@ impl IntakeReader {
                 return;
             }
         }
-        let Some(entries) = self.entries.as_mut() else {
+        let Some(link) = self.link.as_deref() else {
             return;
         };
-        let Ok(queued) = entries.read_chunk(entries.slots()) else {
-            return;
-        };
-        // Not committed: the entries (and the marks) stay queued.
-        let (a, b) = queued.as_slices();
-        for entry in a.iter().chain(b) {
-            match entry {
-                Entry::Pcm(block) => {
-                    if !give(block.read(0, block.published().0)) {
-                        return;
-                    }
-                }
-                Entry::Start(_) => return,
+        // Read in place: the entries (and the marks) stay queued.
+        let mut ahead = self.block.is_some() as u32;
+        while let Some(Entry::Pcm(block)) = self.entries.get(&link.entries, ahead) {
+            if !give(block.read(0, block.published().0)) {
+                return;
             }
+            ahead += 1;
         }
     }
 
@@ -893,10 +872,11 @@ impl IntakeReader {
                 return false;
             }
         }
-        !self
-            .entries
-            .as_mut()
-            .is_some_and(|e| matches!(e.peek(), Ok(Entry::Pcm(_))))
+        let Some(link) = self.link.as_deref() else {
+            return true;
+        };
+        let ahead = self.block.is_some() as u32;
+        !matches!(self.entries.get(&link.entries, ahead), Some(Entry::Pcm(_)))
     }
 
     /// Drop everything queued for replies up to `through`, handing each covered reply that
@@ -905,37 +885,36 @@ impl IntakeReader {
         let mut dropped = 0;
         if let Some(cursor) = self.block.take() {
             dropped += cursor.unread().0;
-            self.recycle(cursor.into_block());
+            self.recycle();
         }
-        while let Some(entries) = self.entries.as_mut() {
-            match entries.peek() {
-                Ok(Entry::Start(s)) if s.id.0 > through => break,
-                Err(_) => break,
-                Ok(_) => {}
-            }
-            match entries.pop() {
-                Ok(Entry::Pcm(block)) => {
-                    // The interrupt sealed the covered replies' blocks under the intake
-                    // lock: what is published is all there is.
-                    dropped += block.published().0;
-                    self.recycle(block);
+        if let Some(link) = self.link.as_deref() {
+            loop {
+                match self.entries.get(&link.entries, 0) {
+                    None => break,
+                    Some(Entry::Start(s)) if s.id.0 > through => break,
+                    Some(Entry::Pcm(block)) => {
+                        // The interrupt sealed the covered replies' blocks under the intake
+                        // lock: what is published is all there is.
+                        dropped += block.published().0;
+                        self.entries.finish(&link.entries);
+                    }
+                    Some(Entry::Start(_)) => {
+                        let state = self.entries.head_state(&link.entries);
+                        self.entries.finish(&link.entries);
+                        ended(state);
+                    }
                 }
-                Ok(Entry::Start(state)) => ended(state),
-                Err(_) => break,
             }
         }
         self.shared.room.release(dropped);
         self.shared.room.wake();
     }
 
-    /// Done with a block: the control side, which still holds it, frees it at its next
-    /// call (this drop only lowers the count).
-    fn recycle(&mut self, block: Arc<Block>) {
-        drop(block);
+    /// Done with the cursor's block (the head entry): the control side, whose ring holds
+    /// it, frees it at its next call.
+    fn recycle(&mut self) {
         if let Some(link) = &self.link {
-            // Only this side writes the count: no read-modify-write needed.
-            let n = link.consumed.load(Ordering::Relaxed);
-            link.consumed.store(n + 1, Ordering::Release);
+            self.entries.finish(&link.entries);
         }
     }
 }

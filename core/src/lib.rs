@@ -60,6 +60,7 @@ mod pacer;
 mod block;
 mod commands;
 mod control;
+mod entries;
 mod events;
 mod handle;
 mod intake;
