@@ -167,12 +167,11 @@ impl futures_core::Stream for EventStream {
 pub(crate) struct EventSender {
     /// Boxed: an unsubscribed track (most) keeps one pointer for it.
     tx: Option<Box<rtrb::Producer<Emitted>>>,
-    shared: Arc<Shared>,
 }
 
 impl EventSender {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { tx: None, shared }
+    pub(crate) fn new() -> Self {
+        Self { tx: None }
     }
 
     /// A new subscriber replaces the previous one (whose stream then ends).
@@ -180,43 +179,61 @@ impl EventSender {
         self.tx = Some(tx);
     }
 
-    pub(crate) fn emit(&mut self, event: Event) {
-        self.queue(Emitted::Event(event));
+    pub(crate) fn emit(&mut self, shared: &Shared, event: Event) {
+        self.queue(shared, Emitted::Event(event));
     }
 
     /// A mark played: its text travels as the shared handle (no copy here).
-    pub(crate) fn text_played(&mut self, reply: ReplyId, text: &Arc<str>, offset: u64, pts: u64) {
+    pub(crate) fn text_played(
+        &mut self,
+        shared: &Shared,
+        reply: ReplyId,
+        text: &Arc<str>,
+        offset: u64,
+        pts: u64,
+    ) {
         if self.tx.is_none() {
             return;
         }
-        self.queue(Emitted::TextPlayed {
-            reply,
-            text: text.clone(),
-            offset,
-            pts,
-        });
+        self.queue(
+            shared,
+            Emitted::TextPlayed {
+                reply,
+                text: text.clone(),
+                offset,
+                pts,
+            },
+        );
     }
 
     /// A reply ended; the reader completes its heard text from the reply's state.
-    pub(crate) fn finished(&mut self, outcome: ReplyOutcome, state: &Arc<ReplyState>) {
+    pub(crate) fn finished(
+        &mut self,
+        shared: &Shared,
+        outcome: ReplyOutcome,
+        state: &Arc<ReplyState>,
+    ) {
         if self.tx.is_none() {
             return;
         }
-        self.queue(Emitted::Finished {
-            outcome,
-            state: state.clone(),
-        });
+        self.queue(
+            shared,
+            Emitted::Finished {
+                outcome,
+                state: state.clone(),
+            },
+        );
     }
 
-    fn queue(&mut self, emitted: Emitted) {
+    fn queue(&mut self, shared: &Shared, emitted: Emitted) {
         let Some(tx) = self.tx.as_mut() else {
             return;
         };
         // A refused event is dropped here; the frame side still holds the reply's state
         // and the mark's text, so this never frees them.
         if tx.push(emitted).is_err() {
-            Counters::count(&self.shared.counters.events_dropped);
+            Counters::count(&shared.counters.events_dropped);
         }
-        self.shared.wake_events();
+        shared.wake_events();
     }
 }

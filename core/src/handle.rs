@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::commands::{Bus, Command};
-use crate::control::Control;
+use crate::control::{Control, Sinks};
 use crate::events::{Emitted, EventStream};
 use crate::shared::{Counters, Liveness, Shared, SinkLink, TrackStats};
 use crate::sink_tap;
@@ -37,25 +37,12 @@ impl TrackHandle {
         Self { control }
     }
 
-    fn shared(&self) -> &Arc<Shared> {
-        self.control.intake.shared()
-    }
-
-    /// The frame side's way to its commands (it holds a handle).
-    pub(crate) fn control(&self) -> &Arc<Control> {
-        &self.control
+    fn shared(&self) -> &Shared {
+        self.control.shared()
     }
 
     fn send(&self, command: Command) -> Result<(), Error> {
-        if self.shared().is_closed() {
-            return Err(Error::TrackClosed);
-        }
-        self.control.commands.push(command);
-        // After the push: the frame side that sees the flag finds the command.
-        self.shared()
-            .commands_waiting
-            .store(true, Ordering::Release);
-        Ok(())
+        self.control.send(command)
     }
 
     /// The track's format.
@@ -108,14 +95,25 @@ impl TrackHandle {
 
     /// Attach a sink: it gets its own bounded queue and worker thread.
     pub fn attach_sink(&self, sink: Box<dyn Sink>) -> Result<SinkId, Error> {
-        let id = SinkId(self.shared().next_sink.fetch_add(1, Ordering::Relaxed) + 1);
-        let (tap, progress) = sink_tap::spawn(id, sink, &SinkLink::new(self.shared()))?;
+        let id = {
+            let mut sinks = self.sinks();
+            let sinks = sinks.get_or_insert_with(Box::default);
+            sinks.last_id += 1;
+            SinkId(sinks.last_id)
+        };
+        let link = SinkLink::new(self.control.clone());
+        let (tap, progress) = sink_tap::spawn(id, sink, &link)?;
         self.send(Command::AttachSink(tap))?;
-        let mut sinks = self.control.sinks.lock().unwrap_or_else(|e| e.into_inner());
-        let sinks = sinks.get_or_insert_with(Box::default);
-        sinks.retain(|(_, p)| !p.finished());
-        sinks.push((id, progress));
+        let mut sinks = self.sinks();
+        let watched = &mut sinks.get_or_insert_with(Box::default).watched;
+        watched.retain(|(_, p)| !p.finished());
+        watched.push((id, progress));
         Ok(id)
+    }
+
+    fn sinks(&self) -> std::sync::MutexGuard<'_, Option<Box<Sinks>>> {
+        // Nothing panics while holding it; recover if a caller's code did.
+        self.control.sinks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Detach a sink; it gets `Stop` and its worker ends.
@@ -133,12 +131,9 @@ impl TrackHandle {
     pub fn wait_for_sinks(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         let sinks = self
-            .control
-            .sinks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .sinks()
             .as_deref()
-            .cloned()
+            .map(|s| s.watched.clone())
             .unwrap_or_default();
         let mut spins = 0u32;
         for (_, progress) in &sinks {
@@ -164,7 +159,7 @@ impl TrackHandle {
             // The frame side is not rendering; the stream will end when it is dropped.
             Counters::count(&self.shared().counters.events_dropped);
         }
-        EventStream::new(rx, Liveness::new(self.shared()))
+        EventStream::new(rx, Liveness::new(self.control.clone()))
     }
 
     /// True while a reply is playing or held, or speech played within the grace period.
@@ -186,7 +181,7 @@ impl TrackHandle {
 
     /// Counters since the track was created.
     pub fn stats(&self) -> TrackStats {
-        self.shared().counters.snapshot()
+        self.shared().stats()
     }
 
     /// The output's momentary loudness (ITU-R BS.1770, the last 400 ms, updated every

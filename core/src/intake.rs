@@ -124,7 +124,11 @@ impl Carry {
 /// The control half of the intake.
 #[derive(Debug)]
 pub(crate) struct Intake {
-    shared: Arc<Shared>,
+    /// The atomics both sides share, kept here so that they, the intake and the rest of
+    /// the control side are one allocation (`control.rs`).
+    shared: Shared,
+    /// The buffer's bound in interleaved values.
+    bound: usize,
     side: Mutex<IntakeSide>,
     /// What each new reply is normalised to (boxed: most tracks do not normalise, and this
     /// struct is per track).
@@ -199,12 +203,14 @@ impl IntakeSide {
 
 impl Intake {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        shared: Shared,
+        bound: usize,
         manual: bool,
         normalise: Option<crate::Normalise>,
     ) -> Self {
         Self {
             shared,
+            bound,
             normalise: normalise.map(Box::new),
             side: Mutex::new(IntakeSide {
                 rings: None,
@@ -217,7 +223,7 @@ impl Intake {
         }
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.shared
     }
 
@@ -249,7 +255,6 @@ impl Intake {
         if side.rings.is_none() {
             let link = Arc::new(Link::default());
             install(IntakeReader {
-                shared: self.shared.clone(),
                 link: Some(link.clone()),
                 entries: Reader::default(),
                 marks: None,
@@ -393,8 +398,7 @@ impl Intake {
 
     /// Values that fit in the buffer now.
     fn room_values(&self, ch: usize) -> usize {
-        let room = &self.shared.room;
-        room.bound.saturating_sub(room.used()) / ch * ch
+        self.bound.saturating_sub(self.shared.room.used()) / ch * ch
     }
 
     /// The open block has room for `reply`'s samples. An open block always belongs to the
@@ -509,7 +513,7 @@ impl Intake {
     fn block_capacity(&self, wanted: usize, free_slots: usize) -> usize {
         let format = self.shared.format;
         let ch = format.channels() as usize;
-        let max = (self.shared.room.bound / (INTAKE_SLOTS / 2)).max(format.frame_len());
+        let max = (self.bound / (INTAKE_SLOTS / 2)).max(format.frame_len());
         let min = (format.samples_in(MIN_BLOCK) as usize * ch).clamp(format.frame_len(), max);
         let max = max.div_ceil(ch) * ch;
         if free_slots < INTAKE_SLOTS / 2 {
@@ -607,6 +611,14 @@ impl Intake {
         Some(ReplyId(through))
     }
 
+    /// The frame side is gone: let the queued audio go now, not when the last view of the
+    /// track (a `Playback`, an event stream) goes. Every later push fails (closed).
+    pub(crate) fn close(&self) {
+        let mut side = self.side();
+        side.seal_tail();
+        side.rings = None;
+    }
+
     /// Open intake again; with `manual`, each interrupt closes it until this is called.
     pub(crate) fn enable(&self, manual: bool) {
         let mut side = self.side();
@@ -645,7 +657,6 @@ fn copy_values(input: Input<'_>, from: usize, out: &mut [i16]) {
 
 /// The frame half of the intake: pops entries, plays blocks, counts them consumed.
 pub(crate) struct IntakeReader {
-    shared: Arc<Shared>,
     /// The rings, once the first reply installed them.
     link: Option<Arc<Link>>,
     /// Where it is in the entry ring (the head entry is the cursor's block while there
@@ -659,9 +670,8 @@ pub(crate) struct IntakeReader {
 
 impl IntakeReader {
     /// Nothing to read until the first reply installs the ring.
-    pub(crate) fn empty(shared: Arc<Shared>) -> Self {
+    pub(crate) fn empty() -> Self {
         Self {
-            shared,
             link: None,
             entries: Reader::default(),
             marks: None,
@@ -686,28 +696,33 @@ impl IntakeReader {
 
     /// Pop `reply`'s next mark if its offset lies before `end` (its first sample has been
     /// played), dropping marks of earlier replies on the way (ended or cut off).
-    pub(crate) fn next_mark(&mut self, reply: ReplyId, end: u64) -> Option<MarkPos> {
+    pub(crate) fn next_mark(
+        &mut self,
+        shared: &Shared,
+        reply: ReplyId,
+        end: u64,
+    ) -> Option<MarkPos> {
         let marks = self.marks.as_mut()?;
         loop {
             let head = marks.peek().ok()?;
             if head.reply < reply {
                 // Its text lives on in the reply's log: this drop frees nothing.
                 let _ = marks.pop();
-                self.shared.room.notify();
+                shared.room.notify();
                 continue;
             }
             if head.reply != reply || head.offset >= end {
                 return None;
             }
             let mark = marks.pop().ok();
-            self.shared.room.notify();
+            shared.room.notify();
             return mark;
         }
     }
 
     /// Drop the queued marks of replies up to `through` (ended, interrupted or dropped), so
     /// they never hold up a producer waiting for room in the mark ring.
-    pub(crate) fn drop_marks_through(&mut self, through: u64) {
+    pub(crate) fn drop_marks_through(&mut self, shared: &Shared, through: u64) {
         self.adopt_marks();
         let Some(marks) = self.marks.as_mut() else {
             return;
@@ -718,13 +733,17 @@ impl IntakeReader {
             dropped = true;
         }
         if dropped {
-            self.shared.room.notify();
+            shared.room.notify();
         }
     }
 
     /// Pop the next reply's start marker if it may start: once `threshold` values are
     /// buffered, or its producer finished.
-    pub(crate) fn start_next(&mut self, threshold: usize) -> Option<Arc<ReplyState>> {
+    pub(crate) fn start_next(
+        &mut self,
+        shared: &Shared,
+        threshold: usize,
+    ) -> Option<Arc<ReplyState>> {
         let link = self.link.as_deref()?;
         // A cursor left over is the reply before's last block, played to its end (its last
         // frame was full, so `take` did not let it go).
@@ -732,7 +751,7 @@ impl IntakeReader {
         let Some(Entry::Start(state)) = self.entries.get(&link.entries, ahead) else {
             return None;
         };
-        if self.shared.room.used() < threshold && !state.is_finished() {
+        if shared.room.used() < threshold && !state.is_finished() {
             return None;
         }
         if self.block.take().is_some() {
@@ -741,12 +760,12 @@ impl IntakeReader {
         let state = self.entries.head_state(&link.entries);
         self.entries.finish(&link.entries);
         // A ring slot came free: a producer waiting for one may go on.
-        self.shared.room.release(0);
+        shared.room.release(0);
         Some(state)
     }
 
     /// Copy queued samples of the current reply into `out`; returns values copied.
-    pub(crate) fn take(&mut self, out: &mut [i16]) -> usize {
+    pub(crate) fn take(&mut self, shared: &Shared, out: &mut [i16]) -> usize {
         let mut filled = 0;
         while filled < out.len() {
             if self.block.is_none() {
@@ -783,7 +802,7 @@ impl IntakeReader {
             self.recycle();
         }
         if filled > 0 {
-            self.shared.room.release(filled);
+            shared.room.release(filled);
         }
         filled
     }
@@ -794,8 +813,10 @@ impl IntakeReader {
     /// end too), each piece preceded by `reply`'s queued text marks whose first sample it
     /// holds, until `visit` returns false. `from` is the reply position (values) of the
     /// first value handed out. Stops at the next reply's start marker.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn peek(
         &mut self,
+        channels: u64,
         reply: ReplyId,
         from: u64,
         skip: usize,
@@ -804,7 +825,6 @@ impl IntakeReader {
         mut visit: impl FnMut(Peeked<'_>) -> bool,
     ) {
         self.adopt_marks();
-        let channels = self.shared.format.channels() as u64;
         let marks = self
             .marks
             .as_mut()
@@ -881,7 +901,12 @@ impl IntakeReader {
 
     /// Drop everything queued for replies up to `through`, handing each covered reply that
     /// had not started yet to `ended`.
-    pub(crate) fn drop_through(&mut self, through: u64, mut ended: impl FnMut(Arc<ReplyState>)) {
+    pub(crate) fn drop_through(
+        &mut self,
+        shared: &Shared,
+        through: u64,
+        mut ended: impl FnMut(Arc<ReplyState>),
+    ) {
         let mut dropped = 0;
         if let Some(cursor) = self.block.take() {
             dropped += cursor.unread().0;
@@ -906,8 +931,8 @@ impl IntakeReader {
                 }
             }
         }
-        self.shared.room.release(dropped);
-        self.shared.room.wake();
+        shared.room.release(dropped);
+        shared.room.wake();
     }
 
     /// Done with the cursor's block (the head entry): the control side, whose ring holds

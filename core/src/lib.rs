@@ -93,3 +93,5 @@ pub use source::{BusContext, Limiter, Source};
 pub use text::{estimate_heard, Heard, TextTiming};
 pub use track::{FrameInfo, Track};
 pub use voxpace_loudness::Normalise;
+#[cfg(test)]
+mod sizes;

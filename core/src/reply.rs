@@ -115,7 +115,7 @@ impl ReplyWriter {
     pub fn playback(&self) -> Playback {
         Playback {
             state: self.state.clone(),
-            track: Liveness::new(self.control.intake.shared()),
+            track: Liveness::new(self.control.clone()),
         }
     }
 

@@ -24,7 +24,6 @@ struct PendingReport {
 }
 
 pub(crate) struct Outcomes {
-    shared: Arc<Shared>,
     /// What owning sinks need, created when the first attaches (boxed: most tracks never
     /// have one, and this state is per track).
     owning: Option<Box<Owning>>,
@@ -45,9 +44,8 @@ struct Owning {
 }
 
 impl Outcomes {
-    pub(crate) fn new(shared: Arc<Shared>, timeout_frames: u64) -> Self {
+    pub(crate) fn new(timeout_frames: u64) -> Self {
         Self {
-            shared,
             owning: None,
             last_ended: 0,
             timeout_frames,
@@ -78,6 +76,7 @@ impl Outcomes {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn ended(
         &mut self,
+        shared: &Shared,
         state: Arc<ReplyState>,
         played_samples: u64,
         interrupted: bool,
@@ -88,7 +87,7 @@ impl Outcomes {
         let outcome = ReplyOutcome {
             reply: state.id,
             played_samples,
-            played: self.shared.format.duration_of(played_samples),
+            played: shared.format.duration_of(played_samples),
             interrupted,
             position: Position::Exact,
             pts,
@@ -97,12 +96,12 @@ impl Outcomes {
         };
         let deadline_frame = frame_index + self.timeout_frames;
         let Some(owning) = self.owning.as_mut().filter(|o| o.owners > 0) else {
-            return self.publish(&state, outcome, events);
+            return self.publish(shared, &state, outcome, events);
         };
         if let Some(i) = owning.early.iter().position(|r| r.reply == outcome.reply) {
             let report = owning.early.swap_remove(i);
-            let outcome = self.reported(outcome, &report, pts);
-            return self.publish(&state, outcome, events);
+            let outcome = self.reported(shared, outcome, &report, pts);
+            return self.publish(shared, &state, outcome, events);
         }
         if owning.pending.len() < PENDING_REPORTS {
             owning.pending.push(PendingReport {
@@ -115,13 +114,14 @@ impl Outcomes {
                 position: Position::Estimated,
                 ..outcome
             };
-            self.publish(&state, outcome, events);
+            self.publish(shared, &state, outcome, events);
         }
     }
 
     /// Owning sinks' reports, and timeouts for replies whose report never comes.
     pub(crate) fn poll(
         &mut self,
+        shared: &Shared,
         taps: &mut [Tap],
         frame_index: u64,
         pts: u64,
@@ -150,8 +150,8 @@ impl Outcomes {
                     continue;
                 };
                 let p = owning.pending.swap_remove(i);
-                let outcome = self.reported(p.outcome, &report, pts);
-                self.publish(&p.state, outcome, events);
+                let outcome = self.reported(shared, p.outcome, &report, pts);
+                self.publish(shared, &p.state, outcome, events);
             }
         }
         let mut i = 0;
@@ -165,7 +165,7 @@ impl Outcomes {
                 position: Position::Estimated,
                 ..p.outcome
             };
-            self.publish(&p.state, outcome, events);
+            self.publish(shared, &p.state, outcome, events);
         }
         // Put back: moving the box allocates nothing.
         self.owning = Some(owning);
@@ -179,10 +179,16 @@ impl Outcomes {
     }
 
     /// The outcome an owning sink's report establishes.
-    fn reported(&self, outcome: ReplyOutcome, report: &PlaybackReport, pts: u64) -> ReplyOutcome {
+    fn reported(
+        &self,
+        shared: &Shared,
+        outcome: ReplyOutcome,
+        report: &PlaybackReport,
+        pts: u64,
+    ) -> ReplyOutcome {
         ReplyOutcome {
             played_samples: report.played_samples,
-            played: self.shared.format.duration_of(report.played_samples),
+            played: shared.format.duration_of(report.played_samples),
             interrupted: report.interrupted || outcome.interrupted,
             position: Position::Reported,
             pts,
@@ -192,18 +198,19 @@ impl Outcomes {
 
     fn publish(
         &mut self,
+        shared: &Shared,
         state: &Arc<ReplyState>,
         outcome: ReplyOutcome,
         events: &mut EventSender,
     ) {
         self.last_ended = self.last_ended.max(outcome.reply.0);
-        let c = &self.shared.counters;
+        let c = &shared.counters;
         Counters::count(if outcome.interrupted {
             &c.replies_interrupted
         } else {
             &c.replies_completed
         });
         state.complete(&outcome);
-        events.finished(outcome, state);
+        events.finished(shared, outcome, state);
     }
 }

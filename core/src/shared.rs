@@ -3,6 +3,10 @@
 //!
 //! This file imports nothing of the track's other rooms: everything else builds on it.
 //! Only atomics live here, so neither side ever waits for the other through it.
+//!
+//! `Shared` is no allocation of its own: it lives inside the control side's (`control.rs`),
+//! the one allocation per track both sides point to, and the views keep that alive through
+//! [`Owner`].
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -35,14 +39,12 @@ pub(crate) struct Shared {
     /// Woken when an event is queued (or the track closes).
     event_waker: AtomicWaker,
     pub(crate) counters: Counters,
-    /// The last sink id handed out (control side only).
-    pub(crate) next_sink: AtomicU64,
     /// The output's momentary loudness (f32 bits; NaN: not metered or silent).
     pub(crate) output_lufs: AtomicU32,
 }
 
 impl Shared {
-    pub(crate) fn new(format: Format, bound_values: usize) -> Self {
+    pub(crate) fn new(format: Format) -> Self {
         Self {
             format,
             closed: AtomicBool::new(false),
@@ -51,11 +53,10 @@ impl Shared {
             interrupt_through: AtomicU64::new(0),
             speaking: AtomicBool::new(false),
             paused: AtomicBool::new(false),
-            room: Room::new(bound_values),
+            room: Room::default(),
             play: PlayPosition::default(),
             event_waker: AtomicWaker::new(),
             counters: Counters::default(),
-            next_sink: AtomicU64::new(0),
             output_lufs: AtomicU32::new(f32::NAN.to_bits()),
         }
     }
@@ -75,13 +76,25 @@ impl Shared {
     pub(crate) fn wake_events(&self) {
         self.event_waker.wake();
     }
+
+    /// Counters since the track was created (frames from the play position: the frame side
+    /// keeps no second count of them).
+    pub(crate) fn stats(&self) -> TrackStats {
+        let frames = self.play.get().0 / self.format.frame_samples() as u64;
+        self.counters.snapshot(frames)
+    }
 }
 
-/// The intake's bound in interleaved values and how much of it is used; the frame side
-/// releases room as it plays, and wakes a producer only when one announced it waits.
-#[derive(Debug)]
+/// The allocation a track's [`Shared`] lives in; what the views hold to keep it alive.
+pub(crate) trait Owner: Send + Sync + 'static {
+    fn shared(&self) -> &Shared;
+}
+
+/// How much of the intake's bound (kept by the intake, control side only) is used; the
+/// frame side releases room as it plays, and wakes a producer only when one announced it
+/// waits.
+#[derive(Debug, Default)]
 pub(crate) struct Room {
-    pub(crate) bound: usize,
     used: AtomicUsize,
     /// Set by a producer before it waits for room, so the frame side wakes only then.
     wanted: AtomicBool,
@@ -89,15 +102,6 @@ pub(crate) struct Room {
 }
 
 impl Room {
-    fn new(bound: usize) -> Self {
-        Self {
-            bound,
-            used: AtomicUsize::new(0),
-            wanted: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
-        }
-    }
-
     /// Values queued and not yet played.
     pub(crate) fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
@@ -225,7 +229,6 @@ pub struct TrackStats {
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) frames: AtomicU64,
     pub(crate) speech_frames: AtomicU64,
     pub(crate) underruns: AtomicU64,
     pub(crate) late_frames: AtomicU64,
@@ -240,9 +243,9 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self) -> TrackStats {
+    fn snapshot(&self, frames: u64) -> TrackStats {
         TrackStats {
-            frames: self.frames.load(Ordering::Relaxed),
+            frames,
             speech_frames: self.speech_frames.load(Ordering::Relaxed),
             underruns: self.underruns.load(Ordering::Relaxed),
             late_frames: self.late_frames.load(Ordering::Relaxed),
@@ -256,49 +259,61 @@ impl Counters {
 
 /// What a sink's tap and worker see of their track: its format, where playback is (the
 /// lead cap of ahead delivery), and the drop counter.
-#[derive(Debug, Clone)]
-pub(crate) struct SinkLink(Arc<Shared>);
+#[derive(Clone)]
+pub(crate) struct SinkLink(Arc<dyn Owner>);
+
+impl std::fmt::Debug for SinkLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SinkLink").field(&self.format()).finish()
+    }
+}
 
 impl SinkLink {
-    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
-        Self(shared.clone())
+    pub(crate) fn new(owner: Arc<dyn Owner>) -> Self {
+        Self(owner)
     }
 
     pub(crate) fn format(&self) -> Format {
-        self.0.format
+        self.0.shared().format
     }
 
     /// (pts, reply id, offset) of what plays now, as the newest frame left it (one
     /// snapshot).
     pub(crate) fn now(&self) -> (u64, u64, u64) {
-        self.0.play.get()
+        self.0.shared().play.get()
     }
 
     pub(crate) fn count_drop(&self) {
-        Counters::count(&self.0.counters.sink_drops);
+        Counters::count(&self.0.shared().counters.sink_drops);
     }
 }
 
 /// What an event stream or a `Playback` future sees of its track: whether it is gone, and
 /// the waker the frame side wakes when an event is queued.
-#[derive(Debug, Clone)]
-pub(crate) struct Liveness(Arc<Shared>);
+#[derive(Clone)]
+pub(crate) struct Liveness(Arc<dyn Owner>);
+
+impl std::fmt::Debug for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Liveness").field(&self.format()).finish()
+    }
+}
 
 impl Liveness {
-    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
-        Self(shared.clone())
+    pub(crate) fn new(owner: Arc<dyn Owner>) -> Self {
+        Self(owner)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.0.shared().is_closed()
     }
 
     pub(crate) fn format(&self) -> Format {
-        self.0.format
+        self.0.shared().format
     }
 
     /// Be woken with the next event (or when the track closes).
     pub(crate) fn wake_on_event(&self, waker: &Waker) {
-        self.0.event_waker.register(waker);
+        self.0.shared().event_waker.register(waker);
     }
 }

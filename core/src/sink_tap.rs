@@ -245,25 +245,33 @@ impl Tap {
         let channels = self.track.format().channels() as u64;
         let skip = (self.fed - played) as usize;
         let max = (want - self.fed) as usize;
-        intake.peek(reply, self.fed, skip, max, frame, |peeked| match peeked {
-            Peeked::Mark(mark) => {
-                if mark.offset >= self.text_fed {
-                    self.push_text(reply, mark.offset, None, &mark.text);
-                    self.text_fed = mark.offset + 1;
+        intake.peek(
+            channels,
+            reply,
+            self.fed,
+            skip,
+            max,
+            frame,
+            |peeked| match peeked {
+                Peeked::Mark(mark) => {
+                    if mark.offset >= self.text_fed {
+                        self.push_text(reply, mark.offset, None, &mark.text);
+                        self.text_fed = mark.offset + 1;
+                    }
+                    true
                 }
-                true
-            }
-            Peeked::Audio(piece) => {
-                let pts = next_pts + (self.fed - played) / channels;
-                if !self.push(reply, self.fed / channels, pts, true, piece) {
-                    // Full: the rest waits for the next frame.
-                    return false;
+                Peeked::Audio(piece) => {
+                    let pts = next_pts + (self.fed - played) / channels;
+                    if !self.push(reply, self.fed / channels, pts, true, piece) {
+                        // Full: the rest waits for the next frame.
+                        return false;
+                    }
+                    self.fed += piece.len() as u64;
+                    self.text_fed = self.text_fed.max(self.fed / channels);
+                    true
                 }
-                self.fed += piece.len() as u64;
-                self.text_fed = self.text_fed.max(self.fed / channels);
-                true
-            }
-        });
+            },
+        );
     }
 
     fn push(

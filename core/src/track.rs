@@ -68,9 +68,9 @@ impl Speech {
 /// The frame side of a track. Call [`Track::render`] once per frame period (a [`crate::Pacer`]
 /// or [`crate::FrameClock`] does that); everything else happens through [`TrackHandle`].
 pub struct Track {
-    shared: Arc<Shared>,
-    /// Holds the control side's state, whose command mailbox this side drains.
-    handle: TrackHandle,
+    /// The track's one shared allocation: the atomics both sides read (`Shared`), and the
+    /// control side's state, whose command mailbox this side drains (see `control.rs`).
+    control: Arc<Control>,
     /// How the bus is mixed without the true-peak limiter: clip rather than soft knee.
     clip: bool,
     intake: IntakeReader,
@@ -159,7 +159,7 @@ struct OutputMeter {
 impl std::fmt::Debug for Track {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Track")
-            .field("format", &self.shared.format)
+            .field("format", &self.control.shared().format)
             .field("pts", &self.next_pts())
             .field("paused", &self.paused)
             .finish_non_exhaustive()
@@ -186,7 +186,7 @@ impl Track {
         let values = |d: Duration| format.samples_in(d) as usize * channels;
         let frame_ms = format.frame_ms() as u64;
         let frames_in = |d: Duration| (d.as_millis() as u64).div_ceil(frame_ms);
-        let shared = Arc::new(Shared::new(format, values(config.buffer)));
+        let shared = Shared::new(format);
         let bad = |e: voxpace_loudness::Error| Error::InvalidConfig(e.to_string());
         if let Some(n) = &config.loudness {
             n.validate().map_err(bad)?;
@@ -210,16 +210,16 @@ impl Track {
             })),
             false => None,
         };
-        let intake = Intake::new(shared.clone(), config.manual_input, config.loudness);
+        let bound = values(config.buffer);
+        let intake = Intake::new(shared, bound, config.manual_input, config.loudness);
         Ok(Self {
-            handle: TrackHandle::new(Arc::new(Control::new(intake))),
-            intake: IntakeReader::empty(shared.clone()),
-            outcomes: Outcomes::new(shared.clone(), frames_in(config.report_timeout)),
-            events: EventSender::new(shared.clone()),
+            control: Arc::new(Control::new(intake)),
+            intake: IntakeReader::empty(),
+            outcomes: Outcomes::new(frames_in(config.report_timeout)),
+            events: EventSender::new(),
             fade_values: small(values(config.interrupt_fade).min(format.frame_len()) as u64),
             threshold_values: small(values(config.start_threshold) as u64),
             grace_frames: small(frames_in(config.grace_period)),
-            shared,
             clip: matches!(config.limiter, Limiter::Clip),
             current: None,
             frame_index: 0,
@@ -237,12 +237,12 @@ impl Track {
 
     /// A control handle for this track.
     pub fn handle(&self) -> TrackHandle {
-        self.handle.clone()
+        TrackHandle::new(self.control.clone())
     }
 
     /// The track's format.
     pub fn format(&self) -> Format {
-        self.shared.format
+        self.control.shared().format
     }
 
     /// How many samples (per channel) the mix comes out later than the speech and the bus
@@ -253,11 +253,11 @@ impl Track {
 
     /// The pts the next frame will carry.
     pub fn next_pts(&self) -> u64 {
-        self.frame_index * self.shared.format.frame_samples() as u64
+        self.frame_index * self.control.shared().format.frame_samples() as u64
     }
 
     pub(crate) fn count_late(&self) {
-        Counters::count(&self.shared.counters.late_frames);
+        Counters::count(&self.control.shared().counters.late_frames);
     }
 
     /// Render the next frame into `out` (`format().frame_len()` interleaved values).
@@ -267,7 +267,7 @@ impl Track {
     /// # Panics
     /// If `out` is not exactly one frame long (a programming error, not a runtime condition).
     pub fn render(&mut self, out: &mut [i16]) -> FrameInfo {
-        let format = self.shared.format;
+        let format = self.control.shared().format;
         assert_eq!(
             out.len(),
             format.frame_len(),
@@ -288,7 +288,11 @@ impl Track {
         }
         self.apply_commands();
 
-        let through = self.shared.interrupt_through.load(Ordering::Acquire);
+        let through = self
+            .control
+            .shared()
+            .interrupt_through
+            .load(Ordering::Acquire);
         let interrupting = through > self.handled_through;
         let was_paused = self.paused;
         self.apply_pause(pts);
@@ -327,24 +331,30 @@ impl Track {
             out[..filled].fill(0);
         }
         let reply = speech.reply;
-        self.outcomes
-            .poll(&mut self.taps, self.frame_index, pts, &mut self.events);
+        self.outcomes.poll(
+            self.control.shared(),
+            &mut self.taps,
+            self.frame_index,
+            pts,
+            &mut self.events,
+        );
         self.mix_background(out, filled > 0, pts);
         self.limit_true_peak(out);
         self.meter_output(out);
         self.update_speaking(filled > 0, pts);
 
-        // Only this side writes these counters: plain loads and stores, no
-        // read-modify-write (and no copy of them in the track: it is per-track state).
-        let c = &self.shared.counters;
-        c.frames.store(self.frame_index + 1, Ordering::Relaxed);
+        // Only this side writes this counter: a plain load and store, no
+        // read-modify-write (and no copy of it in the track: it is per-track state). The
+        // frames rendered are counted by the play position's pts.
+        let c = &self.control.shared().counters;
         if filled > 0 {
             let n = c.speech_frames.load(Ordering::Relaxed);
             c.speech_frames.store(n + 1, Ordering::Relaxed);
         }
         self.frame_index += 1;
         let (played_reply, played_offset) = self.last_played;
-        self.shared
+        self.control
+            .shared()
             .play
             .publish(self.next_pts(), played_reply, played_offset);
         FrameInfo {
@@ -357,13 +367,21 @@ impl Track {
     }
 
     fn apply_commands(&mut self) {
-        if !self.shared.commands_waiting.load(Ordering::Relaxed) {
+        if !self
+            .control
+            .shared()
+            .commands_waiting
+            .load(Ordering::Relaxed)
+        {
             return;
         }
         // Cleared before draining: a command queued meanwhile sets it again.
-        self.shared.commands_waiting.swap(false, Ordering::Acquire);
+        self.control
+            .shared()
+            .commands_waiting
+            .swap(false, Ordering::Acquire);
         // Rare (a control call happened): the clone lets `apply` borrow the track mutably.
-        let control = self.handle.control().clone();
+        let control = self.control.clone();
         control.commands.drain(|command| self.apply(command));
     }
 
@@ -394,7 +412,11 @@ impl Track {
     }
 
     fn apply_pause(&mut self, pts: u64) {
-        let want = self.shared.pause_requested.load(Ordering::Acquire);
+        let want = self
+            .control
+            .shared()
+            .pause_requested
+            .load(Ordering::Acquire);
         if want == self.paused {
             return;
         }
@@ -404,14 +426,17 @@ impl Track {
 
     fn set_paused(&mut self, paused: bool, pts: u64) {
         self.paused = paused;
-        self.shared.paused.store(paused, Ordering::Release);
+        self.control
+            .shared()
+            .paused
+            .store(paused, Ordering::Release);
         let at = self.at(pts, 0);
         let (event, msg) = if paused {
             (Event::Paused { pts }, TapMsg::Paused(at))
         } else {
             (Event::Resumed { pts }, TapMsg::Resumed(at))
         };
-        self.events.emit(event);
+        self.events.emit(self.control.shared(), event);
         for tap in &mut self.taps {
             tap.control(msg);
         }
@@ -422,20 +447,23 @@ impl Track {
         if self.current.is_none() && !self.start_next_reply() {
             return Speech::NONE;
         }
-        let filled = self.intake.take(out);
-        let channels = self.shared.format.channels() as u64;
+        let filled = self.intake.take(self.control.shared(), out);
+        let channels = self.control.shared().format.channels() as u64;
         let current = self.current.as_mut().expect("started above");
         let id = current.id;
         let offset = current.played / channels;
         let started = current.played > 0;
         current.played += filled as u64;
         if filled > 0 && !started {
-            self.events.emit(Event::SpeechStarted { reply: id, pts });
+            self.events.emit(
+                self.control.shared(),
+                Event::SpeechStarted { reply: id, pts },
+            );
         }
         let ended = self.intake.drained(&current.state);
         self.play_marks(id, offset, offset + filled as u64 / channels, pts);
         if !ended && filled < out.len() {
-            Counters::count(&self.shared.counters.underruns);
+            Counters::count(&self.control.shared().counters.underruns);
         }
         self.publish_position();
         Speech {
@@ -450,19 +478,23 @@ impl Track {
     /// `from..to` of the reply starting at `pts`: to each paced sink (before the frame's
     /// audio) and as `TextPlayed` events, each at its own sample's pts.
     fn play_marks(&mut self, reply: ReplyId, from: u64, to: u64, pts: u64) {
-        while let Some(mark) = self.intake.next_mark(reply, to) {
+        while let Some(mark) = self.intake.next_mark(self.control.shared(), reply, to) {
             let at = pts + mark.offset.saturating_sub(from);
             for tap in &mut self.taps {
                 tap.text(reply, mark.offset, at, &mark.text);
             }
-            self.events.text_played(reply, &mark.text, mark.offset, at);
+            self.events
+                .text_played(self.control.shared(), reply, &mark.text, mark.offset, at);
             // The reply's text log still holds the text: dropping `mark` frees nothing.
         }
     }
 
     /// Start the next queued reply if it may start (threshold met or finished).
     fn start_next_reply(&mut self) -> bool {
-        let Some(state) = self.intake.start_next(self.threshold_values as usize) else {
+        let Some(state) = self
+            .intake
+            .start_next(self.control.shared(), self.threshold_values as usize)
+        else {
             return false;
         };
         for tap in &mut self.taps {
@@ -479,7 +511,7 @@ impl Track {
     /// Where the output is `filled` values into the frame at `pts`: the reply playing and
     /// how much of it played.
     fn at(&self, pts: u64, filled: usize) -> At {
-        let channels = self.shared.format.channels() as u64;
+        let channels = self.control.shared().format.channels() as u64;
         At {
             pts: pts + filled as u64 / channels,
             reply: self.current.as_ref().map(|c| c.id),
@@ -493,7 +525,7 @@ impl Track {
         let Some(current) = self.current.take() else {
             return;
         };
-        let channels = self.shared.format.channels() as u64;
+        let channels = self.control.shared().format.channels() as u64;
         for tap in &mut self.taps {
             tap.control(TapMsg::ReplyEnded {
                 reply: current.id,
@@ -503,8 +535,10 @@ impl Track {
         }
         // Marks it never reached (an interrupt) leave the ring while its state still holds
         // their texts.
-        self.intake.drop_marks_through(current.id.0);
+        self.intake
+            .drop_marks_through(self.control.shared(), current.id.0);
         self.outcomes.ended(
+            self.control.shared(),
             current.state,
             current.played / channels,
             interrupted,
@@ -522,9 +556,12 @@ impl Track {
         let playing = self.current.as_ref().is_some_and(|c| c.played > 0);
         if playing && audible && self.fade_values > 0 {
             let fade = self.fade_values as usize;
-            let faded = self.intake.take(&mut out[..fade]);
-            apply_fade_out(&mut out[..faded], self.shared.format.channels() as usize);
-            let channels = self.shared.format.channels() as u64;
+            let faded = self.intake.take(self.control.shared(), &mut out[..fade]);
+            apply_fade_out(
+                &mut out[..faded],
+                self.control.shared().format.channels() as usize,
+            );
+            let channels = self.control.shared().format.channels() as u64;
             let current = self.current.as_mut().expect("playing");
             let (id, offset) = (current.id, current.played / channels);
             speech.offset = offset;
@@ -547,12 +584,14 @@ impl Track {
         }
         self.finish_current(true, pts, speech.filled);
         // Queued replies' marks go while the entries still hold those replies' states.
-        self.intake.drop_marks_through(through);
+        self.intake
+            .drop_marks_through(self.control.shared(), through);
         // Drop the rest of every covered reply; those that never started end unplayed.
         let (outcomes, events, frame_index) =
             (&mut self.outcomes, &mut self.events, self.frame_index);
-        self.intake.drop_through(through, |state| {
-            outcomes.ended(state, 0, true, pts, frame_index, events)
+        let shared = self.control.shared();
+        self.intake.drop_through(shared, through, |state| {
+            outcomes.ended(shared, state, 0, true, pts, frame_index, events)
         });
         speech
     }
@@ -560,7 +599,7 @@ impl Track {
     /// The reply played last and how far (published with the frame's end).
     fn publish_position(&mut self) {
         if let Some(c) = &self.current {
-            let channels = self.shared.format.channels() as u64;
+            let channels = self.control.shared().format.channels() as u64;
             self.last_played = (c.id.0, c.played / channels);
         }
     }
@@ -568,7 +607,7 @@ impl Track {
     /// What plays at `pts`, the start of the frame being rendered: the reply that has
     /// started playing (none before its first sample) and how much of it played.
     fn now(&self, pts: u64) -> At {
-        let channels = self.shared.format.channels() as u64;
+        let channels = self.control.shared().format.channels() as u64;
         let playing = self.current.as_ref().filter(|c| c.played > 0);
         At {
             pts,
@@ -578,7 +617,7 @@ impl Track {
     }
 
     fn tee_audio(&mut self, reply: ReplyId, offset: u64, pts: u64, samples: &[i16]) {
-        let start = offset * self.shared.format.channels() as u64;
+        let start = offset * self.control.shared().format.channels() as u64;
         for tap in &mut self.taps {
             tap.played(reply, start, pts, samples);
         }
@@ -618,11 +657,14 @@ impl Track {
                 self.outcomes.owner_detached();
             }
             let (name, reason) = tap.detach_reason();
-            self.events.emit(Event::SinkDetached {
-                sink: tap.id,
-                name,
-                reason,
-            });
+            self.events.emit(
+                self.control.shared(),
+                Event::SinkDetached {
+                    sink: tap.id,
+                    name,
+                    reason,
+                },
+            );
         }
     }
 
@@ -636,7 +678,7 @@ impl Track {
         } = background;
         bus.fill(0);
         let cx = BusContext {
-            format: self.shared.format,
+            format: self.control.shared().format,
             pts,
             speech_active,
         };
@@ -653,7 +695,10 @@ impl Track {
             Err(panic) => {
                 self.background = None;
                 let reason = panic_message(panic.as_ref());
-                self.events.emit(Event::BackgroundFailed { pts, reason });
+                self.events.emit(
+                    self.control.shared(),
+                    Event::BackgroundFailed { pts, reason },
+                );
             }
         }
     }
@@ -676,11 +721,12 @@ impl Track {
             return;
         };
         m.meter.add_i16(out);
-        m.samples += self.shared.format.frame_samples() as u64;
+        m.samples += self.control.shared().format.frame_samples() as u64;
         if m.samples >= m.every {
             m.samples -= m.every;
             let lufs = m.meter.momentary_lufs().map_or(f32::NAN, |l| l as f32);
-            self.shared
+            self.control
+                .shared()
                 .output_lufs
                 .store(lufs.to_bits(), Ordering::Relaxed);
         }
@@ -695,7 +741,7 @@ impl Track {
             return;
         }
         self.silent_frames = self.silent_frames.saturating_add(1);
-        let idle = self.current.is_none() && self.shared.room.used() == 0;
+        let idle = self.current.is_none() && self.control.shared().room.used() == 0;
         if self.speaking && idle && self.silent_frames >= self.grace_frames {
             self.set_speaking(false, pts);
         }
@@ -703,14 +749,25 @@ impl Track {
 
     fn set_speaking(&mut self, speaking: bool, pts: u64) {
         self.speaking = speaking;
-        self.shared.speaking.store(speaking, Ordering::Release);
-        self.events.emit(Event::SpeakingChanged { speaking, pts });
+        self.control
+            .shared()
+            .speaking
+            .store(speaking, Ordering::Release);
+        self.events.emit(
+            self.control.shared(),
+            Event::SpeakingChanged { speaking, pts },
+        );
     }
 }
 
 impl Drop for Track {
     fn drop(&mut self) {
-        self.shared.close();
+        self.control.shared().close();
+        // Commands sent before the close that this side will never apply, and the queued
+        // audio: a view of the track (a `Playback`, an event stream) may keep the
+        // allocation that holds them for long.
+        self.control.discard_commands();
+        self.control.intake.close();
         for tap in &self.taps {
             tap.stop();
         }
