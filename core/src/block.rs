@@ -13,6 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Set in `written` once no more samples will be appended.
 const SEALED: usize = 1 << (usize::BITS - 1);
 
+/// The most values a block holds (the frame side's place in one is counted in 32 bits:
+/// the cursor is per-track state).
+pub(crate) const MAX_VALUES: usize = 1 << 31;
+
 pub(crate) struct Block {
     samples: Box<[UnsafeCell<i16>]>,
     /// Values published to the reader, with [`SEALED`] set once the block is complete.
@@ -37,6 +41,7 @@ impl std::fmt::Debug for Block {
 impl Block {
     /// An empty block for up to `capacity` values.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
+        assert!(capacity <= MAX_VALUES, "block of {capacity} values");
         Self {
             samples: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
             written: AtomicUsize::new(0),
@@ -47,6 +52,7 @@ impl Block {
     pub(crate) fn adopt(samples: Vec<i16>) -> Self {
         let samples = samples.into_boxed_slice();
         let len = samples.len();
+        assert!(len <= MAX_VALUES, "block of {len} values");
         // SAFETY: `UnsafeCell<i16>` has the same layout as `i16` (repr(transparent)), so
         // the slice's allocation and length carry over unchanged.
         let samples = unsafe { Box::from_raw(Box::into_raw(samples) as *mut [UnsafeCell<i16>]) };
@@ -115,8 +121,8 @@ pub(crate) struct Cursor {
     /// which it does only after dropping the cursor.
     block: *const Block,
     base: *const i16,
-    pos: usize,
-    seen: usize,
+    pos: u32,
+    seen: u32,
     sealed: bool,
 }
 
@@ -134,7 +140,7 @@ impl Cursor {
             base: block.samples.as_ptr() as *const i16,
             block,
             pos: 0,
-            seen,
+            seen: seen as u32, // at most MAX_VALUES
             sealed,
         }
     }
@@ -143,16 +149,18 @@ impl Cursor {
     /// still being written) what is published now.
     pub(crate) fn available(&mut self) -> &[i16] {
         if self.pos == self.seen && !self.sealed {
-            (self.seen, self.sealed) = self.block().published();
+            let (seen, sealed) = self.block().published();
+            (self.seen, self.sealed) = (seen as u32, sealed);
         }
+        let (pos, seen) = (self.pos as usize, self.seen as usize);
         // SAFETY: values below a published count are never written again, and the Acquire
         // load that saw the count made them visible; the ring keeps them alive.
-        unsafe { std::slice::from_raw_parts(self.base.add(self.pos), self.seen - self.pos) }
+        unsafe { std::slice::from_raw_parts(self.base.add(pos), seen - pos) }
     }
 
     pub(crate) fn advance(&mut self, n: usize) {
-        debug_assert!(self.pos + n <= self.seen);
-        self.pos += n;
+        debug_assert!(self.pos as usize + n <= self.seen as usize);
+        self.pos += n as u32;
     }
 
     /// Values it saw published are still unread (no atomic load).
@@ -168,13 +176,13 @@ impl Cursor {
     /// Values left: published and not yet read (reads the published count afresh).
     pub(crate) fn unread(&self) -> (usize, bool) {
         let (written, sealed) = self.block().published();
-        (written - self.pos, sealed)
+        (written - self.pos as usize, sealed)
     }
 
     /// The published values not yet read (reads the published count afresh).
     pub(crate) fn rest(&self) -> &[i16] {
         let block = self.block();
-        block.read(self.pos, block.published().0)
+        block.read(self.pos as usize, block.published().0)
     }
 
     fn block(&self) -> &Block {

@@ -138,10 +138,7 @@ pub(crate) struct Intake {
 struct IntakeSide {
     /// Created with the first reply (boxed: an idle track holds one pointer for it).
     rings: Option<Box<SideRings>>,
-    /// The open block and the reply it belongs to.
-    tail: Option<Arc<Block>>,
     last_id: u64,
-    open: Option<Arc<ReplyState>>,
     accepting: bool,
     manual: bool,
 }
@@ -155,8 +152,12 @@ impl std::fmt::Debug for IntakeSide {
     }
 }
 
-/// The control half's rings.
+/// The control half's rings, and what only a track that has had a reply needs.
 struct SideRings {
+    /// The open block (it belongs to the open reply).
+    tail: Option<Arc<Block>>,
+    /// The reply open for pushes.
+    open: Option<Arc<ReplyState>>,
     /// The entry ring's writing end (it owns the entries, and drops the finished ones).
     writer: Writer,
     /// Created with the first mark.
@@ -181,9 +182,22 @@ impl IntakeSide {
 
     /// No more samples go into the open block.
     fn seal_tail(&mut self) {
-        if let Some(block) = self.tail.take() {
+        if let Some(block) = self.rings.as_mut().and_then(|r| r.tail.take()) {
             block.seal();
         }
+    }
+
+    /// `reply` is the one open for pushes.
+    fn is_open(&self, reply: ReplyId) -> bool {
+        self.rings
+            .as_ref()
+            .and_then(|r| r.open.as_ref())
+            .is_some_and(|o| o.id == reply)
+    }
+
+    /// No reply is open any more; the one that was, if any.
+    fn take_open(&mut self) -> Option<Arc<ReplyState>> {
+        self.rings.as_mut().and_then(|r| r.open.take())
     }
 
     fn free_slots(&mut self) -> usize {
@@ -214,9 +228,7 @@ impl Intake {
             normalise: normalise.map(Box::new),
             side: Mutex::new(IntakeSide {
                 rings: None,
-                tail: None,
                 last_id: 0,
-                open: None,
                 accepting: true,
                 manual,
             }),
@@ -261,6 +273,8 @@ impl Intake {
                 block: None,
             })?;
             side.rings = Some(Box::new(SideRings {
+                tail: None,
+                open: None,
                 writer: Writer::default(),
                 marks: None,
                 link,
@@ -276,10 +290,10 @@ impl Intake {
         let state = Arc::new(ReplyState::new(id));
         // The previous reply ends before the new one's marker can be seen.
         side.seal_tail();
-        if let Some(previous) = side.open.replace(state.clone()) {
+        let rings = side.rings.as_mut().expect("created above");
+        if let Some(previous) = rings.open.replace(state.clone()) {
             previous.mark_finished();
         }
-        let rings = side.rings.as_mut().expect("created above");
         rings
             .writer
             .push(&rings.link.entries, Owned::Start(state.clone()));
@@ -404,8 +418,12 @@ impl Intake {
     /// The open block has room for `reply`'s samples. An open block always belongs to the
     /// open reply (opening, finishing and interrupting seal it), so the id is not kept.
     fn tail_has_room(&self, side: &IntakeSide, reply: ReplyId) -> bool {
-        side.open.as_ref().is_some_and(|o| o.id == reply)
-            && side.tail.as_ref().is_some_and(|b| b.room() > 0)
+        side.is_open(reply)
+            && side
+                .rings
+                .as_ref()
+                .and_then(|r| r.tail.as_ref())
+                .is_some_and(|b| b.room() > 0)
     }
 
     /// Append the first `n` values of `input` (whole sample frames) to the reply's blocks,
@@ -429,10 +447,10 @@ impl Intake {
                 }
                 let block = Arc::new(Block::with_capacity(self.block_capacity(n - done, slots)));
                 side.send_block(block.clone());
-                side.tail = Some(block);
+                side.rings.as_mut().expect("a reply is open").tail = Some(block);
             }
-            let block = side.tail.as_ref().expect("ensured above");
-            let block = block.clone();
+            let rings = side.rings.as_ref();
+            let block = rings.and_then(|r| r.tail.clone()).expect("ensured above");
             let k = block.room().min(n - done);
             let mut k = k - k % ch;
             if k == 0 {
@@ -513,7 +531,9 @@ impl Intake {
     fn block_capacity(&self, wanted: usize, free_slots: usize) -> usize {
         let format = self.shared.format;
         let ch = format.channels() as usize;
-        let max = (self.bound / (INTAKE_SLOTS / 2)).max(format.frame_len());
+        let max = (self.bound / (INTAKE_SLOTS / 2))
+            .max(format.frame_len())
+            .min(crate::block::MAX_VALUES);
         let min = (format.samples_in(MIN_BLOCK) as usize * ch).clamp(format.frame_len(), max);
         let max = max.div_ceil(ch) * ch;
         if free_slots < INTAKE_SLOTS / 2 {
@@ -537,7 +557,9 @@ impl Intake {
         side.free_recycled();
         let ch = self.shared.format.channels() as usize;
         let len = samples.len();
-        let worth_it = len >= self.shared.format.frame_len() && len.is_multiple_of(ch);
+        let worth_it = len >= self.shared.format.frame_len()
+            && len.is_multiple_of(ch)
+            && len <= crate::block::MAX_VALUES;
         let text = state.text();
         let marks_waiting = text.has_unsent();
         if carry.len() > 0
@@ -574,7 +596,7 @@ impl Intake {
     /// Mark a reply finished (no more audio) once.
     pub(crate) fn finish(&self, state: &ReplyState) {
         let mut side = self.side();
-        if side.open.as_ref().is_some_and(|o| o.id == state.id) {
+        if side.is_open(state.id) {
             // Sealed before `finished` is set: once the frame side sees the reply
             // finished, it sees its last block complete.
             side.seal_tail();
@@ -582,8 +604,8 @@ impl Intake {
         if !state.mark_finished() {
             return;
         }
-        if side.open.as_ref().is_some_and(|o| o.id == state.id) {
-            side.open = None;
+        if side.is_open(state.id) {
+            side.take_open();
         }
     }
 
@@ -600,7 +622,7 @@ impl Intake {
             .fetch_max(through, Ordering::AcqRel);
         self.shared.pause_requested.store(false, Ordering::Release);
         side.seal_tail();
-        if let Some(open) = side.open.take() {
+        if let Some(open) = side.take_open() {
             open.mark_finished();
         }
         if side.manual {

@@ -95,16 +95,20 @@ pub(crate) trait Owner: Send + Sync + 'static {
 /// waits.
 #[derive(Debug, Default)]
 pub(crate) struct Room {
+    /// Values queued and not yet played, and [`WANTED`] once a producer waits for room
+    /// (one word: a release learns whether to wake from the same read-modify-write).
     used: AtomicUsize,
-    /// Set by a producer before it waits for room, so the frame side wakes only then.
-    wanted: AtomicBool,
     waker: AtomicWaker,
 }
+
+/// Set in [`Room`]'s count by a producer before it waits for room, so the frame side wakes
+/// only then.
+const WANTED: usize = 1 << (usize::BITS - 1);
 
 impl Room {
     /// Values queued and not yet played.
     pub(crate) fn used(&self) -> usize {
-        self.used.load(Ordering::Acquire)
+        self.used.load(Ordering::Acquire) & !WANTED
     }
 
     /// The control side queued `values`.
@@ -115,15 +119,16 @@ impl Room {
     /// The frame side played or dropped `values`, or freed a ring slot (0 values): wake a
     /// waiting producer, if one announced it waits (frame side).
     pub(crate) fn release(&self, values: usize) {
-        if values > 0 {
-            self.used.fetch_sub(values, Ordering::SeqCst);
+        let before = if values > 0 {
+            self.used.fetch_sub(values, Ordering::SeqCst)
         } else {
             // Orders the slot just freed before the load below (the other half of the
             // handshake in `poll_until`).
             fence(Ordering::SeqCst);
-        }
-        if self.wanted.load(Ordering::SeqCst) {
-            self.wanted.store(false, Ordering::Relaxed);
+            self.used.load(Ordering::SeqCst)
+        };
+        if before & WANTED != 0 {
+            self.used.fetch_and(!WANTED, Ordering::Relaxed);
             self.waker.wake();
         }
     }
@@ -150,7 +155,7 @@ impl Room {
         if let Some(v) = ready() {
             return Poll::Ready(v);
         }
-        self.wanted.store(true, Ordering::SeqCst);
+        self.used.fetch_or(WANTED, Ordering::SeqCst);
         self.waker.register(cx.waker());
         fence(Ordering::SeqCst);
         match ready() {

@@ -88,12 +88,21 @@ pub struct Track {
     grace_frames: u32,
     fade_values: u32,
     threshold_values: u32,
-    background: Option<Box<Bus>>,
+    /// The background, the true-peak limiter and the meter, once the track has any.
+    post: Option<Box<Post>>,
     taps: Taps,
     /// The reply played last and how far, in samples per channel (published each frame).
     last_played: (u64, u64),
-    true_peak: Option<Box<TruePeak>>,
-    meter: Option<Box<OutputMeter>>,
+}
+
+/// What is done to a frame after its speech, on the tracks that have any of it (one box:
+/// most tracks have none, and `Track` is per track): the background mixed in, the
+/// true-peak limiter, the output meter.
+#[derive(Default)]
+struct Post {
+    background: Option<Box<Bus>>,
+    true_peak: Option<TruePeak>,
+    meter: Option<OutputMeter>,
 }
 
 /// The attached sinks' taps: one pointer while there are none (most tracks), the list
@@ -196,18 +205,18 @@ impl Track {
             Limiter::TruePeak {
                 ceiling_dbtp,
                 release,
-            } => Some(Box::new(TruePeak {
+            } => Some(TruePeak {
                 limiter: TruePeakLimiter::new(rate, ch, ceiling_dbtp, release).map_err(bad)?,
                 sum: vec![0.0; format.frame_len()].into_boxed_slice(),
-            })),
+            }),
             _ => None,
         };
         let meter = match config.output_meter {
-            true => Some(Box::new(OutputMeter {
+            true => Some(OutputMeter {
                 meter: Meter::momentary(rate, ch as u32).map_err(bad)?,
                 samples: 0,
                 every: rate as u64 / 10,
-            })),
+            }),
             false => None,
         };
         let bound = values(config.buffer);
@@ -227,11 +236,15 @@ impl Track {
             handled_through: 0,
             speaking: false,
             silent_frames: 0,
-            background: None,
+            post: (true_peak.is_some() || meter.is_some()).then(|| {
+                Box::new(Post {
+                    background: None,
+                    true_peak,
+                    meter,
+                })
+            }),
             taps: Taps(None),
             last_played: (0, 0),
-            true_peak,
-            meter,
         })
     }
 
@@ -248,7 +261,8 @@ impl Track {
     /// How many samples (per channel) the mix comes out later than the speech and the bus
     /// that make it: the true-peak limiter's look-ahead, 0 with the other limiters.
     pub fn mix_delay(&self) -> usize {
-        self.true_peak.as_ref().map_or(0, |t| t.limiter.latency())
+        let true_peak = self.post.as_ref().and_then(|p| p.true_peak.as_ref());
+        true_peak.map_or(0, |t| t.limiter.latency())
     }
 
     /// The pts the next frame will carry.
@@ -388,7 +402,8 @@ impl Track {
     fn apply(&mut self, command: Command) {
         match command {
             Command::Intake(reader) => self.intake.replace(*reader),
-            Command::Background(bg) => self.background = bg,
+            // The first background boxes `Post` here: a control event, not a frame's work.
+            Command::Background(bg) => self.post.get_or_insert_with(Box::default).background = bg,
             Command::Events(tx) => self.events.subscribe(tx),
             Command::AttachSink(mut tap) => {
                 if tap.owns {
@@ -669,7 +684,10 @@ impl Track {
     }
 
     fn mix_background(&mut self, out: &mut [i16], speech_active: bool, pts: u64) {
-        let Some(background) = self.background.as_deref_mut() else {
+        let Some(post) = self.post.as_deref_mut() else {
+            return;
+        };
+        let Some(background) = post.background.as_deref_mut() else {
             return;
         };
         let Bus {
@@ -689,11 +707,11 @@ impl Track {
         }));
         match filled {
             // The true-peak limiter sums for itself (`limit_true_peak`).
-            Ok(()) if self.true_peak.is_some() => {}
+            Ok(()) if post.true_peak.is_some() => {}
             Ok(()) if self.clip => Limiter::Clip.mix_into(out, bus),
             Ok(()) => Limiter::SoftKnee.mix_into(out, bus),
             Err(panic) => {
-                self.background = None;
+                post.background = None;
                 let reason = panic_message(panic.as_ref());
                 self.events.emit(
                     self.control.shared(),
@@ -705,10 +723,13 @@ impl Track {
 
     /// Sum speech and bus in floats and limit the sum below the true-peak ceiling.
     fn limit_true_peak(&mut self, out: &mut [i16]) {
-        let Some(tp) = self.true_peak.as_deref_mut() else {
+        let Some(post) = self.post.as_deref_mut() else {
             return;
         };
-        let bus = self.background.as_deref().map(|b| &b.buffer[..]);
+        let Some(tp) = post.true_peak.as_mut() else {
+            return;
+        };
+        let bus = post.background.as_deref().map(|b| &b.buffer[..]);
         for (i, (sum, speech)) in tp.sum.iter_mut().zip(out.iter()).enumerate() {
             let b = bus.map_or(0, |b| b[i]);
             *sum = (*speech as f32 + b as f32) / 32_768.0;
@@ -717,7 +738,7 @@ impl Track {
     }
 
     fn meter_output(&mut self, out: &[i16]) {
-        let Some(m) = self.meter.as_deref_mut() else {
+        let Some(m) = self.post.as_deref_mut().and_then(|p| p.meter.as_mut()) else {
             return;
         };
         m.meter.add_i16(out);
