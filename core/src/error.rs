@@ -31,10 +31,10 @@ pub enum Error {
         /// The reply.
         reply: ReplyId,
     },
-    /// The intake holds as many queued replies as it can (64 entries); frames must play
+    /// The intake holds as many queued replies as it can (32 entries); frames must play
     /// some before another reply can be opened. Retry after a frame period.
     #[error(
-        "the track's intake is full (64 replies or blocks queued): retry once frames have played"
+        "the track's intake is full (32 replies or blocks queued): retry once frames have played"
     )]
     IntakeFull,
     /// A text mark was added at an offset whose audio was already pushed: a mark must go in
