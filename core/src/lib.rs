@@ -33,14 +33,16 @@
 //!
 //! Inside, one file per room (none imports another in a circle):
 //! `shared` (the atomics both sides see, and narrow views of them), `intake` (reply
-//! entries, room, push, finish: a control half and a frame half), `handle` (the control
+//! entries, room, push, finish: a control half and a frame half), `block` and `entries`
+//! (a reply's samples, and the ring of start markers and blocks), `handle` (the control
 //! side), `reply_state` and `reply` (a reply's shared state, its writer and `Playback`),
 //! `outcome` (how a reply ended), `text` (a reply's marks and whole text, and what of it was
 //! heard),
 //! `track` (the frame side's render), `reports` (how replies end: outcomes, owning sinks'
 //! reports), `commands` and `mailbox` (rare control-to-frame messages), `control` (the
-//! control side's state in one allocation: intake, mailbox, watched sinks), `sink_tap` (sink
-//! queues and workers), `events`.
+//! one allocation per track: the shared atomics, the intake's control half, the mailbox,
+//! the watched sinks), `sink_tap` (sink queues and workers), `events`. `sizes` (a test)
+//! pins what a track costs.
 
 // Public vocabulary.
 mod config;
@@ -93,5 +95,6 @@ pub use source::{BusContext, Limiter, Source};
 pub use text::{estimate_heard, Heard, TextTiming};
 pub use track::{FrameInfo, Track};
 pub use voxpace_loudness::Normalise;
+// What a track costs, pinned.
 #[cfg(test)]
 mod sizes;
