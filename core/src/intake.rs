@@ -2,11 +2,12 @@
 //! side, counted in samples.
 //!
 //! Entries (a reply's start marker, then blocks of its samples, see `block.rs`) travel in a
-//! bounded single-producer single-consumer ring. A push of any size appends to the reply's
-//! open block and publishes the samples at once, so a thousand one-sample pushes cost what
-//! one thousand-sample push does and play in real time; the room they take is counted in
-//! [`Room`]. The control side keeps every block it sent until the frame side counts it
-//! consumed, and frees it then: the frame side never frees a block (off the frame path).
+//! bounded single-producer single-consumer ring (`entries.rs`). A push of any size appends
+//! to the reply's open block and publishes the samples at once, so a thousand one-sample
+//! pushes cost what one thousand-sample push does and play in real time; the room they take
+//! is counted in [`Room`]. The ring owns every entry; the frame side reads them in place and
+//! the control side frees the ones it is done with at its next call: the frame side never
+//! frees a block (off the frame path).
 //!
 //! [`Intake`] is the control half (open, push, finish, interrupt), shared by the track's
 //! handle and its writers, behind one lock that only control calls take, once per push.
@@ -23,7 +24,9 @@
 //! new block, and the frame side picks it up when it reaches that block.
 //!
 //! Memory per track matters (thousands of tracks per process): an idle track holds no ring
-//! at all, and a track holding speech holds the entry ring, its blocks and a [`Link`].
+//! at all (and the [`Shared`] atomics live in [`Intake`], so that they and the control side
+//! are one allocation), and a track holding speech holds a [`Link`] (the entry ring inside),
+//! the control half's [`SideRings`] and its blocks.
 
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
