@@ -1142,3 +1142,55 @@ async fn a_second_wav_body_continues_the_reply() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// A monitor's slot is free as soon as its client hangs up: closing and reconnecting at once
+/// gets 200 every time, even with every other slot taken; a real extra client still gets 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_monitors_slot_is_free_for_an_immediate_reconnect() {
+    let (_dir, server, api) = serve("").await;
+    let url = format!("{}/v1/outputs/default/audio", api.base);
+    // Hold all slots but one, so the one left behaves as a limit of 1.
+    let mut held = Vec::new();
+    loop {
+        let r = api.http.get(&url).send().await.unwrap();
+        if r.status().as_u16() != 200 {
+            break;
+        }
+        held.push(r);
+    }
+    let last = held.pop().expect("at least one slot");
+    drop(last);
+    for attempt in 0..50 {
+        let r = api.http.get(&url).send().await.unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            200,
+            "reconnect {attempt} right after a close"
+        );
+        let mut stream = r.bytes_stream();
+        let mut got = 0;
+        while got < 44 + 960 {
+            let chunk = tokio::time::timeout(Duration::from_secs(20), stream.next())
+                .await
+                .expect("audio arrives")
+                .unwrap()
+                .unwrap();
+            got += chunk.len();
+        }
+        drop(stream); // the client hangs up
+    }
+    let r = api.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let second = api.http.get(&url).send().await.unwrap();
+    assert_eq!(second.status().as_u16(), 429, "a real second client");
+    let e: Value = second.json().await.unwrap();
+    assert_eq!(e["error"], "monitors_busy");
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{}", held.len() + 1)),
+        "the message names the limit: {message}"
+    );
+    drop(r);
+    drop(held);
+    server.shutdown().await.unwrap();
+}
