@@ -293,6 +293,7 @@ fn append_audio() {}
         (status = 200, description = "The reply and where it stands", body = ReplyView),
         (status = 400, description = "Bad JSON or marks (every problem named by its index); nothing was added", body = ErrorBody),
         (status = 404, description = UNKNOWN, body = ErrorBody),
+        (status = 408, description = "body_timeout: the body did not arrive within server.body_idle_timeout_ms", body = ErrorBody),
         (status = 409, description = "The reply was finished or interrupted", body = ErrorBody),
     ))]
 fn add_marks() {}
@@ -414,7 +415,7 @@ fn events() {}
 
 /// Live audio (WAV stream).
 #[utoipa::path(get, path = "/v1/outputs/{id}/audio", tag = "events",
-    description = "The output's mixed audio as it goes out, as an endless 16-bit WAV. Takes a listener or a control token. At most 4 at once per output; one more gets 429 at once.",
+    description = "The output's mixed audio as it goes out, as an endless 16-bit WAV. Takes a listener or a control token. At most 4 at once per output; one more gets 429 (after waiting up to 100 ms for the slot of a client that just hung up to be freed).",
     params(OutputPath),
     responses(
         (status = 200, description = "WAV stream", content_type = "audio/wav", body = String),
@@ -433,6 +434,7 @@ fn monitor() {}
         (status = 400, description = "Not a usable offer", body = ErrorBody),
         (status = 422, description = "An offer without anything this server can send (no audio it can encode)", body = ErrorBody),
         (status = 404, description = UNKNOWN, body = ErrorBody),
+        (status = 408, description = "body_timeout: the offer did not arrive within server.body_idle_timeout_ms", body = ErrorBody),
         (status = 413, description = "The offer is too large", body = ErrorBody),
         (status = 415, description = "Not application/sdp", body = ErrorBody),
         (status = 503, description = "Too many WebRTC sessions", body = ErrorBody),
