@@ -15,6 +15,7 @@ use utoipa::{IntoParams, Modify, OpenApi};
 
 use super::control::{ClipFired, InputState, Interrupted, PauseState};
 use super::error::{ApiKind, ErrorBody};
+use super::events::StreamEvent;
 use super::info::{FormatView, Info, Ready};
 use super::outputs::{
     BackgroundChange, BackgroundView, CreateOutput, Ended, Level, OutputList, OutputView,
@@ -42,7 +43,7 @@ const DESCRIPTION: &str = "Drive agent outputs from any language: stream reply a
         ErrorBody, ApiKind, Info, FormatView, Ready, OutputView, OutputList, Level, Stats,
         BackgroundView, BackgroundChange, PublishView, CreateOutput, Ended, ReplyView,
         ReplyState, OutcomeView, MarksBody, TextBody, MarkSpec, Interrupted, PauseState,
-        InputState, ClipFired
+        InputState, ClipFired, StreamEvent
     )),
     modifiers(&Shared),
     security(("bearer" = []), ("access_token" = []), ())
@@ -405,10 +406,10 @@ fn demo_reply() {}
 
 /// Live events (server-sent events).
 #[utoipa::path(get, path = "/v1/outputs/{id}/events", tag = "events",
-    description = "event: hello first, then speech_started, playback_finished (played_ms, interrupted), paused, resumed, speaking_changed, sink_detached, source_failed, source_finished, reply_incomplete (a stalled body, or a compressed body broken mid-stream), reply_damaged (damage skipped in a compressed body: reply, at_ms, reason), publish_failed, lagged, and output_ended last (after every reply's playback_finished). Each data line is the JSON object; id is the sequence number.",
+    description = "Server-sent events, one per message: `event:` is the event's type, `data:` its JSON object (schema StreamEvent, one variant per type, `type` naming it), `id:` the output's sequence number for the track's events (speech_started, text_played, playback_finished, paused, resumed, speaking_changed, sink_detached). hello comes first (and publish_state right after it when the output publishes over WHIP); then, as they happen: the track's events; source_damaged, source_failed and source_finished (the background); reply_incomplete (a stalled body, or a compressed body broken mid-stream) and reply_damaged (damage skipped in a compressed body); publish_state (each WHIP state change); lagged (this subscriber fell behind: `missed` events were dropped for it); and output_ended last (after every reply's playback_finished).",
     params(OutputPath),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream: each data line is one StreamEvent", content_type = "text/event-stream", body = StreamEvent),
         (status = 404, description = UNKNOWN, body = ErrorBody),
     ))]
 fn events() {}
