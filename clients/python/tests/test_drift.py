@@ -4,7 +4,6 @@ fails here, so the two cannot drift apart silently."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import voxpace
@@ -65,32 +64,17 @@ def event_schemas(doc: dict[str, Any]) -> dict[str, set[str]]:
     return found
 
 
-def described_events(doc: dict[str, Any]) -> set[str]:
-    """The event names the events endpoint's description lists (``a, b (...), and c last``)."""
-    text = doc["paths"]["/v1/outputs/{id}/events"]["get"]["description"]
-    text = re.sub(r"\([^)]*\)", "", text.split(". ")[0])
-    names = set()
-    for item in text.split(","):
-        words = [w for w in re.findall(r"[a-z_]+", item) if w not in ("event", "then", "and", "first", "last")]
-        if words:
-            names.add(words[0])
-    return names
-
-
 async def test_events_follow_the_openapi_document(client: voxpace.VoxpaceClient) -> None:
     doc = await client.openapi()
     schemas = event_schemas(doc)
-    if schemas:
-        unknown = set(schemas) - set(EVENT_TYPES)
-        assert not unknown, f"events the document describes and the client lacks: {unknown}"
-        assert CORE_EVENTS <= set(schemas), f"undocumented: {CORE_EVENTS - set(schemas)}"
-        for name, fields in schemas.items():
-            assert fields == payload_fields(EVENT_TYPES[name]), f"{name}: fields drifted"
-    else:
-        # The document describes the stream in prose: every event it names is known here.
-        listed = described_events(doc)
-        assert CORE_EVENTS - {"text_played"} <= listed
-        assert listed <= set(EVENT_TYPES), f"unknown to the client: {listed - set(EVENT_TYPES)}"
+    assert schemas, "the document describes each event of the stream (StreamEvent)"
+    unknown = set(schemas) - set(EVENT_TYPES)
+    assert not unknown, f"events the document describes and the client lacks: {unknown}"
+    missing = set(EVENT_TYPES) - set(schemas)
+    assert not missing, f"events the client knows and the document lacks: {missing}"
+    assert CORE_EVENTS <= set(schemas), f"undocumented: {CORE_EVENTS - set(schemas)}"
+    for name, fields in schemas.items():
+        assert fields == payload_fields(EVENT_TYPES[name]), f"{name}: fields drifted"
 
 
 async def test_errors_follow_the_openapi_document(client: voxpace.VoxpaceClient) -> None:
