@@ -40,6 +40,7 @@ pub(crate) enum StreamEvent {
     /// Damage skipped in a compressed reply body.
     ReplyDamaged(ReplyDamaged),
     /// The WHIP publish changed state (also sent right after `hello`).
+    #[cfg_attr(not(feature = "webrtc"), allow(dead_code))] // sent with WebRTC only
     PublishState(PublishView),
     /// This subscriber fell behind: `missed` events were dropped for it.
     Lagged(Lagged),

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 #[cfg(feature = "webrtc")]
-#[cfg(feature = "webrtc")]
 use tokio::sync::broadcast;
 #[cfg(feature = "webrtc")]
 use tokio::sync::watch;
@@ -27,6 +26,7 @@ use voxpace_transport::{PublishState, PublishStatus, WhipPublisher};
 use super::event::EventMsg;
 #[cfg(feature = "webrtc")]
 use crate::contract::events::StreamEvent;
+#[cfg(feature = "webrtc")]
 use crate::contract::outputs::PublishView;
 
 /// One output's WHIP publish.
