@@ -837,9 +837,18 @@ async fn monitors_beyond_the_limit_get_429_at_once_and_a_freed_slot_carries_audi
     })
     .await
     .expect("the freed slot is reused");
-    let mut stream = again.bytes_stream();
+    drop(read_audio(again, 44 + 4800).await);
+    server.shutdown().await.unwrap();
+}
+
+/// Read at least `bytes` of a monitor's WAV stream; the stream, still open.
+async fn read_audio(
+    response: reqwest::Response,
+    bytes: usize,
+) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> {
+    let mut stream = Box::pin(response.bytes_stream());
     let mut got = 0;
-    while got < 44 + 4800 {
+    while got < bytes {
         let chunk = tokio::time::timeout(Duration::from_secs(20), stream.next())
             .await
             .expect("audio arrives")
@@ -847,7 +856,7 @@ async fn monitors_beyond_the_limit_get_429_at_once_and_a_freed_slot_carries_audi
             .unwrap();
         got += chunk.len();
     }
-    server.shutdown().await.unwrap();
+    stream
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1167,17 +1176,7 @@ async fn a_closed_monitors_slot_is_free_for_an_immediate_reconnect() {
             200,
             "reconnect {attempt} right after a close"
         );
-        let mut stream = r.bytes_stream();
-        let mut got = 0;
-        while got < 44 + 960 {
-            let chunk = tokio::time::timeout(Duration::from_secs(20), stream.next())
-                .await
-                .expect("audio arrives")
-                .unwrap()
-                .unwrap();
-            got += chunk.len();
-        }
-        drop(stream); // the client hangs up
+        drop(read_audio(r, 44 + 960).await); // the client hangs up
     }
     let r = api.http.get(&url).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);

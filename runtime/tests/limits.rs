@@ -455,14 +455,8 @@ async fn a_body_trickling_one_byte_a_second_is_answered_408_on_every_body_route(
         .await
         .unwrap();
     assert!(opened.status().is_success(), "{opened:?}");
-    let doc: Value = http
-        .get(format!("http://{addr}/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = http.get(format!("http://{addr}/openapi.json")).send();
+    let doc: Value = doc.await.unwrap().json().await.unwrap();
 
     let mut with_body = Vec::new();
     let mut without_body = Vec::new();
