@@ -3,6 +3,8 @@
 use serde_json::{json, Value};
 use voxpace_core::{Event, Position, TextTiming};
 
+use crate::contract::events::{self as ev, MediaTime, StreamEvent};
+
 /// The event's name as it appears in JSON (`"type"`) and in SSE (`event:`).
 pub fn event_name(event: &Event) -> &'static str {
     match event {
@@ -39,93 +41,117 @@ pub fn text_timing(timing: TextTiming) -> &'static str {
     }
 }
 
-/// The event as a JSON object: `type`, `pts` (samples), `t_ms` (media time) and its fields.
-pub fn event_json(event: &Event, sample_rate: u32) -> Value {
-    let mut v = match event {
-        Event::SpeechStarted { reply, .. } => json!({ "reply": reply.0 }),
+/// The track event as the live stream and the event log carry it (`None` for an event this
+/// build does not know).
+pub(crate) fn track_event(event: &Event, sample_rate: u32) -> Option<StreamEvent> {
+    let at = |pts: u64| MediaTime::at(pts, sample_rate);
+    Some(match event {
+        Event::SpeechStarted { reply, pts } => {
+            let MediaTime { pts, t_ms } = at(*pts);
+            StreamEvent::SpeechStarted(ev::SpeechStarted {
+                reply: reply.0,
+                pts,
+                t_ms,
+            })
+        }
         Event::TextPlayed {
             reply,
             text,
             offset,
-            ..
-        } => json!({
-            "reply": reply.0,
-            "text": text,
-            "offset": offset,
-            "offset_ms": *offset as f64 * 1000.0 / sample_rate as f64,
-        }),
+            pts,
+        } => {
+            let MediaTime { pts, t_ms } = at(*pts);
+            StreamEvent::TextPlayed(ev::TextPlayed {
+                reply: reply.0,
+                text: text.clone(),
+                offset: *offset,
+                offset_ms: *offset as f64 * 1000.0 / sample_rate as f64,
+                pts,
+                t_ms,
+            })
+        }
         Event::PlaybackFinished(o) => {
-            let mut v = json!({
-                "reply": o.reply.0,
-                "played_samples": o.played_samples,
-                "played_ms": o.played.as_secs_f64() * 1000.0,
-                "interrupted": o.interrupted,
-                "position": match o.position {
+            let MediaTime { pts, t_ms } = at(o.pts);
+            StreamEvent::PlaybackFinished(ev::PlaybackFinished {
+                reply: o.reply.0,
+                played_samples: o.played_samples,
+                played_ms: o.played.as_secs_f64() * 1000.0,
+                interrupted: o.interrupted,
+                position: match o.position {
                     Position::Exact => "exact",
                     Position::Reported => "reported",
                     Position::Estimated => "estimated",
                 },
-            });
-            if let Some(h) = &o.heard {
-                v["heard_text"] = h.text.as_str().into();
-                v["marks_played"] = h.marks.into();
-                v["text_timing"] = text_timing(h.timing).into();
-            }
-            v
+                heard_text: o.heard.as_ref().map(|h| h.text.clone()),
+                marks_played: o.heard.as_ref().map(|h| h.marks),
+                text_timing: o.heard.as_ref().map(|h| text_timing(h.timing)),
+                loudness: o.loudness.map(|l| ev::Loudness {
+                    measured_lufs: l.measured_lufs.map(f64::from),
+                    gain_db: f64::from(l.gain_db),
+                }),
+                pts,
+                t_ms,
+            })
         }
-        Event::SpeakingChanged { speaking, .. } => json!({ "speaking": speaking }),
-        Event::SinkDetached { sink, name, reason } => {
-            json!({ "sink": sink.0, "name": name, "reason": reason })
+        Event::Paused { pts } => StreamEvent::Paused(at(*pts)),
+        Event::Resumed { pts } => StreamEvent::Resumed(at(*pts)),
+        Event::SpeakingChanged { speaking, pts } => {
+            let MediaTime { pts, t_ms } = at(*pts);
+            StreamEvent::SpeakingChanged(ev::SpeakingChanged {
+                speaking: *speaking,
+                pts,
+                t_ms,
+            })
         }
-        _ => json!({}),
-    };
-    let obj = v.as_object_mut().expect("built as an object");
-    if let Event::PlaybackFinished(o) = event {
-        if let Some(l) = o.loudness {
-            let l = json!({"measured_lufs": l.measured_lufs, "gain_db": l.gain_db});
-            obj.insert("loudness".into(), l);
-        }
-    }
-    obj.insert("type".into(), event_name(event).into());
-    if let Some(pts) = event_pts(event) {
-        obj.insert("pts".into(), pts.into());
-        obj.insert(
-            "t_ms".into(),
-            (pts as f64 * 1000.0 / sample_rate as f64).into(),
-        );
-    }
-    v
+        Event::SinkDetached { sink, name, reason } => StreamEvent::SinkDetached(ev::SinkDetached {
+            sink: sink.0,
+            name: name.clone(),
+            reason: reason.clone(),
+        }),
+        _ => return None,
+    })
 }
 
-/// A background source's damage or failure as a JSON event (`source_damaged`,
-/// `source_failed`, `source_finished`), with `pts`/`t_ms` when it was heard. Named as a
-/// client names them (see the runtime README's event grammar): `source` is the source's
-/// number, `file` the file's name as configured (never a path: logs compare across
-/// machines and a client is not told the server's directories), `reason` the problem
-/// without the path, or for `source_finished` one of `ended`, `stopped`, `failed`.
-pub fn source_event_json(
+/// The event as a JSON object: `type`, `pts` (samples), `t_ms` (media time) and its fields.
+pub fn event_json(event: &Event, sample_rate: u32) -> Value {
+    match track_event(event, sample_rate) {
+        Some(e) => serde_json::to_value(e).unwrap_or_default(),
+        None => json!({ "type": event_name(event) }),
+    }
+}
+
+/// A background source's damage or failure as an event (`source_damaged`, `source_failed`,
+/// `source_finished`), with `pts`/`t_ms` when it was heard. Named as a client names them
+/// (see the runtime README's event grammar): `source` is the source's number, `file` the
+/// file's name as configured (never a path: logs compare across machines and a client is
+/// not told the server's directories), `reason` the problem without the path, or for
+/// `source_finished` one of `ended`, `stopped`, `failed`.
+pub(crate) fn source_event(
     event: &voxpace_sources::SourceEvent,
     sample_rate: u32,
-) -> Option<(&'static str, Value)> {
+) -> Option<StreamEvent> {
     use voxpace_sources::{Recovery, SourceEvent};
     let name_of = |p: &std::path::Path| {
         p.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    let at = |pts: u64| (pts, pts as f64 * 1000.0 / sample_rate as f64);
-    let (name, v) = match event {
+    let at = |pts: u64| MediaTime::at(pts, sample_rate);
+    Some(match event {
         SourceEvent::Failed {
             id,
             path,
             error,
             pts,
         } => {
-            let (pts, t_ms) = at(*pts);
-            (
-                "source_failed",
-                json!({"source": id.get(), "file": name_of(path), "reason": error.detail(), "pts": pts, "t_ms": t_ms}),
-            )
+            let MediaTime { pts, t_ms } = at(*pts);
+            StreamEvent::SourceFailed(ev::SourceFailed {
+                source: id.get(),
+                file: name_of(path),
+                reason: error.detail(),
+                pts,
+                t_ms,
+            })
         }
         SourceEvent::Damaged {
             id,
@@ -134,26 +160,38 @@ pub fn source_event_json(
             pts,
             recovery,
         } => {
-            let (pts, t_ms) = at(*pts);
+            let MediaTime { pts, t_ms } = at(*pts);
             let (recovery, attempt) = match recovery {
                 Recovery::Skipped => ("skipped", None),
                 Recovery::Restarted { attempt } => ("restarted", Some(*attempt)),
                 _ => ("other", None),
             };
-            (
-                "source_damaged",
-                json!({"source": id.get(), "file": name_of(path), "reason": error.detail(), "recovery": recovery, "attempt": attempt, "pts": pts, "t_ms": t_ms}),
-            )
+            StreamEvent::SourceDamaged(ev::SourceDamaged {
+                source: id.get(),
+                file: name_of(path),
+                reason: error.detail(),
+                recovery,
+                attempt,
+                pts,
+                t_ms,
+            })
         }
-        SourceEvent::Finished { id, path, reason } => (
-            "source_finished",
-            json!({"source": id.get(), "file": name_of(path), "reason": reason.as_str()}),
-        ),
+        SourceEvent::Finished { id, path, reason } => {
+            StreamEvent::SourceFinished(ev::SourceFinished {
+                source: id.get(),
+                file: name_of(path),
+                reason: reason.as_str(),
+            })
+        }
         _ => return None,
-    };
-    let mut v = v;
-    v.as_object_mut()
-        .expect("built as an object")
-        .insert("type".into(), name.into());
-    Some((name, v))
+    })
+}
+
+/// [`source_event`] as its name and JSON object (for the event log).
+pub fn source_event_json(
+    event: &voxpace_sources::SourceEvent,
+    sample_rate: u32,
+) -> Option<(&'static str, Value)> {
+    let e = source_event(event, sample_rate)?;
+    Some((e.name(), serde_json::to_value(&e).unwrap_or_default()))
 }

@@ -837,9 +837,18 @@ async fn monitors_beyond_the_limit_get_429_at_once_and_a_freed_slot_carries_audi
     })
     .await
     .expect("the freed slot is reused");
-    let mut stream = again.bytes_stream();
+    drop(read_audio(again, 44 + 4800).await);
+    server.shutdown().await.unwrap();
+}
+
+/// Read at least `bytes` of a monitor's WAV stream; the stream, still open.
+async fn read_audio(
+    response: reqwest::Response,
+    bytes: usize,
+) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> {
+    let mut stream = Box::pin(response.bytes_stream());
     let mut got = 0;
-    while got < 44 + 4800 {
+    while got < bytes {
         let chunk = tokio::time::timeout(Duration::from_secs(20), stream.next())
             .await
             .expect("audio arrives")
@@ -847,7 +856,7 @@ async fn monitors_beyond_the_limit_get_429_at_once_and_a_freed_slot_carries_audi
             .unwrap();
         got += chunk.len();
     }
-    server.shutdown().await.unwrap();
+    stream
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1140,5 +1149,47 @@ async fn a_second_wav_body_continues_the_reply() {
         r["outcome"]["played_samples"], 6000,
         "both files' samples, no header played: {r}"
     );
+    server.shutdown().await.unwrap();
+}
+
+/// A monitor's slot is free as soon as its client hangs up: closing and reconnecting at once
+/// gets 200 every time, even with every other slot taken; a real extra client still gets 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_monitors_slot_is_free_for_an_immediate_reconnect() {
+    let (_dir, server, api) = serve("").await;
+    let url = format!("{}/v1/outputs/default/audio", api.base);
+    // Hold all slots but one, so the one left behaves as a limit of 1.
+    let mut held = Vec::new();
+    loop {
+        let r = api.http.get(&url).send().await.unwrap();
+        if r.status().as_u16() != 200 {
+            break;
+        }
+        held.push(r);
+    }
+    let last = held.pop().expect("at least one slot");
+    drop(last);
+    for attempt in 0..50 {
+        let r = api.http.get(&url).send().await.unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            200,
+            "reconnect {attempt} right after a close"
+        );
+        drop(read_audio(r, 44 + 960).await); // the client hangs up
+    }
+    let r = api.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let second = api.http.get(&url).send().await.unwrap();
+    assert_eq!(second.status().as_u16(), 429, "a real second client");
+    let e: Value = second.json().await.unwrap();
+    assert_eq!(e["error"], "monitors_busy");
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{}", held.len() + 1)),
+        "the message names the limit: {message}"
+    );
+    drop(r);
+    drop(held);
     server.shutdown().await.unwrap();
 }

@@ -9,6 +9,10 @@
 //! candidates, so it runs with an LD_PRELOAD shim of getifaddrs (compiled here with `cc`)
 //! that clears IFF_LOOPBACK on `lo`; no interface gets any other address.
 //!
+//! The speech test and the network-loss test run `voxpace serve` as a process at the default
+//! log level and read its stderr: quiet (no WARN/ERROR) while healthy, exactly the expected
+//! warnings during the loss.
+//!
 //! Bounds are generous real-clock bounds on ordering and content; the 5 s republish bounds
 //! are the behaviour the issue asks for, measured from the moment the SFU answers again.
 #![cfg(feature = "webrtc")]
@@ -369,6 +373,41 @@ async fn serve(token: &str) -> (voxpace_runtime::serve::Server, String, tempfile
     (server, base, dir)
 }
 
+/// `voxpace serve` as a child process at the default log level (JSON lines on stderr), so a
+/// test can read what an operator would see.
+fn serve_process(config: &str) -> (voxpace_test_kit::process::Listening, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_voxpace"));
+    command
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(&cfg)
+        .env_remove("RUST_LOG");
+    (listening(command), dir)
+}
+
+/// Stop a served process with SIGTERM; its WARN and ERROR lines (as JSON), and every line.
+fn stop_and_read_warnings(
+    mut served: voxpace_test_kit::process::Listening,
+) -> (Vec<Value>, Vec<String>) {
+    served.terminate();
+    let status = served.exited_within(Duration::from_secs(20));
+    assert!(status.success(), "voxpace exited with {status}");
+    let lines = served.log();
+    let warnings = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+        .collect();
+    (warnings, lines)
+}
+
+/// A log line's message.
+fn message(line: &Value) -> &str {
+    line["fields"]["message"].as_str().unwrap_or_default()
+}
+
 async fn publish_state(base: &str) -> Value {
     let o: Value = reqwest::get(format!("{base}/v1/outputs/agent"))
         .await
@@ -493,7 +532,9 @@ async fn janus_receives_the_published_speech() {
     let mut sfu = Sfu::new();
     sfu.start_janus().await;
     sfu.start_whip(TOKEN).await;
-    let (server, base, _dir) = serve(TOKEN).await;
+    // The operator's view: `voxpace serve` at the default log level.
+    let (served, _dir) = serve_process(&config_text(TOKEN));
+    let base = served.base.clone();
     wait_publish(&base, Duration::from_secs(20), "published", |p| {
         p["state"] == "published"
     })
@@ -596,7 +637,23 @@ async fn janus_receives_the_published_speech() {
         packets.len()
     );
     assert!(corr > 0.8, "correlation {corr:.3}");
-    server.shutdown().await.unwrap();
+    // Healthy, the default log level is quiet: no warning or error, in particular none of
+    // the DTLS "Unsupported Extension Type" lines a handshake with Janus causes.
+    let (warnings, lines) = stop_and_read_warnings(served);
+    assert!(
+        warnings.is_empty(),
+        "a healthy publish logs no WARN/ERROR at the default level: {warnings:#?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("Unsupported Extension Type")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("published over WHIP")),
+        "the log is read (info lines are there): {lines:#?}"
+    );
 }
 
 fn parse_rtp(b: &[u8]) -> Option<RtpAudioPacket> {
@@ -741,7 +798,9 @@ async fn a_whip_server_down_at_start_is_published_to_once_up() {
 /// down: voxpace, simple-whip-server and Janus all lose each other): the session is lost,
 /// its DELETE fails and is kept; once the network is back the stale resource is deleted
 /// (or the SFU would answer 403 "in use" for ever) and the publish is back within 5 s,
-/// with the default backoff (up to 10 s) in force. Janus ends with one publisher.
+/// with the default backoff (up to 10 s) in force. Janus ends with one publisher. `voxpace
+/// serve` runs as a process at the default log level: its WARN lines are exactly the ones
+/// the loss explains (the session lost, each failed DELETE and attempt, once each).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_loss_is_republished_after_the_stale_resource_is_deleted() {
     if in_namespace("a_network_loss_is_republished_after_the_stale_resource_is_deleted") {
@@ -750,21 +809,14 @@ async fn a_network_loss_is_republished_after_the_stale_resource_is_deleted() {
     let mut sfu = Sfu::new();
     sfu.start_janus().await;
     sfu.start_whip(TOKEN).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
     std::env::set_var("VOXPACE_JANUS_TOKEN", TOKEN);
-    std::fs::write(
-        &cfg,
-        format!(
-            "[transport]\nwhip_url = \"{}\"\nwhip_token_env = \"VOXPACE_JANUS_TOKEN\"\n\
-             [server]\nlisten = \"127.0.0.1:0\"\noutputs = [\"agent\"]\n",
-            endpoint_url()
-        ),
-    )
-    .unwrap();
-    let config = voxpace_runtime::Config::load(&cfg).unwrap();
-    let server = voxpace_runtime::serve::Server::start(config).await.unwrap();
-    let base = format!("http://{}", server.addr());
+    let config = format!(
+        "[transport]\nwhip_url = \"{}\"\nwhip_token_env = \"VOXPACE_JANUS_TOKEN\"\n\
+         [server]\nlisten = \"127.0.0.1:0\"\noutputs = [\"agent\"]\n",
+        endpoint_url()
+    );
+    let (served, _dir) = serve_process(&config);
+    let base = served.base.clone();
     wait_publish(&base, Duration::from_secs(20), "published", |p| {
         p["state"] == "published"
     })
@@ -780,7 +832,7 @@ async fn a_network_loss_is_republished_after_the_stale_resource_is_deleted() {
     link("down");
     tokio::time::sleep(Duration::from_secs(5)).await;
     link("up");
-    republished_within_5_s(&base, "network loss").await;
+    let p = republished_within_5_s(&base, "network loss").await;
     let api = JanusApi::connect().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -794,7 +846,51 @@ async fn a_network_loss_is_republished_after_the_stale_resource_is_deleted() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    server.shutdown().await.unwrap();
+    let p_end = publish_state(&base).await;
+    let (warnings, _) = stop_and_read_warnings(served);
+
+    // Exactly the warnings the loss explains, each once: the session lost; its DELETE failed;
+    // each failed attempt while the network was down, and the failed DELETE of the stale
+    // resource tried before each of those attempts. Nothing from the WebRTC stack, no error.
+    let count = |words: &str| {
+        warnings
+            .iter()
+            .filter(|w| message(w).contains(words))
+            .count()
+    };
+    let failed_attempts =
+        p_end["attempts"].as_u64().unwrap() - p_end["publishes"].as_u64().unwrap();
+    eprintln!(
+        "network loss: {failed_attempts} failed attempts; warnings: {:#?}",
+        warnings.iter().map(message).collect::<Vec<_>>()
+    );
+    assert_eq!(p["publishes"], 2);
+    assert_eq!(count("WHIP session lost; republishing"), 1, "{warnings:#?}");
+    assert_eq!(
+        count("WHIP resource DELETE failed; retrying it before the next POST"),
+        1,
+        "{warnings:#?}"
+    );
+    assert_eq!(
+        count("WHIP publish failed") as u64,
+        failed_attempts,
+        "one warning per failed attempt: {warnings:#?}"
+    );
+    let stale = count("DELETE of the stale WHIP resource failed") as u64;
+    assert!(
+        stale <= failed_attempts,
+        "at most one failed stale DELETE before each failed attempt: {warnings:#?}"
+    );
+    let explained = 2 + failed_attempts as usize + stale as usize;
+    assert_eq!(
+        warnings.len(),
+        explained,
+        "no other WARN/ERROR line: {warnings:#?}"
+    );
+    assert!(
+        warnings.iter().all(|w| w["level"] == "WARN"),
+        "no ERROR line: {warnings:#?}"
+    );
 }
 
 /// A wrong token: the publish shows the error state with the server's message, and the

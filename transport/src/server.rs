@@ -175,10 +175,16 @@ impl Inner {
         for task in &session.tasks {
             task.abort();
         }
+        // The last session of a flood that never connected: its memory goes back once closed.
+        let last_pending = !session.seat.connected && self.pending(None) == 0;
         let pc = session.pc;
         tokio::spawn(
             async move {
                 let _ = pc.close().await;
+                drop(pc);
+                if last_pending {
+                    crate::admission::return_freed_memory();
+                }
             }
             .instrument(session.span),
         );

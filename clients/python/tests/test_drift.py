@@ -4,7 +4,6 @@ fails here, so the two cannot drift apart silently."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import voxpace
@@ -16,10 +15,6 @@ ERROR_FIELDS = {"error", "message", "kind"}
 
 REPLY_FIELDS = {"output", "reply", "state", "accepted_ms", "incomplete", "outcome"}
 """A refused reply's answer also says where the reply stands (``voxpace.ReplyState``)."""
-
-# Named in the events endpoint's prose but never sent: the publish state arrives as
-# publish_state (runtime/src/serve/publish.rs). Reported; remove once the document is fixed.
-DOC_ERRATA = {"publish_failed"}
 
 CORE_EVENTS = {"hello", "speech_started", "text_played", "playback_finished", "output_ended"}
 """Events every client relies on: the document must describe them."""
@@ -56,7 +51,9 @@ def event_schemas(doc: dict[str, Any]) -> dict[str, set[str]]:
             if isinstance(t, dict):
                 names = [t["const"]] if "const" in t else t.get("enum") or []
                 if len(names) == 1 and isinstance(names[0], str):
-                    found[names[0]] = set(props) - {"type"}
+                    # An event's schema is the union of its parts (``allOf``): the part
+                    # that only names the type, visited on its own, adds nothing.
+                    found[names[0]] = found.get(names[0], set()) | (set(props) - {"type"})
             for v in node.values():
                 visit(v)
         elif isinstance(node, list):
@@ -67,32 +64,17 @@ def event_schemas(doc: dict[str, Any]) -> dict[str, set[str]]:
     return found
 
 
-def described_events(doc: dict[str, Any]) -> set[str]:
-    """The event names the events endpoint's description lists (``a, b (...), and c last``)."""
-    text = doc["paths"]["/v1/outputs/{id}/events"]["get"]["description"]
-    text = re.sub(r"\([^)]*\)", "", text.split(". ")[0])
-    names = set()
-    for item in text.split(","):
-        words = [w for w in re.findall(r"[a-z_]+", item) if w not in ("event", "then", "and", "first", "last")]
-        if words:
-            names.add(words[0])
-    return names
-
-
 async def test_events_follow_the_openapi_document(client: voxpace.VoxpaceClient) -> None:
     doc = await client.openapi()
     schemas = event_schemas(doc)
-    if schemas:
-        unknown = set(schemas) - set(EVENT_TYPES)
-        assert not unknown, f"events the document describes and the client lacks: {unknown}"
-        assert CORE_EVENTS <= set(schemas), f"undocumented: {CORE_EVENTS - set(schemas)}"
-        for name, fields in schemas.items():
-            assert fields == payload_fields(EVENT_TYPES[name]), f"{name}: fields drifted"
-    else:
-        # The document describes the stream in prose: every event it names is known here.
-        listed = described_events(doc) - DOC_ERRATA
-        assert CORE_EVENTS - {"text_played"} <= listed
-        assert listed <= set(EVENT_TYPES), f"unknown to the client: {listed - set(EVENT_TYPES)}"
+    assert schemas, "the document describes each event of the stream (StreamEvent)"
+    unknown = set(schemas) - set(EVENT_TYPES)
+    assert not unknown, f"events the document describes and the client lacks: {unknown}"
+    missing = set(EVENT_TYPES) - set(schemas)
+    assert not missing, f"events the client knows and the document lacks: {missing}"
+    assert CORE_EVENTS <= set(schemas), f"undocumented: {CORE_EVENTS - set(schemas)}"
+    for name, fields in schemas.items():
+        assert fields == payload_fields(EVENT_TYPES[name]), f"{name}: fields drifted"
 
 
 async def test_errors_follow_the_openapi_document(client: voxpace.VoxpaceClient) -> None:

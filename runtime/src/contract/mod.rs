@@ -7,6 +7,7 @@
 //! - [`replies`]: replies (open, append, finish, state), their text marks, the audio query.
 //! - [`control`]: interrupt, pause, resume, enable-input, clips.
 //! - [`info`]: server information and readiness.
+//! - [`events`]: the events of an output's live stream, one struct per event.
 //! - [`paths`]: every route, with its parameters, body and answers.
 //! - [`strict`]: reading a JSON request body against its schema: unknown fields, a wrong
 //!   JSON type (an array where an object is documented) and values past the stated limits
@@ -14,6 +15,7 @@
 
 pub(crate) mod control;
 pub(crate) mod error;
+pub(crate) mod events;
 pub(crate) mod info;
 pub(crate) mod outputs;
 mod paths;

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, Modify, OpenApi};
 
 use super::control::{ClipFired, InputState, Interrupted, PauseState};
 use super::error::{ApiKind, ErrorBody};
+use super::events::StreamEvent;
 use super::info::{FormatView, Info, Ready};
 use super::outputs::{
     BackgroundChange, BackgroundView, CreateOutput, Ended, Level, OutputList, OutputView,
@@ -42,7 +43,7 @@ const DESCRIPTION: &str = "Drive agent outputs from any language: stream reply a
         ErrorBody, ApiKind, Info, FormatView, Ready, OutputView, OutputList, Level, Stats,
         BackgroundView, BackgroundChange, PublishView, CreateOutput, Ended, ReplyView,
         ReplyState, OutcomeView, MarksBody, TextBody, MarkSpec, Interrupted, PauseState,
-        InputState, ClipFired
+        InputState, ClipFired, StreamEvent
     )),
     modifiers(&Shared),
     security(("bearer" = []), ("access_token" = []), ())
@@ -293,6 +294,7 @@ fn append_audio() {}
         (status = 200, description = "The reply and where it stands", body = ReplyView),
         (status = 400, description = "Bad JSON or marks (every problem named by its index); nothing was added", body = ErrorBody),
         (status = 404, description = UNKNOWN, body = ErrorBody),
+        (status = 408, description = "body_timeout: the body did not arrive within server.body_idle_timeout_ms", body = ErrorBody),
         (status = 409, description = "The reply was finished or interrupted", body = ErrorBody),
     ))]
 fn add_marks() {}
@@ -404,17 +406,17 @@ fn demo_reply() {}
 
 /// Live events (server-sent events).
 #[utoipa::path(get, path = "/v1/outputs/{id}/events", tag = "events",
-    description = "event: hello first, then speech_started, playback_finished (played_ms, interrupted), paused, resumed, speaking_changed, sink_detached, source_failed, source_finished, reply_incomplete (a stalled body, or a compressed body broken mid-stream), reply_damaged (damage skipped in a compressed body: reply, at_ms, reason), publish_failed, lagged, and output_ended last (after every reply's playback_finished). Each data line is the JSON object; id is the sequence number.",
+    description = "Server-sent events, one per message: `event:` is the event's type, `data:` its JSON object (schema StreamEvent, one variant per type, `type` naming it), `id:` the output's sequence number for the track's events (speech_started, text_played, playback_finished, paused, resumed, speaking_changed, sink_detached). hello comes first (and publish_state right after it when the output publishes over WHIP); then, as they happen: the track's events; source_damaged, source_failed and source_finished (the background); reply_incomplete (a stalled body, or a compressed body broken mid-stream) and reply_damaged (damage skipped in a compressed body); publish_state (each WHIP state change); lagged (this subscriber fell behind: `missed` events were dropped for it); and output_ended last (after every reply's playback_finished).",
     params(OutputPath),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream: each data line is one StreamEvent", content_type = "text/event-stream", body = StreamEvent),
         (status = 404, description = UNKNOWN, body = ErrorBody),
     ))]
 fn events() {}
 
 /// Live audio (WAV stream).
 #[utoipa::path(get, path = "/v1/outputs/{id}/audio", tag = "events",
-    description = "The output's mixed audio as it goes out, as an endless 16-bit WAV. Takes a listener or a control token. At most 4 at once per output; one more gets 429 at once.",
+    description = "The output's mixed audio as it goes out, as an endless 16-bit WAV. Takes a listener or a control token. At most 4 at once per output; one more gets 429 (after waiting up to 100 ms for the slot of a client that just hung up to be freed).",
     params(OutputPath),
     responses(
         (status = 200, description = "WAV stream", content_type = "audio/wav", body = String),
@@ -433,6 +435,7 @@ fn monitor() {}
         (status = 400, description = "Not a usable offer", body = ErrorBody),
         (status = 422, description = "An offer without anything this server can send (no audio it can encode)", body = ErrorBody),
         (status = 404, description = UNKNOWN, body = ErrorBody),
+        (status = 408, description = "body_timeout: the offer did not arrive within server.body_idle_timeout_ms", body = ErrorBody),
         (status = 413, description = "The offer is too large", body = ErrorBody),
         (status = 415, description = "Not application/sdp", body = ErrorBody),
         (status = 503, description = "Too many WebRTC sessions", body = ErrorBody),

@@ -70,6 +70,7 @@ pub fn foreign(status: StatusCode) -> (&'static str, ApiKind) {
         StatusCode::FORBIDDEN => "forbidden",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "body_timeout",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::URI_TOO_LONG => "uri_too_long",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
@@ -81,7 +82,9 @@ pub fn foreign(status: StatusCode) -> (&'static str, ApiKind) {
     };
     let kind = if matches!(
         status,
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        StatusCode::REQUEST_TIMEOUT
+            | StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::SERVICE_UNAVAILABLE
     ) {
         ApiKind::Retryable
     } else if status.is_client_error() {

@@ -72,8 +72,8 @@ pub struct Output {
     /// Turns true once `output_ended` was sent (after the track's last event).
     pub(crate) ended: watch::Receiver<bool>,
     pub(crate) monitors: Mutex<rtrb::Producer<rtrb::Producer<i16>>>,
-    /// Live-audio monitors open now (at most [`MONITOR_SLOTS`]).
-    pub(crate) monitors_open: Arc<AtomicUsize>,
+    /// Live-audio monitors open now (at most [`MONITOR_SLOTS`]), and who waits for one to close.
+    pub(crate) monitors_open: Arc<MonitorCount>,
     #[cfg(feature = "webrtc")]
     pub(crate) publisher: Option<voxpace_transport::Publisher>,
     /// Its WHIP publish, when it has a WHIP target.
@@ -147,11 +147,12 @@ impl Output {
     /// all [`MONITOR_SLOTS`] are taken. The slot is free again when the [`MonitorSlot`] is
     /// dropped.
     pub fn monitor(&self) -> Option<(rtrb::Consumer<i16>, MonitorSlot)> {
-        let taken = self
-            .monitors_open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MONITOR_SLOTS).then_some(n + 1)
-            });
+        let taken =
+            self.monitors_open
+                .open
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < MONITOR_SLOTS).then_some(n + 1)
+                });
         if taken.is_err() {
             return None;
         }
@@ -163,15 +164,46 @@ impl Output {
         // At most MONITOR_SLOTS consumers exist, so the hand-over ring has room.
         q.push(tx).ok().map(|_| (rx, slot))
     }
+
+    /// Like [`Output::monitor`], but when every slot is taken, wait up to `patience` for one
+    /// to be freed. A client that hangs up and reconnects at once races its own old
+    /// connection: the server learns of the close only when that connection's task next runs
+    /// (at its next read or write), which can be after the new request arrives.
+    pub async fn monitor_within(
+        &self,
+        patience: Duration,
+    ) -> Option<(rtrb::Consumer<i16>, MonitorSlot)> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Registered before trying, so a slot freed in between is not missed.
+            let freed = self.monitors_open.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(m) = self.monitor() {
+                return Some(m);
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+/// An output's count of open monitors, and the signal that one closed.
+#[derive(Debug, Default)]
+pub(crate) struct MonitorCount {
+    open: AtomicUsize,
+    freed: tokio::sync::Notify,
 }
 
 /// One of an output's monitor slots, held by the stream that uses it.
 #[derive(Debug)]
-pub struct MonitorSlot(Arc<AtomicUsize>);
+pub struct MonitorSlot(Arc<MonitorCount>);
 
 impl Drop for MonitorSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.freed.notify_waiters();
     }
 }
 

@@ -10,8 +10,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 #[cfg(feature = "webrtc")]
-use serde_json::json;
-#[cfg(feature = "webrtc")]
 use tokio::sync::broadcast;
 #[cfg(feature = "webrtc")]
 use tokio::sync::watch;
@@ -26,6 +24,8 @@ use voxpace_transport::{PublishState, PublishStatus, WhipPublisher};
 
 #[cfg(feature = "webrtc")]
 use super::event::EventMsg;
+#[cfg(feature = "webrtc")]
+use crate::contract::events::StreamEvent;
 #[cfg(feature = "webrtc")]
 use crate::contract::outputs::PublishView;
 
@@ -172,13 +172,8 @@ fn send_state(
     status: &PublishStatus,
     clock: &MonotonicClock,
 ) {
-    let mut data = serde_json::to_value(status_view(url, status, clock)).unwrap_or_default();
-    data["type"] = json!("publish_state");
-    let msg = Arc::new(EventMsg {
-        seq: 0,
-        name: "publish_state",
-        data: data.to_string(),
-    });
+    let event = StreamEvent::PublishState(status_view(url, status, clock));
+    let msg = Arc::new(EventMsg::new(0, &event));
     let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
     let _ = events.send(msg.clone());
     *last = Some(msg);

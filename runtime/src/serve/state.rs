@@ -20,7 +20,8 @@ use super::publish::OutputPublish;
 use super::publish::Teardowns;
 use crate::background::Bus;
 use crate::contract::error::ApiKind;
-use crate::events::{event_json, event_name};
+use crate::contract::events::{OutputEnded, StreamEvent};
+use crate::events::track_event;
 use crate::{audio, Config};
 
 /// Audio decoded once at start and shared by every output.
@@ -209,24 +210,19 @@ impl AppState {
             async move {
                 let mut seq = 0;
                 while let Some(event) = stream.next().await {
-                    seq += 1;
-                    let json = event_json(&event, rate);
-                    tracing::debug!(event = %json, "track event");
                     if let voxpace_core::Event::SinkDetached { name, reason, .. } = &event {
                         warn!(sink = %name, %reason, "sink detached");
                     }
-                    let _ = events_tx.send(Arc::new(EventMsg {
-                        seq,
-                        name: event_name(&event),
-                        data: json.to_string(),
-                    }));
+                    let Some(event) = track_event(&event, rate) else {
+                        continue;
+                    };
+                    seq += 1;
+                    let msg = EventMsg::new(seq, &event);
+                    tracing::debug!(event = %msg.data, "track event");
+                    let _ = events_tx.send(Arc::new(msg));
                 }
-                let _ = events_tx.send(Arc::new(EventMsg {
-                    seq: u64::MAX,
-                    name: "output_ended",
-                    data: serde_json::json!({ "type": "output_ended", "output": output_id })
-                        .to_string(),
-                }));
+                let ended = StreamEvent::OutputEnded(OutputEnded { output: output_id });
+                let _ = events_tx.send(Arc::new(EventMsg::new(u64::MAX, &ended)));
                 let _ = ended_tx.send(true);
             }
             .instrument(span.clone()),
@@ -365,19 +361,19 @@ fn forward_source_events(output: &Arc<Output>) {
                     continue;
                 };
                 output.bus.observe(&ev);
-                let Some((name, data)) = crate::events::source_event_json(&ev, rate) else {
+                let Some(event) = crate::events::source_event(&ev, rate) else {
                     continue;
                 };
-                match &ev {
-                    voxpace_sources::SourceEvent::Failed { path, error, .. } => {
-                        span.in_scope(|| warn!(file = %path.display(), %error, t_ms = data["t_ms"].as_f64(), "background source failed"));
+                match (&ev, &event) {
+                    (voxpace_sources::SourceEvent::Failed { path, error, .. }, StreamEvent::SourceFailed(e)) => {
+                        span.in_scope(|| warn!(file = %path.display(), %error, t_ms = e.t_ms, "background source failed"));
                     }
-                    voxpace_sources::SourceEvent::Damaged { path, error, .. } => {
-                        span.in_scope(|| warn!(file = %path.display(), %error, t_ms = data["t_ms"].as_f64(), recovery = %data["recovery"], "background source damaged"));
+                    (voxpace_sources::SourceEvent::Damaged { path, error, .. }, StreamEvent::SourceDamaged(e)) => {
+                        span.in_scope(|| warn!(file = %path.display(), %error, t_ms = e.t_ms, recovery = e.recovery, "background source damaged"));
                     }
                     _ => {}
                 }
-                let _ = tx.send(Arc::new(EventMsg { seq: 0, name, data: data.to_string() }));
+                let _ = tx.send(Arc::new(EventMsg::new(0, &event)));
             }
         })
         .map(drop)

@@ -13,8 +13,15 @@ use axum::response::{IntoResponse, Response};
 use super::shared::St;
 use crate::contract::error::ApiKind;
 use crate::serve::error::{Answer, ApiError};
+use crate::serve::frame::MONITOR_SLOTS;
 use crate::serve::output::MonitorSlot;
 use crate::serve::wav::stream_header;
+
+/// How long a request waits for a monitor slot when all are taken: long enough for the
+/// connection of a client that just hung up to notice its close (hyper reads the EOF, or the
+/// next 20 ms frame's write fails) and free its slot, short enough for a real extra client
+/// to get its 429 at once.
+const RECONNECT_PATIENCE: Duration = Duration::from_millis(100);
 
 /// The output's mixed audio, live, as a WAV stream (for listeners without WebRTC, and for
 /// checking what an output sounds like with curl).
@@ -23,12 +30,12 @@ pub(super) async fn monitor(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let o = state.output(&id)?;
-    let (rx, slot) = o.monitor().ok_or_else(|| {
+    let (rx, slot) = o.monitor_within(RECONNECT_PATIENCE).await.ok_or_else(|| {
         ApiError::of(
             Answer::TooMany,
             ApiKind::Retryable,
             "monitors_busy",
-            "all live-audio monitor slots of this output are in use",
+            format!("all {MONITOR_SLOTS} live-audio monitor slots of this output are in use"),
         )
     })?;
     let format = o.handle.format();

@@ -6,10 +6,10 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::shared::St;
+use crate::contract::events::{Hello, Lagged, StreamEvent};
 use crate::serve::error::ApiError;
 
 /// Live events as server-sent events. Ends when the output ends or the server shuts down.
@@ -22,9 +22,10 @@ pub(super) async fn events(
     let (rx, publish_state) = o.subscribe_events();
     let stop = state.shutdown.subscribe();
     drop(o);
+    let hello = StreamEvent::Hello(Hello { output: id });
     let hello = SseEvent::default()
-        .event("hello")
-        .data(json!({ "type": "hello", "output": id }).to_string());
+        .event(hello.name())
+        .data(hello.to_json());
     let stream =
         futures_util::stream::unfold((rx, stop, false), |(mut rx, mut stop, ended)| async move {
             if ended {
@@ -49,10 +50,11 @@ pub(super) async fn events(
                     let end = msg.name == "output_ended";
                     Some((Ok(ev), (rx, stop, end)))
                 }
-                Err(RecvError::Lagged(n)) => {
+                Err(RecvError::Lagged(missed)) => {
+                    let lagged = StreamEvent::Lagged(Lagged { missed });
                     let ev = SseEvent::default()
-                        .event("lagged")
-                        .data(json!({ "type": "lagged", "missed": n }).to_string());
+                        .event(lagged.name())
+                        .data(lagged.to_json());
                     Some((Ok(ev), (rx, stop, false)))
                 }
                 Err(RecvError::Closed) => None,

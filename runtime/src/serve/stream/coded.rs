@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use voxpace_core::ReplyWriter;
 use voxpace_sources::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
 
 use super::body::BodyReader;
+use crate::contract::events::{ReplyDamaged, StreamEvent};
 use crate::serve::error::{ApiError, Stop};
 use crate::serve::event::EventMsg;
 use crate::serve::output::Output;
@@ -84,20 +84,15 @@ impl Coded {
                     body.credit(frames);
                 }
                 Decoded::Damaged { at, error } => {
-                    let data = json!({
-                        "type": "reply_damaged",
-                        "reply": writer.id().0,
-                        "at_ms": at.as_secs_f64() * 1000.0,
-                        "reason": error.to_string(),
+                    let event = StreamEvent::ReplyDamaged(ReplyDamaged {
+                        reply: writer.id().0,
+                        at_ms: at.as_secs_f64() * 1000.0,
+                        reason: error.to_string(),
                     });
                     output.span.in_scope(|| {
                         tracing::warn!(reply = writer.id().0, %error, "damaged reply audio skipped")
                     });
-                    let _ = output.events.send(Arc::new(EventMsg {
-                        seq: 0,
-                        name: "reply_damaged",
-                        data: data.to_string(),
-                    }));
+                    let _ = output.events.send(Arc::new(EventMsg::new(0, &event)));
                 }
                 Decoded::Finished(result) => {
                     if let Some(e) = self.body_error.take() {

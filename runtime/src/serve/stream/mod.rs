@@ -14,10 +14,10 @@ use std::sync::Arc;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 use voxpace_core::Playback;
 
 use crate::contract::error::ApiKind;
+use crate::contract::events::{ReplyIncomplete, StreamEvent};
 use crate::serve::error::{ApiError, Stop};
 use crate::serve::intake::Converter;
 use crate::serve::output::{Intake, Output, ReplySlot};
@@ -158,11 +158,10 @@ pub(crate) async fn stream_in(
         // Said before the reply is finished, so it precedes the reply's playback_finished.
         slot.incomplete.store(true, Ordering::Release);
         let rate = format.sample_rate() as f64;
-        let data = json!({
-            "type": "reply_incomplete",
-            "reply": slot.id.0,
-            "reason": reason,
-            "accepted_ms": slot.playback.accepted() as f64 * 1000.0 / rate,
+        let event = StreamEvent::ReplyIncomplete(ReplyIncomplete {
+            reply: slot.id.0,
+            reason: reason.to_owned(),
+            accepted_ms: slot.playback.accepted() as f64 * 1000.0 / rate,
         });
         output.span.in_scope(|| {
             tracing::warn!(
@@ -171,11 +170,9 @@ pub(crate) async fn stream_in(
                 "reply body cut short; the reply ends with what arrived"
             )
         });
-        let _ = output.events.send(Arc::new(crate::serve::event::EventMsg {
-            seq: 0,
-            name: "reply_incomplete",
-            data: data.to_string(),
-        }));
+        let _ = output
+            .events
+            .send(Arc::new(crate::serve::event::EventMsg::new(0, &event)));
     }
     // The reply is over (interrupted, finished, its output ended): it takes no more.
     let refused = matches!(&result, Err(e) if e.kind == ApiKind::ReplyTerminal);
