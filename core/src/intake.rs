@@ -717,6 +717,13 @@ impl IntakeReader {
         self.marks = other.marks;
     }
 
+    /// Start loading the samples the next frame plays (see `prefetch.rs`).
+    pub(crate) fn prefetch(&self) {
+        if let Some(cursor) = &self.block {
+            cursor.prefetch();
+        }
+    }
+
     /// Pick up the mark ring if the control side created it since (no allocation: the box
     /// moves). Called where marks may newly matter: a new block, a peek, dropping marks.
     fn adopt_marks(&mut self) {

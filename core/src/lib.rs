@@ -57,6 +57,7 @@ mod source;
 mod clock;
 mod frame_clock;
 mod pacer;
+mod prefetch;
 
 // The track, room by room.
 mod block;
