@@ -89,17 +89,7 @@ fn a_frame_clock_renders_every_track_once_per_period() {
         });
     }
     // Tracks join at the end of a tick; then every period renders each of them once.
-    let mut seen = Vec::new();
-    for _ in 0..200 {
-        clock.advance(Duration::from_millis(1));
-        while let Ok(x) = rx.try_recv() {
-            seen.push(x);
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    while let Ok(x) = rx.recv_timeout(Duration::from_millis(200)) {
-        seen.push(x);
-    }
+    let seen = advance_collecting(&clock, 200, &rx);
     for id in 0..5u32 {
         let pts: Vec<u64> = seen
             .iter()
@@ -230,17 +220,7 @@ fn an_output_that_ends_leaves_the_frame_clock_and_the_others_go_on() {
             id != 1 || info.pts < 480 * 2
         });
     }
-    let mut seen = Vec::new();
-    for _ in 0..300 {
-        clock.advance(Duration::from_millis(1));
-        while let Ok(x) = rx.try_recv() {
-            seen.push(x);
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    while let Ok(x) = rx.recv_timeout(Duration::from_millis(200)) {
-        seen.push(x);
-    }
+    let seen = advance_collecting(&clock, 300, &rx);
     let frames = |id: u32| seen.iter().filter(|(i, _)| *i == id).count();
     assert_eq!(
         frames(1),
@@ -258,4 +238,25 @@ fn an_output_that_ends_leaves_the_frame_clock_and_the_others_go_on() {
     );
     assert!(handles[0].open_reply().is_ok());
     fc.stop();
+}
+
+/// Advance `clock` by `ms` milliseconds, one at a time (giving the frame clock thread time
+/// to render between steps), then collect what the outputs sent until they fall quiet.
+fn advance_collecting(
+    clock: &VirtualClock,
+    ms: u32,
+    rx: &std::sync::mpsc::Receiver<(u32, u64)>,
+) -> Vec<(u32, u64)> {
+    let mut seen = Vec::new();
+    for _ in 0..ms {
+        clock.advance(Duration::from_millis(1));
+        while let Ok(x) = rx.try_recv() {
+            seen.push(x);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    while let Ok(x) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.push(x);
+    }
+    seen
 }
