@@ -163,6 +163,11 @@ impl Cursor {
         self.pos += n as u32;
     }
 
+    /// Start loading the next values to read (see `prefetch.rs`).
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::prefetch(self.base.wrapping_add(self.pos as usize));
+    }
+
     /// Values it saw published are still unread (no atomic load).
     pub(crate) fn has_seen_unread(&self) -> bool {
         self.pos < self.seen

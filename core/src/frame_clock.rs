@@ -181,10 +181,23 @@ fn run<C: Clock>(clock: C, period: Duration, slots: usize, shared: &ClockShared)
             let due = origin + period * tick as u32 + slot_len * slot as u32;
             clock.block_until(due);
             let start = clock.now().saturating_sub(due);
-            lane.retain_mut(|r| {
+            let mut i = 0;
+            while i < lane.len() {
+                // The next track's first reads (its own allocation, its samples, its
+                // buffer) load while this one renders.
+                if let Some(next) = lane.get(i + 1) {
+                    next.track.prefetch();
+                    crate::prefetch::prefetch(next.buffer.as_ptr());
+                }
+                let r = &mut lane[i];
                 let info = r.track.render(&mut r.buffer);
-                (r.output)(&info, &r.buffer)
-            });
+                if (r.output)(&info, &r.buffer) {
+                    i += 1;
+                } else {
+                    // Rare (an output ends): the order of the others is kept.
+                    lane.remove(i);
+                }
+            }
             let end = clock.now().saturating_sub(due);
             record(shared, lane.len(), start, end);
             if end > LATE_AFTER {

@@ -637,9 +637,15 @@ impl Intake {
     }
 
     /// The frame side is gone: let the queued audio go now, not when the last view of the
-    /// track (a `Playback`, an event stream) goes. Every later push fails (closed).
+    /// track (a `Playback`, an event stream) goes. Every later push fails (closed). Called
+    /// from the frame side, which must not wait for a producer's push: if one holds the
+    /// lock, the audio goes with the allocation instead.
     pub(crate) fn close(&self) {
-        let mut side = self.side();
+        let mut side = match self.side.try_lock() {
+            Ok(side) => side,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
         side.seal_tail();
         side.rings = None;
     }
@@ -709,6 +715,13 @@ impl IntakeReader {
         self.entries = other.entries;
         self.link = other.link;
         self.marks = other.marks;
+    }
+
+    /// Start loading the samples the next frame plays (see `prefetch.rs`).
+    pub(crate) fn prefetch(&self) {
+        if let Some(cursor) = &self.block {
+            cursor.prefetch();
+        }
     }
 
     /// Pick up the mark ring if the control side created it since (no allocation: the box

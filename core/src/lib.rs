@@ -41,8 +41,8 @@
 //! `track` (the frame side's render), `reports` (how replies end: outcomes, owning sinks'
 //! reports), `commands` and `mailbox` (rare control-to-frame messages), `control` (the
 //! one allocation per track: the shared atomics, the intake's control half, the mailbox,
-//! the watched sinks), `sink_tap` (sink queues and workers), `events`. `sizes` (a test)
-//! pins what a track costs.
+//! the watched sinks), `sink_tap` (sink queues and workers), `events`; `prefetch` (the
+//! frame clock's cache hint). `sizes` (a test) pins what a track costs.
 
 // Public vocabulary.
 mod config;
@@ -57,6 +57,7 @@ mod source;
 mod clock;
 mod frame_clock;
 mod pacer;
+mod prefetch;
 
 // The track, room by room.
 mod block;

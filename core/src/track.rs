@@ -12,6 +12,7 @@ use crate::commands::{Bus, Command};
 use crate::control::Control;
 use crate::events::{Event, EventSender};
 use crate::intake::{Intake, IntakeReader};
+use crate::prefetch::prefetch;
 use crate::reply_state::ReplyState;
 use crate::reports::Outcomes;
 use crate::shared::{Counters, Shared};
@@ -268,6 +269,19 @@ impl Track {
     /// The pts the next frame will carry.
     pub fn next_pts(&self) -> u64 {
         self.frame_index * self.control.shared().format.frame_samples() as u64
+    }
+
+    /// Start loading what the next [`Track::render`] reads first: the shared atomics and
+    /// the samples it plays next (the frame clock asks for the next track's while it
+    /// renders one; see `prefetch.rs`).
+    pub(crate) fn prefetch(&self) {
+        let shared = self.control.shared();
+        prefetch(&shared.format);
+        prefetch(&shared.commands_waiting);
+        prefetch(&shared.room);
+        prefetch(&shared.play);
+        prefetch(&shared.counters);
+        self.intake.prefetch();
     }
 
     pub(crate) fn count_late(&self) {

@@ -150,3 +150,21 @@ async fn text_marks_playing_ending_and_interrupted_allocate_nothing_on_the_frame
         .count();
     assert!(played >= 25, "marks were played while counting ({played})");
 }
+
+/// A track that goes frees its queued audio then, though a handle and a `Playback` (which
+/// keep the track's shared allocation) live on: 1 s queued in 100 ms pushes is 5 blocks,
+/// each a header and its samples, and the ring that held them.
+#[tokio::test]
+async fn a_dropped_track_frees_its_queued_audio_while_views_of_it_live_on() {
+    let track = Track::new(Format::default(), TrackConfig::default()).unwrap();
+    let h = track.handle();
+    let mut reply = h.open_reply().unwrap();
+    for chunk in ramp(24_000).chunks(2_400) {
+        reply.push_samples(chunk).await.unwrap();
+    }
+    let playback = reply.playback();
+    let ((), counts) = count_on_this_thread(|| drop(track));
+    assert!(counts.frees >= 11, "blocks and ring freed: {counts:?}");
+    assert_eq!(playback.await, None);
+    drop((h, reply));
+}

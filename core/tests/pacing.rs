@@ -89,17 +89,7 @@ fn a_frame_clock_renders_every_track_once_per_period() {
         });
     }
     // Tracks join at the end of a tick; then every period renders each of them once.
-    let mut seen = Vec::new();
-    for _ in 0..200 {
-        clock.advance(Duration::from_millis(1));
-        while let Ok(x) = rx.try_recv() {
-            seen.push(x);
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    while let Ok(x) = rx.recv_timeout(Duration::from_millis(200)) {
-        seen.push(x);
-    }
+    let seen = advance_collecting(&clock, 200, &rx);
     for id in 0..5u32 {
         let pts: Vec<u64> = seen
             .iter()
@@ -212,4 +202,61 @@ fn tracks_in_two_slots_wake_the_clock_twice_a_period_and_never_for_the_empty_slo
         "two batches a period, none for empty slots"
     );
     fc.stop();
+}
+
+#[test]
+fn an_output_that_ends_leaves_the_frame_clock_and_the_others_go_on() {
+    let clock = VirtualClock::new();
+    let fc = FrameClock::start(clock.clone(), Duration::from_millis(20));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut handles = Vec::new();
+    for id in 0..3u32 {
+        let tx = tx.clone();
+        let t = track();
+        handles.push(t.handle());
+        // The middle one ends after its third frame.
+        fc.add(t, move |info, _| {
+            let _ = tx.send((id, info.pts));
+            id != 1 || info.pts < 480 * 2
+        });
+    }
+    let seen = advance_collecting(&clock, 300, &rx);
+    let frames = |id: u32| seen.iter().filter(|(i, _)| *i == id).count();
+    assert_eq!(
+        frames(1),
+        3,
+        "the ended output's track renders no more: {seen:?}"
+    );
+    assert!(
+        frames(0) >= 8 && frames(2) >= 8,
+        "the others go on: {seen:?}"
+    );
+    // Its track was dropped on the clock thread.
+    assert_eq!(
+        handles[1].open_reply().unwrap_err(),
+        voxpace_core::Error::TrackClosed
+    );
+    assert!(handles[0].open_reply().is_ok());
+    fc.stop();
+}
+
+/// Advance `clock` by `ms` milliseconds, one at a time (giving the frame clock thread time
+/// to render between steps), then collect what the outputs sent until they fall quiet.
+fn advance_collecting(
+    clock: &VirtualClock,
+    ms: u32,
+    rx: &std::sync::mpsc::Receiver<(u32, u64)>,
+) -> Vec<(u32, u64)> {
+    let mut seen = Vec::new();
+    for _ in 0..ms {
+        clock.advance(Duration::from_millis(1));
+        while let Ok(x) = rx.try_recv() {
+            seen.push(x);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    while let Ok(x) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.push(x);
+    }
+    seen
 }

@@ -271,3 +271,39 @@ async fn an_ahead_owning_sink_gets_reply_ended_when_the_last_sample_plays() {
     assert_eq!(outcome.position, Position::Reported);
     assert_eq!(outcome.played_samples, 123);
 }
+
+#[tokio::test]
+async fn a_sink_the_track_never_took_is_stopped_when_the_track_goes() {
+    // The attach command is still in the mailbox (no frame rendered) when the track goes:
+    // it is discarded and its worker told to stop, not left holding the track's allocation
+    // (which views of the track keep alive) with a worker waiting forever.
+    let t = Track::new(Format::default(), TrackConfig::default()).unwrap();
+    let h = t.handle();
+    let (sink, log) = Recorder::new(SinkInfo::new("rec"));
+    h.attach_sink(Box::new(sink)).unwrap();
+    let mut r = h.open_reply().unwrap();
+    r.push_samples(&ramp(480 * 5)).await.unwrap();
+    let playback = r.playback();
+    drop(t);
+    assert!(
+        h.wait_for_sinks(Duration::from_secs(20)),
+        "{:?}",
+        log.seen()
+    );
+    assert!(log.stopped(), "{:?}", log.seen());
+    assert_eq!(log.seen().first(), Some(&Seen::Start(24_000, 1)));
+    assert_eq!(
+        playback.await,
+        None,
+        "the track went before the reply played"
+    );
+    let (late, _) = Recorder::new(SinkInfo::new("late"));
+    assert_eq!(
+        h.attach_sink(Box::new(late)).unwrap_err(),
+        voxpace_core::Error::TrackClosed
+    );
+    assert!(
+        r.push_samples(&ramp(480)).await.is_err(),
+        "pushes fail once it is gone"
+    );
+}
