@@ -1193,3 +1193,133 @@ async fn a_closed_monitors_slot_is_free_for_an_immediate_reconnect() {
     drop(held);
     server.shutdown().await.unwrap();
 }
+
+/// One raw server-sent event: its id, name and data.
+type RawEvent = (Option<u64>, String, Value);
+
+/// A response's server-sent events, parsed one at a time.
+struct SseStream<S> {
+    bytes: S,
+    text: String,
+}
+
+fn sse_stream(
+    response: reqwest::Response,
+) -> SseStream<impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>>> {
+    SseStream {
+        bytes: Box::pin(response.bytes_stream()),
+        text: String::new(),
+    }
+}
+
+impl<S: futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin> SseStream<S> {
+    async fn next_event(&mut self) -> RawEvent {
+        loop {
+            if let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                let (mut id, mut name, mut data) = (None, String::new(), Value::Null);
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data = serde_json::from_str(v.trim()).unwrap_or(Value::Null);
+                    }
+                }
+                if !name.is_empty() {
+                    return (id, name, data);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(20), self.bytes.next())
+                .await
+                .expect("the next event in time")
+                .expect("the stream goes on")
+                .unwrap();
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+/// The server-sent events of `response` until `until` holds for those read.
+async fn raw_events(
+    response: reqwest::Response,
+    until: impl Fn(&[RawEvent]) -> bool,
+) -> Vec<RawEvent> {
+    let mut stream = sse_stream(response);
+    let mut events = Vec::new();
+    while !until(&events) {
+        events.push(stream.next_event().await);
+    }
+    events
+}
+
+/// A client that reconnects with `Last-Event-ID` gets exactly the events it missed, in
+/// order, after `hello`; one whose id is older than the history is told how many it missed
+/// (`lagged`); an id that is not a number is refused, naming the header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_with_last_event_id_gets_the_events_it_missed() {
+    let (_dir, server, api) = serve("").await;
+    let url = format!("{}/v1/outputs/default/events", api.base);
+    let toggle = |what: &'static str| {
+        let http = api.http.clone();
+        let url = format!("{}/v1/outputs/default/{what}", api.base);
+        async move { assert!(http.post(url).send().await.unwrap().status().is_success()) }
+    };
+    let named =
+        |name: &'static str| move |e: &[RawEvent]| e.last().is_some_and(|(_, n, _)| n == name);
+    // An observer stays connected throughout; the client drops after seeing the pause.
+    let mut observer = sse_stream(api.http.get(&url).send().await.unwrap());
+    let client = api.http.get(&url).send().await.unwrap();
+    toggle("pause").await;
+    let seen = raw_events(client, named("paused")).await;
+    assert_eq!(seen[0].1, "hello");
+    assert_eq!(seen[0].0, None, "hello has no id");
+    let last_id = seen.last().unwrap().0.expect("events carry their number");
+    // Missed while away (each seen by the observer before the next is asked for).
+    let mut all = vec![observer.next_event().await, observer.next_event().await];
+    for (what, event) in [
+        ("resume", "resumed"),
+        ("pause", "paused"),
+        ("resume", "resumed"),
+    ] {
+        toggle(what).await;
+        let e = observer.next_event().await;
+        assert_eq!(e.1, event);
+        all.push(e);
+    }
+    assert_eq!((all[0].1.as_str(), all[1].1.as_str()), ("hello", "paused"));
+    assert_eq!(
+        all[1].0,
+        Some(last_id),
+        "one numbering for every subscriber"
+    );
+    let back = api
+        .http
+        .get(&url)
+        .header("last-event-id", last_id.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status().as_u16(), 200);
+    let got = raw_events(back, |e| e.len() >= 4).await;
+    assert_eq!(got[0].1, "hello");
+    assert_eq!(&got[1..], &all[2..], "exactly what it missed, in order");
+
+    let bad = api
+        .http
+        .get(&url)
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let e: Value = bad.json().await.unwrap();
+    assert_eq!(e["error"], "bad_last_event_id");
+    assert!(
+        e["message"].as_str().unwrap().contains("Last-Event-ID"),
+        "{e}"
+    );
+    server.shutdown().await.unwrap();
+}

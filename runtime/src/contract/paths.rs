@@ -406,10 +406,11 @@ fn demo_reply() {}
 
 /// Live events (server-sent events).
 #[utoipa::path(get, path = "/v1/outputs/{id}/events", tag = "events",
-    description = "Server-sent events, one per message: `event:` is the event's type, `data:` its JSON object (schema StreamEvent, one variant per type, `type` naming it), `id:` the output's sequence number for the track's events (speech_started, text_played, playback_finished, paused, resumed, speaking_changed, sink_detached). hello comes first (and publish_state right after it when the output publishes over WHIP); then, as they happen: the track's events; source_damaged, source_failed and source_finished (the background); reply_incomplete (a stalled body, or a compressed body broken mid-stream) and reply_damaged (damage skipped in a compressed body); publish_state (each WHIP state change); lagged (this subscriber fell behind: `missed` events were dropped for it); and output_ended last (after every reply's playback_finished).",
-    params(OutputPath),
+    description = "Server-sent events, one per message: `event:` is the event's type, `data:` its JSON object (schema StreamEvent, one variant per type, `type` naming it), `id:` the event's number within the output (every event but hello and lagged). A client that reconnects with the header Last-Event-ID gets, after hello, the events after that id from the output's last 256 (preceded by lagged with `missed` when some of them are gone); a Last-Event-ID that is not a number is answered 400 bad_last_event_id. hello comes first (and publish_state right after it when the output publishes over WHIP); then, as they happen: the track's events; source_damaged, source_failed and source_finished (the background); reply_incomplete (a stalled body, or a compressed body broken mid-stream) and reply_damaged (damage skipped in a compressed body); publish_state (each WHIP state change); lagged (this subscriber fell behind: `missed` events were dropped for it); and output_ended last (after every reply's playback_finished).",
+    params(OutputPath, ("Last-Event-ID" = Option<u64>, Header, description = "The id of the last event a reconnecting client received: the events after it are sent again")),
     responses(
         (status = 200, description = "An event stream: each data line is one StreamEvent", content_type = "text/event-stream", body = StreamEvent),
+        (status = 400, description = "bad_last_event_id: a Last-Event-ID that is not a number", body = ErrorBody),
         (status = 404, description = UNKNOWN, body = ErrorBody),
     ))]
 fn events() {}

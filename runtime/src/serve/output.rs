@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use voxpace_core::{Playback, ReplyId, ReplyWriter, TextMarker, TrackHandle};
 
-use super::event::EventMsg;
+use super::event::{EventLog, EventMsg, Subscription};
 use super::frame::{Meter, MONITOR_SLOTS};
 use super::intake::{Converter, Wire};
 #[cfg(feature = "webrtc")]
@@ -57,8 +57,8 @@ pub struct Output {
     pub handle: TrackHandle,
     /// The background bus.
     pub bus: Bus,
-    /// Live events.
-    pub events: broadcast::Sender<Arc<EventMsg>>,
+    /// Live events, numbered, with their recent history.
+    pub(crate) events: Arc<EventLog>,
     /// Figures from the frame callback.
     pub meter: Arc<Meter>,
     /// When it was created.
@@ -208,16 +208,18 @@ impl Drop for MonitorSlot {
 }
 
 impl Output {
-    /// Subscribe to the output's events, with the current publish state to send first
-    /// (consistent with the subscription: every later change arrives as an event).
+    /// Subscribe to the output's events (after the client's `Last-Event-ID`, when it gives
+    /// one), with the current publish state to send first (consistent with the
+    /// subscription: every later change arrives as an event).
     pub(crate) fn subscribe_events(
         &self,
-    ) -> (broadcast::Receiver<Arc<EventMsg>>, Option<Arc<EventMsg>>) {
+        after: Option<u64>,
+    ) -> (Subscription, Option<Arc<EventMsg>>) {
         #[cfg(feature = "webrtc")]
         if let Some(p) = &self.whip {
-            return p.subscribe(&self.events);
+            return p.subscribe(&self.events, after);
         }
-        (self.events.subscribe(), None)
+        (self.events.subscribe(after), None)
     }
 
     /// The publish state (`None` when the output does not publish over WHIP).

@@ -10,8 +10,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 #[cfg(feature = "webrtc")]
-use tokio::sync::broadcast;
-#[cfg(feature = "webrtc")]
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::warn;
@@ -23,7 +21,7 @@ use voxpace_core::{Clock, MonotonicClock};
 use voxpace_transport::{PublishState, PublishStatus, WhipPublisher};
 
 #[cfg(feature = "webrtc")]
-use super::event::EventMsg;
+use super::event::{EventLog, EventMsg, Subscription};
 #[cfg(feature = "webrtc")]
 use crate::contract::events::StreamEvent;
 #[cfg(feature = "webrtc")]
@@ -50,7 +48,7 @@ impl OutputPublish {
         target: crate::config::WhipTarget,
         track: voxpace_transport::Publisher,
         config: &crate::Config,
-        events: broadcast::Sender<Arc<EventMsg>>,
+        events: Arc<EventLog>,
     ) -> Result<OutputPublish, voxpace_transport::Error> {
         let t = &config.transport;
         let mut peer = peer_settings(config.server.listen);
@@ -102,7 +100,7 @@ impl OutputPublish {
         Ok(publish)
     }
 
-    fn send_state(&self, events: &broadcast::Sender<Arc<EventMsg>>) {
+    fn send_state(&self, events: &EventLog) {
         let status = self.status.borrow().clone();
         send_state(&self.last_event, events, &self.url, &status, &self.clock);
     }
@@ -122,14 +120,15 @@ impl OutputPublish {
         self.status.borrow().clone()
     }
 
-    /// Subscribe to `events` with the publish state to send first, under the lock that
-    /// orders it with the broadcast: every later change arrives as an event.
+    /// Subscribe to `events` (after `after`) with the publish state to send first, under
+    /// the lock that orders it with the broadcast: every later change arrives as an event.
     pub(crate) fn subscribe(
         &self,
-        events: &broadcast::Sender<Arc<EventMsg>>,
-    ) -> (broadcast::Receiver<Arc<EventMsg>>, Option<Arc<EventMsg>>) {
+        events: &EventLog,
+        after: Option<u64>,
+    ) -> (Subscription, Option<Arc<EventMsg>>) {
         let last = self.last_event.lock().unwrap_or_else(|e| e.into_inner());
-        (events.subscribe(), last.clone())
+        (events.subscribe(after), last.clone())
     }
 
     /// Stop publishing (DELETE the resource); the returned task ends when that is done.
@@ -155,7 +154,7 @@ struct ForwardStates {
 
 #[cfg(feature = "webrtc")]
 impl ForwardStates {
-    async fn run(mut self, events: broadcast::Sender<Arc<EventMsg>>) {
+    async fn run(mut self, events: Arc<EventLog>) {
         while self.status.changed().await.is_ok() {
             let status = self.status.borrow_and_update().clone();
             tracing::debug!(output = %self.id, state = %status.state, "publish state");
@@ -167,16 +166,14 @@ impl ForwardStates {
 #[cfg(feature = "webrtc")]
 fn send_state(
     last: &Mutex<Option<Arc<EventMsg>>>,
-    events: &broadcast::Sender<Arc<EventMsg>>,
+    events: &EventLog,
     url: &str,
     status: &PublishStatus,
     clock: &MonotonicClock,
 ) {
     let event = StreamEvent::PublishState(status_view(url, status, clock));
-    let msg = Arc::new(EventMsg::new(0, &event));
     let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-    let _ = events.send(msg.clone());
-    *last = Some(msg);
+    *last = Some(events.send(&event));
 }
 
 #[cfg(feature = "webrtc")]

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tracing::{info, warn, Instrument};
 use voxpace_core::{FrameClock, Track};
 
 use super::error::ApiError;
-use super::event::EventMsg;
+use super::event::EventLog;
 use super::frame::{FrameSide, Meter, MONITOR_SLOTS};
 use super::output::Output;
 #[cfg(feature = "webrtc")]
@@ -148,7 +148,7 @@ impl AppState {
         let bus = Bus::start(&self.config, &handle, None)?;
         let mut outputs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
         self.check_room(&outputs, id)?;
-        let (events_tx, _) = broadcast::channel(1024);
+        let events = Arc::new(EventLog::default());
         let (closing, _) = watch::channel(false);
         let (ended_tx, ended) = watch::channel(false);
         let alive = Arc::new(AtomicBool::new(true));
@@ -165,11 +165,12 @@ impl AppState {
         #[cfg(feature = "webrtc")]
         let whip = match (&publisher, self.config.transport.whip_for(id)) {
             (Some(p), Some(target)) => Some(
-                OutputPublish::start(id, target, p.clone(), &self.config, events_tx.clone())
-                    .map_err(|e| {
+                OutputPublish::start(id, target, p.clone(), &self.config, events.clone()).map_err(
+                    |e| {
                         p.close();
                         ApiError::from(e)
-                    })?,
+                    },
+                )?,
             ),
             _ => None,
         };
@@ -186,7 +187,7 @@ impl AppState {
             id: id.to_string(),
             handle: handle.clone(),
             bus,
-            events: events_tx.clone(),
+            events: events.clone(),
             meter,
             created: Instant::now(),
             span: span.clone(),
@@ -208,7 +209,6 @@ impl AppState {
         let output_id = id.to_string();
         tokio::spawn(
             async move {
-                let mut seq = 0;
                 while let Some(event) = stream.next().await {
                     if let voxpace_core::Event::SinkDetached { name, reason, .. } = &event {
                         warn!(sink = %name, %reason, "sink detached");
@@ -216,13 +216,10 @@ impl AppState {
                     let Some(event) = track_event(&event, rate) else {
                         continue;
                     };
-                    seq += 1;
-                    let msg = EventMsg::new(seq, &event);
+                    let msg = events.send(&event);
                     tracing::debug!(event = %msg.data, "track event");
-                    let _ = events_tx.send(Arc::new(msg));
                 }
-                let ended = StreamEvent::OutputEnded(OutputEnded { output: output_id });
-                let _ = events_tx.send(Arc::new(EventMsg::new(u64::MAX, &ended)));
+                events.send(&StreamEvent::OutputEnded(OutputEnded { output: output_id }));
                 let _ = ended_tx.send(true);
             }
             .instrument(span.clone()),
@@ -373,7 +370,7 @@ fn forward_source_events(output: &Arc<Output>) {
                     }
                     _ => {}
                 }
-                let _ = tx.send(Arc::new(EventMsg::new(0, &event)));
+                tx.send(&event);
             }
         })
         .map(drop)

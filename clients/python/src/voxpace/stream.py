@@ -1,7 +1,8 @@
 """An output's live events as an async iterator, read with httpx-sse.
 
-A dropped connection is reopened (with ``Last-Event-ID``, which a server that keeps history
-can resume from; this one starts again with ``hello`` and the events after it), at most
+A dropped connection is reopened with ``Last-Event-ID``: the server starts again with
+``hello``, then sends the events after that id from its recent history (the last 256 of the
+output), preceded by ``lagged`` when some of them are gone; at most
 ``max_retries`` times in a row. Reading is bounded: the server sends a keep-alive every 15 s,
 so ``read_timeout`` (45 s) of silence means the connection is dead.
 """

@@ -5,15 +5,12 @@
 //! (waiting on the track's bounded intake) took its audio: the body is read no faster than
 //! the track plays it, and never buffered whole.
 
-use std::sync::Arc;
-
 use voxpace_core::ReplyWriter;
 use voxpace_sources::{decode_stream, Container, Decoded, StreamInput, StreamOutput};
 
 use super::body::BodyReader;
 use crate::contract::events::{ReplyDamaged, StreamEvent};
 use crate::serve::error::{ApiError, Stop};
-use crate::serve::event::EventMsg;
 use crate::serve::output::Output;
 
 /// One request body on its way through a stream decoder.
@@ -92,7 +89,7 @@ impl Coded {
                     output.span.in_scope(|| {
                         tracing::warn!(reply = writer.id().0, %error, "damaged reply audio skipped")
                     });
-                    let _ = output.events.send(Arc::new(EventMsg::new(0, &event)));
+                    output.events.send(&event);
                 }
                 Decoded::Finished(result) => {
                     if let Some(e) = self.body_error.take() {

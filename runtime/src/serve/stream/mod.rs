@@ -9,7 +9,6 @@ mod coded;
 mod reply;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -170,9 +169,7 @@ pub(crate) async fn stream_in(
                 "reply body cut short; the reply ends with what arrived"
             )
         });
-        let _ = output
-            .events
-            .send(Arc::new(crate::serve::event::EventMsg::new(0, &event)));
+        output.events.send(&event);
     }
     // The reply is over (interrupted, finished, its output ended): it takes no more.
     let refused = matches!(&result, Err(e) if e.kind == ApiKind::ReplyTerminal);
