@@ -16,6 +16,9 @@
 //! interrupt and underrun all keep rendering frames with consecutive pts, so timestamps
 //! advance by exactly one frame per packet; a frame dropped before encoding leaves a gap of
 //! exactly its duration, and a repeated or backwards pts is refused, never sent.
+//!
+//! Digital silence is not encoded ([`SilenceGate`], on by default): a listening agent's
+//! output costs the encoder task a wake and a scan of the frame, no Opus and no packets.
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +32,7 @@ use tokio::sync::{broadcast, watch};
 use voxpace_core::{Format, FrameInfo};
 
 use crate::opus::{rtp_clock_factor, OpusConfig, OpusEncoder, MAX_PACKET};
+use crate::silence::SilenceGate;
 use crate::Error;
 
 /// Publisher settings.
@@ -43,6 +47,10 @@ pub struct PublisherConfig {
     pub peer_backlog: usize,
     /// Track label carried in the SDP (`a=msid`).
     pub label: String,
+    /// Neither encode nor send digital silence (frames of exact zeros) past a short hangover
+    /// ([`SilenceGate`]); the next packet's timestamp jumps by the skipped time and carries
+    /// the marker bit. On by default: a listening agent then costs no Opus.
+    pub skip_silence: bool,
 }
 
 impl Default for PublisherConfig {
@@ -52,6 +60,7 @@ impl Default for PublisherConfig {
             queue: Duration::from_millis(400),
             peer_backlog: 50,
             label: "voxpace".to_owned(),
+            skip_silence: true,
         }
     }
 }
@@ -83,7 +92,8 @@ pub struct PublisherStats {
     pub frames_stale: u64,
     /// Frames encoded and handed to peers.
     pub frames_sent: u64,
-    /// Frames not sent: DTX silence, or nobody listening (not encoded at all).
+    /// Frames not sent: digital silence or nobody listening (neither encoded), or DTX
+    /// silence (encoded, then held back).
     pub frames_skipped: u64,
     /// Opus bytes produced.
     pub bytes: u64,
@@ -186,6 +196,7 @@ impl Publisher {
             next_pts: None,
             gap: true,
             dtx: config.opus.dtx,
+            silence: config.skip_silence.then(SilenceGate::new),
         };
         runtime.spawn(worker.run());
         Ok((
@@ -330,6 +341,8 @@ struct EncoderTask {
     next_pts: Option<u64>,
     gap: bool,
     dtx: bool,
+    /// `None` when every frame is encoded.
+    silence: Option<SilenceGate>,
 }
 
 impl EncoderTask {
@@ -386,6 +399,13 @@ impl EncoderTask {
             }
         }
         self.next_pts = Some(meta.pts + frame_samples);
+        // Before the listener check, so a listener joining in silence gets no hangover.
+        let admitted = self.silence.as_mut().is_none_or(|g| g.admit(&self.scratch));
+        if !admitted {
+            c.frames_skipped.fetch_add(1, Ordering::Relaxed);
+            self.gap = true;
+            return;
+        }
         if self.shared.frames.receiver_count() == 0 {
             // Nobody listens: skip the encoder entirely (hundreds of idle tracks cost nothing).
             c.frames_skipped.fetch_add(1, Ordering::Relaxed);
