@@ -19,7 +19,12 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feeding_frames_does_not_allocate() {
     let format = Format::new(24_000, 1, 20).unwrap();
-    let (main, mut feed) = Publisher::new(format, PublisherConfig::default()).unwrap();
+    // Every frame encoded: the idle track renders digital silence, which is otherwise skipped.
+    let every_frame = PublisherConfig {
+        skip_silence: false,
+        ..PublisherConfig::default()
+    };
+    let (main, mut feed) = Publisher::new(format, every_frame).unwrap();
     let (background, bg_feed) = Publisher::new(format, PublisherConfig::default()).unwrap();
     let mut main_rx = main.subscribe();
     let mut bg_rx = background.subscribe();
