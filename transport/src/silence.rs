@@ -78,7 +78,11 @@ mod tests {
         assert_eq!(gate.keepalive_frames(), 20);
         let (zero, sound) = ([0i16; 480], [3i16; 480]);
         let sent: Vec<usize> = (1..=70).filter(|_| gate.admit(&zero)).collect();
-        assert_eq!(sent, [1, 2, 3, 4, 5, 25, 45, 65], "hangover, then every 400 ms");
+        assert_eq!(
+            sent,
+            [1, 2, 3, 4, 5, 25, 45, 65],
+            "hangover, then every 400 ms"
+        );
         assert!(gate.admit(&sound), "the talkspurt is sent");
         let admitted: Vec<bool> = (0..6).map(|_| gate.admit(&zero)).collect();
         assert_eq!(admitted, [true, true, true, true, true, false]);

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::Receiver;
 use voxpace_core::{Format, FrameClock, MonotonicClock, Track, TrackConfig};
-use voxpace_transport::{
-    EncodedFrame, Error, OpusConfig, Publisher, PublisherConfig, SilenceGate,
-};
+use voxpace_transport::{EncodedFrame, Error, OpusConfig, Publisher, PublisherConfig, SilenceGate};
 
 fn tone(format: Format, pts: u64, amp: f64) -> Vec<i16> {
     (0..format.frame_samples() as u64)
@@ -71,7 +69,9 @@ async fn a_full_ring_drops_instead_of_blocking() {
     };
     let (publisher, mut feed) = Publisher::new(format, config).unwrap();
     let _rx = publisher.subscribe();
-    let frame: Vec<i16> = (0..format.frame_len()).map(|i| (i % 64) as i16 * 100).collect();
+    let frame: Vec<i16> = (0..format.frame_len())
+        .map(|i| (i % 64) as i16 * 100)
+        .collect();
     // The encoder task cannot run until this test yields: the 5-frame ring fills up.
     let accepted = (0..20u64)
         .filter(|i| feed.push_pcm(i * 480, false, &frame))
@@ -154,11 +154,21 @@ async fn digital_silence_is_not_encoded_past_the_hangover_and_talkspurts_are_mar
     let mut rx = publisher.subscribe();
     let silence = vec![0i16; format.frame_len()];
     // silence 30, tone 10, silence 30, tone 10, silence 30 frames.
-    let plan = [(30, false), (10, true), (30, false), (10, true), (30, false)];
+    let plan = [
+        (30, false),
+        (10, true),
+        (30, false),
+        (10, true),
+        (30, false),
+    ];
     let mut pts = 0;
     for (frames, talk) in plan {
         for _ in 0..frames {
-            let pcm = if talk { tone(format, pts, 8000.0) } else { silence.clone() };
+            let pcm = if talk {
+                tone(format, pts, 8000.0)
+            } else {
+                silence.clone()
+            };
             assert!(feed.push_pcm(pts, talk, &pcm));
             pts += 480;
             tokio::task::yield_now().await;
@@ -187,7 +197,11 @@ async fn digital_silence_is_not_encoded_past_the_hangover_and_talkspurts_are_mar
     tokio::time::sleep(Duration::from_millis(50)).await;
     let stats = publisher.stats();
     assert_eq!(stats.frames_sent, expected.len() as u64, "{stats:?}");
-    assert_eq!(stats.frames_skipped, 110 - expected.len() as u64, "{stats:?}");
+    assert_eq!(
+        stats.frames_skipped,
+        110 - expected.len() as u64,
+        "{stats:?}"
+    );
     assert!(rx.try_recv().is_err(), "nothing else was sent");
 }
 
