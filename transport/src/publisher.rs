@@ -17,9 +17,9 @@
 //! advance by exactly one frame per packet; a frame dropped before encoding leaves a gap of
 //! exactly its duration, and a repeated or backwards pts is refused, never sent.
 //!
-//! Digital silence is not encoded ([`SilenceGate`], on by default): a listening agent's
-//! output costs the encoder task a wake and a scan of the frame, and one encoded keep-alive
-//! frame every 400 ms.
+//! Digital silence is not encoded ([`SilenceGate`], on by default, run by the feed): a
+//! listening agent's output costs the frame side a scan of the frame, and one encoded
+//! keep-alive frame every 400 ms; the encoder task is not even woken for the rest.
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -151,6 +151,9 @@ pub struct FrameFeed {
     wake: Arc<AtomicWaker>,
     shared: Arc<Shared>,
     frame_len: usize,
+    /// Digital silence past the hangover never enters the ring: no copy, no wake, no
+    /// encode. The encoder sees the pts jump and marks the next packet. `None`: every frame.
+    silence: Option<SilenceGate>,
 }
 
 impl Publisher {
@@ -198,7 +201,6 @@ impl Publisher {
             next_pts: None,
             gap: true,
             dtx: config.opus.dtx,
-            silence: config.skip_silence.then(|| SilenceGate::new(format)),
         };
         runtime.spawn(worker.run());
         Ok((
@@ -211,6 +213,7 @@ impl Publisher {
                 wake,
                 shared,
                 frame_len: format.frame_len(),
+                silence: config.skip_silence.then(|| SilenceGate::new(format)),
             },
         ))
     }
@@ -283,6 +286,13 @@ impl FrameFeed {
         if self.shared.closed.load(Ordering::Acquire) {
             return false;
         }
+        if samples.len() == self.frame_len
+            && self.silence.as_mut().is_some_and(|g| !g.admit(samples))
+        {
+            c.frames_in.fetch_add(1, Ordering::Relaxed);
+            c.frames_skipped.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
         if samples.len() != self.frame_len
             || self.pcm.slots() < samples.len()
             || self.meta.slots() == 0
@@ -343,8 +353,6 @@ struct EncoderTask {
     next_pts: Option<u64>,
     gap: bool,
     dtx: bool,
-    /// `None` when every frame is encoded.
-    silence: Option<SilenceGate>,
 }
 
 impl EncoderTask {
@@ -401,13 +409,6 @@ impl EncoderTask {
             }
         }
         self.next_pts = Some(meta.pts + frame_samples);
-        // Before the listener check, so a listener joining in silence gets no hangover.
-        let admitted = self.silence.as_mut().is_none_or(|g| g.admit(&self.scratch));
-        if !admitted {
-            c.frames_skipped.fetch_add(1, Ordering::Relaxed);
-            self.gap = true;
-            return;
-        }
         if self.shared.frames.receiver_count() == 0 {
             // Nobody listens: skip the encoder entirely (hundreds of idle tracks cost nothing).
             c.frames_skipped.fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,9 @@
 //!   (criterion); Opus: `cargo bench -p voxpace-transport --bench publish`.
 //! - WHEP connect time on loopback (p50/p99 over 50 sessions, goal p99 <= 100 ms):
 //!   `cargo bench -p voxpace-transport --bench connect`.
+//! - Whole sessions, speaking and silent (server CPU per session per frame against a bare
+//!   libopus encode, and silent against speaking): `cargo bench -p voxpace-transport
+//!   --bench session` against the release `voxpace` ([`crate::session`]).
 //! - An idle `voxpace serve`: the release binary serving one output that plays nothing, its
 //!   process CPU (utime + stime of all its threads, `/proc/<pid>/stat`) over 10 s.
 //! - Tracks per core in real time and memory per track:
@@ -27,7 +30,7 @@ use anyhow::Result;
 use crate::system::{cargo, root, target_dir};
 
 const HELP: &str = "\
-cargo xtask bench [--quick] [--no-python] [--frame-clock]
+cargo xtask bench [--quick] [--no-python] [--frame-clock] [--session]
 cargo xtask bench --against REV [options]   (`cargo xtask bench --against --help`)
 
 Runs the benchmarks (core frame path, Opus publish path, WebRTC connect time, background
@@ -37,6 +40,10 @@ modes on this machine, then prints one report with Rust/Python ratios side by si
   --quick      shorter measurements (criterion groups of the sources and transport benches
                are skipped, their summaries kept; fewer capacity points; shorter Python runs)
   --no-python  do not run the Python reference
+  --session    only the whole-session figures: N outputs of a release `voxpace serve`, each
+               with a WebRTC listener, speaking (streamed replies + background) against a
+               bare libopus encode and silent against speaking (N = 10 and 50, 10 s each;
+               with --quick N = 2 for 3 s)
   --frame-clock  only the frame clock's figures: the core frame bench (loudness cases
                included), an idle `voxpace serve`, then real-time capacity (with the load
                average at the time of each)
@@ -50,6 +57,8 @@ struct Options {
     python: bool,
     /// Only the idle serve and capacity figures.
     frame_clock: bool,
+    /// Only the whole-session figures.
+    session: bool,
 }
 
 /// Output of one benchmark command (stdout and stderr together) and how long it took.
@@ -395,12 +404,14 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         quick: false,
         python: true,
         frame_clock: false,
+        session: false,
     };
     for a in args {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--no-python" => o.python = false,
             "--frame-clock" => o.frame_clock = true,
+            "--session" => o.session = true,
             "-h" | "--help" => {
                 print!("{HELP}");
                 return Ok(());
@@ -411,6 +422,15 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let start = Instant::now();
     if o.frame_clock {
         return frame_clock_only(&o, start);
+    }
+    if o.session {
+        let session = sessions(&o)?;
+        println!();
+        for l in crate::session::report(&session.stdout) {
+            println!("{l}");
+        }
+        println!();
+        return summary(&[session], start);
     }
     // Allocations first, while the machine is otherwise idle of our own builds.
     let figures = target_dir().join("xtask-bench");
@@ -456,6 +476,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
 
     // The idle server first, so that the capacity run's threads are gone.
     let idle = serve_idle(IDLE_SECONDS);
+    let session = sessions(&o)?;
     let capacity = capacity(&o);
 
     let (py_tp, py_mem) = if o.python {
@@ -557,6 +578,11 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         None => println!("  (the connect bench printed no figures)"),
     }
 
+    println!();
+    for l in crate::session::report(&session.stdout) {
+        println!("{l}");
+    }
+
     let best_ok = report_frame_clock(&idle, &capacity);
     let rust_tp = rust_frame("plain speech").map(|us| 20_000.0 / us);
     let py_tp_streams = py("plain", "steady").map(|p| 20_000.0 / p.total);
@@ -653,10 +679,19 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     runs.push(connect);
     runs.push(decode);
     runs.push(idle);
+    runs.push(session);
     runs.push(capacity);
     runs.extend(py_tp);
     runs.extend(py_mem);
     summary(&runs, start)
+}
+
+/// The whole-session bench against the release server it builds first.
+fn sessions(o: &Options) -> Result<Ran> {
+    Ok(capture(
+        crate::session::command(o.quick)?,
+        "cargo bench -p voxpace-transport --bench session",
+    ))
 }
 
 /// How long the idle server is measured.

@@ -18,6 +18,7 @@ mod contract;
 mod matrix;
 mod new_plugin;
 mod python;
+mod session;
 mod system;
 
 use anyhow::{bail, Result};
