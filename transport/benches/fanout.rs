@@ -44,7 +44,7 @@ fn config(listeners: usize, max_listeners: bool) -> String {
         "[server]\noutputs = [\"agent\"]\nmax_connections = {conns}\n\n\
          [transport]\nwhep = true\nwhep_max_pending_per_output = 1000\n\
          whep_max_pending_per_client = 1000\nwhep_connect_timeout_ms = 60000\n{limit}\n\
-         [background]\nfile = \"{music}\"\nlooped = true\n",
+         [background]\nfile = \"{music}\"\nloop = true\n",
         conns = (listeners + 64).max(1024),
         music = music.display()
     )

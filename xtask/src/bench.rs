@@ -7,6 +7,9 @@
 //!   (criterion); Opus: `cargo bench -p voxpace-transport --bench publish`.
 //! - WHEP connect time on loopback (p50/p99 over 50 sessions, goal p99 <= 100 ms):
 //!   `cargo bench -p voxpace-transport --bench connect`.
+//! - WHEP fan-out: a release `voxpace serve`'s CPU per listener per packet, listeners per
+//!   core and loss, this tree's and the reference's side by side (`fanout.rs`):
+//!   `cargo bench -p voxpace-transport --bench fanout`.
 //! - An idle `voxpace serve`: the release binary serving one output that plays nothing, its
 //!   process CPU (utime + stime of all its threads, `/proc/<pid>/stat`) over 10 s.
 //! - Tracks per core in real time and memory per track:
@@ -27,7 +30,7 @@ use anyhow::Result;
 use crate::system::{cargo, root, target_dir};
 
 const HELP: &str = "\
-cargo xtask bench [--quick] [--no-python] [--frame-clock]
+cargo xtask bench [--quick] [--no-python] [--frame-clock] [--fanout]
 cargo xtask bench --against REV [options]   (`cargo xtask bench --against --help`)
 
 Runs the benchmarks (core frame path, Opus publish path, WebRTC connect time, background
@@ -40,6 +43,9 @@ modes on this machine, then prints one report with Rust/Python ratios side by si
   --frame-clock  only the frame clock's figures: the core frame bench (loudness cases
                included), an idle `voxpace serve`, then real-time capacity (with the load
                average at the time of each)
+  --fanout     only the WHEP fan-out figures: a release `voxpace serve` with 1 000 listeners
+               (--quick: 50) on one output, and beside the reference's (1f8dd08) at 200
+               listeners (CPU per listener per packet, listeners per core, loss, load average)
   --against REV  only the core's figures (frame bench, capacity, memory) of this tree and
                of REV, built in a worktree under target/against/, alternating in one run,
                with the ratio new/old (see `cargo xtask bench --against --help`)
@@ -50,6 +56,8 @@ struct Options {
     python: bool,
     /// Only the idle serve and capacity figures.
     frame_clock: bool,
+    /// Only the WHEP fan-out figures.
+    fanout: bool,
 }
 
 /// Output of one benchmark command (stdout and stderr together) and how long it took.
@@ -395,12 +403,14 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         quick: false,
         python: true,
         frame_clock: false,
+        fanout: false,
     };
     for a in args {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--no-python" => o.python = false,
             "--frame-clock" => o.frame_clock = true,
+            "--fanout" => o.fanout = true,
             "-h" | "--help" => {
                 print!("{HELP}");
                 return Ok(());
@@ -411,6 +421,12 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let start = Instant::now();
     if o.frame_clock {
         return frame_clock_only(&o, start);
+    }
+    if o.fanout {
+        let fanout = fanout(&o);
+        println!();
+        report_fanout(&fanout);
+        return summary(&[fanout], start);
     }
     // Allocations first, while the machine is otherwise idle of our own builds.
     let figures = target_dir().join("xtask-bench");
@@ -446,6 +462,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         connect.env("VOXPACE_BENCH_SESSIONS", "20");
     }
     let connect = capture(connect, "cargo bench -p voxpace-transport --bench connect");
+    let fanout = fanout(&o);
 
     let mut decode = cargo();
     decode.args(["bench", "-p", "voxpace-sources", "--bench", "sources"]);
@@ -647,16 +664,52 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     );
 
     println!();
+    report_fanout(&fanout);
+
+    println!();
     runs.push(allocs);
     runs.push(frame);
     runs.push(opus);
     runs.push(connect);
+    runs.push(fanout);
     runs.push(decode);
     runs.push(idle);
     runs.push(capacity);
     runs.extend(py_tp);
     runs.extend(py_mem);
     summary(&runs, start)
+}
+
+/// The WHEP fan-out figures (`fanout.rs`), as a run of the report.
+fn fanout(o: &Options) -> Ran {
+    let size = crate::fanout::Size::new(o.quick);
+    let what = format!(
+        "WHEP fan-out: release voxpace serve, {} listeners, and beside {} at {}",
+        size.listeners,
+        crate::fanout::REFERENCE,
+        size.compare
+    );
+    eprintln!("xtask bench: {what}");
+    let start = Instant::now();
+    let (stdout, ok) = match crate::fanout::measure(&size) {
+        Ok(text) => (text, true),
+        Err(e) => (format!("{e:#}"), false),
+    };
+    Ran {
+        what,
+        text: stdout.clone(),
+        stdout,
+        ok,
+        secs: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn report_fanout(fanout: &Ran) {
+    println!(
+        "WHEP fan-out (one output playing a looped file; server CPU per listener per packet = \
+         (CPU with N listeners - CPU with one) / (N-1) / 50 packets per second)"
+    );
+    print!("{}", fanout.text);
 }
 
 /// How long the idle server is measured.
