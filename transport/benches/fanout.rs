@@ -13,6 +13,8 @@
 //! - `VOXPACE_FANOUT_LISTENERS` (default 1000), `VOXPACE_FANOUT_COMPARE` (default 200),
 //!   `VOXPACE_FANOUT_SECS` (seconds per window, default 10), `VOXPACE_FANOUT_ROUNDS`
 //!   (rounds of old+new, default 1).
+//! - `VOXPACE_FANOUT_PERF`: a file to write `perf record --call-graph dwarf` of the server's loaded window
+//!   to (this tree's largest run only), for `perf report --no-children -i FILE`.
 //!
 //! Each figure is one line, `fanout key=value ...`, which `cargo xtask bench` reads.
 
@@ -99,7 +101,17 @@ async fn measure(binary: &Path, listeners: usize, secs: u64, max_listeners: bool
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = swarm.totals();
     let own = kit::cpu::own().unwrap();
+    let perf = std::env::var_os("VOXPACE_FANOUT_PERF")
+        .filter(|_| max_listeners)
+        .map(|out| profile(serve_pid, &out));
     let loaded = window(secs).await;
+    if let Some(mut perf) = perf {
+        // perf writes its file when interrupted.
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        let _ = perf.wait();
+    }
     let swarm_cpu = own.stop().unwrap().percent_of_core();
     let load = loadavg();
     let seen = swarm.totals().since(&before);
@@ -126,6 +138,26 @@ async fn measure(binary: &Path, listeners: usize, secs: u64, max_listeners: bool
         failures,
         load,
     }
+}
+
+/// `perf record --call-graph dwarf` (release builds have no frame pointers) of `pid` into `out` until interrupted.
+fn profile(pid: u32, out: &std::ffi::OsStr) -> std::process::Child {
+    std::process::Command::new("perf")
+        .args([
+            "record",
+            "--call-graph",
+            "dwarf,32768",
+            "-F",
+            "250",
+            "-q",
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("perf (apt-get install linux-perf)")
 }
 
 fn print(which: &str, r: &Run) {
