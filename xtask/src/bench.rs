@@ -10,6 +10,9 @@
 //! - Whole sessions, speaking and silent (server CPU per session per frame against a bare
 //!   libopus encode, and silent against speaking): `cargo bench -p voxpace-transport
 //!   --bench session` against the release `voxpace` ([`crate::session`]).
+//! - WHEP fan-out: a release `voxpace serve`'s CPU per listener per packet, listeners per
+//!   core and loss, this tree's and the reference's side by side (`fanout.rs`):
+//!   `cargo bench -p voxpace-transport --bench fanout`.
 //! - An idle `voxpace serve`: the release binary serving one output that plays nothing, its
 //!   process CPU (utime + stime of all its threads, `/proc/<pid>/stat`) over 10 s.
 //! - Tracks per core in real time and memory per track:
@@ -30,7 +33,7 @@ use anyhow::Result;
 use crate::system::{cargo, root, target_dir};
 
 const HELP: &str = "\
-cargo xtask bench [--quick] [--no-python] [--frame-clock] [--session]
+cargo xtask bench [--quick] [--no-python] [--frame-clock] [--session] [--fanout]
 cargo xtask bench --against REV [options]   (`cargo xtask bench --against --help`)
 
 Runs the benchmarks (core frame path, Opus publish path, WebRTC connect time, background
@@ -47,6 +50,9 @@ modes on this machine, then prints one report with Rust/Python ratios side by si
   --frame-clock  only the frame clock's figures: the core frame bench (loudness cases
                included), an idle `voxpace serve`, then real-time capacity (with the load
                average at the time of each)
+  --fanout     only the WHEP fan-out figures: a release `voxpace serve` with 1 000 listeners
+               (--quick: 50) on one output, and beside the reference's (1f8dd08) at 200
+               listeners (CPU per listener per packet, listeners per core, loss, load average)
   --against REV  only the core's figures (frame bench, capacity, memory) of this tree and
                of REV, built in a worktree under target/against/, alternating in one run,
                with the ratio new/old (see `cargo xtask bench --against --help`)
@@ -59,6 +65,8 @@ struct Options {
     frame_clock: bool,
     /// Only the whole-session figures.
     session: bool,
+    /// Only the WHEP fan-out figures.
+    fanout: bool,
 }
 
 /// Output of one benchmark command (stdout and stderr together) and how long it took.
@@ -405,6 +413,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         python: true,
         frame_clock: false,
         session: false,
+        fanout: false,
     };
     for a in args {
         match a.as_str() {
@@ -412,6 +421,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
             "--no-python" => o.python = false,
             "--frame-clock" => o.frame_clock = true,
             "--session" => o.session = true,
+            "--fanout" => o.fanout = true,
             "-h" | "--help" => {
                 print!("{HELP}");
                 return Ok(());
@@ -431,6 +441,12 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         }
         println!();
         return summary(&[session], start);
+    }
+    if o.fanout {
+        let fanout = fanout(&o);
+        println!();
+        report_fanout(&fanout);
+        return summary(&[fanout], start);
     }
     // Allocations first, while the machine is otherwise idle of our own builds.
     let figures = target_dir().join("xtask-bench");
@@ -466,6 +482,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         connect.env("VOXPACE_BENCH_SESSIONS", "20");
     }
     let connect = capture(connect, "cargo bench -p voxpace-transport --bench connect");
+    let fanout = fanout(&o);
 
     let mut decode = cargo();
     decode.args(["bench", "-p", "voxpace-sources", "--bench", "sources"]);
@@ -673,10 +690,14 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     );
 
     println!();
+    report_fanout(&fanout);
+
+    println!();
     runs.push(allocs);
     runs.push(frame);
     runs.push(opus);
     runs.push(connect);
+    runs.push(fanout);
     runs.push(decode);
     runs.push(idle);
     runs.push(session);
@@ -692,6 +713,38 @@ fn sessions(o: &Options) -> Result<Ran> {
         crate::session::command(o.quick)?,
         "cargo bench -p voxpace-transport --bench session",
     ))
+}
+
+/// The WHEP fan-out figures (`fanout.rs`), as a run of the report.
+fn fanout(o: &Options) -> Ran {
+    let size = crate::fanout::Size::new(o.quick);
+    let what = format!(
+        "WHEP fan-out: release voxpace serve, {} listeners, and beside {} at {}",
+        size.listeners,
+        crate::fanout::REFERENCE,
+        size.compare
+    );
+    eprintln!("xtask bench: {what}");
+    let start = Instant::now();
+    let (stdout, ok) = match crate::fanout::measure(&size) {
+        Ok(text) => (text, true),
+        Err(e) => (format!("{e:#}"), false),
+    };
+    Ran {
+        what,
+        text: stdout.clone(),
+        stdout,
+        ok,
+        secs: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn report_fanout(fanout: &Ran) {
+    println!(
+        "WHEP fan-out (one output playing a looped file; server CPU per listener per packet = \
+         (CPU with N listeners - CPU with one) / (N-1) / 50 packets per second)"
+    );
+    print!("{}", fanout.text);
 }
 
 /// How long the idle server is measured.

@@ -15,6 +15,7 @@ mod against;
 mod bench;
 mod ci;
 mod contract;
+mod fanout;
 mod matrix;
 mod new_plugin;
 mod python;
