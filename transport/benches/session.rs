@@ -20,7 +20,9 @@
 //! - `VOXPACE_SERVE_BIN`: the server (default: this workspace's release `voxpace`; `cargo
 //!   xtask bench` builds it and passes it);
 //! - `VOXPACE_SESSION_COUNTS` (default `10,50`), `VOXPACE_SESSION_SECS` (seconds per window,
-//!   default 10); `cargo xtask bench --quick` runs `2` for 3 s.
+//!   default 10); `cargo xtask bench --quick` runs `2` for 3 s;
+//! - `VOXPACE_SESSION_PERF=DIR`: record each window with `perf record -g -p <server>` into
+//!   `DIR/<mode>-<N>.data` (for profiling: perf's own cost then inflates the figures).
 //!
 //! Each figure is one line, `session key=value ...`, which `cargo xtask bench` reads.
 
@@ -194,8 +196,21 @@ async fn measure(binary: &Path, sessions: usize, secs: u64, speaking: bool, mix:
     let before = swarm.totals();
     let cpu = CpuMeter::start(serve.pid()).unwrap();
     let load = loadavg();
+    let perf = std::env::var_os("VOXPACE_SESSION_PERF").map(|dir| {
+        let mode = if speaking { "speaking" } else { "silent" };
+        let file = Path::new(&dir).join(format!("{mode}-{sessions}.data"));
+        std::process::Command::new("perf")
+            .args(["record", "-g", "-q", "-p", &serve.pid().to_string(), "-o"])
+            .arg(file)
+            .args(["--", "sleep", &secs.to_string()])
+            .spawn()
+            .expect("perf record")
+    });
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let used = cpu.stop().unwrap();
+    if let Some(mut perf) = perf {
+        let _ = tokio::task::block_in_place(|| perf.wait());
+    }
     let seen = swarm.totals().since(&before);
     let after_ref = tokio::task::block_in_place(|| libopus_us(mix, 2000));
     for c in &clients {
