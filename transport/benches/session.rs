@@ -50,13 +50,6 @@ fn opus() -> OpusConfig {
     }
 }
 
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn config(sessions: usize, speaking: bool) -> String {
     let outputs: Vec<String> = (0..sessions).map(|i| format!("\"s{i}\"")).collect();
     let background = if speaking {
@@ -247,7 +240,7 @@ fn main() {
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .collect();
-    let secs: u64 = env("VOXPACE_SESSION_SECS", 10);
+    let secs: u64 = kit::env_or("VOXPACE_SESSION_SECS", 10);
     // The reference's audio: the speech over the looping music at its configured gain.
     let (speech, music) = (asset_pcm("speech.wav"), asset_pcm("music.wav"));
     let gain = 10f64.powf(MUSIC_GAIN_DB / 20.0);
@@ -256,12 +249,7 @@ fn main() {
         .zip(music.iter().cycle())
         .map(|(&s, &m)| (s as f64 + m as f64 * gain).clamp(-32768.0, 32767.0) as i16)
         .collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
+    kit::runtime().block_on(async move {
         for &n in &counts {
             let speaking = measure(&binary, n, secs, true, &mix).await;
             let silent = measure(&binary, n, secs, false, &mix).await;

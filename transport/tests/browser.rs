@@ -22,13 +22,36 @@ fn chromium_plays_the_whep_stream() {
     }
 }
 
-fn inside_namespace() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// Chromium (profile `/tmp/voxpace-<name>-<pid>`) on the player page of `base`'s `agent`,
+/// playing; the browser and its profile directory.
+async fn open_player(base: &str, name: &str) -> (Chromium, std::path::PathBuf) {
+    let profile = std::env::temp_dir().join(format!("voxpace-{name}-{}", std::process::id()));
+    let d = Chromium::start(&profile).await;
+    d.open(&format!("{base}/whep/agent#token={TOKEN}")).await;
+    // Chromium offers loopback candidates only while the page holds a media permission.
+    let started = d
+        .async_script(
+            "const done = arguments[arguments.length - 1];
+             navigator.mediaDevices.getUserMedia({audio: true})
+               .then(m => { window.mic = m; return play(); })
+               .then(() => done('ok'), e => done('error: ' + e));",
+        )
+        .await;
+    assert_eq!(started, "ok", "the player started");
+    (d, profile)
+}
+
+/// The test's runtime: two workers, as on the shared machine.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
+        .unwrap()
+}
+
+fn inside_namespace() {
+    runtime().block_on(async {
         let format = Format::new(24_000, 1, 20).unwrap();
         let (publisher, feed) = publisher(format);
         let server = WhepServer::new(server_config());
@@ -37,19 +60,7 @@ fn inside_namespace() {
         let agent = Agent::start(format, feed);
         drop(agent.say(speech_clip(24_000, 60.0)));
 
-        let profile = std::env::temp_dir().join(format!("voxpace-chromium-{}", std::process::id()));
-        let d = Chromium::start(&profile).await;
-        d.open(&format!("{base}/whep/agent#token={TOKEN}")).await;
-        // Chromium offers loopback candidates only while the page holds a media permission.
-        let started = d
-            .async_script(
-                "const done = arguments[arguments.length - 1];
-                 navigator.mediaDevices.getUserMedia({audio: true})
-                   .then(m => { window.mic = m; return play(); })
-                   .then(() => done('ok'), e => done('error: ' + e));",
-            )
-            .await;
-        assert_eq!(started, "ok", "the player started");
+        let (d, profile) = open_player(&base, "chromium").await;
 
         let stats_js = "const done = arguments[arguments.length - 1];
             pc.getStats().then(s => { let r = {packets: 0, energy: 0};
@@ -110,12 +121,7 @@ fn tone(rate: u32, secs: f64) -> Vec<i16> {
 }
 
 fn inside_namespace_silence() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    runtime().block_on(async {
         let format = Format::new(24_000, 1, 20).unwrap();
         let (publisher, feed) = publisher(format); // the silence gate on, as by default
         let server = WhepServer::new(server_config());
@@ -124,19 +130,7 @@ fn inside_namespace_silence() {
         let agent = Agent::start(format, feed);
         let mut events = agent.handle.events();
 
-        let profile =
-            std::env::temp_dir().join(format!("voxpace-chromium-silence-{}", std::process::id()));
-        let d = Chromium::start(&profile).await;
-        d.open(&format!("{base}/whep/agent#token={TOKEN}")).await;
-        let started = d
-            .async_script(
-                "const done = arguments[arguments.length - 1];
-                 navigator.mediaDevices.getUserMedia({audio: true})
-                   .then(m => { window.mic = m; return play(); })
-                   .then(() => done('ok'), e => done('error: ' + e));",
-            )
-            .await;
-        assert_eq!(started, "ok", "the player started");
+        let (d, profile) = open_player(&base, "chromium-silence").await;
         // The page's audio graph: the RMS of every 256-sample block at its playback time.
         let listening = d
             .async_script(

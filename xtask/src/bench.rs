@@ -130,26 +130,13 @@ fn serve_idle(seconds: u64) -> Ran {
 fn measure_serve_idle(seconds: u64) -> Result<String> {
     use std::io::{BufRead, BufReader};
 
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "voxpace-runtime",
-        "--features",
-        "webrtc",
-    ]);
-    crate::system::run(
-        build,
-        "cargo build --release -p voxpace-runtime --features webrtc",
-    )?;
+    let binary = crate::system::build_release_serve()?;
     let dir = std::env::temp_dir().join(format!("voxpace-bench-idle-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("idle.toml");
     std::fs::write(&config, IDLE_CONFIG)?;
     let log = std::fs::File::create(dir.join("serve.log"))?;
-    let mut child = Command::new(target_dir().join("release/voxpace"))
+    let mut child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .stdin(Stdio::null())

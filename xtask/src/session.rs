@@ -12,28 +12,15 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::system::{cargo, target_dir};
+use crate::system::cargo;
 
 /// Session counts and seconds per window: quick mode is 2 sessions for 3 s.
 pub(crate) fn command(quick: bool) -> Result<Command> {
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "voxpace-runtime",
-        "--features",
-        "webrtc",
-    ]);
-    crate::system::run(
-        build,
-        "cargo build --release -p voxpace-runtime --features webrtc",
-    )?;
+    let binary = crate::system::build_release_serve()?;
     let mut bench = cargo();
     bench
         .args(["bench", "-p", "voxpace-transport", "--bench", "session"])
-        .env("VOXPACE_SERVE_BIN", target_dir().join("release/voxpace"));
+        .env("VOXPACE_SERVE_BIN", binary);
     if quick {
         bench
             .env("VOXPACE_SESSION_COUNTS", "2")

@@ -13,3 +13,20 @@ pub mod swarm;
 pub use cpu::{clock_tick, loadavg, process_ticks, CpuMeter};
 pub use serve::Serve;
 pub use swarm::{Swarm, Totals};
+
+/// The environment variable `name` parsed, or `default` when unset or unreadable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A two-worker tokio runtime for a bench's listeners and clients.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
