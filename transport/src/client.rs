@@ -19,7 +19,7 @@ use crate::goodbye::peer_gone;
 use crate::media::{is_audio, spawn_reader, start_pump, Outgoing, RtpAudioPacket};
 use crate::peer::{
     build_peer, local_audio_track, random_u64, set_local_and_gather, wait_connected, LiveCounter,
-    PeerEvents,
+    Media, PeerEvents,
 };
 use crate::{Error, PeerSettings, Publisher};
 
@@ -380,7 +380,7 @@ impl WhipSession {
             ));
         }
         let live = LiveCounter::default();
-        let (pc, mut events) = build_peer(&options.peer, &live).await?;
+        let (pc, mut events) = build_peer(&options.peer, &live, Media::Any).await?;
         let result = async {
             let mut outgoing = Vec::new();
             for publisher in tracks {
@@ -436,7 +436,7 @@ impl WhepViewer {
         options: ClientOptions,
     ) -> Result<WhepViewer, Error> {
         let live = LiveCounter::default();
-        let (pc, mut events) = build_peer(&options.peer, &live).await?;
+        let (pc, mut events) = build_peer(&options.peer, &live, Media::Any).await?;
         let result = async {
             for _ in 0..audio_tracks.max(1) {
                 pc.add_transceiver_from_kind(

@@ -20,6 +20,7 @@
 //!   [`PublishStatus`], [`Backoff`].
 //! - [`WhipIngest`]: a WHIP endpoint that receives audio ([`IngestedTrack`]).
 //! - [`split_background`]: send the background bus as its own track instead of mixed.
+//! - [`SilenceGate`]: which frames reach the encoder (digital silence is not encoded).
 //! - [`OpusEncoder`], [`OpusDecoder`]: the codec, also for receivers.
 //! - [`Error`]: everything that can go wrong, and [`Error::kind`] (what a caller can do).
 
@@ -35,6 +36,7 @@ mod publisher;
 mod republish;
 mod sdp;
 mod server;
+mod silence;
 mod traced;
 mod whep;
 
@@ -49,4 +51,5 @@ pub use peer::{IceServer, PeerSettings};
 pub use publisher::{EncodedFrame, FrameFeed, Publisher, PublisherConfig, PublisherStats};
 pub use republish::{Backoff, PublishState, PublishStatus, WhipPublisher, WhipPublisherConfig};
 pub use server::{IngestedTrack, ServerConfig};
+pub use silence::SilenceGate;
 pub use whep::{WhepServer, WhipIngest};

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::{SenderReportBuilder, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -185,10 +186,40 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// What a peer connection does with media, which decides the interceptors it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Media {
+    /// Only sends audio (a WHEP listener's connection on the server): RTCP sender reports
+    /// and the BYE watch, nothing else.
+    SendOnly,
+    /// Receives (and may send): webrtc-rs' default interceptors and the BYE watch.
+    Any,
+}
+
+/// The interceptor chain for `media`. Every interceptor sees every packet, so a WHEP
+/// listener's connection, which only sends Opus, leaves out what only receivers or video
+/// use: the NACK generator and responder (no NACK is negotiated for audio, so the
+/// responder only keeps books), TWCC feedback (for media we receive) and receiver
+/// reports (likewise). What WebRTC requires of a sender stays: RTCP sender reports.
+fn interceptors(
+    media: Media,
+    engine: &mut MediaEngine,
+    bye_watch: ByeWatch,
+) -> Result<Registry, Error> {
+    let registry = match media {
+        Media::SendOnly => {
+            Registry::new().with(Slot::SenderReport, SenderReportBuilder::new().build())
+        }
+        Media::Any => register_default_interceptors(Registry::new(), engine)?,
+    };
+    Ok(registry.with(BYE_WATCH_SLOT.into(), bye_watch))
+}
+
 /// Build an audio-only peer connection.
 pub(crate) async fn build_peer(
     settings: &PeerSettings,
     live: &LiveCounter,
+    kind: Media,
 ) -> Result<(Arc<dyn PeerConnection>, PeerEvents), Error> {
     let mut media = MediaEngine::default();
     media.register_codec(
@@ -199,8 +230,7 @@ pub(crate) async fn build_peer(
         RtpCodecKind::Audio,
     )?;
     let (bye_watch, bye) = ByeWatch::new();
-    let registry = register_default_interceptors(Registry::new(), &mut media)?
-        .with(BYE_WATCH_SLOT.into(), bye_watch);
+    let registry = interceptors(kind, &mut media, bye_watch)?;
 
     let setting_engine = SettingEngineBuilder::new()
         .with_include_loopback_candidate(settings.include_loopback)

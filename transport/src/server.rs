@@ -30,7 +30,9 @@ use webrtc::peer_connection::PeerConnection;
 use crate::admission::{Limits, Refused, Seat, Seats};
 use crate::goodbye::peer_gone;
 use crate::media::{add_tracks, is_audio, spawn_reader, start_pump, RtpAudioPacket};
-use crate::peer::{build_peer, random_u64, set_local_and_gather, wait_connected, LiveCounter};
+use crate::peer::{
+    build_peer, random_u64, set_local_and_gather, wait_connected, LiveCounter, Media,
+};
 use crate::sdp::{check_offer, OfferProblem, Wants};
 use crate::{Error, PeerSettings, Publisher};
 
@@ -577,7 +579,13 @@ async fn create_session(
 ) -> Result<(String, String), Error> {
     let stream = slot.stream.as_str();
     let settings = &inner.config.peer;
-    let (pc, mut events) = build_peer(settings, &inner.live).await?;
+    // A WHEP listener's connection only sends; a WHIP ingest's receives.
+    let media = if publishers.is_some() {
+        Media::SendOnly
+    } else {
+        Media::Any
+    };
+    let (pc, mut events) = build_peer(settings, &inner.live, media).await?;
     let result = async {
         let outgoing = match &publishers {
             Some(publishers) => {

@@ -19,8 +19,16 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feeding_frames_does_not_allocate() {
     let format = Format::new(24_000, 1, 20).unwrap();
-    let (main, mut feed) = Publisher::new(format, PublisherConfig::default()).unwrap();
+    // Every frame encoded: the idle track renders digital silence, which is otherwise skipped.
+    let every_frame = PublisherConfig {
+        skip_silence: false,
+        ..PublisherConfig::default()
+    };
+    let (main, mut feed) = Publisher::new(format, every_frame).unwrap();
     let (background, bg_feed) = Publisher::new(format, PublisherConfig::default()).unwrap();
+    // And through the silence gate (the default): the silent frames are scanned and held.
+    let (gated, mut gated_feed) = Publisher::new(format, PublisherConfig::default()).unwrap();
+    let _gated_rx = gated.subscribe();
     let mut main_rx = main.subscribe();
     let mut bg_rx = background.subscribe();
     let mut tap = split_background(
@@ -42,6 +50,7 @@ async fn feeding_frames_does_not_allocate() {
                 if feed.push(&info, &pcm) {
                     pushed += 1;
                 }
+                assert!(gated_feed.push(&info, &pcm));
                 bus.fill(0);
                 let cx = BusContext {
                     format,
@@ -56,6 +65,12 @@ async fn feeding_frames_does_not_allocate() {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     assert_eq!(pushed, 40);
+    let held = gated.stats();
+    assert_eq!(
+        (held.frames_in, held.frames_skipped),
+        (40, 34),
+        "5 of hangover and a keep-alive encoded: {held:?}"
+    );
     assert!(bus.iter().all(|&s| s == 0), "the tap leaves the mix silent");
     let (mut a, mut b) = (0, 0);
     while a < 40 || b < 40 {

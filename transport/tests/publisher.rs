@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::Receiver;
 use voxpace_core::{Format, FrameClock, MonotonicClock, Track, TrackConfig};
-use voxpace_transport::{EncodedFrame, Error, OpusConfig, Publisher, PublisherConfig};
+use voxpace_transport::{EncodedFrame, Error, OpusConfig, Publisher, PublisherConfig, SilenceGate};
 
 fn tone(format: Format, pts: u64, amp: f64) -> Vec<i16> {
     (0..format.frame_samples() as u64)
@@ -69,7 +69,9 @@ async fn a_full_ring_drops_instead_of_blocking() {
     };
     let (publisher, mut feed) = Publisher::new(format, config).unwrap();
     let _rx = publisher.subscribe();
-    let frame = vec![0i16; format.frame_len()];
+    let frame: Vec<i16> = (0..format.frame_len())
+        .map(|i| (i % 64) as i16 * 100)
+        .collect();
     // The encoder task cannot run until this test yields: the 5-frame ring fills up.
     let accepted = (0..20u64)
         .filter(|i| feed.push_pcm(i * 480, false, &frame))
@@ -102,6 +104,8 @@ async fn dtx_skips_silence_and_marks_the_next_talkspurt() {
             dtx: true,
             ..OpusConfig::default()
         },
+        // DTX alone: libopus itself decides what is silence.
+        skip_silence: false,
         ..PublisherConfig::default()
     };
     let (publisher, mut feed) = Publisher::new(format, config).unwrap();
@@ -141,6 +145,64 @@ async fn dtx_skips_silence_and_marks_the_next_talkspurt() {
         "the talkspurt after DTX carries the marker"
     );
     assert!(frames.iter().all(|f| f.payload.len() > 2));
+}
+
+#[tokio::test]
+async fn digital_silence_is_not_encoded_past_the_hangover_and_talkspurts_are_marked() {
+    let format = Format::new(24_000, 1, 20).unwrap();
+    let (publisher, mut feed) = Publisher::new(format, PublisherConfig::default()).unwrap();
+    let mut rx = publisher.subscribe();
+    let silence = vec![0i16; format.frame_len()];
+    // silence 30, tone 10, silence 30, tone 10, silence 30 frames.
+    let plan = [
+        (30, false),
+        (10, true),
+        (30, false),
+        (10, true),
+        (30, false),
+    ];
+    let mut pts = 0;
+    for (frames, talk) in plan {
+        for _ in 0..frames {
+            let pcm = if talk {
+                tone(format, pts, 8000.0)
+            } else {
+                silence.clone()
+            };
+            assert!(feed.push_pcm(pts, talk, &pcm));
+            pts += 480;
+            tokio::task::yield_now().await;
+        }
+    }
+    let hang = SilenceGate::HANGOVER;
+    // Sent: the first `hang` frames of the stream and a keep-alive 20 frames (400 ms) after
+    // them, then each talkspurt with its hangover and keep-alive.
+    let mut expected: Vec<u64> = (0..hang).chain([hang + 19]).collect();
+    expected.extend(30..40 + hang);
+    expected.extend([40 + hang + 19]);
+    expected.extend(70..80 + hang);
+    expected.extend([80 + hang + 19]);
+    let mut sent = Vec::new();
+    for _ in 0..expected.len() {
+        sent.push(next(&mut rx).await);
+    }
+    let frames: Vec<u64> = sent.iter().map(|f| f.rtp_time / 960).collect();
+    assert_eq!(frames, expected, "frames sent, by index");
+    for (f, i) in sent.iter().zip(&expected) {
+        let after_gap = [0, 30, 70].contains(i) || i % 40 == hang + 19;
+        assert_eq!(f.after_gap, after_gap, "marker on frame {i}");
+    }
+    let first_talk = sent.iter().find(|f| f.rtp_time == 30 * 960).unwrap();
+    assert!(first_talk.speech && first_talk.payload.len() > 20);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stats = publisher.stats();
+    assert_eq!(stats.frames_sent, expected.len() as u64, "{stats:?}");
+    assert_eq!(
+        stats.frames_skipped,
+        110 - expected.len() as u64,
+        "{stats:?}"
+    );
+    assert!(rx.try_recv().is_err(), "nothing else was sent");
 }
 
 #[tokio::test]
@@ -224,7 +286,12 @@ fn a_publisher_needs_a_tokio_runtime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_clock_feeds_the_publisher_until_it_is_closed() {
     let format = Format::new(24_000, 1, 20).unwrap();
-    let (publisher, feed) = Publisher::new(format, PublisherConfig::default()).unwrap();
+    // The idle track renders digital silence: every frame is encoded only without the gate.
+    let config = PublisherConfig {
+        skip_silence: false,
+        ..PublisherConfig::default()
+    };
+    let (publisher, feed) = Publisher::new(format, config).unwrap();
     let mut rx = publisher.subscribe();
     let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
     let track = Track::new(format, TrackConfig::default()).unwrap();

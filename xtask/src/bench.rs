@@ -7,6 +7,12 @@
 //!   (criterion); Opus: `cargo bench -p voxpace-transport --bench publish`.
 //! - WHEP connect time on loopback (p50/p99 over 50 sessions, goal p99 <= 100 ms):
 //!   `cargo bench -p voxpace-transport --bench connect`.
+//! - Whole sessions, speaking and silent (server CPU per session per frame against a bare
+//!   libopus encode, and silent against speaking): `cargo bench -p voxpace-transport
+//!   --bench session` against the release `voxpace` ([`crate::session`]).
+//! - WHEP fan-out: a release `voxpace serve`'s CPU per listener per packet, listeners per
+//!   core and loss, this tree's and the reference's side by side (`fanout.rs`):
+//!   `cargo bench -p voxpace-transport --bench fanout`.
 //! - An idle `voxpace serve`: the release binary serving one output that plays nothing, its
 //!   process CPU (utime + stime of all its threads, `/proc/<pid>/stat`) over 10 s.
 //! - Tracks per core in real time and memory per track:
@@ -27,7 +33,7 @@ use anyhow::Result;
 use crate::system::{cargo, root, target_dir};
 
 const HELP: &str = "\
-cargo xtask bench [--quick] [--no-python] [--frame-clock]
+cargo xtask bench [--quick] [--no-python] [--frame-clock] [--session] [--fanout]
 cargo xtask bench --against REV [options]   (`cargo xtask bench --against --help`)
 
 Runs the benchmarks (core frame path, Opus publish path, WebRTC connect time, background
@@ -37,9 +43,16 @@ modes on this machine, then prints one report with Rust/Python ratios side by si
   --quick      shorter measurements (criterion groups of the sources and transport benches
                are skipped, their summaries kept; fewer capacity points; shorter Python runs)
   --no-python  do not run the Python reference
+  --session    only the whole-session figures: N outputs of a release `voxpace serve`, each
+               with a WebRTC listener, speaking (streamed replies + background) against a
+               bare libopus encode and silent against speaking (N = 10 and 50, 10 s each;
+               with --quick N = 2 for 3 s)
   --frame-clock  only the frame clock's figures: the core frame bench (loudness cases
                included), an idle `voxpace serve`, then real-time capacity (with the load
                average at the time of each)
+  --fanout     only the WHEP fan-out figures: a release `voxpace serve` with 1 000 listeners
+               (--quick: 50) on one output, and beside the reference's (1f8dd08) at 200
+               listeners (CPU per listener per packet, listeners per core, loss, load average)
   --against REV  only the core's figures (frame bench, capacity, memory) of this tree and
                of REV, built in a worktree under target/against/, alternating in one run,
                with the ratio new/old (see `cargo xtask bench --against --help`)
@@ -50,6 +63,10 @@ struct Options {
     python: bool,
     /// Only the idle serve and capacity figures.
     frame_clock: bool,
+    /// Only the whole-session figures.
+    session: bool,
+    /// Only the WHEP fan-out figures.
+    fanout: bool,
 }
 
 /// Output of one benchmark command (stdout and stderr together) and how long it took.
@@ -113,26 +130,13 @@ fn serve_idle(seconds: u64) -> Ran {
 fn measure_serve_idle(seconds: u64) -> Result<String> {
     use std::io::{BufRead, BufReader};
 
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "voxpace-runtime",
-        "--features",
-        "webrtc",
-    ]);
-    crate::system::run(
-        build,
-        "cargo build --release -p voxpace-runtime --features webrtc",
-    )?;
+    let binary = crate::system::build_release_serve()?;
     let dir = std::env::temp_dir().join(format!("voxpace-bench-idle-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("idle.toml");
     std::fs::write(&config, IDLE_CONFIG)?;
     let log = std::fs::File::create(dir.join("serve.log"))?;
-    let mut child = Command::new(target_dir().join("release/voxpace"))
+    let mut child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .stdin(Stdio::null())
@@ -395,12 +399,16 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         quick: false,
         python: true,
         frame_clock: false,
+        session: false,
+        fanout: false,
     };
     for a in args {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--no-python" => o.python = false,
             "--frame-clock" => o.frame_clock = true,
+            "--session" => o.session = true,
+            "--fanout" => o.fanout = true,
             "-h" | "--help" => {
                 print!("{HELP}");
                 return Ok(());
@@ -411,6 +419,21 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let start = Instant::now();
     if o.frame_clock {
         return frame_clock_only(&o, start);
+    }
+    if o.session {
+        let session = sessions(&o)?;
+        println!();
+        for l in crate::session::report(&session.stdout) {
+            println!("{l}");
+        }
+        println!();
+        return summary(&[session], start);
+    }
+    if o.fanout {
+        let fanout = fanout(&o);
+        println!();
+        report_fanout(&fanout);
+        return summary(&[fanout], start);
     }
     // Allocations first, while the machine is otherwise idle of our own builds.
     let figures = target_dir().join("xtask-bench");
@@ -446,6 +469,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         connect.env("VOXPACE_BENCH_SESSIONS", "20");
     }
     let connect = capture(connect, "cargo bench -p voxpace-transport --bench connect");
+    let fanout = fanout(&o);
 
     let mut decode = cargo();
     decode.args(["bench", "-p", "voxpace-sources", "--bench", "sources"]);
@@ -456,6 +480,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
 
     // The idle server first, so that the capacity run's threads are gone.
     let idle = serve_idle(IDLE_SECONDS);
+    let session = sessions(&o)?;
     let capacity = capacity(&o);
 
     let (py_tp, py_mem) = if o.python {
@@ -557,6 +582,11 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         None => println!("  (the connect bench printed no figures)"),
     }
 
+    println!();
+    for l in crate::session::report(&session.stdout) {
+        println!("{l}");
+    }
+
     let best_ok = report_frame_clock(&idle, &capacity);
     let rust_tp = rust_frame("plain speech").map(|us| 20_000.0 / us);
     let py_tp_streams = py("plain", "steady").map(|p| 20_000.0 / p.total);
@@ -647,16 +677,61 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     );
 
     println!();
+    report_fanout(&fanout);
+
+    println!();
     runs.push(allocs);
     runs.push(frame);
     runs.push(opus);
     runs.push(connect);
+    runs.push(fanout);
     runs.push(decode);
     runs.push(idle);
+    runs.push(session);
     runs.push(capacity);
     runs.extend(py_tp);
     runs.extend(py_mem);
     summary(&runs, start)
+}
+
+/// The whole-session bench against the release server it builds first.
+fn sessions(o: &Options) -> Result<Ran> {
+    Ok(capture(
+        crate::session::command(o.quick)?,
+        "cargo bench -p voxpace-transport --bench session",
+    ))
+}
+
+/// The WHEP fan-out figures (`fanout.rs`), as a run of the report.
+fn fanout(o: &Options) -> Ran {
+    let size = crate::fanout::Size::new(o.quick);
+    let what = format!(
+        "WHEP fan-out: release voxpace serve, {} listeners, and beside {} at {}",
+        size.listeners,
+        crate::fanout::REFERENCE,
+        size.compare
+    );
+    eprintln!("xtask bench: {what}");
+    let start = Instant::now();
+    let (stdout, ok) = match crate::fanout::measure(&size) {
+        Ok(text) => (text, true),
+        Err(e) => (format!("{e:#}"), false),
+    };
+    Ran {
+        what,
+        text: stdout.clone(),
+        stdout,
+        ok,
+        secs: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn report_fanout(fanout: &Ran) {
+    println!(
+        "WHEP fan-out (one output playing a looped file; server CPU per listener per packet = \
+         (CPU with N listeners - CPU with one) / (N-1) / 50 packets per second)"
+    );
+    print!("{}", fanout.text);
 }
 
 /// How long the idle server is measured.

@@ -15,9 +15,11 @@ mod against;
 mod bench;
 mod ci;
 mod contract;
+mod fanout;
 mod matrix;
 mod new_plugin;
 mod python;
+mod session;
 mod system;
 
 use anyhow::{bail, Result};

@@ -161,6 +161,25 @@ pub fn cargo() -> Command {
     cmd
 }
 
+/// Build the release `voxpace` with WebRTC (what the serve benchmarks run); its path.
+pub fn build_release_serve() -> Result<PathBuf> {
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "voxpace-runtime",
+        "--features",
+        "webrtc",
+    ]);
+    run(
+        build,
+        "cargo build --release -p voxpace-runtime --features webrtc",
+    )?;
+    Ok(target_dir().join("release/voxpace"))
+}
+
 /// Run `cmd`, streaming its output; fail with `what` if it fails.
 pub fn run(mut cmd: Command, what: &str) -> Result<()> {
     eprintln!("xtask: {what}");

@@ -174,6 +174,7 @@ pub(crate) struct RawTransport {
     pub whep_connect_timeout_ms: Option<Spanned<u64>>,
     pub whep_max_pending_per_output: Option<Spanned<usize>>,
     pub whep_max_pending_per_client: Option<Spanned<usize>>,
+    pub whep_max_listeners: Option<Spanned<usize>>,
     /// The default endpoint for every output (`{output}` becomes the output id), with its
     /// token written here or read from the environment variable `whip_token_env` names.
     pub whip_url: Option<Spanned<String>>,

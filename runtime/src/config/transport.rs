@@ -38,6 +38,8 @@ pub struct TransportConfig {
     pub whep_max_pending_per_output: usize,
     /// Most listeners of one client address not yet connected; further offers get 503.
     pub whep_max_pending_per_client: usize,
+    /// Most connected listeners over all outputs; further offers get 503.
+    pub whep_max_listeners: usize,
     /// Publish each agent output to this WHIP endpoint (`{output}` becomes the output id)
     /// unless `whip_outputs` names the output.
     pub whip_url: Option<String>,
@@ -223,6 +225,14 @@ pub(crate) fn check(t: &RawTransport, issues: &mut Issues<'_>) -> TransportConfi
             "transport.whep_max_pending_per_client",
             1..=100_000,
             "sessions",
+            issues,
+        ),
+        whep_max_listeners: number_in(
+            &t.whep_max_listeners,
+            256,
+            "transport.whep_max_listeners",
+            1..=100_000,
+            "listeners",
             issues,
         ),
         whip_url,

@@ -55,6 +55,7 @@ impl Server {
                 // the client address comes from the front door (`conn.rs`).
                 max_pending_per_stream: config.transport.whep_max_pending_per_output,
                 max_pending_per_client: config.transport.whep_max_pending_per_client,
+                max_sessions: config.transport.whep_max_listeners,
                 body_timeout: config.server.body_idle_timeout,
                 ..Default::default()
             })

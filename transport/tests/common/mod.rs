@@ -10,7 +10,7 @@ use voxpace_core::{Format, MonotonicClock, Pacer, Track, TrackConfig, TrackHandl
 pub use voxpace_test_kit::signal::correlation;
 use voxpace_transport::{
     FrameFeed, OpusConfig, OpusDecoder, OpusEncoder, PeerSettings, Publisher, PublisherConfig,
-    RtpAudioPacket, ServerConfig,
+    RtpAudioPacket, ServerConfig, SilenceGate,
 };
 
 pub const TOKEN: &str = "s3cret-token";
@@ -158,7 +158,9 @@ pub async fn collect(
 }
 
 /// Check RTP continuity: consecutive sequence numbers, timestamps advancing by exactly one
-/// frame per packet, never repeating. Returns the number of packets checked.
+/// frame per packet, never repeating, except across digital silence (not sent): there the
+/// timestamp jumps by a whole number of frames and the packet carries the marker bit.
+/// Returns the number of packets checked.
 pub fn assert_continuous(packets: &[RtpAudioPacket], frame_ticks: u32) -> usize {
     assert!(packets.len() > 10, "too few packets: {}", packets.len());
     for w in packets.windows(2) {
@@ -168,10 +170,17 @@ pub fn assert_continuous(packets: &[RtpAudioPacket], frame_ticks: u32) -> usize 
             w[0].sequence.wrapping_add(1),
             "sequence numbers are consecutive"
         );
+        let step = w[1].timestamp.wrapping_sub(w[0].timestamp);
+        assert!(
+            step >= frame_ticks && step.is_multiple_of(frame_ticks) && step < u32::MAX / 2,
+            "RTP timestamp advances by whole frames (seq {} -> {}: {step})",
+            w[0].sequence,
+            w[1].sequence
+        );
         assert_eq!(
-            w[1].timestamp.wrapping_sub(w[0].timestamp),
-            frame_ticks,
-            "RTP timestamp advances exactly one frame (seq {} -> {})",
+            w[1].marker,
+            step > frame_ticks,
+            "the marker bit is set exactly after a gap (seq {} -> {}: {step})",
             w[0].sequence,
             w[1].sequence
         );
@@ -195,14 +204,33 @@ pub fn decode_timeline(packets: &[RtpAudioPacket]) -> Vec<i16> {
     out
 }
 
-/// The rendered stream encoded and decoded locally with the same settings: what a perfect
-/// network would deliver. 48 kHz mono, index = pts * 48000 / rate.
+/// The rendered stream encoded and decoded locally with the same settings, the frames the
+/// publisher's [`SilenceGate`] holds back left silent: what a perfect network would
+/// deliver. 48 kHz mono, index = pts * 48000 / rate.
 pub fn local_codec(rendered: &[i16], format: Format, opus: &OpusConfig) -> Vec<i16> {
+    local_codec_from(rendered, format, opus, 0)
+}
+
+/// [`local_codec`] with the encoder started at frame `first` (earlier frames only pass
+/// through the gate and decode as silence): the publisher's encoder starts with the first
+/// frame it encodes for a listener, so from there the two are sample-exact.
+pub fn local_codec_from(
+    rendered: &[i16],
+    format: Format,
+    opus: &OpusConfig,
+    first: usize,
+) -> Vec<i16> {
     let mut enc = OpusEncoder::new(format.sample_rate(), 1, format.frame_samples(), opus).unwrap();
     let mut dec = OpusDecoder::new(48_000, 1).unwrap();
+    let mut gate = SilenceGate::new(format);
+    let ticks = format.frame_samples() * 48_000 / format.sample_rate() as usize;
     let mut packet = vec![0u8; 1500];
     let mut out = Vec::new();
-    for frame in rendered.chunks_exact(format.frame_len()) {
+    for (i, frame) in rendered.chunks_exact(format.frame_len()).enumerate() {
+        if !gate.admit(frame) || i < first {
+            out.resize(out.len() + ticks, 0);
+            continue;
+        }
         let n = enc.encode(frame, &mut packet).unwrap();
         out.extend_from_slice(dec.decode(&packet[..n]).unwrap());
     }
