@@ -43,7 +43,7 @@ async fn bad_requests_get_the_right_status_and_the_server_keeps_serving() {
     });
     server.publish("agent", vec![publisher]);
     let base = serve(axum::Router::new().nest("/whep", server.router())).await;
-    let _agent = Agent::start(format, feed);
+    let agent = Agent::start(format, feed);
     let url = format!("{base}/whep/agent");
     let good = offer("audio", "rtpmap:111 opus/48000/2", "recvonly");
     // Every configured token is accepted, not only the first (TOKEN is the second).
@@ -294,6 +294,8 @@ async fn bad_requests_get_the_right_status_and_the_server_keeps_serving() {
         .await
         .expect("viewer connects");
     let mut rx = viewer.next_track().await.unwrap();
+    // Speech, so that packets flow (a silent output sends only a keep-alive every 400 ms).
+    let _speech = agent.say(speech_clip(48_000, 1.0));
     let packets = collect(&mut rx, Duration::from_millis(400)).await;
     assert!(packets.len() > 5, "{} packets", packets.len());
     assert_eq!(server.sessions(Some("agent")).len(), 1);
