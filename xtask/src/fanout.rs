@@ -2,10 +2,11 @@
 //! `voxpace serve`, this tree's and the reference's side by side in one run.
 //!
 //! The reference (`REFERENCE`, the serve before the fan-out work) is checked out in a git
-//! worktree under `target/fanout-ref/src` and built there with this tree's target
-//! directory, so the release dependencies (webrtc-rs and the rest: minutes of a cold build)
-//! are compiled once for both; its binary is copied to `target/fanout-ref/voxpace` and this
-//! tree's is built after it. Then `cargo bench -p voxpace-transport --bench fanout` runs
+//! worktree under `target/fanout-ref/src` and built there into its own target directory
+//! (`target/fanout-ref/target`: a cold release build, once; a shared one does not work,
+//! as cargo finds both trees' crates under the same names and judges one tree's build
+//! fresh by the other's newer files); its binary is kept as
+//! `target/fanout-ref/voxpace-<sha>`. Then `cargo bench -p voxpace-transport --bench fanout` runs
 //! both, alternating at `compare` listeners (the reference has a fixed limit of 256
 //! listeners), and this tree's alone at `listeners`; the listeners run in the bench's own
 //! process, so each server's process CPU is its own. Its `fanout ...` lines are the figures.
@@ -106,9 +107,9 @@ fn reference_binary() -> Result<PathBuf> {
     let mut build = cargo();
     build
         .current_dir(&src)
-        .env("CARGO_TARGET_DIR", target_dir());
+        .env("CARGO_TARGET_DIR", base.join("target"));
     build_serve(build, &format!("{sha} (target/fanout-ref)"))?;
-    std::fs::copy(target_dir().join("release/voxpace"), &binary)
+    std::fs::copy(base.join("target/release/voxpace"), &binary)
         .context("copying the reference's voxpace")?;
     Ok(binary)
 }
@@ -116,7 +117,6 @@ fn reference_binary() -> Result<PathBuf> {
 /// Build both servers, run the bench, return its figures and a summary.
 pub fn measure(size: &Size) -> Result<String> {
     let old = reference_binary()?;
-    // After the reference: its build replaced target/release/voxpace.
     build_serve(cargo(), "this tree")?;
     let new = target_dir().join("release/voxpace");
     let mut bench = cargo();
