@@ -103,9 +103,14 @@ const IDLE_CONFIG: &str = "[server]\noutputs = [\"default\"]\n";
 /// over `seconds` after a 2 s warm-up, the threads that used any, and the load average.
 fn serve_idle(seconds: u64) -> Ran {
     let what = format!("voxpace serve (release, --features webrtc), one idle output, {seconds} s");
+    measured(what, || measure_serve_idle(seconds))
+}
+
+/// A measurement made here rather than by a command, as a run of the report.
+fn measured(what: String, measure: impl FnOnce() -> Result<String>) -> Ran {
     eprintln!("xtask bench: {what}");
     let start = Instant::now();
-    let (stdout, ok) = match measure_serve_idle(seconds) {
+    let (stdout, ok) = match measure() {
         Ok(text) => (text, true),
         Err(e) => (format!("{e:#}"), false),
     };
@@ -121,20 +126,7 @@ fn serve_idle(seconds: u64) -> Ran {
 fn measure_serve_idle(seconds: u64) -> Result<String> {
     use std::io::{BufRead, BufReader};
 
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "voxpace-runtime",
-        "--features",
-        "webrtc",
-    ]);
-    crate::system::run(
-        build,
-        "cargo build --release -p voxpace-runtime --features webrtc",
-    )?;
+    crate::fanout::build_serve(cargo(), "this tree")?;
     let dir = std::env::temp_dir().join(format!("voxpace-bench-idle-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("idle.toml");
@@ -689,19 +681,7 @@ fn fanout(o: &Options) -> Ran {
         crate::fanout::REFERENCE,
         size.compare
     );
-    eprintln!("xtask bench: {what}");
-    let start = Instant::now();
-    let (stdout, ok) = match crate::fanout::measure(&size) {
-        Ok(text) => (text, true),
-        Err(e) => (format!("{e:#}"), false),
-    };
-    Ran {
-        what,
-        text: stdout.clone(),
-        stdout,
-        ok,
-        secs: start.elapsed().as_secs_f64(),
-    }
+    measured(what, || crate::fanout::measure(&size))
 }
 
 fn report_fanout(fanout: &Ran) {

@@ -16,8 +16,9 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::against::git;
 use crate::bench::loadavg;
-use crate::system::{cargo, root, target_dir};
+use crate::system::{cargo, target_dir};
 
 /// The serve the figures are compared against: main before the per-listener work.
 pub const REFERENCE: &str = "1f8dd08";
@@ -54,23 +55,8 @@ impl Size {
     }
 }
 
-fn git(args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .current_dir(root())
-        .args(args)
-        .output()
-        .context("running git")?;
-    if !out.status.success() {
-        bail!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn build_serve(mut cmd: Command, what: &str) -> Result<()> {
+/// `cargo build --release -p voxpace-runtime --features webrtc` run by `cmd`.
+pub(crate) fn build_serve(mut cmd: Command, what: &str) -> Result<()> {
     cmd.args([
         "build",
         "--release",
@@ -91,19 +77,7 @@ fn reference_binary() -> Result<PathBuf> {
     if binary.exists() {
         return Ok(binary);
     }
-    let src = base.join("src");
-    if !src.join("Cargo.toml").exists() {
-        std::fs::create_dir_all(&base)?;
-        let status = Command::new("git")
-            .current_dir(root())
-            .args(["worktree", "add", "--detach"])
-            .arg(&src)
-            .arg(&sha)
-            .status()?;
-        if !status.success() {
-            bail!("git worktree add {} {sha} failed", src.display());
-        }
-    }
+    let src = crate::against::worktree(&sha, &base)?;
     let mut build = cargo();
     build
         .current_dir(&src)
