@@ -10,12 +10,17 @@ use std::time::Duration;
 use voxpace_transport::{ClientOptions, PeerSettings, WhepViewer};
 
 async fn start(peer_timeout_ms: u64) -> (voxpace_runtime::serve::Server, String) {
+    start_with(&format!("whep_peer_timeout_ms = {peer_timeout_ms}\n")).await
+}
+
+/// A server with one output, `transport` lines added to its `[transport]` table.
+async fn start_with(transport: &str) -> (voxpace_runtime::serve::Server, String) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(
         &cfg,
         format!(
-            "[transport]\nwhep = true\nwhep_peer_timeout_ms = {peer_timeout_ms}\n\
+            "[transport]\nwhep = true\n{transport}\
              [server]\nlisten = \"127.0.0.1:0\"\noutputs = [\"alpha\"]\n"
         ),
     )
@@ -135,5 +140,22 @@ async fn a_listener_that_deletes_is_dropped_at_once() {
         "the deleted listener is dropped",
     )
     .await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_beyond_whep_max_listeners_are_refused() {
+    let (server, base) = start_with("whep_max_listeners = 1\n").await;
+    let url = format!("{base}/whep/alpha");
+    let (_first, _rx) = listen(&url).await;
+    let options = ClientOptions {
+        peer: PeerSettings::loopback(),
+        ..Default::default()
+    };
+    match WhepViewer::connect(&url, 1, options).await {
+        Err(voxpace_transport::Error::Rejected { status, .. }) => assert_eq!(status, 503),
+        other => panic!("a second listener over the limit of 1: {other:?}"),
+    }
+    assert_eq!(peers(&base).await, 1);
     server.shutdown().await.unwrap();
 }

@@ -152,7 +152,7 @@ pub fn run_against(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn git(args: &[&str]) -> Result<String> {
+pub(crate) fn git(args: &[&str]) -> Result<String> {
     let out = Command::new("git")
         .current_dir(root())
         .args(args)
@@ -168,8 +168,8 @@ fn git(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// REV's binaries, built in its worktree under `base` (created on first use).
-fn build_rev(sha: &str, base: &Path) -> Result<Side> {
+/// A git worktree of `sha` at `base/src` (created on first use); its path.
+pub(crate) fn worktree(sha: &str, base: &Path) -> Result<PathBuf> {
     let src = base.join("src");
     if !src.join("Cargo.toml").exists() {
         std::fs::create_dir_all(base)?;
@@ -183,6 +183,12 @@ fn build_rev(sha: &str, base: &Path) -> Result<Side> {
             bail!("git worktree add {} {sha} failed", src.display());
         }
     }
+    Ok(src)
+}
+
+/// REV's binaries, built in its worktree under `base` (created on first use).
+fn build_rev(sha: &str, base: &Path) -> Result<Side> {
+    let src = worktree(sha, base)?;
     let mut build = cargo();
     build
         .current_dir(&src)

@@ -112,9 +112,14 @@ const IDLE_CONFIG: &str = "[server]\noutputs = [\"default\"]\n";
 /// over `seconds` after a 2 s warm-up, the threads that used any, and the load average.
 fn serve_idle(seconds: u64) -> Ran {
     let what = format!("voxpace serve (release, --features webrtc), one idle output, {seconds} s");
+    measured(what, || measure_serve_idle(seconds))
+}
+
+/// A measurement made here rather than by a command, as a run of the report.
+fn measured(what: String, measure: impl FnOnce() -> Result<String>) -> Ran {
     eprintln!("xtask bench: {what}");
     let start = Instant::now();
-    let (stdout, ok) = match measure_serve_idle(seconds) {
+    let (stdout, ok) = match measure() {
         Ok(text) => (text, true),
         Err(e) => (format!("{e:#}"), false),
     };
@@ -711,19 +716,7 @@ fn fanout(o: &Options) -> Ran {
         crate::fanout::REFERENCE,
         size.compare
     );
-    eprintln!("xtask bench: {what}");
-    let start = Instant::now();
-    let (stdout, ok) = match crate::fanout::measure(&size) {
-        Ok(text) => (text, true),
-        Err(e) => (format!("{e:#}"), false),
-    };
-    Ran {
-        what,
-        text: stdout.clone(),
-        stdout,
-        ok,
-        secs: start.elapsed().as_secs_f64(),
-    }
+    measured(what, || crate::fanout::measure(&size))
 }
 
 fn report_fanout(fanout: &Ran) {

@@ -2,21 +2,22 @@
 //! `voxpace serve`, this tree's and the reference's side by side in one run.
 //!
 //! The reference (`REFERENCE`, the serve before the fan-out work) is checked out in a git
-//! worktree under `target/fanout-ref/src` and built there with this tree's target
-//! directory, so the release dependencies (webrtc-rs and the rest: minutes of a cold build)
-//! are compiled once for both; its binary is copied to `target/fanout-ref/voxpace` and this
-//! tree's is built after it. Then `cargo bench -p voxpace-transport --bench fanout` runs
+//! worktree under `target/fanout-ref/src` and built there into its own target directory
+//! (`target/fanout-ref/target`: a cold release build, once; a shared one does not work,
+//! as cargo finds both trees' crates under the same names and judges one tree's build
+//! fresh by the other's newer files); its binary is kept as
+//! `target/fanout-ref/voxpace-<sha>`. Then `cargo bench -p voxpace-transport --bench fanout` runs
 //! both, alternating at `compare` listeners (the reference has a fixed limit of 256
 //! listeners), and this tree's alone at `listeners`; the listeners run in the bench's own
 //! process, so each server's process CPU is its own. Its `fanout ...` lines are the figures.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::against::git;
 use crate::bench::loadavg;
-use crate::system::{cargo, root, target_dir};
+use crate::system::{cargo, target_dir};
 
 /// The serve the figures are compared against: main before the per-listener work.
 pub const REFERENCE: &str = "1f8dd08";
@@ -53,35 +54,6 @@ impl Size {
     }
 }
 
-fn git(args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .current_dir(root())
-        .args(args)
-        .output()
-        .context("running git")?;
-    if !out.status.success() {
-        bail!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn build_serve(mut cmd: Command, what: &str) -> Result<()> {
-    cmd.args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "voxpace-runtime",
-        "--features",
-        "webrtc",
-    ]);
-    crate::system::run(cmd, &format!("release voxpace serve, {what}"))
-}
-
 /// The reference's release `voxpace`, built on first use.
 fn reference_binary() -> Result<PathBuf> {
     let sha = git(&["rev-parse", "--short", &format!("{REFERENCE}^{{commit}}")])?;
@@ -90,25 +62,13 @@ fn reference_binary() -> Result<PathBuf> {
     if binary.exists() {
         return Ok(binary);
     }
-    let src = base.join("src");
-    if !src.join("Cargo.toml").exists() {
-        std::fs::create_dir_all(&base)?;
-        let status = Command::new("git")
-            .current_dir(root())
-            .args(["worktree", "add", "--detach"])
-            .arg(&src)
-            .arg(&sha)
-            .status()?;
-        if !status.success() {
-            bail!("git worktree add {} {sha} failed", src.display());
-        }
-    }
+    let src = crate::against::worktree(&sha, &base)?;
     let mut build = cargo();
     build
         .current_dir(&src)
-        .env("CARGO_TARGET_DIR", target_dir());
-    build_serve(build, &format!("{sha} (target/fanout-ref)"))?;
-    std::fs::copy(target_dir().join("release/voxpace"), &binary)
+        .env("CARGO_TARGET_DIR", base.join("target"));
+    crate::system::build_release_serve_with(build, &format!("{sha} (target/fanout-ref)"))?;
+    std::fs::copy(base.join("target/release/voxpace"), &binary)
         .context("copying the reference's voxpace")?;
     Ok(binary)
 }
@@ -116,9 +76,7 @@ fn reference_binary() -> Result<PathBuf> {
 /// Build both servers, run the bench, return its figures and a summary.
 pub fn measure(size: &Size) -> Result<String> {
     let old = reference_binary()?;
-    // After the reference: its build replaced target/release/voxpace.
-    build_serve(cargo(), "this tree")?;
-    let new = target_dir().join("release/voxpace");
+    let new = crate::system::build_release_serve()?;
     let mut bench = cargo();
     bench
         .args([

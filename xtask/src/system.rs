@@ -163,8 +163,14 @@ pub fn cargo() -> Command {
 
 /// Build the release `voxpace` with WebRTC (what the serve benchmarks run); its path.
 pub fn build_release_serve() -> Result<PathBuf> {
-    let mut build = cargo();
-    build.args([
+    build_release_serve_with(cargo(), "this tree")?;
+    Ok(target_dir().join("release/voxpace"))
+}
+
+/// `cargo build --release -p voxpace-runtime --features webrtc` with `cmd` (a `cargo` command
+/// whose directory and target directory the caller chose); `what` names the tree built.
+pub fn build_release_serve_with(mut cmd: Command, what: &str) -> Result<()> {
+    cmd.args([
         "build",
         "--release",
         "-q",
@@ -173,11 +179,7 @@ pub fn build_release_serve() -> Result<PathBuf> {
         "--features",
         "webrtc",
     ]);
-    run(
-        build,
-        "cargo build --release -p voxpace-runtime --features webrtc",
-    )?;
-    Ok(target_dir().join("release/voxpace"))
+    run(cmd, &format!("release voxpace serve, {what}"))
 }
 
 /// Run `cmd`, streaming its output; fail with `what` if it fails.
