@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 
 import aioice.ice
+import av
 import httpx
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -79,7 +80,12 @@ class Listener:
     async def connect(self) -> None:
         self.pc.addTransceiver("audio", direction="recvonly")
         track_ready: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
-        self.pc.on("track", lambda t: track_ready.done() or track_ready.set_result(t))
+
+        def on_track(track: MediaStreamTrack) -> None:
+            if not track_ready.done():
+                track_ready.set_result(track)
+
+        self.pc.on("track", on_track)
         # aiortc completes ICE gathering inside setLocalDescription: the offer has every candidate.
         await self.pc.setLocalDescription(await self.pc.createOffer())
         async with httpx.AsyncClient(timeout=10) as http:
@@ -98,6 +104,7 @@ class Listener:
         try:
             while True:
                 frame = await asyncio.wait_for(track.recv(), 5)  # the keep-alive comes every 400 ms
+                assert isinstance(frame, av.AudioFrame), f"audio frames expected, got {frame!r}"
                 assert frame.sample_rate == HEARD_RATE and frame.format.name == "s16"
                 assert frame.pts is not None
                 pcm = array.array("h", bytes(frame.planes[0])[: frame.samples * 2 * len(frame.layout.channels)])
