@@ -94,6 +94,11 @@ class Listener:
                 content=self.pc.localDescription.sdp,
                 headers={"content-type": "application/sdp", "authorization": f"Bearer {TOKEN}"},
             )
+        if r.status_code == 404:
+            pytest.fail(
+                f"{self.server.url} has no WHEP route: build voxpace with --all-features "
+                f"(`cargo build -p voxpace-runtime --all-features`): {r.text}"
+            )
         assert r.status_code == 201, f"WHEP offer refused: {r.status_code} {r.text}"
         self.resource = httpx.URL(self.server.url).join(r.headers["location"]).__str__()
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=r.text, type="answer"))
