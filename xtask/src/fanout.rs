@@ -128,23 +128,24 @@ fn report(stdout: &str) -> String {
         .collect();
     let mut out = String::new();
     for l in &lines {
+        let f = |key: &str| field(l, key).unwrap_or("?");
         out += &format!(
             "  {:<3} {:>5} listeners ({} connected, {} failed): {:>6} µs CPU per listener per packet, \
              {} listeners per core; server {}% of a core ({}% with one listener); \
              {} packets heard, {} lost, {} skipped; listeners' process {}% ; load {}\n",
-            field(l, "server").unwrap_or("?"),
-            field(l, "listeners").unwrap_or("?"),
-            field(l, "connected").unwrap_or("?"),
-            field(l, "failed").unwrap_or("?"),
-            field(l, "per-listener-per-packet-us").unwrap_or("?"),
-            field(l, "listeners-per-core").unwrap_or("?"),
-            field(l, "server-cpu-percent").unwrap_or("?"),
-            field(l, "one-listener-percent").unwrap_or("?"),
-            field(l, "packets").unwrap_or("?"),
-            field(l, "lost").unwrap_or("?"),
-            field(l, "skipped").unwrap_or("?"),
-            field(l, "swarm-cpu-percent").unwrap_or("?"),
-            field(l, "load-average").unwrap_or("?"),
+            f("server"),
+            f("listeners"),
+            f("connected"),
+            f("failed"),
+            f("per-listener-per-packet-us"),
+            f("listeners-per-core"),
+            f("server-cpu-percent"),
+            f("one-listener-percent"),
+            f("packets"),
+            f("lost"),
+            f("skipped"),
+            f("swarm-cpu-percent"),
+            f("load-average"),
         );
     }
     let median = |server: &str, listeners: &str| -> Option<f64> {
