@@ -89,19 +89,20 @@ pub struct Track {
     grace_frames: u32,
     fade_values: u32,
     threshold_values: u32,
-    /// The background, the true-peak limiter and the meter, once the track has any.
+    /// The background and the frame buffer it fills (boxed by the control side, so that
+    /// applying the command allocates nothing here).
+    background: Option<Box<Bus>>,
+    /// The true-peak limiter and the meter, on the tracks configured with either.
     post: Option<Box<Post>>,
     taps: Taps,
     /// The reply played last and how far, in samples per channel (published each frame).
     last_played: (u64, u64),
 }
 
-/// What is done to a frame after its speech, on the tracks that have any of it (one box:
-/// most tracks have none, and `Track` is per track): the background mixed in, the
-/// true-peak limiter, the output meter.
-#[derive(Default)]
+/// What is done to a frame after its speech and background, on the tracks configured with
+/// any of it (one box, made with the track: most tracks have none, and `Track` is per
+/// track): the true-peak limiter, the output meter.
 struct Post {
-    background: Option<Box<Bus>>,
     true_peak: Option<TruePeak>,
     meter: Option<OutputMeter>,
 }
@@ -237,13 +238,9 @@ impl Track {
             handled_through: 0,
             speaking: false,
             silent_frames: 0,
-            post: (true_peak.is_some() || meter.is_some()).then(|| {
-                Box::new(Post {
-                    background: None,
-                    true_peak,
-                    meter,
-                })
-            }),
+            post: (true_peak.is_some() || meter.is_some())
+                .then(|| Box::new(Post { true_peak, meter })),
+            background: None,
             taps: Taps(None),
             last_played: (0, 0),
         })
@@ -416,8 +413,7 @@ impl Track {
     fn apply(&mut self, command: Command) {
         match command {
             Command::Intake(reader) => self.intake.replace(*reader),
-            // The first background boxes `Post` here: a control event, not a frame's work.
-            Command::Background(bg) => self.post.get_or_insert_with(Box::default).background = bg,
+            Command::Background(bg) => self.background = bg,
             Command::Events(tx) => self.events.subscribe(tx),
             Command::AttachSink(mut tap) => {
                 if tap.owns {
@@ -698,10 +694,7 @@ impl Track {
     }
 
     fn mix_background(&mut self, out: &mut [i16], speech_active: bool, pts: u64) {
-        let Some(post) = self.post.as_deref_mut() else {
-            return;
-        };
-        let Some(background) = post.background.as_deref_mut() else {
+        let Some(background) = self.background.as_deref_mut() else {
             return;
         };
         let Bus {
@@ -721,11 +714,11 @@ impl Track {
         }));
         match filled {
             // The true-peak limiter sums for itself (`limit_true_peak`).
-            Ok(()) if post.true_peak.is_some() => {}
+            Ok(()) if self.post.as_ref().is_some_and(|p| p.true_peak.is_some()) => {}
             Ok(()) if self.clip => Limiter::Clip.mix_into(out, bus),
             Ok(()) => Limiter::SoftKnee.mix_into(out, bus),
             Err(panic) => {
-                post.background = None;
+                self.background = None;
                 let reason = panic_message(panic.as_ref());
                 self.events.emit(
                     self.control.shared(),
@@ -743,7 +736,7 @@ impl Track {
         let Some(tp) = post.true_peak.as_mut() else {
             return;
         };
-        let bus = post.background.as_deref().map(|b| &b.buffer[..]);
+        let bus = self.background.as_deref().map(|b| &b.buffer[..]);
         for (i, (sum, speech)) in tp.sum.iter_mut().zip(out.iter()).enumerate() {
             let b = bus.map_or(0, |b| b[i]);
             *sum = (*speech as f32 + b as f32) / 32_768.0;

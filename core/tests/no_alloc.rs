@@ -69,6 +69,31 @@ async fn rendering_with_speech_background_sink_and_events_allocates_nothing() {
     assert_eq!(n, 0, "allocations on the frame path");
 }
 
+/// A background arriving on a playing track: the control side boxes it, the frame side only
+/// moves it in (the command is applied inside the counted frames).
+#[tokio::test]
+async fn a_background_set_while_playing_is_applied_without_allocating() {
+    let format = Format::new(48_000, 2, 20).unwrap();
+    let mut track = Track::new(format, TrackConfig::default()).unwrap();
+    let h = track.handle();
+    queue_speech(&h).await;
+    let mut out = vec![0i16; format.frame_len()];
+    for _ in 0..5 {
+        track.render(&mut out);
+    }
+    h.set_background(Some(sawtooth(97, 8))).unwrap();
+    let n = allocations_during(|| {
+        for _ in 0..20 {
+            track.render(&mut out);
+        }
+    });
+    assert_eq!(n, 0, "allocations on the frame path");
+    assert!(
+        out.iter().any(|&v| v != 0),
+        "the background (and speech) play"
+    );
+}
+
 /// The loudness work on the frame path: the true-peak limiter (ebur128's oversampling
 /// scanner) and the output meter, over hot speech (normalised on the producer side) and
 /// background.
