@@ -1,7 +1,7 @@
 //! Real-time capacity and memory of tracks, printed for `cargo xtask bench`.
 //!
 //! `cargo run --release -p voxpace-core --example capacity -- [--tracks N,N,..] [--seconds S]
-//! [--idle-seconds S] [--memory-tracks N] [--json PATH]`
+//! [--idle-seconds S] [--memory-tracks N] [--json PATH] [--realtime PRIORITY]`
 //!
 //! First the cost of one idle output: the process's CPU time (getrusage) over a few seconds
 //! with one silent track on a frame clock. Then, for each N: N tracks on one [`FrameClock`]
@@ -14,14 +14,17 @@
 //!
 //! With `--json PATH`, each figure is also appended to PATH as one JSON object per line
 //! (`{"kind":"memory"|"capacity"|"idle",...}`), which `cargo xtask bench --against` reads.
-//! `--idle-seconds 0` skips the idle figure.
+//! `--idle-seconds 0` skips the idle figure. `--realtime PRIORITY` asks for the capacity
+//! runs' clock thread to be scheduled `SCHED_FIFO` (granted or not is printed).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use voxpace_core::{Format, FrameClock, MonotonicClock, ReplyWriter, Track, TrackConfig};
+use voxpace_core::{
+    Format, FrameClock, MonotonicClock, ReplyWriter, Scheduling, Track, TrackConfig,
+};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -107,9 +110,9 @@ fn num(v: f64) -> String {
     }
 }
 
-fn capacity(n: usize, seconds: u64, json: &mut Json) {
+fn capacity(n: usize, seconds: u64, scheduling: Scheduling, json: &mut Json) {
     let format = Format::default();
-    let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
+    let clock = FrameClock::start_with(MonotonicClock::new(), format.frame_duration(), scheduling);
     let delivered = Arc::new(AtomicU64::new(0));
     let mut writers: Vec<ReplyWriter> = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
@@ -189,17 +192,19 @@ fn capacity(n: usize, seconds: u64, json: &mut Json) {
             ("underruns", underruns.to_string()),
             ("clock_thread_cpu", num(cpu_share)),
             ("producer_ns_per_push", num(push_ns)),
+            ("realtime", stats.realtime.to_string()),
             ("load", format!("\"{}\"", load())),
             ("ok", ok.to_string()),
         ],
     );
     println!(
-        "capacity tracks={n:>6} frames={got:>9}/{expected:<9} missing={missing:<6} p50={:>6.3}ms p99={:>6.3}ms p99.9={:>6.3}ms max={:>7.3}ms underruns={underruns:<5} clock-thread-cpu={:>5.1}% producer={push_ns:.0}ns/push load={} ok={}",
+        "capacity tracks={n:>6} frames={got:>9}/{expected:<9} missing={missing:<6} p50={:>6.3}ms p99={:>6.3}ms p99.9={:>6.3}ms max={:>7.3}ms underruns={underruns:<5} clock-thread-cpu={:>5.1}% producer={push_ns:.0}ns/push realtime={} load={} ok={}",
         ms(p50),
         ms(p99),
         ms(p999),
         ms(stats.max_lateness),
         cpu_share * 100.0,
+        if stats.realtime { "yes" } else { "no" },
         load(),
         if ok { "yes" } else { "NO" }
     );
@@ -324,7 +329,12 @@ fn main() {
             .unwrap_or(2000),
         &mut json,
     );
+    let scheduling = match arg("--realtime").map(|p| p.parse::<u8>()) {
+        None => Scheduling::Normal,
+        Some(Ok(priority)) => Scheduling::Realtime(priority),
+        Some(Err(e)) => panic!("--realtime: a priority 1-99: {e}"),
+    };
     for n in ns {
-        capacity(n, seconds, &mut json);
+        capacity(n, seconds, scheduling, &mut json);
     }
 }
