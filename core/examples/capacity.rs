@@ -1,25 +1,30 @@
 //! Real-time capacity and memory of tracks, printed for `cargo xtask bench`.
 //!
 //! `cargo run --release -p voxpace-core --example capacity -- [--tracks N,N,..] [--seconds S]
-//! [--idle-seconds S] [--memory-tracks N] [--json PATH]`
+//! [--idle-seconds S] [--memory-tracks N] [--json PATH] [--realtime PRIORITY]`
 //!
 //! First the cost of one idle output: the process's CPU time (getrusage) over a few seconds
 //! with one silent track on a frame clock. Then, for each N: N tracks on one [`FrameClock`]
 //! thread (the measured core), each speaking a reply that a producer thread keeps 100-200 ms
-//! ahead with 100 ms pushes, as the Python reference's harness does. Reports frame lateness (p50/p99/p99.9/max), frames missing from
-//! the window, underruns and the clock thread's CPU. Then memory per idle track and per track
-//! holding 1 s of 24 kHz mono speech, from the process's resident set.
+//! ahead with 100 ms pushes, as the Python reference's harness does. Reports frame lateness
+//! (p50/p99/p99.9/max), frames missing from the window, underruns, the clock thread's CPU and
+//! the producer's CPU per push (its own thread's CPU time over the pushes: the core the
+//! clock thread competes for). Then memory per idle track and per track holding 1 s of
+//! 24 kHz mono speech, from the process's resident set.
 //!
 //! With `--json PATH`, each figure is also appended to PATH as one JSON object per line
 //! (`{"kind":"memory"|"capacity"|"idle",...}`), which `cargo xtask bench --against` reads.
-//! `--idle-seconds 0` skips the idle figure.
+//! `--idle-seconds 0` skips the idle figure. `--realtime PRIORITY` asks for the capacity
+//! runs' clock thread to be scheduled `SCHED_FIFO` (granted or not is printed).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use voxpace_core::{Format, FrameClock, MonotonicClock, ReplyWriter, Track, TrackConfig};
+use voxpace_core::{
+    Format, FrameClock, MonotonicClock, ReplyWriter, Scheduling, Track, TrackConfig,
+};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -55,6 +60,16 @@ fn clock_thread_cpu() -> Duration {
         return Duration::from_millis(ticks * 10);
     }
     Duration::ZERO
+}
+
+/// CPU time (user + system) of the calling thread so far.
+fn thread_cpu() -> Duration {
+    // SAFETY: clock_gettime only writes the struct it is given.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Where `--json` figures go (one JSON object per line), if anywhere.
@@ -95,9 +110,9 @@ fn num(v: f64) -> String {
     }
 }
 
-fn capacity(n: usize, seconds: u64, json: &mut Json) {
+fn capacity(n: usize, seconds: u64, scheduling: Scheduling, json: &mut Json) {
     let format = Format::default();
-    let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
+    let clock = FrameClock::start_with(MonotonicClock::new(), format.frame_duration(), scheduling);
     let delivered = Arc::new(AtomicU64::new(0));
     let mut writers: Vec<ReplyWriter> = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
@@ -128,8 +143,13 @@ fn capacity(n: usize, seconds: u64, json: &mut Json) {
     let start = Instant::now();
     let cpu0 = clock_thread_cpu();
     let mut next = start;
+    // The producer's own CPU time over its pushes (not its sleeps): what one push costs the
+    // core the clock thread competes for.
+    let (mut producer_cpu, mut pushes) = (Duration::ZERO, 0u64);
     while start.elapsed() < Duration::from_secs(seconds) {
         next += Duration::from_millis(100);
+        let before = thread_cpu();
+        pushes += writers.len() as u64;
         for w in &mut writers {
             assert_eq!(
                 w.try_push_samples(&chunk).unwrap(),
@@ -137,6 +157,7 @@ fn capacity(n: usize, seconds: u64, json: &mut Json) {
                 "the buffer had room"
             );
         }
+        producer_cpu += thread_cpu().saturating_sub(before);
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
@@ -155,6 +176,7 @@ fn capacity(n: usize, seconds: u64, json: &mut Json) {
     let ok = p99 < Duration::from_millis(1) && missing == 0 && underruns == 0;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let cpu_share = cpu.as_secs_f64() / elapsed.as_secs_f64();
+    let push_ns = producer_cpu.as_secs_f64() * 1e9 / pushes.max(1) as f64;
     json.write(
         "capacity",
         &[
@@ -169,17 +191,20 @@ fn capacity(n: usize, seconds: u64, json: &mut Json) {
             ("max_ms", num(ms(stats.max_lateness))),
             ("underruns", underruns.to_string()),
             ("clock_thread_cpu", num(cpu_share)),
+            ("producer_ns_per_push", num(push_ns)),
+            ("realtime", stats.realtime.to_string()),
             ("load", format!("\"{}\"", load())),
             ("ok", ok.to_string()),
         ],
     );
     println!(
-        "capacity tracks={n:>6} frames={got:>9}/{expected:<9} missing={missing:<6} p50={:>6.3}ms p99={:>6.3}ms p99.9={:>6.3}ms max={:>7.3}ms underruns={underruns:<5} clock-thread-cpu={:>5.1}% load={} ok={}",
+        "capacity tracks={n:>6} frames={got:>9}/{expected:<9} missing={missing:<6} p50={:>6.3}ms p99={:>6.3}ms p99.9={:>6.3}ms max={:>7.3}ms underruns={underruns:<5} clock-thread-cpu={:>5.1}% producer={push_ns:.0}ns/push realtime={} load={} ok={}",
         ms(p50),
         ms(p99),
         ms(p999),
         ms(stats.max_lateness),
         cpu_share * 100.0,
+        if stats.realtime { "yes" } else { "no" },
         load(),
         if ok { "yes" } else { "NO" }
     );
@@ -304,7 +329,12 @@ fn main() {
             .unwrap_or(2000),
         &mut json,
     );
+    let scheduling = match arg("--realtime").map(|p| p.parse::<u8>()) {
+        None => Scheduling::Normal,
+        Some(Ok(priority)) => Scheduling::Realtime(priority),
+        Some(Err(e)) => panic!("--realtime: a priority 1-99: {e}"),
+    };
     for n in ns {
-        capacity(n, seconds, &mut json);
+        capacity(n, seconds, scheduling, &mut json);
     }
 }

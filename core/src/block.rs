@@ -8,6 +8,7 @@
 //! The two never touch the same samples, which is what makes the `UnsafeCell`s sound.
 
 use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Set in `written` once no more samples will be appended.
@@ -18,7 +19,10 @@ const SEALED: usize = 1 << (usize::BITS - 1);
 pub(crate) const MAX_VALUES: usize = 1 << 31;
 
 pub(crate) struct Block {
-    samples: Box<[UnsafeCell<i16>]>,
+    /// Uninitialised past the published count: a new block is never zeroed, because the
+    /// producer writes every value before publishing it (zeroing first wrote each page of a
+    /// block twice, the costliest part of a push at thousands of tracks).
+    samples: Box<[UnsafeCell<MaybeUninit<i16>>]>,
     /// Values published to the reader, with [`SEALED`] set once the block is complete.
     written: AtomicUsize,
 }
@@ -39,11 +43,16 @@ impl std::fmt::Debug for Block {
 }
 
 impl Block {
-    /// An empty block for up to `capacity` values.
+    /// An empty block for up to `capacity` values (allocated, not initialised).
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         assert!(capacity <= MAX_VALUES, "block of {capacity} values");
+        let samples = Box::<[i16]>::new_uninit_slice(capacity);
+        // SAFETY: `UnsafeCell<T>` has the same layout as `T` (repr(transparent)), so the
+        // slice's allocation and length carry over unchanged.
+        let samples =
+            unsafe { Box::from_raw(Box::into_raw(samples) as *mut [UnsafeCell<MaybeUninit<i16>>]) };
         Self {
-            samples: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
+            samples,
             written: AtomicUsize::new(0),
         }
     }
@@ -53,9 +62,10 @@ impl Block {
         let samples = samples.into_boxed_slice();
         let len = samples.len();
         assert!(len <= MAX_VALUES, "block of {len} values");
-        // SAFETY: `UnsafeCell<i16>` has the same layout as `i16` (repr(transparent)), so
-        // the slice's allocation and length carry over unchanged.
-        let samples = unsafe { Box::from_raw(Box::into_raw(samples) as *mut [UnsafeCell<i16>]) };
+        // SAFETY: `UnsafeCell<MaybeUninit<i16>>` has the same layout as `i16` (both
+        // wrappers are repr(transparent)), so the slice's allocation and length carry over.
+        let samples =
+            unsafe { Box::from_raw(Box::into_raw(samples) as *mut [UnsafeCell<MaybeUninit<i16>>]) };
         Self {
             samples,
             written: AtomicUsize::new(len | SEALED),
@@ -72,8 +82,8 @@ impl Block {
     pub(crate) fn read(&self, from: usize, upto: usize) -> &[i16] {
         debug_assert!(from <= upto && upto <= self.published().0);
         let base = self.samples.as_ptr() as *const i16;
-        // SAFETY: values below the published count are never written again, and the
-        // Acquire load in `published` made the writer's stores of them visible.
+        // SAFETY: values below the published count were initialised and are never written
+        // again, and the Acquire load in `published` made the writer's stores visible.
         unsafe { std::slice::from_raw_parts(base.add(from), upto - from) }
     }
 
@@ -87,15 +97,20 @@ impl Block {
         }
     }
 
-    /// Append up to `n` values produced by `fill` (which writes into the slice it is given
-    /// and may write fewer), then publish them; returns the values appended.
+    /// Append values produced by `fill`, which initialises a prefix of the (uninitialised)
+    /// room it is given and returns its length, then publish them; returns the values
+    /// appended.
     ///
     /// # Safety
-    /// Only one writer may append at a time (the intake's lock guarantees it).
-    pub(crate) unsafe fn append(&self, fill: impl FnOnce(&mut [i16]) -> usize) -> usize {
+    /// Only one writer may append at a time (the intake's lock guarantees it), and `fill`
+    /// must have initialised as many values as it returns.
+    pub(crate) unsafe fn append(
+        &self,
+        fill: impl FnOnce(&mut [MaybeUninit<i16>]) -> usize,
+    ) -> usize {
         let written = self.written.load(Ordering::Relaxed);
         debug_assert!(written & SEALED == 0, "appending to a sealed block");
-        let base = self.samples.as_ptr() as *mut i16;
+        let base = self.samples.as_ptr() as *mut MaybeUninit<i16>;
         // SAFETY: the reader never reads at or past `written`, and the caller guarantees no
         // other writer; `UnsafeCell` makes writing through a shared reference legal.
         let spare = unsafe {
@@ -153,8 +168,9 @@ impl Cursor {
             (self.seen, self.sealed) = (seen as u32, sealed);
         }
         let (pos, seen) = (self.pos as usize, self.seen as usize);
-        // SAFETY: values below a published count are never written again, and the Acquire
-        // load that saw the count made them visible; the ring keeps them alive.
+        // SAFETY: values below a published count were initialised and are never written
+        // again, and the Acquire load that saw the count made them visible; the ring keeps
+        // them alive.
         unsafe { std::slice::from_raw_parts(self.base.add(pos), seen - pos) }
     }
 

@@ -88,7 +88,8 @@ impl Clock for MonotonicClock {
 
 thread_local! {
     /// How late `thread::sleep` returns on this thread, as `MonotonicClock::block_until`
-    /// has seen it (Linux's default timer slack is 50 µs).
+    /// has seen it (Linux's default timer slack is 50 µs; a `FrameClock` thread asks for
+    /// 1 µs, see `clock_thread.rs`).
     static OVERSHOOT: Cell<Overshoot> = const { Cell::new(Overshoot::new()) };
 }
 

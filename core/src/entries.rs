@@ -7,8 +7,8 @@
 //! 256 bytes; the two positions share a cache line (they move a few times a second, never
 //! per frame). The reader reads entries in place and only advances its position when it is
 //! done with one; the writer, which owns every entry in the ring, drops the finished ones
-//! at its next call. So the frame side never frees a block, without a second list of sent
-//! blocks on the control side. Positions are `u32` counters that wrap; a slot is
+//! when it next needs a slot. So the frame side never frees a block, without a second list
+//! of sent blocks on the control side. Positions are `u32` counters that wrap; a slot is
 //! `position % SLOTS`.
 
 use std::cell::UnsafeCell;

@@ -6,12 +6,15 @@
 //! track's lateness to one small batch, and the thread sleeps precisely between them
 //! ([`Clock::block_until`]). Only slots that hold a track are woken for, so an idle output
 //! costs one wake per period and an empty clock one wake per period to look for new tracks.
+//! The thread asks for a short timer slack, and real-time scheduling if the caller asks for
+//! it ([`Scheduling`], `clock_thread.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::clock_thread::{self, Scheduling};
 use crate::{Clock, FrameInfo, Track};
 
 /// Called on the clock thread with each rendered frame; return `false` to remove the track.
@@ -44,6 +47,9 @@ pub struct FrameClockStats {
     histogram: Vec<u64>,
     /// The largest lateness seen.
     pub max_lateness: Duration,
+    /// The thread runs under real-time scheduling ([`Scheduling::Realtime`] asked for and
+    /// granted).
+    pub realtime: bool,
 }
 
 impl FrameClockStats {
@@ -84,8 +90,14 @@ impl std::fmt::Debug for FrameClock {
 }
 
 impl FrameClock {
-    /// Start the clock thread for tracks whose frames last `period`.
+    /// Start the clock thread for tracks whose frames last `period`, as an ordinary thread.
     pub fn start<C: Clock>(clock: C, period: Duration) -> Self {
+        Self::start_with(clock, period, Scheduling::Normal)
+    }
+
+    /// Start the clock thread, scheduled as `scheduling` asks if the process may (see
+    /// [`FrameClockStats::realtime`]); it runs as an ordinary thread otherwise.
+    pub fn start_with<C: Clock>(clock: C, period: Duration, scheduling: Scheduling) -> Self {
         let shared = Arc::new(ClockShared {
             adds: Mutex::new(Vec::new()),
             stats: Mutex::new(FrameClockStats {
@@ -94,15 +106,28 @@ impl FrameClock {
                 tracks: 0,
                 histogram: vec![0; BUCKETS],
                 max_lateness: Duration::ZERO,
+                realtime: false,
             }),
             stop: AtomicBool::new(false),
         });
         let slots = (period.as_millis() as usize).max(1);
         let thread_shared = shared.clone();
+        // Started once its scheduling is settled, so `stats` says how it runs from the start.
+        let (applied, settled) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("voxpace-frame-clock".into())
-            .spawn(move || run(clock, period, slots, &thread_shared))
+            .spawn(move || {
+                let realtime = clock_thread::apply(scheduling);
+                thread_shared
+                    .stats
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .realtime = realtime;
+                let _ = applied.send(());
+                run(clock, period, slots, &thread_shared)
+            })
             .expect("spawning the frame clock thread");
+        let _ = settled.recv();
         Self {
             shared,
             thread: Some(thread),

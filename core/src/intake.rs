@@ -6,8 +6,10 @@
 //! to the reply's open block and publishes the samples at once, so a thousand one-sample
 //! pushes cost what one thousand-sample push does and play in real time; the room they take
 //! is counted in [`Room`]. The ring owns every entry; the frame side reads them in place and
-//! the control side frees the ones it is done with at its next call: the frame side never
-//! frees a block (off the frame path).
+//! the control side frees the ones it is done with when it next needs a slot (opening a
+//! reply or a block): the frame side never frees a block (off the frame path), and a push
+//! into the open block touches neither the ring nor a finished block (at thousands of
+//! tracks every line a push touches is a cache miss).
 //!
 //! [`Intake`] is the control half (open, push, finish, interrupt), shared by the track's
 //! handle and its writers, behind one lock that only control calls take, once per push.
@@ -28,6 +30,7 @@
 //! are one allocation), and a track holding speech holds a [`Link`] (the entry ring inside),
 //! the control half's [`SideRings`] and its blocks.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -130,8 +133,6 @@ pub(crate) struct Intake {
     /// The atomics both sides share, kept here so that they, the intake and the rest of
     /// the control side are one allocation (`control.rs`).
     shared: Shared,
-    /// The buffer's bound in interleaved values.
-    bound: usize,
     side: Mutex<IntakeSide>,
     /// What each new reply is normalised to (boxed: most tracks do not normalise, and this
     /// struct is per track).
@@ -139,9 +140,16 @@ pub(crate) struct Intake {
 }
 
 struct IntakeSide {
+    /// The open block; it belongs to the open reply (opening, finishing, interrupting and
+    /// closing seal it). Here, beside the lock, not in `rings`: a push into it then touches
+    /// no other line of the track's than this one, the block's and the reply's.
+    tail: Option<Arc<Block>>,
     /// Created with the first reply (boxed: an idle track holds one pointer for it).
     rings: Option<Box<SideRings>>,
     last_id: u64,
+    /// The buffer's bound in interleaved values (32 bits, checked in `Track::new`: here it
+    /// fills the padding beside the flags, so `tail` costs an idle track no memory).
+    bound: u32,
     accepting: bool,
     manual: bool,
 }
@@ -157,8 +165,6 @@ impl std::fmt::Debug for IntakeSide {
 
 /// The control half's rings, and what only a track that has had a reply needs.
 struct SideRings {
-    /// The open block (it belongs to the open reply).
-    tail: Option<Arc<Block>>,
     /// The reply open for pushes.
     open: Option<Arc<ReplyState>>,
     /// The entry ring's writing end (it owns the entries, and drops the finished ones).
@@ -169,14 +175,6 @@ struct SideRings {
 }
 
 impl IntakeSide {
-    /// Free the entries (blocks, replies' states) the frame side has finished with (off
-    /// the frame path).
-    fn free_recycled(&mut self) {
-        if let Some(rings) = self.rings.as_mut() {
-            rings.writer.free_finished(&rings.link.entries);
-        }
-    }
-
     /// Send a block to the frame side (a free slot was checked under the lock).
     fn send_block(&mut self, block: Arc<Block>) {
         let rings = self.rings.as_mut().expect("a reply is open");
@@ -185,7 +183,7 @@ impl IntakeSide {
 
     /// No more samples go into the open block.
     fn seal_tail(&mut self) {
-        if let Some(block) = self.rings.as_mut().and_then(|r| r.tail.take()) {
+        if let Some(block) = self.tail.take() {
             block.seal();
         }
     }
@@ -203,6 +201,8 @@ impl IntakeSide {
         self.rings.as_mut().and_then(|r| r.open.take())
     }
 
+    /// Ring slots free, after freeing the entries (blocks, replies' states) the frame side
+    /// has finished with (off the frame path).
     fn free_slots(&mut self) -> usize {
         self.rings
             .as_mut()
@@ -221,17 +221,18 @@ impl IntakeSide {
 impl Intake {
     pub(crate) fn new(
         shared: Shared,
-        bound: usize,
+        bound: u32,
         manual: bool,
         normalise: Option<crate::Normalise>,
     ) -> Self {
         Self {
             shared,
-            bound,
             normalise: normalise.map(Box::new),
             side: Mutex::new(IntakeSide {
+                tail: None,
                 rings: None,
                 last_id: 0,
+                bound,
                 accepting: true,
                 manual,
             }),
@@ -276,14 +277,12 @@ impl Intake {
                 block: None,
             })?;
             side.rings = Some(Box::new(SideRings {
-                tail: None,
                 open: None,
                 writer: Writer::default(),
                 marks: None,
                 link,
             }));
         }
-        side.free_recycled();
         if side.free_slots() == 0 {
             // The ring is full of queued replies; the start marker must still go in order,
             // so the caller retries once frames have played some.
@@ -332,10 +331,9 @@ impl Intake {
     ) -> Result<usize, Error> {
         let mut side = self.side();
         self.check_writable(state)?;
-        side.free_recycled();
         let ch = self.shared.format.channels() as usize;
         let frame_bytes = 2 * ch;
-        let mut room = self.room_values(ch);
+        let mut room = self.room_values(&side, ch);
         let mut taken = 0;
         // Complete the carried frame first.
         if carry.len() > 0 {
@@ -414,19 +412,20 @@ impl Intake {
     }
 
     /// Values that fit in the buffer now.
-    fn room_values(&self, ch: usize) -> usize {
-        self.bound.saturating_sub(self.shared.room.used()) / ch * ch
+    fn room_values(&self, side: &IntakeSide, ch: usize) -> usize {
+        (side.bound as usize).saturating_sub(self.shared.room.used()) / ch * ch
     }
 
     /// The open block has room for `reply`'s samples. An open block always belongs to the
-    /// open reply (opening, finishing and interrupting seal it), so the id is not kept.
+    /// open reply, and a reply that `check_writable` let through is the open one (opening
+    /// another, finishing and interrupting mark it finished or interrupted under this
+    /// lock), so the reply open is not looked at (another line to load per push).
     fn tail_has_room(&self, side: &IntakeSide, reply: ReplyId) -> bool {
-        side.is_open(reply)
-            && side
-                .rings
-                .as_ref()
-                .and_then(|r| r.tail.as_ref())
-                .is_some_and(|b| b.room() > 0)
+        debug_assert!(
+            side.tail.is_none() || side.is_open(reply),
+            "a writable reply is the open one"
+        );
+        side.tail.as_ref().is_some_and(|b| b.room() > 0)
     }
 
     /// Append the first `n` values of `input` (whole sample frames) to the reply's blocks,
@@ -448,12 +447,12 @@ impl Intake {
                 if slots == 0 {
                     break;
                 }
-                let block = Arc::new(Block::with_capacity(self.block_capacity(n - done, slots)));
+                let capacity = self.block_capacity(side.bound, n - done, slots);
+                let block = Arc::new(Block::with_capacity(capacity));
                 side.send_block(block.clone());
-                side.rings.as_mut().expect("a reply is open").tail = Some(block);
+                side.tail = Some(block);
             }
-            let rings = side.rings.as_ref();
-            let block = rings.and_then(|r| r.tail.clone()).expect("ensured above");
+            let block = side.tail.clone().expect("ensured above");
             let k = block.room().min(n - done);
             let mut k = k - k % ch;
             if k == 0 {
@@ -494,14 +493,14 @@ impl Intake {
             // was counted.
             self.shared.room.fill(k);
             // SAFETY: the intake lock (held by the caller through `side`) makes this the
-            // only writer.
+            // only writer; `copy_values` initialises the `k` values appended.
             unsafe {
                 block.append(|spare| {
-                    copy_values(input, done, &mut spare[..k]);
+                    let values = copy_values(input, done, &mut spare[..k]);
                     // Producer side, once the audio is sure to go in: the frame path only
                     // ever sees normalised speech.
                     if let Some(gain) = gain.as_deref_mut() {
-                        gain.process(&mut spare[..k]);
+                        gain.process(values);
                     }
                     k
                 })
@@ -531,10 +530,10 @@ impl Intake {
     /// second of speech pushed 100 ms at a time takes 5 blocks, not 10: each costs its
     /// headers and a ring slot); as large as allowed once the ring is half full, so it
     /// holds the whole buffer even when every push is tiny.
-    fn block_capacity(&self, wanted: usize, free_slots: usize) -> usize {
+    fn block_capacity(&self, bound: u32, wanted: usize, free_slots: usize) -> usize {
         let format = self.shared.format;
         let ch = format.channels() as usize;
-        let max = (self.bound / (INTAKE_SLOTS / 2))
+        let max = (bound as usize / (INTAKE_SLOTS / 2))
             .max(format.frame_len())
             .min(crate::block::MAX_VALUES);
         let min = (format.samples_in(MIN_BLOCK) as usize * ch).clamp(format.frame_len(), max);
@@ -557,7 +556,6 @@ impl Intake {
     ) -> Result<Result<(), Vec<i16>>, Error> {
         let mut side = self.side();
         self.check_writable(state)?;
-        side.free_recycled();
         let ch = self.shared.format.channels() as usize;
         let len = samples.len();
         let worth_it = len >= self.shared.format.frame_len()
@@ -568,7 +566,7 @@ impl Intake {
         if carry.len() > 0
             || !worth_it
             || marks_waiting
-            || self.room_values(ch) < len
+            || self.room_values(&side, ch) < len
             || side.free_slots() == 0
         {
             return Ok(Err(samples));
@@ -673,17 +671,31 @@ fn le_bytes(samples: &[i16]) -> ([u8; 4], usize) {
     (out, 2 * samples.len().min(2))
 }
 
-/// Copy values `from..from + out.len()` of `input` into `out`, converting bytes.
-fn copy_values(input: Input<'_>, from: usize, out: &mut [i16]) {
+/// Copy values `from..from + out.len()` of `input` into `out` (a block's uninitialised
+/// room), converting bytes; returns `out`, now initialised.
+fn copy_values<'a>(
+    input: Input<'_>,
+    from: usize,
+    out: &'a mut [MaybeUninit<i16>],
+) -> &'a mut [i16] {
     match input {
-        Input::Samples(s) => out.copy_from_slice(&s[from..from + out.len()]),
+        Input::Samples(s) => {
+            let src = &s[from..from + out.len()];
+            // SAFETY: `out` holds `src.len()` values and does not overlap `src` (a block's
+            // room is its own allocation); `MaybeUninit<i16>` has the layout of `i16`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), out.as_mut_ptr().cast(), src.len())
+            };
+        }
         Input::Bytes(b) => {
             let bytes = &b[2 * from..2 * (from + out.len())];
             for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                *o = i16::from_le_bytes([pair[0], pair[1]]);
+                o.write(i16::from_le_bytes([pair[0], pair[1]]));
             }
         }
     }
+    // SAFETY: every value of `out` was written just above.
+    unsafe { &mut *(out as *mut [MaybeUninit<i16>] as *mut [i16]) }
 }
 
 /// The frame half of the intake: pops entries, plays blocks, counts them consumed.
@@ -974,7 +986,7 @@ impl IntakeReader {
     }
 
     /// Done with the cursor's block (the head entry): the control side, whose ring holds
-    /// it, frees it at its next call.
+    /// it, frees it when it next needs a slot.
     fn recycle(&mut self) {
         if let Some(link) = &self.link {
             self.entries.finish(&link.entries);

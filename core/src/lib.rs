@@ -28,7 +28,8 @@
 //! - [`Sink`], [`SinkInfo`], [`SinkEvent`], [`Delivery`]: the sink fan-out.
 //! - [`Clock`], [`MonotonicClock`], [`VirtualClock`]: time, injected.
 //! - [`Pacer`]: one track's frames paced against a clock (async), with a defined catch-up
-//!   policy; [`FrameClock`]: many tracks ticked together on one thread.
+//!   policy; [`FrameClock`]: many tracks ticked together on one thread, scheduled as
+//!   [`Scheduling`] asks (real-time if wanted and allowed).
 //! - [`Error`] and [`ErrorKind`]: everything that can go wrong, and what a caller can do.
 //!
 //! Inside, one file per room (none imports another in a circle):
@@ -55,6 +56,7 @@ mod source;
 
 // Time and pacing.
 mod clock;
+mod clock_thread;
 mod frame_clock;
 mod pacer;
 mod prefetch;
@@ -77,6 +79,7 @@ mod text;
 mod track;
 
 pub use clock::{Clock, MonotonicClock, VirtualClock, VirtualSleep};
+pub use clock_thread::Scheduling;
 pub use config::TrackConfig;
 pub use error::{Error, ErrorKind};
 pub use events::{Event, EventStream};

@@ -187,6 +187,14 @@ impl Track {
                 format.frame_duration()
             )));
         }
+        // The intake counts its bound in 32 bits (see `intake.rs`).
+        let longest_buffer = format.duration_of(u32::MAX as u64 / format.channels() as u64);
+        if config.buffer > longest_buffer {
+            return Err(Error::InvalidConfig(format!(
+                "buffer {:?} is longer than a track can hold ({longest_buffer:?} in this format)",
+                config.buffer
+            )));
+        }
         if config.start_threshold > config.buffer {
             return Err(Error::InvalidConfig(format!(
                 "start_threshold {:?} exceeds the buffer {:?}: a reply could never start",
@@ -221,7 +229,7 @@ impl Track {
             }),
             false => None,
         };
-        let bound = values(config.buffer);
+        let bound = values(config.buffer) as u32; // checked against `longest_buffer` above
         let intake = Intake::new(shared, bound, config.manual_input, config.loudness);
         Ok(Self {
             control: Arc::new(Control::new(intake)),

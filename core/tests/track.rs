@@ -482,6 +482,25 @@ fn invalid_configuration_is_a_clear_error() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("start_threshold"), "{e}");
+    // The intake counts its bound in 32 bits: 12 hours of 48 kHz stereo, at most.
+    let stereo = Format::new(48_000, 2, 20).unwrap();
+    let buffer = |buffer| {
+        Track::new(
+            stereo,
+            TrackConfig {
+                buffer,
+                ..TrackConfig::default()
+            },
+        )
+    };
+    assert!(buffer(Duration::from_secs(12 * 3600)).is_ok());
+    for long in [Duration::from_secs(13 * 3600), Duration::MAX] {
+        let e = buffer(long).unwrap_err();
+        assert!(
+            e.to_string().contains("buffer") && e.to_string().contains("longer than"),
+            "{e}"
+        );
+    }
 }
 
 #[tokio::test]

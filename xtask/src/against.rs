@@ -29,8 +29,9 @@ Builds REV's core frame bench and capacity example in a git worktree under
 target/against/<sha>/ (its own target directory) and this tree's, then runs both
 alternating, round after round: the frame bench (criterion medians), memory per idle track
 and per track holding 1 s of 24 kHz speech, and N tracks on one clock thread (lateness
-p99/p99.9/max, missing frames, clock-thread CPU per track-frame). Prints every figure of
-both, the ratio new/old and the load average at the time of each run.
+p99/p99.9/max, missing frames, clock-thread CPU per track-frame, the producer's CPU per
+push when the example prints it). Prints every figure of both, the ratio new/old and the
+load average at the time of each run.
 
   --rounds N         rounds of old+new (default 2; the order swaps every round)
   --tracks N,N       track counts for the clock-thread runs (default 12000,20000)
@@ -39,7 +40,8 @@ both, the ratio new/old and the load average at the time of each run.
   --no-frame         skip the criterion frame bench
   --no-perf          do not run the capacity example under `perf record` (by default, when
                      perf is installed, the clock thread's user-space cycles per frame are
-                     reported too: they stay comparable when the machine is loaded)
+                     reported too: they stay comparable when the machine is loaded; without
+                     hardware counters perf counts CPU time instead, named so)
 ";
 
 struct Options {
@@ -438,17 +440,17 @@ fn capacity_run(
                         }
                     }
                 }
-                if let (Some(cycles), Some(frames)) = (clock_cycles, v["frames"].as_f64()) {
+                if let (Some((count, unit)), Some(frames)) = (&clock_cycles, v["frames"].as_f64()) {
                     if frames > 0.0 {
-                        let per = cycles / frames;
-                        record(
-                            figures,
-                            side,
-                            &key("clock-thread cycles per track-frame (perf)"),
-                            per,
-                            &load,
-                        );
+                        let per = count / frames;
+                        let what = format!("clock-thread {unit} per track-frame (perf)");
+                        record(figures, side, &key(&what), per, &load);
                     }
+                }
+                // The producer thread's CPU per 100 ms push (what the clock thread competes
+                // with for the cores); absent from an example that does not print it.
+                if let Some(ns) = v["producer_ns_per_push"].as_f64() {
+                    record(figures, side, &key("producer CPU per push (ns)"), ns, &load);
                 }
                 let ok = v["ok"].as_bool().unwrap_or(false);
                 record(
@@ -465,12 +467,14 @@ fn capacity_run(
     Ok(())
 }
 
-/// Cycles per sample of `perf record -c` in the capacity runs.
+/// Events per sample of `perf record -c` in the capacity runs.
 const PERF_PERIOD: u64 = 1_000_000;
 
 /// The user-space cycles of the clock thread (named `voxpace-frame-c…`) in a `perf record`
-/// file: its sample count (from `perf report --sort comm -n`) times the period.
-fn clock_thread_cycles(data: &Path) -> Option<f64> {
+/// file: its sample count (from `perf report --sort comm -n`) times the period, and their
+/// unit. A machine without hardware counters (a VM) records `cpu-clock` instead, whose
+/// period is nanoseconds of CPU time: the figure is then named so.
+fn clock_thread_cycles(data: &Path) -> Option<(f64, &'static str)> {
     let out = Command::new("perf")
         .args(["report", "--stdio", "--sort", "comm", "-n", "-i"])
         .arg(data)
@@ -479,7 +483,22 @@ fn clock_thread_cycles(data: &Path) -> Option<f64> {
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let _ = std::fs::remove_file(data);
-    perf_comm_samples(&text, "voxpace-frame").map(|n| n * PERF_PERIOD as f64)
+    let unit = perf_unit(&text);
+    perf_comm_samples(&text, "voxpace-frame").map(|n| (n * PERF_PERIOD as f64, unit))
+}
+
+/// What a `perf report` counted, from its `# Samples: … of event '…'` line: user cycles,
+/// or (perf's fallback without hardware counters) CPU nanoseconds.
+fn perf_unit(text: &str) -> &'static str {
+    let event = text
+        .lines()
+        .find_map(|l| l.split("of event '").nth(1))
+        .unwrap_or("");
+    if event.starts_with("cpu-clock") || event.starts_with("task-clock") {
+        "user CPU ns"
+    } else {
+        "cycles"
+    }
 }
 
 /// Samples of the threads whose name starts with `comm` in `perf report --sort comm -n`
@@ -536,6 +555,9 @@ fn parse_text_line(line: &str) -> Option<Value> {
         });
         if let Some(p999) = field("p99.9") {
             v["p999_ms"] = p999.into();
+        }
+        if let Some(ns) = field("producer") {
+            v["producer_ns_per_push"] = ns.into();
         }
         return Some(v);
     }
@@ -629,5 +651,15 @@ mod tests {
         let perf = "# Samples: 2K of event 'cycles:u'\n#\n    63.00%          1300  voxpace-frame-c\n    37.00%           700  capacity\n";
         assert_eq!(perf_comm_samples(perf, "voxpace-frame"), Some(1300.0));
         assert_eq!(perf_comm_samples(perf, "nothing"), None);
+        assert_eq!(perf_unit(perf), "cycles");
+        let vm = "# Samples: 36  of event 'cpu-clock:uH'\n    69.44%  25  voxpace-frame-c\n";
+        assert_eq!(perf_unit(vm), "user CPU ns");
+        let producer = "capacity tracks= 20000 frames=  3110563/3000000   p50= 0.370ms p99= 3.640ms max=  7.105ms underruns=1761  clock-thread-cpu= 85.7% producer=994ns/push ok=NO";
+        let v = parse_text_line(producer).unwrap();
+        assert_eq!(v["producer_ns_per_push"].as_f64(), Some(994.0));
+        assert!(parse_text_line(cap)
+            .unwrap()
+            .get("producer_ns_per_push")
+            .is_none());
     }
 }
