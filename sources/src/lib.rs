@@ -120,6 +120,7 @@ mod dsp;
 mod error;
 mod events;
 mod gapless;
+mod janitor;
 mod loudness;
 mod mixer;
 mod mp3_length;
