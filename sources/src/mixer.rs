@@ -642,6 +642,29 @@ impl Background {
         }
     }
 
+    /// Block until every playing source's decoder has filled its ring and waits for the
+    /// mix to drain it (or has decoded its last sample); false on timeout. For tests and
+    /// offline rendering that want the decoders to work as they do in real time (in
+    /// bursts of half a buffer) rather than racing the renderer.
+    pub fn wait_full(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let full = lock(&self.inner.desk.live).iter().all(|(_, s)| {
+                s.finished.load(Ordering::Acquire)
+                    || (s.waiting.load(Ordering::Acquire)
+                        && s.written.load(Ordering::Acquire) - s.read.load(Ordering::Relaxed)
+                            > s.low_water as u64)
+            });
+            if full {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+
     fn start(&self, path: &Path, play: &Play) -> Result<Box<Voice>, Error> {
         let gain = checked_gain(play.gain_db)?;
         let c = &self.inner;
