@@ -55,7 +55,7 @@ fn to_err(e: voxpace_sources::Error) -> Error {
 impl Bus {
     /// Put a mixer into `handle`'s background slot and start the configured music.
     /// `buffer` is the decoded audio kept ready per file (`None`: the sources default);
-    /// rendering faster than real time wants seconds, since decoders top up periodically.
+    /// rendering faster than real time wants seconds, since decoders top up in bursts.
     pub fn start(
         config: &Config,
         handle: &TrackHandle,

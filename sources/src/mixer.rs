@@ -8,10 +8,13 @@
 //!                                                        │ gain · fade · duck, sum
 //!  SourceEvents ◀── janitor thread ◀── retired voices ◀──┘ (freed off the frame path)
 //! ```
+//!
+//! No thread here runs on a timer: a worker parks until `fill` has read its ring down to
+//! half, the janitor until `fill` retires a voice or reaches a report.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -20,7 +23,8 @@ use voxpace_core::{BusContext, Format, Source};
 
 use crate::decode::FileDecoder;
 use crate::dsp::{db_to_gain, samples, Ducker, Ducking, Fade, Ramp};
-use crate::events::{EventHub, FinishReason, SourceEvent, SourceEvents, SourceId};
+use crate::events::{EventHub, FinishReason, SourceEvents, SourceId};
+use crate::janitor::{self, lock, Bell, Desk};
 use crate::worker::{self, VoiceShared, WorkerSpec};
 use crate::Error;
 
@@ -175,6 +179,12 @@ pub struct BackgroundStats {
     pub ducking_db: f32,
     /// Frames whose format did not match the background's (left silent).
     pub format_mismatches: u64,
+    /// Times a decoder thread of this background woke from waiting for room in its ring
+    /// (about once per half buffer of audio played per source: none run on a timer).
+    pub decoder_wakeups: u64,
+    /// Rounds the process's janitor thread worked for this background (once per source
+    /// retired or report delivered at most: none while sources just play).
+    pub janitor_rounds: u64,
 }
 
 #[derive(Debug, Default)]
@@ -184,6 +194,7 @@ struct SharedStats {
     playing: AtomicUsize,
     ducking_db_bits: AtomicU32,
     format_mismatches: AtomicU64,
+    decoder_wakeups: Arc<AtomicU64>,
 }
 
 enum Command {
@@ -195,12 +206,12 @@ enum Command {
 }
 
 /// One playing file on the mixer side.
-struct Voice {
-    id: SourceId,
-    path: PathBuf,
+pub(crate) struct Voice {
+    pub(crate) id: SourceId,
+    pub(crate) path: PathBuf,
     rx: Consumer<f32>,
-    shared: Arc<VoiceShared>,
-    worker: Thread,
+    pub(crate) shared: Arc<VoiceShared>,
+    pub(crate) worker: Thread,
     gain: Ramp,
     fade: Fade,
     fade_in: u64,
@@ -209,7 +220,23 @@ struct Voice {
     /// Set when the voice is fading out to leave the mix.
     retiring: Option<FinishReason>,
     /// Set when it has left the mix.
-    outcome: FinishReason,
+    pub(crate) outcome: FinishReason,
+}
+
+impl Drop for Voice {
+    /// Wherever a voice ends (the janitor, a dropped mixer or command queue), its worker
+    /// may be parked without a timeout: tell it to stop and wake it.
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.worker.unpark();
+    }
+}
+
+/// What [`Voice::mix`] asks of the threads around the mixer.
+#[derive(Default)]
+struct Wake {
+    /// A report became due: ring the janitor.
+    janitor: bool,
 }
 
 impl Voice {
@@ -228,6 +255,7 @@ impl Voice {
         channels: usize,
         stats: &SharedStats,
         pts: u64,
+        wake: &mut Wake,
     ) -> Option<FinishReason> {
         // A worker that vanished without finishing (it cannot panic, but if it did) counts
         // as finished: the voice drains and leaves instead of underrunning forever.
@@ -263,7 +291,13 @@ impl Voice {
                 }
             }
             chunk.commit_all();
-            self.shared.read.fetch_add(n as u64, Ordering::Relaxed);
+            let read = self.shared.read.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+            wake.janitor |= self.shared.report_due(read);
+            // The worker waits parked for this edge; unparking it (a futex wake) from the
+            // frame path happens once per half ring (~200 ms of audio), never per frame.
+            if self.shared.needs_top_up(self.rx.slots()) {
+                self.worker.unpark();
+            }
         }
         // Ramps keep time through silence too.
         for _ in read..frames {
@@ -301,6 +335,8 @@ pub struct BackgroundMixer {
     duck: Vec<f32>,
     acc: Vec<f32>,
     stats: Arc<SharedStats>,
+    /// Last: it rings the janitor when dropped, after `voices` and `garbage` are gone.
+    bell: Bell,
 }
 
 impl std::fmt::Debug for BackgroundMixer {
@@ -331,7 +367,7 @@ impl BackgroundMixer {
         let stats = Arc::new(SharedStats::default());
         let hub = Arc::new(EventHub::default());
         let live = Arc::new(Mutex::new(Vec::new()));
-        let janitor = spawn_janitor(garbage_rx, hub.clone(), live.clone())?;
+        let (bell, desk) = janitor::open(garbage_rx, hub, live)?;
         let capacity =
             samples(config.buffer, format.sample_rate()) as usize * format.channels() as usize;
         let mixer = Self {
@@ -345,16 +381,15 @@ impl BackgroundMixer {
             duck: vec![1.0; format.frame_samples()],
             acc: vec![0.0; format.frame_len()],
             stats: stats.clone(),
+            bell,
         };
         let control = Background {
             inner: Arc::new(Control {
                 format,
                 capacity,
                 commands: Mutex::new(cmd_tx),
-                hub,
+                desk,
                 stats,
-                live,
-                janitor,
                 next_id: AtomicU64::new(1),
             }),
         };
@@ -414,6 +449,7 @@ impl BackgroundMixer {
         // The queue holds twice MAX_VOICES, so it is only full if the janitor is stuck;
         // then dropping here is the lesser evil.
         let _ = self.garbage.push(voice);
+        self.bell.ring();
     }
 }
 
@@ -434,6 +470,7 @@ impl Source for BackgroundMixer {
         self.acc.fill(0.0);
         let mut playing = 0;
         let mut mixed = false;
+        let mut wake = Wake::default();
         for i in 0..MAX_VOICES {
             let Some(voice) = self.voices[i].as_mut() else {
                 continue;
@@ -445,6 +482,7 @@ impl Source for BackgroundMixer {
                 self.channels,
                 &self.stats,
                 cx.pts,
+                &mut wake,
             ) {
                 None => playing += 1,
                 Some(reason) => {
@@ -453,6 +491,9 @@ impl Source for BackgroundMixer {
                     }
                 }
             }
+        }
+        if wake.janitor {
+            self.bell.ring();
         }
         if mixed {
             for (o, a) in out.iter_mut().zip(&self.acc) {
@@ -468,63 +509,6 @@ impl Source for BackgroundMixer {
     }
 }
 
-/// The sources started and not yet retired, with their worker state (for `wait_buffered`
-/// and the source limit).
-type LiveList = Arc<Mutex<Vec<(SourceId, Arc<VoiceShared>)>>>;
-
-/// How long the janitor naps while no source is live (a start wakes it at once; only the
-/// mixer's end waits for the nap to be noticed).
-const JANITOR_NAP: Duration = Duration::from_millis(500);
-
-/// Frees retired voices, reports them as finished and keeps the live list current, every
-/// 10 ms while a source is live; with none (an idle output), it naps until one starts.
-/// Exits when the mixer is gone.
-fn spawn_janitor(
-    mut garbage: Consumer<Box<Voice>>,
-    hub: Arc<EventHub>,
-    live: LiveList,
-) -> Result<thread::Thread, Error> {
-    thread::Builder::new()
-        .name("voxpace-bg-janitor".into())
-        .spawn(move || loop {
-            deliver_reports(&live, &hub);
-            while let Ok(voice) = garbage.pop() {
-                voice.shared.stop.store(true, Ordering::Release);
-                voice.worker.unpark();
-                voice.shared.deliver_due(&hub, true);
-                lock(&live).retain(|(id, _)| *id != voice.id);
-                hub.send(SourceEvent::Finished {
-                    id: voice.id,
-                    path: voice.path.clone(),
-                    reason: voice.outcome,
-                });
-            }
-            if garbage.is_abandoned() && garbage.is_empty() {
-                return;
-            }
-            // Every retired voice was live, so nothing can be retired while none is.
-            if lock(&live).is_empty() {
-                thread::park_timeout(JANITOR_NAP);
-            } else {
-                thread::sleep(Duration::from_millis(10));
-            }
-        })
-        .map(|handle| handle.thread().clone())
-        .map_err(|e| Error::InvalidArgument(format!("cannot start the janitor thread: {e}")))
-}
-
-/// Send the reports the mix has reached, of every live source.
-fn deliver_reports(live: &LiveList, hub: &EventHub) {
-    let sources: Vec<Arc<VoiceShared>> = lock(live).iter().map(|(_, s)| s.clone()).collect();
-    for s in sources {
-        s.deliver_due(hub, false);
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The control side of a background: play music, play and cancel clips, set gains and
 /// ducking, read stats, subscribe to events. Clone + Send + Sync; every method is cheap
 /// except [`play`](Self::play) and [`play_clip`](Self::play_clip), which open the file
@@ -538,11 +522,9 @@ struct Control {
     format: Format,
     capacity: usize,
     commands: Mutex<Producer<Command>>,
-    hub: Arc<EventHub>,
+    /// The event hub and live list, shared with the janitor.
+    desk: Arc<Desk>,
     stats: Arc<SharedStats>,
-    live: LiveList,
-    /// Woken when a source starts, so that an idle janitor takes up its 10 ms round at once.
-    janitor: thread::Thread,
     next_id: AtomicU64,
 }
 
@@ -603,14 +585,18 @@ impl Background {
 
     /// Subscribe to [`SourceEvent`]s (failures, sources finishing).
     pub fn subscribe(&self) -> SourceEvents {
-        self.inner.hub.subscribe()
+        self.inner.desk.hub.subscribe()
     }
 
-    /// Send now, as [`SourceEvent`]s, the damage and failure reports the mix has reached
-    /// (a thread does it every 10 ms anyway). For rendering faster than real time: call it
-    /// after each frame, and each event is received before the next frame.
+    /// Send now, as [`SourceEvent`](crate::SourceEvent)s, the damage and failure reports
+    /// the mix has reached (the janitor thread does it soon after anyway). For rendering
+    /// faster than real time: call it after each frame, and each event is received before
+    /// the next frame.
     pub fn deliver_reports(&self) {
-        deliver_reports(&self.inner.live, &self.inner.hub);
+        let desk = &self.inner.desk;
+        for (_, s) in lock(&desk.live).iter() {
+            s.deliver_due(&desk.hub, false);
+        }
     }
 
     /// Counters: frames, underruns, sources playing, current ducking.
@@ -622,6 +608,8 @@ impl Background {
             playing: s.playing.load(Ordering::Relaxed),
             ducking_db: f32::from_bits(s.ducking_db_bits.load(Ordering::Relaxed)),
             format_mismatches: s.format_mismatches.load(Ordering::Relaxed),
+            decoder_wakeups: s.decoder_wakeups.load(Ordering::Relaxed),
+            janitor_rounds: self.inner.desk.rounds.load(Ordering::Relaxed),
         }
     }
 
@@ -640,11 +628,34 @@ impl Background {
             .min(self.inner.capacity / 2) as u64;
         let deadline = Instant::now() + timeout;
         loop {
-            let ready = lock(&self.inner.live).iter().all(|(_, s)| {
+            let ready = lock(&self.inner.desk.live).iter().all(|(_, s)| {
                 s.finished.load(Ordering::Acquire)
                     || s.written.load(Ordering::Acquire) - s.read.load(Ordering::Relaxed) >= want
             });
             if ready {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// Block until every playing source's decoder has filled its ring and waits for the
+    /// mix to drain it (or has decoded its last sample); false on timeout. For tests and
+    /// offline rendering that want the decoders to work as they do in real time (in
+    /// bursts of half a buffer) rather than racing the renderer.
+    pub fn wait_full(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let full = lock(&self.inner.desk.live).iter().all(|(_, s)| {
+                s.finished.load(Ordering::Acquire)
+                    || (s.waiting.load(Ordering::Acquire)
+                        && s.written.load(Ordering::Acquire) - s.read.load(Ordering::Relaxed)
+                            > s.low_water as u64)
+            });
+            if full {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -660,7 +671,7 @@ impl Background {
         if c.commands.lock().map(|q| q.is_abandoned()).unwrap_or(true) {
             return Err(Error::MixerGone);
         }
-        if lock(&c.live).len() >= MAX_VOICES {
+        if lock(&c.desk.live).len() >= MAX_VOICES {
             return Err(Error::TooManySources(MAX_VOICES));
         }
         let decoder = FileDecoder::open(path, c.format.channels() as usize)?;
@@ -672,10 +683,10 @@ impl Background {
             normalised: play.normalised,
             format: c.format,
             capacity: c.capacity,
+            wakeups: c.stats.decoder_wakeups.clone(),
         };
         let spawned = worker::spawn(decoder, spec)?;
-        lock(&c.live).push((id, spawned.shared.clone()));
-        c.janitor.unpark();
+        lock(&c.desk.live).push((id, spawned.shared.clone()));
         Ok(Box::new(Voice {
             id,
             path: path.to_path_buf(),
@@ -693,16 +704,13 @@ impl Background {
     }
 
     fn send_voice(&self, command: Command) -> Result<SourceId, Error> {
-        let (id, shared) = match &command {
-            Command::Music { voice, .. } | Command::Clip { voice } => {
-                (voice.id, voice.shared.clone())
-            }
+        let id = match &command {
+            Command::Music { voice, .. } | Command::Clip { voice } => voice.id,
             _ => unreachable!("send_voice takes voice commands"),
         };
         self.send(command).inspect_err(|_| {
-            // The voice was dropped with the command: stop its worker and forget it.
-            shared.stop.store(true, Ordering::Release);
-            lock(&self.inner.live).retain(|(i, _)| *i != id);
+            // The voice was dropped with the command (which stopped its worker): forget it.
+            lock(&self.inner.desk.live).retain(|(i, _)| *i != id);
         })?;
         Ok(id)
     }
@@ -737,6 +745,7 @@ mod tests {
             SourceId(99),
             PathBuf::from("test"),
             format.channels() as usize,
+            format.frame_len() * 8,
         ));
         let v = Box::new(Voice {
             id: SourceId(99),

@@ -4,12 +4,16 @@
 //! Why a std thread and not a tokio task: decoding is blocking CPU work plus file reads
 //! that lasts as long as the music plays, so it would pin a blocking-pool thread anyway;
 //! a plain thread needs no runtime (a `FrameClock` user may have none), and the number of
-//! threads is bounded by [`MAX_VOICES`](crate::MAX_VOICES). The thread sleeps whenever
-//! the ring is full, so an idle source costs a wake-up every few milliseconds.
+//! threads is bounded by [`MAX_VOICES`](crate::MAX_VOICES).
+//!
+//! The thread fills the ring, then parks without a timeout until the mix has read it down
+//! to half (the low-water mark, [`VoiceShared::low_water`]): the mixer unparks it on that
+//! edge. A steady source therefore wakes once per half ring of audio (5 times a second
+//! with the default 400 ms buffer), not on a timer.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::Duration;
@@ -53,13 +57,22 @@ pub(crate) struct VoiceShared {
     pub(crate) read: AtomicU64,
     /// The track pts of the source's first mixed sample (`u64::MAX` until it starts).
     pub(crate) start_pts: AtomicU64,
+    /// Set by the worker while it is parked waiting for the mix to drain the ring to
+    /// `low_water`; the mixer clears it when it unparks the worker (so it unparks once).
+    pub(crate) waiting: AtomicBool,
+    /// Samples left in the ring at or below which a waiting worker is woken (half the ring).
+    pub(crate) low_water: usize,
+    /// `read` position of the earliest report the janitor has not been asked to send yet
+    /// (`u64::MAX`: none). The mixer rings the janitor when `read` reaches it.
+    pub(crate) next_due: AtomicU64,
     /// What the worker found, in the order of the source's output; sent as events once
     /// the mix has read up to each one (`deliver_due`).
     pub(crate) reports: Mutex<VecDeque<Report>>,
 }
 
 impl VoiceShared {
-    pub(crate) fn new(id: SourceId, path: PathBuf, channels: usize) -> Self {
+    /// `capacity`: the ring's size in samples.
+    pub(crate) fn new(id: SourceId, path: PathBuf, channels: usize, capacity: usize) -> Self {
         Self {
             id,
             path,
@@ -70,6 +83,9 @@ impl VoiceShared {
             written: AtomicU64::new(0),
             read: AtomicU64::new(0),
             start_pts: AtomicU64::new(u64::MAX),
+            waiting: AtomicBool::new(false),
+            low_water: capacity / 2,
+            next_due: AtomicU64::new(u64::MAX),
             reports: Mutex::new(VecDeque::new()),
         }
     }
@@ -77,8 +93,33 @@ impl VoiceShared {
     fn report(&self, report: Report) {
         let mut q = self.reports.lock().unwrap_or_else(|p| p.into_inner());
         if q.len() < MAX_PENDING_REPORTS || report.recovery.is_none() {
+            // Reports come in output order, so only the first one sets the mark; with
+            // others queued, the mark is already at or before this one, or the janitor
+            // was rung and sets it anew after sending (`deliver_due`).
+            if q.is_empty() {
+                self.next_due.store(report.at, Ordering::Release);
+            }
             q.push_back(report);
         }
+    }
+
+    /// Called by the mixer after it read the ring down to `buffered` samples: true (once
+    /// per wait) when the worker is parked and must be unparked to top the ring up.
+    pub(crate) fn needs_top_up(&self, buffered: usize) -> bool {
+        if buffered > self.low_water {
+            return false;
+        }
+        // Pairs with the fence in `Worker::wait_for_room`: either the worker sees the
+        // ring drained, or this sees it waiting.
+        fence(Ordering::SeqCst);
+        self.waiting.load(Ordering::Relaxed) && self.waiting.swap(false, Ordering::Relaxed)
+    }
+
+    /// Called by the mixer after it read up to `read`: true (once per mark) when a report
+    /// became due and the janitor must send it.
+    pub(crate) fn report_due(&self, read: u64) -> bool {
+        read >= self.next_due.load(Ordering::Acquire)
+            && self.next_due.swap(u64::MAX, Ordering::AcqRel) != u64::MAX
     }
 
     /// Send every report the mix has reached as an event (all of them if `all`, for a
@@ -104,6 +145,9 @@ impl VoiceShared {
         if leaving {
             q.clear();
         }
+        // A mark the mix passed meanwhile is seen by its next frame, which rings again.
+        let next = q.front().map_or(u64::MAX, |r| r.at);
+        self.next_due.store(next, Ordering::Release);
     }
 }
 
@@ -122,6 +166,8 @@ pub(crate) struct WorkerSpec {
     pub(crate) format: Format,
     /// Ring capacity in samples (interleaved).
     pub(crate) capacity: usize,
+    /// Counts the worker's wake-ups from waiting for room (the background's stats).
+    pub(crate) wakeups: Arc<AtomicU64>,
 }
 
 /// Start the worker for an already opened (validated) file.
@@ -134,14 +180,18 @@ pub(crate) fn spawn(decoder: FileDecoder, spec: WorkerSpec) -> Result<Spawned, E
         WORKER_CHUNK,
     )?;
     let (tx, rx) = RingBuffer::new(spec.capacity);
-    let shared = Arc::new(VoiceShared::new(spec.id, spec.path.clone(), channels));
+    let shared = Arc::new(VoiceShared::new(
+        spec.id,
+        spec.path.clone(),
+        channels,
+        spec.capacity,
+    ));
     let worker = Worker {
         decoder,
         resampler,
         tx,
         shared: shared.clone(),
         channels,
-        poll: poll_interval(spec.format, spec.capacity),
         spec,
         decoded: Vec::new(),
         in_frames: 0,
@@ -167,13 +217,6 @@ pub(crate) fn spawn(decoder: FileDecoder, spec: WorkerSpec) -> Result<Spawned, E
     })
 }
 
-/// Sleep between top-ups: an eighth of the ring, between 2 and 20 ms.
-fn poll_interval(format: Format, capacity: usize) -> Duration {
-    let per_second = format.sample_rate() as u64 * format.channels() as u64;
-    let ring = Duration::from_micros(capacity as u64 * 1_000_000 / per_second);
-    (ring / 8).clamp(Duration::from_millis(2), Duration::from_millis(20))
-}
-
 struct Worker {
     decoder: FileDecoder,
     resampler: StreamResampler,
@@ -181,7 +224,6 @@ struct Worker {
     shared: Arc<VoiceShared>,
     spec: WorkerSpec,
     channels: usize,
-    poll: Duration,
     /// Decoded audio at the file's rate, not yet resampled. Its last frames are held back
     /// (see `hold`) so a loop seam can be crossfaded and a failure faded out.
     decoded: Vec<f32>,
@@ -224,7 +266,7 @@ impl Worker {
                 return;
             }
             if !self.drain_some() {
-                thread::park_timeout(self.poll);
+                self.wait_for_room();
                 continue;
             }
             match self.decode_step() {
@@ -319,6 +361,22 @@ impl Worker {
                 self.decoded[k * ch + c] *= g;
             }
         }
+    }
+
+    /// The ring is full: park until the mix has drained it to the low-water mark (the
+    /// mixer unparks on that edge) or the source is stopped (whoever sets `stop` or drops
+    /// the voice unparks too). A spurious return just comes back here after a top-up try.
+    fn wait_for_room(&mut self) {
+        let shared = &self.shared;
+        shared.waiting.store(true, Ordering::Relaxed);
+        // Pairs with the fence in `VoiceShared::needs_top_up` (see there).
+        fence(Ordering::SeqCst);
+        let buffered = self.spec.capacity - self.tx.slots();
+        if buffered > shared.low_water && !self.cancelled() {
+            thread::park();
+            self.spec.wakeups.fetch_add(1, Ordering::Relaxed);
+        }
+        shared.waiting.store(false, Ordering::Relaxed);
     }
 
     fn cancelled(&self) -> bool {
@@ -489,7 +547,7 @@ impl Worker {
             if self.cancelled() {
                 return;
             }
-            thread::park_timeout(self.poll);
+            self.wait_for_room();
         }
         self.shared.finished.store(true, Ordering::Release);
     }
