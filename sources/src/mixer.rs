@@ -232,13 +232,6 @@ impl Drop for Voice {
     }
 }
 
-/// What [`Voice::mix`] asks of the threads around the mixer.
-#[derive(Default)]
-struct Wake {
-    /// A report became due: ring the janitor.
-    janitor: bool,
-}
-
 impl Voice {
     fn retire(&mut self, reason: FinishReason, fade: u64) {
         if self.retiring.is_none() {
@@ -247,7 +240,8 @@ impl Voice {
         self.fade.to(0.0, if self.started { fade } else { 0 });
     }
 
-    /// Add one frame of this voice into `acc`; `Some(reason)` when it is done.
+    /// Add one frame of this voice into `acc`; `Some(reason)` when it is done. Sets
+    /// `report_due` when the janitor must send a report the mix reached.
     fn mix(
         &mut self,
         acc: &mut [f32],
@@ -255,7 +249,7 @@ impl Voice {
         channels: usize,
         stats: &SharedStats,
         pts: u64,
-        wake: &mut Wake,
+        report_due: &mut bool,
     ) -> Option<FinishReason> {
         // A worker that vanished without finishing (it cannot panic, but if it did) counts
         // as finished: the voice drains and leaves instead of underrunning forever.
@@ -292,7 +286,7 @@ impl Voice {
             }
             chunk.commit_all();
             let read = self.shared.read.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-            wake.janitor |= self.shared.report_due(read);
+            *report_due |= self.shared.report_due(read);
             // The worker waits parked for this edge; unparking it (a futex wake) from the
             // frame path happens once per half ring (~200 ms of audio), never per frame.
             if self.shared.needs_top_up(self.rx.slots()) {
@@ -470,7 +464,7 @@ impl Source for BackgroundMixer {
         self.acc.fill(0.0);
         let mut playing = 0;
         let mut mixed = false;
-        let mut wake = Wake::default();
+        let mut report_due = false;
         for i in 0..MAX_VOICES {
             let Some(voice) = self.voices[i].as_mut() else {
                 continue;
@@ -482,7 +476,7 @@ impl Source for BackgroundMixer {
                 self.channels,
                 &self.stats,
                 cx.pts,
-                &mut wake,
+                &mut report_due,
             ) {
                 None => playing += 1,
                 Some(reason) => {
@@ -492,7 +486,7 @@ impl Source for BackgroundMixer {
                 }
             }
         }
-        if wake.janitor {
+        if report_due {
             self.bell.ring();
         }
         if mixed {
