@@ -17,7 +17,10 @@ pub enum Scheduling {
     #[default]
     Normal,
     /// `SCHED_FIFO` at this priority (1 to 99; other values are brought into that range)
-    /// if the process may; an ordinary thread otherwise. Linux only.
+    /// if the process may; an ordinary thread otherwise. Linux only. The thread then runs
+    /// before every ordinary thread on its core whenever a slot is due: a clock with more
+    /// tracks than it renders in a period leaves them only what Linux reserves for them
+    /// (`sched_rt_runtime_us`, 5 % by default).
     Realtime(u8),
 }
 

@@ -193,3 +193,48 @@ async fn a_dropped_track_frees_its_queued_audio_while_views_of_it_live_on() {
     assert_eq!(playback.await, None);
     drop((h, reply));
 }
+
+/// At thousands of tracks every line a push touches is a cache miss: a push into the open
+/// block allocates and frees nothing, and the blocks the frame side finished are freed by
+/// the producer when it next needs a ring slot (opening a block), never by the frame side.
+#[test]
+fn a_push_into_the_open_block_neither_allocates_nor_frees() {
+    let format = Format::default(); // 24 kHz mono: blocks of 200 ms, 4800 values
+    let mut track = Track::new(format, TrackConfig::default()).unwrap();
+    let h = track.handle();
+    let mut reply = h.open_reply().unwrap();
+    let piece = ramp(2_400); // 100 ms
+    let mut push =
+        || count_on_this_thread(|| assert_eq!(reply.try_push_samples(&piece).unwrap(), 2_400)).1;
+    let mut out = vec![0i16; format.frame_len()];
+    let mut render = |frames: usize| {
+        count_on_this_thread(|| {
+            for _ in 0..frames {
+                track.render(&mut out);
+            }
+        })
+        .1
+    };
+    assert!(push().allocations > 0, "the first push opens a block");
+    render(1); // applies the intake's installation (frees its command)
+    assert_eq!(push().total(), 0, "the second fills it");
+    // The frame side plays the first block to its end; it is finished once sealed, when
+    // the next push opens a block.
+    assert_eq!(render(9).total(), 0);
+    assert!(push().allocations > 0, "a new block");
+    assert_eq!(
+        render(1).total(),
+        0,
+        "the frame side finishes the first, frees nothing"
+    );
+    assert_eq!(
+        push().total(),
+        0,
+        "into the open block: the finished one is left alone"
+    );
+    let opening = push();
+    assert!(
+        opening.allocations > 0 && opening.frees >= 2,
+        "opening a block frees the finished one (header and samples): {opening:?}"
+    );
+}

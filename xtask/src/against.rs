@@ -23,7 +23,7 @@ use crate::system::{cargo, root, target_dir};
 
 pub const HELP: &str = "\
 cargo xtask bench --against REV [--rounds N] [--tracks N,N] [--seconds S]
-                  [--memory-tracks N] [--no-frame] [--no-perf]
+                  [--memory-tracks N] [--no-frame] [--no-perf] [--realtime PRIORITY]
 
 Builds REV's core frame bench and capacity example in a git worktree under
 target/against/<sha>/ (its own target directory) and this tree's, then runs both
@@ -38,6 +38,9 @@ load average at the time of each run.
   --seconds S        seconds per clock-thread run (default 5)
   --memory-tracks N  tracks in the memory figure (default 2000)
   --no-frame         skip the criterion frame bench
+  --realtime P       this tree's clock thread asks for SCHED_FIFO at priority P
+                     (FrameClock::start_with; REV's runs as it always did, so the report
+                     says so); whether it was granted is a figure of its own
   --no-perf          do not run the capacity example under `perf record` (by default, when
                      perf is installed, the clock thread's user-space cycles per frame are
                      reported too: they stay comparable when the machine is loaded; without
@@ -53,6 +56,8 @@ struct Options {
     frame: bool,
     /// Run the capacity example under `perf record` (when `perf` is installed).
     perf: bool,
+    /// This tree's clock thread asks for SCHED_FIFO at this priority.
+    realtime: Option<u8>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -69,6 +74,7 @@ fn parse(args: &[String]) -> Result<Options> {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success()),
+        realtime: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -94,6 +100,9 @@ fn parse(args: &[String]) -> Result<Options> {
             }
             "--no-frame" => o.frame = false,
             "--no-perf" => o.perf = false,
+            "--realtime" => {
+                o.realtime = Some(value("--realtime")?.parse().context("--realtime: 1-99")?)
+            }
             other => bail!("bench --against: unknown argument `{other}`\n\n{HELP}"),
         }
     }
@@ -372,6 +381,11 @@ fn capacity_run(
         .args(["--seconds", &o.seconds.to_string()])
         .args(["--memory-tracks", &o.memory_tracks.to_string()])
         .args(["--idle-seconds", "0"])
+        // Only this tree's example knows the option (REV's would ignore it anyway).
+        .args(match (o.realtime, side.name) {
+            (Some(p), "new") => vec!["--realtime".to_string(), p.to_string()],
+            _ => vec![],
+        })
         .arg("--json")
         .arg(&json)
         .stdin(Stdio::null())
@@ -451,6 +465,10 @@ fn capacity_run(
                 // with for the cores); absent from an example that does not print it.
                 if let Some(ns) = v["producer_ns_per_push"].as_f64() {
                     record(figures, side, &key("producer CPU per push (ns)"), ns, &load);
+                }
+                if let Some(rt) = v["realtime"].as_bool() {
+                    let what = key("real-time clock thread (1 = granted)");
+                    record(figures, side, &what, rt as u8 as f64, &load);
                 }
                 let ok = v["ok"].as_bool().unwrap_or(false);
                 record(
@@ -591,6 +609,12 @@ fn report(o: &Options, sides: &[Side; 2], figures: &Figures) {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg()
     );
+    if let Some(p) = o.realtime {
+        println!(
+            "new's clock thread asked for SCHED_FIFO priority {p} (--realtime); old's ran as an \
+             ordinary thread"
+        );
+    }
     println!(
         "each cell: the median over rounds, then every run's value [load average when it started]"
     );
@@ -627,6 +651,21 @@ fn report(o: &Options, sides: &[Side; 2], figures: &Figures) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn realtime_is_asked_for_this_tree_only_with_a_priority() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let o = parse(&args(&["--against", "f2b3165", "--realtime", "10"])).unwrap();
+        assert_eq!(o.realtime, Some(10));
+        assert_eq!(
+            parse(&args(&["--against", "f2b3165"])).unwrap().realtime,
+            None
+        );
+        let e = parse(&args(&["--against", "x", "--realtime", "high"]))
+            .err()
+            .unwrap();
+        assert!(format!("{e:#}").contains("--realtime"), "{e:#}");
+    }
 
     #[test]
     fn parses_an_old_capacity_examples_lines() {
