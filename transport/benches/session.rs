@@ -15,6 +15,10 @@
 //! on this thread's CPU clock (`/proc/thread-self/schedstat`) right before and right after
 //! each server window. Goals: speaking <= 1.25x libopus, silent <= 0.2x speaking. Every
 //! listener counts its packets by RTP sequence (lost must be 0, or the figure flatters).
+//! Beside the total, the server's own `voxpace_encode_seconds_total` (`/metrics`, read
+//! before and after the window) per session-frame: libopus inside the server, so what a
+//! session costs beyond encoding is the difference. That counter is time around the encode
+//! call (wall clock on the encoder's thread), so under load it reads a little high.
 //!
 //! `cargo bench -p voxpace-transport --bench session` with:
 //! - `VOXPACE_SERVE_BIN`: the server (default: this workspace's release `voxpace`; `cargo
@@ -153,6 +157,8 @@ struct Window {
     per_frame_us: f64,
     /// Server CPU, % of a core.
     percent: f64,
+    /// The server's own encode time per session per 20 ms frame, µs (`/metrics`).
+    encode_us: f64,
     /// The reference before and after the window, µs per frame.
     libopus: (f64, f64),
     seen: Totals,
@@ -187,6 +193,7 @@ async fn measure(binary: &Path, sessions: usize, secs: u64, speaking: bool, mix:
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before_ref = tokio::task::block_in_place(|| libopus_us(mix, 2000));
     let before = swarm.totals();
+    let encoded_before = encode_secs(&http, serve.base()).await;
     let cpu = CpuMeter::start(serve.pid()).unwrap();
     let load = loadavg();
     let perf = std::env::var_os("VOXPACE_SESSION_PERF").map(|dir| {
@@ -201,6 +208,7 @@ async fn measure(binary: &Path, sessions: usize, secs: u64, speaking: bool, mix:
     });
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let used = cpu.stop().unwrap();
+    let encoded = encode_secs(&http, serve.base()).await - encoded_before;
     if let Some(mut perf) = perf {
         let _ = tokio::task::block_in_place(|| perf.wait());
     }
@@ -225,12 +233,26 @@ async fn measure(binary: &Path, sessions: usize, secs: u64, speaking: bool, mix:
         sessions,
         per_frame_us: used.cpu_secs / frames * 1e6,
         percent: used.percent_of_core(),
+        encode_us: encoded / frames * 1e6,
         libopus: (before_ref, after_ref),
         seen,
         expected_packets: frames,
         failures,
         load,
     }
+}
+
+/// The server's encode time so far: `voxpace_encode_seconds_total` of `/metrics`, summed
+/// over its outputs (0 if it cannot be read).
+async fn encode_secs(http: &reqwest::Client, base: &str) -> f64 {
+    let text = match http.get(format!("{base}/metrics")).send().await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .filter(|l| l.starts_with("voxpace_encode_seconds_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn main() {
@@ -266,13 +288,16 @@ fn print(mode: &str, w: &Window, reference: f64, goal: f64, against: &str) {
     let ratio = w.per_frame_us / reference;
     println!(
         "session mode={mode} sessions={} per-session-frame-us={:.2} {against}-us={:.2} \
-         ratio={ratio:.3} goal<={goal} ok={} server-cpu-percent={:.1} libopus-before-us={:.2} \
+         ratio={ratio:.3} goal<={goal} ok={} encode-in-server-us={:.2} beyond-encode-us={:.2} \
+         server-cpu-percent={:.1} libopus-before-us={:.2} \
          libopus-after-us={:.2} packets={} expected-frames={:.0} lost={} connected={} \
          failed={} load-average={}",
         w.sessions,
         w.per_frame_us,
         reference,
         if ratio <= goal { "yes" } else { "NO" },
+        w.encode_us,
+        w.per_frame_us - w.encode_us,
         w.percent,
         w.libopus.0,
         w.libopus.1,
