@@ -69,7 +69,8 @@ pub(crate) fn report(stdout: &str) -> Vec<String> {
         out.push(format!(
             "  N={:<3} {what}: {} µs vs {against} -> {}× (goal <= {}×) ok={}; \
              of it libopus inside the server {} µs, beyond it {} µs; \
-             packets {} of {} frames, lost {}; load average {}",
+             {} context switches; \
+             packets {} of {} frames, lost {}, missing by timestamp {}; load average {}",
             get("sessions"),
             get("per-session-frame-us"),
             get("ratio"),
@@ -77,9 +78,11 @@ pub(crate) fn report(stdout: &str) -> Vec<String> {
             get("ok"),
             get("encode-in-server-us"),
             get("beyond-encode-us"),
+            get("switches-per-session-frame"),
             get("packets"),
             get("expected-frames"),
             get("lost"),
+            get("missing-by-time"),
             get("load-average"),
         ));
     }
@@ -96,7 +99,8 @@ mod tests {
             session mode=speaking sessions=10 per-session-frame-us=150.00 libopus-us=130.00 \
             ratio=1.154 goal<=1.25 ok=yes encode-in-server-us=120.00 beyond-encode-us=30.00 \
             server-cpu-percent=75.0 packets=5000 \
-            expected-frames=5000 lost=0 connected=10 failed=0 load-average=3.1/2.0/1.0\n\
+            expected-frames=5000 lost=0 missing-by-time=0 connected=10 failed=0 \
+            load-average=3.1/2.0/1.0\n\
             session mode=silent sessions=10 per-session-frame-us=6.00 speaking-us=150.00 \
             ratio=0.040 goal<=0.2 ok=yes packets=250 expected-frames=5000 lost=0 \
             load-average=3.0/2.0/1.0\n";
@@ -110,7 +114,7 @@ mod tests {
             r[1]
         );
         assert!(
-            r[1].contains("lost 0; load average 3.1/2.0/1.0"),
+            r[1].contains("lost 0, missing by timestamp 0; load average 3.1/2.0/1.0"),
             "{}",
             r[1]
         );
