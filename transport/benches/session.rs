@@ -14,7 +14,14 @@
 //! the same kind of audio (the speech mixed over the music at the configured gain), measured
 //! on this thread's CPU clock (`/proc/thread-self/schedstat`) right before and right after
 //! each server window. Goals: speaking <= 1.25x libopus, silent <= 0.2x speaking. Every
-//! listener counts its packets by RTP sequence (lost must be 0, or the figure flatters).
+//! listener counts its packets by RTP sequence (lost must be 0, or the figure flatters) and
+//! by RTP timestamp (missing-by-time: also packets the server did not send it, which keep
+//! the sequence consecutive).
+//! Beside the total, the server's own `voxpace_encode_seconds_total` (`/metrics`, read
+//! before and after the window) per session-frame: libopus inside the server, so what a
+//! session costs beyond encoding is the difference. That counter is time around the encode
+//! call (wall clock on the encoder's thread), so under load it reads high. And the server's
+//! context switches per session-frame (`/proc/<pid>/task/*/status`): its wake-ups.
 //!
 //! `cargo bench -p voxpace-transport --bench session` with:
 //! - `VOXPACE_SERVE_BIN`: the server (default: this workspace's release `voxpace`; `cargo
@@ -33,7 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kit::swarm::Join;
-use kit::{loadavg, CpuMeter, Serve, Swarm, Totals};
+use kit::{context_switches, loadavg, CpuMeter, Serve, Swarm, Totals};
 use voxpace_transport::{OpusConfig, OpusEncoder};
 
 const RATE: u32 = 24_000;
@@ -153,6 +160,10 @@ struct Window {
     per_frame_us: f64,
     /// Server CPU, % of a core.
     percent: f64,
+    /// The server's own encode time per session per 20 ms frame, µs (`/metrics`).
+    encode_us: f64,
+    /// The server's context switches per session per 20 ms frame (its threads' wake-ups).
+    switches: f64,
     /// The reference before and after the window, µs per frame.
     libopus: (f64, f64),
     seen: Totals,
@@ -187,6 +198,8 @@ async fn measure(binary: &Path, sessions: usize, secs: u64, speaking: bool, mix:
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before_ref = tokio::task::block_in_place(|| libopus_us(mix, 2000));
     let before = swarm.totals();
+    let encoded_before = encode_secs(&http, serve.base()).await;
+    let switched = context_switches(serve.pid());
     let cpu = CpuMeter::start(serve.pid()).unwrap();
     let load = loadavg();
     let perf = std::env::var_os("VOXPACE_SESSION_PERF").map(|dir| {
@@ -201,6 +214,8 @@ async fn measure(binary: &Path, sessions: usize, secs: u64, speaking: bool, mix:
     });
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let used = cpu.stop().unwrap();
+    let switched = context_switches(serve.pid()).saturating_sub(switched);
+    let encoded = encode_secs(&http, serve.base()).await - encoded_before;
     if let Some(mut perf) = perf {
         let _ = tokio::task::block_in_place(|| perf.wait());
     }
@@ -225,12 +240,27 @@ async fn measure(binary: &Path, sessions: usize, secs: u64, speaking: bool, mix:
         sessions,
         per_frame_us: used.cpu_secs / frames * 1e6,
         percent: used.percent_of_core(),
+        encode_us: encoded / frames * 1e6,
+        switches: switched as f64 / frames,
         libopus: (before_ref, after_ref),
         seen,
         expected_packets: frames,
         failures,
         load,
     }
+}
+
+/// The server's encode time so far: `voxpace_encode_seconds_total` of `/metrics`, summed
+/// over its outputs (0 if it cannot be read).
+async fn encode_secs(http: &reqwest::Client, base: &str) -> f64 {
+    let text = match http.get(format!("{base}/metrics")).send().await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .filter(|l| l.starts_with("voxpace_encode_seconds_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn main() {
@@ -266,19 +296,25 @@ fn print(mode: &str, w: &Window, reference: f64, goal: f64, against: &str) {
     let ratio = w.per_frame_us / reference;
     println!(
         "session mode={mode} sessions={} per-session-frame-us={:.2} {against}-us={:.2} \
-         ratio={ratio:.3} goal<={goal} ok={} server-cpu-percent={:.1} libopus-before-us={:.2} \
-         libopus-after-us={:.2} packets={} expected-frames={:.0} lost={} connected={} \
+         ratio={ratio:.3} goal<={goal} ok={} encode-in-server-us={:.2} beyond-encode-us={:.2} \
+         switches-per-session-frame={:.2} server-cpu-percent={:.1} libopus-before-us={:.2} \
+         libopus-after-us={:.2} packets={} expected-frames={:.0} lost={} missing-by-time={} \
+         connected={} \
          failed={} load-average={}",
         w.sessions,
         w.per_frame_us,
         reference,
         if ratio <= goal { "yes" } else { "NO" },
+        w.encode_us,
+        w.per_frame_us - w.encode_us,
+        w.switches,
         w.percent,
         w.libopus.0,
         w.libopus.1,
         w.seen.received,
         w.expected_packets,
         w.seen.lost(),
+        w.seen.skipped(),
         w.seen.connected,
         w.failures,
         w.load,

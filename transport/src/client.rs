@@ -16,7 +16,8 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSession
 
 use crate::error::with_causes;
 use crate::goodbye::peer_gone;
-use crate::media::{is_audio, spawn_reader, start_pump, Outgoing, RtpAudioPacket};
+use crate::listeners::Listening;
+use crate::media::{attach, is_audio, spawn_reader, Outgoing, RtpAudioPacket};
 use crate::peer::{
     build_peer, local_audio_track, random_u64, set_local_and_gather, wait_connected, LiveCounter,
     Media, PeerEvents,
@@ -271,6 +272,8 @@ struct ClientSession {
     /// `Some(reason)` once the peer has gone (see [`peer_gone`]), set by a watcher task.
     gone: watch::Receiver<Option<String>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Its tracks, written by the publishers' encoder tasks until the session is dropped.
+    listeners: Vec<Listening>,
     /// The span it was created in: closing logs there too, wherever it is called from.
     span: tracing::Span,
     _live: LiveCounter,
@@ -293,6 +296,7 @@ impl ClientSession {
         mut state: watch::Receiver<RTCPeerConnectionState>,
         mut bye: watch::Receiver<bool>,
         mut tasks: Vec<JoinHandle<()>>,
+        listeners: Vec<Listening>,
         live: LiveCounter,
     ) -> Self {
         let (tx, gone) = watch::channel(None);
@@ -307,6 +311,7 @@ impl ClientSession {
             resource,
             gone,
             tasks,
+            listeners,
             span: tracing::Span::current(),
             _live: live,
         }
@@ -323,12 +328,14 @@ impl ClientSession {
         }
     }
 
-    async fn close(self) -> Result<(), Error> {
+    async fn close(mut self) -> Result<(), Error> {
         let span = self.span.clone();
         async move {
             for task in &self.tasks {
                 task.abort();
             }
+            // Stop sending before saying goodbye.
+            self.listeners.clear();
             let deleted = self.resource.delete().await;
             // Closing sends DTLS close_notify; a peer that is already gone must not hold us up.
             let _ = tokio::time::timeout(self.resource.delete_timeout, self.pc.close()).await;
@@ -406,16 +413,24 @@ impl WhipSession {
                 });
             }
             let resource = negotiate(&pc, &mut events, endpoint, &options).await?;
-            let mut tasks = Vec::new();
+            let mut listeners = Vec::new();
             for (out, publisher) in outgoing.iter().zip(tracks) {
-                tasks.push(start_pump(out, publisher.subscribe()).await?);
+                listeners.push(attach(out, publisher).await?);
             }
-            Ok::<_, Error>((resource, tasks))
+            Ok::<_, Error>((resource, listeners))
         }
         .await;
         match result {
-            Ok((resource, tasks)) => Ok(WhipSession {
-                inner: ClientSession::new(pc, resource, events.state, events.bye, tasks, live),
+            Ok((resource, listeners)) => Ok(WhipSession {
+                inner: ClientSession::new(
+                    pc,
+                    resource,
+                    events.state,
+                    events.bye,
+                    Vec::new(),
+                    listeners,
+                    live,
+                ),
             }),
             Err(e) => {
                 let _ = pc.close().await;
@@ -474,7 +489,15 @@ impl WhepViewer {
         };
         let forward = tokio::spawn(forward.instrument(tracing::Span::current()));
         Ok(WhepViewer {
-            inner: ClientSession::new(pc, resource, events.state, events.bye, vec![forward], live),
+            inner: ClientSession::new(
+                pc,
+                resource,
+                events.state,
+                events.bye,
+                vec![forward],
+                Vec::new(),
+                live,
+            ),
             tracks,
         })
     }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  Track::render / Pacer / FrameClock ──FrameFeed::push──▶ Publisher (Opus encoder task)
-//!                                                            │ broadcast of EncodedFrame
+//!                                                            │ RTP written to each listener
 //!              ┌─────────────────────────────────────────────┼───────────────────────┐
 //!              ▼                                             ▼                       ▼
 //!   WhepServer (axum Router): viewers POST offers   WhipSession: publish to an SFU   ...
@@ -29,6 +29,7 @@ mod background;
 mod client;
 mod error;
 mod goodbye;
+mod listeners;
 mod media;
 mod opus;
 mod peer;

@@ -1,12 +1,11 @@
-//! RTP in and out of a peer connection: the per-peer packetiser that turns a publisher's
-//! encoded frames into RTP, and the reader that turns a remote track into packets.
+//! RTP in and out of a peer connection: attaching a negotiated track to a publisher (whose
+//! encoder task then writes RTP to it), and the reader that turns a remote track into packets.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use rtc::rtp;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -14,8 +13,9 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::RtpSender;
 
+use crate::listeners::{Listener, Listening};
 use crate::peer::random_u64;
-use crate::publisher::EncodedFrame;
+use crate::publisher::Publisher;
 use crate::Error;
 
 /// One received RTP packet of an audio track.
@@ -64,13 +64,9 @@ pub(crate) async fn add_tracks(
     Ok(out)
 }
 
-/// Start sending `frames` on a negotiated track. Each peer gets its own random SSRC, initial
-/// sequence number and timestamp offset (RFC 3550 §5.1); its timestamps then follow the
-/// track's pts exactly.
-pub(crate) async fn start_pump(
-    out: &Outgoing,
-    frames: broadcast::Receiver<EncodedFrame>,
-) -> Result<tokio::task::JoinHandle<()>, Error> {
+/// Start sending `publisher`'s frames on a negotiated track: its encoder task writes them
+/// to the track from now on (see [`crate::listeners`]) until the returned guard is dropped.
+pub(crate) async fn attach(out: &Outgoing, publisher: &Publisher) -> Result<Listening, Error> {
     let params = out.sender.get_parameters().await?;
     let payload_type = params
         .rtp_parameters
@@ -78,52 +74,7 @@ pub(crate) async fn start_pump(
         .first()
         .map(|c| c.payload_type)
         .ok_or_else(|| Error::Sdp("no codec was negotiated for the audio track".into()))?;
-    let track = out.track.clone();
-    let ssrc = out.ssrc;
-    Ok(tokio::spawn(
-        pump(track, frames, ssrc, payload_type).instrument(tracing::Span::current()),
-    ))
-}
-
-async fn pump(
-    track: Arc<TrackLocalStaticRTP>,
-    mut frames: broadcast::Receiver<EncodedFrame>,
-    ssrc: u32,
-    payload_type: u8,
-) {
-    let seed = random_u64();
-    let mut sequence = seed as u16;
-    let offset = (seed >> 32) as u32;
-    let mut marker = true;
-    loop {
-        let frame = match frames.recv().await {
-            Ok(frame) => frame,
-            Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                tracing::debug!(skipped, ssrc, "peer fell behind; skipping ahead");
-                marker = true;
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
-        };
-        let packet = rtp::Packet {
-            header: rtp::header::Header {
-                version: 2,
-                marker: marker || frame.after_gap,
-                payload_type,
-                sequence_number: sequence,
-                timestamp: offset.wrapping_add(frame.rtp_time as u32),
-                ssrc,
-                ..Default::default()
-            },
-            payload: frame.payload,
-        };
-        marker = false;
-        sequence = sequence.wrapping_add(1);
-        if let Err(e) = track.write_rtp(packet).await {
-            tracing::debug!(error = %e, ssrc, "peer track closed; pump stops");
-            break;
-        }
-    }
+    Ok(publisher.attach(Listener::new(out.track.clone(), out.ssrc, payload_type)))
 }
 
 /// Forward a remote audio track's RTP packets into `tx` until the track ends.

@@ -4,13 +4,20 @@
 //!  frame clock ──FrameFeed::push──▶ [SPSC ring: pcm + meta] ──▶ encoder task (tokio)
 //!   (no alloc, no lock, no I/O)        lock-free, bounded          │ libopus, ~40 µs/frame
 //!                                                                   ▼
-//!                                      broadcast<EncodedFrame> ──▶ one RTP pump per peer
+//!                                      each listener's track ◀──────────┘ write_rtp, polled once
+//!                                      (its peer connection's driver does SRTP and UDP)
 //! ```
 //!
 //! The frame side only copies samples into a pre-allocated ring and wakes the encoder through
 //! an [`AtomicWaker`], so it is safe to call from [`voxpace_core::FrameClock`]'s callback or
 //! after [`voxpace_core::Pacer::next_frame`]. Encoding runs off the frame clock. A full ring
 //! drops the frame (counted) instead of blocking the clock.
+//!
+//! The encoder task writes each packet to every listener itself ([`crate::listeners`]): no
+//! relay task per peer, so a frame wakes one task per output plus each peer's driver. A
+//! listener whose queue is full skips that packet (counted in
+//! [`PublisherStats::packets_skipped`]) and never holds up the others. [`Publisher::subscribe`]
+//! still hands out the encoded frames (benches, tests) and costs nothing while unused.
 //!
 //! RTP time is derived from the track's pts: `rtp_time = pts * 48000 / sample_rate`. Pause,
 //! interrupt and underrun all keep rendering frames with consecutive pts, so timestamps
@@ -32,6 +39,7 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
 use voxpace_core::{Format, FrameInfo};
 
+use crate::listeners::{Listener, Listening, Registry, Roster};
 use crate::opus::{rtp_clock_factor, OpusConfig, OpusEncoder, MAX_PACKET};
 use crate::silence::SilenceGate;
 use crate::Error;
@@ -43,8 +51,9 @@ pub struct PublisherConfig {
     pub opus: OpusConfig,
     /// How much audio the frame-side ring holds before frames are dropped.
     pub queue: Duration,
-    /// Encoded frames buffered per peer; a peer further behind skips ahead (its RTP
-    /// timestamps then jump by exactly the skipped time).
+    /// Encoded frames buffered per [`Publisher::subscribe`] receiver; one further behind
+    /// skips ahead. (WebRTC listeners are written directly and skip a packet their peer
+    /// connection cannot take at once.)
     pub peer_backlog: usize,
     /// Track label carried in the SDP (`a=msid`).
     pub label: String,
@@ -101,6 +110,9 @@ pub struct PublisherStats {
     pub bytes: u64,
     /// Total encoder time in nanoseconds (CPU per frame = this / frames_sent).
     pub encode_nanos: u64,
+    /// Packets a listener did not get because its peer connection could not take them at
+    /// once (summed over listeners); that listener's next packet carries the marker bit.
+    pub packets_skipped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -119,6 +131,7 @@ struct Shared {
     format: Format,
     label: String,
     frames: broadcast::Sender<EncodedFrame>,
+    listeners: Arc<Registry>,
     counters: Counters,
     encoder_done: AtomicU64,
     closed: AtomicBool,
@@ -182,6 +195,7 @@ impl Publisher {
             format,
             label: config.label,
             frames,
+            listeners: Arc::default(),
             counters: Counters::default(),
             encoder_done: AtomicU64::new(0),
             closed: AtomicBool::new(false),
@@ -198,6 +212,7 @@ impl Publisher {
             scratch: vec![0; format.frame_len()],
             packet: vec![0; MAX_PACKET],
             factor: rtp_clock_factor(format.sample_rate())? as u64,
+            roster: Roster::default(),
             next_pts: None,
             gap: true,
             dtx: config.opus.dtx,
@@ -233,9 +248,15 @@ impl Publisher {
         self.shared.frames.subscribe()
     }
 
-    /// Peers currently subscribed.
+    /// Send every frame encoded from now on to `listener` (from the encoder task), until
+    /// the returned guard is dropped or a write to its track fails.
+    pub(crate) fn attach(&self, listener: Listener) -> Listening {
+        self.shared.listeners.attach(listener)
+    }
+
+    /// Peers currently listening, and receivers from [`Publisher::subscribe`].
     pub fn peers(&self) -> usize {
-        self.shared.frames.receiver_count()
+        self.shared.listeners.attached() + self.shared.frames.receiver_count()
     }
 
     /// True once the feed was dropped and every queued frame was encoded.
@@ -268,6 +289,7 @@ impl Publisher {
             frames_skipped: c.frames_skipped.load(Ordering::Relaxed),
             bytes: c.bytes.load(Ordering::Relaxed),
             encode_nanos: c.encode_nanos.load(Ordering::Relaxed),
+            packets_skipped: self.shared.listeners.skipped(),
         }
     }
 }
@@ -349,6 +371,7 @@ struct EncoderTask {
     shared: Arc<Shared>,
     scratch: Vec<i16>,
     packet: Vec<u8>,
+    roster: Roster,
     factor: u64,
     next_pts: Option<u64>,
     gap: bool,
@@ -409,10 +432,13 @@ impl EncoderTask {
             }
         }
         self.next_pts = Some(meta.pts + frame_samples);
-        if self.shared.frames.receiver_count() == 0 {
+        let subscribers = self.shared.frames.receiver_count();
+        if subscribers == 0 && self.shared.listeners.attached() == 0 {
             // Nobody listens: skip the encoder entirely (hundreds of idle tracks cost nothing).
             c.frames_skipped.fetch_add(1, Ordering::Relaxed);
             self.gap = true;
+            // Every listener the roster holds has left: let their tracks go now.
+            self.roster.clear();
             return;
         }
         let started = Instant::now();
@@ -442,6 +468,9 @@ impl EncoderTask {
         };
         c.frames_sent.fetch_add(1, Ordering::Relaxed);
         c.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        let _ = self.shared.frames.send(frame);
+        self.roster.send(&self.shared.listeners, &frame);
+        if subscribers > 0 {
+            let _ = self.shared.frames.send(frame);
+        }
     }
 }

@@ -29,7 +29,8 @@ use webrtc::peer_connection::PeerConnection;
 
 use crate::admission::{Limits, Refused, Seat, Seats};
 use crate::goodbye::peer_gone;
-use crate::media::{add_tracks, is_audio, spawn_reader, start_pump, RtpAudioPacket};
+use crate::listeners::Listening;
+use crate::media::{add_tracks, attach, is_audio, spawn_reader, RtpAudioPacket};
 use crate::peer::{
     build_peer, random_u64, set_local_and_gather, wait_connected, LiveCounter, Media,
 };
@@ -102,6 +103,8 @@ struct Session {
     span: tracing::Span,
     pc: Arc<dyn PeerConnection>,
     tasks: Vec<JoinHandle<()>>,
+    /// Its tracks, written by the publishers' encoder tasks until this is dropped.
+    listeners: Vec<Listening>,
 }
 
 pub(crate) struct Inner {
@@ -225,6 +228,13 @@ impl Inner {
         match self.lock_book().sessions.get_mut(id) {
             Some(s) => s.tasks.push(task),
             None => task.abort(),
+        }
+    }
+
+    /// Keep a listener attached while the session lives (dropped at once if it has ended).
+    fn add_listener(&self, id: &str, listener: Listening) {
+        if let Some(s) = self.lock_book().sessions.get_mut(id) {
+            s.listeners.push(listener);
         }
     }
 }
@@ -621,6 +631,7 @@ async fn create_session(
                 span: tracing::Span::current(),
                 pc: pc.clone(),
                 tasks: Vec::new(),
+                listeners: Vec::new(),
             },
         );
     }
@@ -674,8 +685,8 @@ async fn create_session(
         }
         if let (Some(inner), Some(publishers)) = (weak.upgrade(), &publishers) {
             for (out, publisher) in outgoing.iter().zip(publishers) {
-                match start_pump(out, publisher.subscribe()).await {
-                    Ok(task) => inner.add_task(&session, task),
+                match attach(out, publisher).await {
+                    Ok(listener) => inner.add_listener(&session, listener),
                     Err(e) => tracing::warn!(error = %e, "could not start sending"),
                 }
             }

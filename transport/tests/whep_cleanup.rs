@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
 use voxpace_core::Format;
-use voxpace_transport::{ClientOptions, RtpAudioPacket, ServerConfig, WhepServer, WhepViewer};
+use voxpace_transport::{RtpAudioPacket, ServerConfig, WhepServer};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -41,25 +41,6 @@ async fn setup_with(config: ServerConfig) -> Setup {
         url: format!("{base}/whep/agent"),
         agent,
     }
-}
-
-fn options() -> ClientOptions {
-    ClientOptions {
-        bearer_token: Some(TOKEN.into()),
-        peer: fast_peer(),
-        ..Default::default()
-    }
-}
-
-async fn viewer(url: &str) -> (WhepViewer, tokio::sync::mpsc::Receiver<RtpAudioPacket>) {
-    let mut v = WhepViewer::connect(url, 1, options())
-        .await
-        .expect("viewer connects");
-    let rx = tokio::time::timeout(Duration::from_secs(5), v.next_track())
-        .await
-        .unwrap()
-        .unwrap();
-    (v, rx)
 }
 
 /// Wait (generously) until `cond` holds.
@@ -146,27 +127,7 @@ async fn a_viewer_that_vanishes_is_cleaned_up() {
     let s = setup().await;
     let (_stay, mut stay_rx) = viewer(&s.url).await;
 
-    // The vanishing viewer lives on its own runtime; dropping that runtime stops its UDP
-    // without a DELETE, an RTCP BYE or a DTLS close.
-    let url = s.url.clone();
-    let got = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let n = rt.block_on(async move {
-            let (v, mut rx) = viewer(&url).await;
-            let n = collect(&mut rx, Duration::from_millis(300)).await.len();
-            std::mem::forget(v);
-            std::mem::forget(rx);
-            n
-        });
-        rt.shutdown_background();
-        n
-    })
-    .join()
-    .unwrap();
+    let got = vanishing_viewer(&s.url).join().unwrap();
     assert!(got > 5, "the vanished viewer was receiving ({got} packets)");
     assert_eq!(s.server.sessions(None).len(), 2);
 

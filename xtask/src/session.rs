@@ -4,8 +4,10 @@
 //! the load average when it was measured.
 //!
 //! The bench prints one line per figure, `session mode=speaking|silent sessions=N
-//! per-session-frame-us=X libopus-us=Y|speaking-us=Y ratio=R goal<=G ok=yes|NO ... lost=L
-//! load-average=a/b/c`; this module only reads those lines back.
+//! per-session-frame-us=X libopus-us=Y|speaking-us=Y ratio=R goal<=G ok=yes|NO
+//! encode-in-server-us=E beyond-encode-us=B ... lost=L load-average=a/b/c`; this module only
+//! reads those lines back. E is libopus inside the server (its `/metrics` encode counter),
+//! so B shows what a session costs beyond encoding.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -66,15 +68,21 @@ pub(crate) fn report(stdout: &str) -> Vec<String> {
         };
         out.push(format!(
             "  N={:<3} {what}: {} µs vs {against} -> {}× (goal <= {}×) ok={}; \
-             packets {} of {} frames, lost {}; load average {}",
+             of it libopus inside the server {} µs, beyond it {} µs; \
+             {} context switches; \
+             packets {} of {} frames, lost {}, missing by timestamp {}; load average {}",
             get("sessions"),
             get("per-session-frame-us"),
             get("ratio"),
             get("goal<"),
             get("ok"),
+            get("encode-in-server-us"),
+            get("beyond-encode-us"),
+            get("switches-per-session-frame"),
             get("packets"),
             get("expected-frames"),
             get("lost"),
+            get("missing-by-time"),
             get("load-average"),
         ));
     }
@@ -89,8 +97,10 @@ mod tests {
     fn reads_the_bench_lines_back() {
         let stdout = "noise\n\
             session mode=speaking sessions=10 per-session-frame-us=150.00 libopus-us=130.00 \
-            ratio=1.154 goal<=1.25 ok=yes server-cpu-percent=75.0 packets=5000 \
-            expected-frames=5000 lost=0 connected=10 failed=0 load-average=3.1/2.0/1.0\n\
+            ratio=1.154 goal<=1.25 ok=yes encode-in-server-us=120.00 beyond-encode-us=30.00 \
+            server-cpu-percent=75.0 packets=5000 \
+            expected-frames=5000 lost=0 missing-by-time=0 connected=10 failed=0 \
+            load-average=3.1/2.0/1.0\n\
             session mode=silent sessions=10 per-session-frame-us=6.00 speaking-us=150.00 \
             ratio=0.040 goal<=0.2 ok=yes packets=250 expected-frames=5000 lost=0 \
             load-average=3.0/2.0/1.0\n";
@@ -99,7 +109,12 @@ mod tests {
         assert!(r[1].contains("N=10") && r[1].contains("150.00 µs vs libopus alone 130.00 µs"));
         assert!(r[1].contains("1.154× (goal <= 1.25×) ok=yes"), "{}", r[1]);
         assert!(
-            r[1].contains("lost 0; load average 3.1/2.0/1.0"),
+            r[1].contains("libopus inside the server 120.00 µs, beyond it 30.00 µs"),
+            "{}",
+            r[1]
+        );
+        assert!(
+            r[1].contains("lost 0, missing by timestamp 0; load average 3.1/2.0/1.0"),
             "{}",
             r[1]
         );

@@ -156,6 +156,13 @@ pub(crate) fn render(state: &AppState) -> String {
             "Opus bytes produced.",
             &publ(&|s| s.bytes as f64),
         );
+        family(
+            &mut out,
+            "voxpace_listener_packets_skipped_total",
+            "counter",
+            "Packets a WebRTC listener did not get because its connection's queue was full.",
+            &publ(&|s| s.packets_skipped as f64),
+        );
         let peers: Vec<(String, f64)> = outputs
             .values()
             .filter_map(|o| {

@@ -88,3 +88,23 @@ impl CpuMeter {
 pub fn own() -> std::io::Result<CpuMeter> {
     CpuMeter::start(std::process::id())
 }
+
+/// Context switches so far of `pid`'s live threads (voluntary + involuntary, from each
+/// `/proc/<pid>/task/<tid>/status`): each is a thread going to sleep or being preempted, so
+/// their rate counts the wake-ups a design costs. Threads that exited are not counted.
+pub fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}

@@ -10,7 +10,7 @@ pub mod cpu;
 pub mod serve;
 pub mod swarm;
 
-pub use cpu::{clock_tick, loadavg, process_ticks, CpuMeter};
+pub use cpu::{clock_tick, context_switches, loadavg, process_ticks, CpuMeter};
 pub use serve::Serve;
 pub use swarm::{Swarm, Totals};
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use voxpace_core::{Format, MonotonicClock, Pacer, Track, TrackConfig, TrackHandle};
 pub use voxpace_test_kit::signal::correlation;
 use voxpace_transport::{
-    FrameFeed, OpusConfig, OpusDecoder, OpusEncoder, PeerSettings, Publisher, PublisherConfig,
-    RtpAudioPacket, ServerConfig, SilenceGate,
+    ClientOptions, FrameFeed, OpusConfig, OpusDecoder, OpusEncoder, PeerSettings, Publisher,
+    PublisherConfig, RtpAudioPacket, ServerConfig, SilenceGate, WhepViewer,
 };
 
 pub const TOKEN: &str = "s3cret-token";
@@ -34,6 +34,50 @@ pub fn fast_peer() -> PeerSettings {
         connect_timeout: Duration::from_secs(5),
         ..PeerSettings::loopback()
     }
+}
+
+/// A viewer's options: the test token, [`fast_peer`].
+pub fn viewer_options() -> ClientOptions {
+    ClientOptions {
+        bearer_token: Some(TOKEN.into()),
+        peer: fast_peer(),
+        ..Default::default()
+    }
+}
+
+/// A WHEP viewer of `url` and its one audio track's packets.
+pub async fn viewer(url: &str) -> (WhepViewer, tokio::sync::mpsc::Receiver<RtpAudioPacket>) {
+    let mut v = WhepViewer::connect(url, 1, viewer_options())
+        .await
+        .expect("viewer connects");
+    let rx = tokio::time::timeout(Duration::from_secs(5), v.next_track())
+        .await
+        .unwrap()
+        .unwrap();
+    (v, rx)
+}
+
+/// A viewer of `url` that receives for 300 ms, then vanishes: it lives on its own runtime,
+/// and dropping that runtime stops its UDP without a DELETE, an RTCP BYE or a DTLS close.
+/// The thread returns how many packets it received.
+pub fn vanishing_viewer(url: &str) -> std::thread::JoinHandle<usize> {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let n = rt.block_on(async move {
+            let (v, mut rx) = viewer(&url).await;
+            let n = collect(&mut rx, Duration::from_millis(300)).await.len();
+            std::mem::forget(v);
+            std::mem::forget(rx);
+            n
+        });
+        rt.shutdown_background();
+        n
+    })
 }
 
 pub fn server_config() -> ServerConfig {
