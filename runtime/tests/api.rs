@@ -1323,3 +1323,55 @@ async fn a_reconnect_with_last_event_id_gets_the_events_it_missed() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// The frame clock threads of this process: (scheduling policy, real-time priority), from
+/// `/proc/self/task/*/stat` (fields 41 and 40).
+fn frame_clock_threads() -> Vec<(u32, u32)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("(voxpace-frame-c") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| fields[n - 3].parse::<u32>().unwrap();
+        found.push((field(41), field(40)));
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_realtime_frame_clock_is_granted_or_refused_and_metrics_say_which() {
+    // Priority 7: no other test asks for one, so a SCHED_FIFO clock at 7 is this server's.
+    let (_dir, _server, api) = serve("realtime_priority = 7\n").await;
+    let text = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("voxpace_frame_clock_realtime "))
+        .unwrap_or_else(|| panic!("no voxpace_frame_clock_realtime in\n{text}"));
+    let said = line.ends_with(" 1");
+    const SCHED_FIFO: u32 = 1;
+    let is = frame_clock_threads().contains(&(SCHED_FIFO, 7));
+    assert_eq!(
+        said,
+        is,
+        "{line}; clock threads {:?}",
+        frame_clock_threads()
+    );
+    // Whatever was granted, the clock runs.
+    let (code, _) = api.get("/v1/outputs/default").await;
+    assert_eq!(code, 200);
+}

@@ -234,6 +234,7 @@ pub(crate) struct RawServer {
     pub max_connections: Option<Spanned<usize>>,
     #[serde(default)]
     pub public: Vec<Spanned<String>>,
+    pub realtime_priority: Option<Spanned<u32>>,
 }
 
 fn yes() -> bool {

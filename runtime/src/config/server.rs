@@ -34,6 +34,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Endpoint groups that stay public when tokens are set.
     pub public: Public,
+    /// Run the frame clock thread under `SCHED_FIFO` at this priority (1 to 99) when the
+    /// process may (root, `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` allowance); `None`: an
+    /// ordinary thread. A refusal is logged and shown in `/metrics`, never fatal.
+    pub realtime_priority: Option<u8>,
 }
 
 /// Endpoint groups that `server.public` can open to everyone when tokens are set (see
@@ -155,6 +159,16 @@ pub(crate) fn check(
             issues,
         ),
         public,
+        realtime_priority: s.realtime_priority.as_ref().map(|_| {
+            number_in(
+                &s.realtime_priority,
+                1,
+                "server.realtime_priority",
+                1..=99,
+                "",
+                issues,
+            ) as u8
+        }),
     }
 }
 

@@ -246,3 +246,16 @@ fn no_empty_token_anywhere() {
         "{issues:?}"
     );
 }
+
+#[test]
+fn a_realtime_priority_outside_1_to_99_is_named_with_the_range() {
+    for bad in ["0", "100"] {
+        let list = issues_of(&format!("[server]\nrealtime_priority = {bad}\n"));
+        assert_eq!(keys_and_lines(&list), vec![("server.realtime_priority", 2)]);
+        assert_eq!(list[0].expected, "1 to 99", "{:?}", list[0]);
+    }
+    let c = Config::parse(Path::new("x.toml"), "[server]\nrealtime_priority = 10\n").unwrap();
+    assert_eq!(c.server.realtime_priority, Some(10));
+    let c = Config::parse(Path::new("x.toml"), "").unwrap();
+    assert_eq!(c.server.realtime_priority, None);
+}

@@ -263,6 +263,13 @@ pub(crate) fn render(state: &AppState) -> String {
         );
         family(
             &mut out,
+            "voxpace_frame_clock_realtime",
+            "gauge",
+            "1 when the frame clock thread runs under SCHED_FIFO (server.realtime_priority).",
+            &[(String::new(), f64::from(u8::from(s.realtime)))],
+        );
+        family(
+            &mut out,
             "voxpace_clock_frames_total",
             "counter",
             "Frames rendered by the frame clock.",

@@ -36,7 +36,7 @@ impl Server {
             .map_err(|e| config.bind_error("server.listen", config.server.listen, e))?;
         let addr = listener.local_addr()?;
         let (shutdown, _) = watch::channel(false);
-        let clock = FrameClock::start(MonotonicClock::new(), format.frame_duration());
+        let clock = start_clock(format.frame_duration(), config.server.realtime_priority);
         #[cfg(feature = "webrtc")]
         let whep = config.transport.whep.then(|| {
             voxpace_transport::WhepServer::new(voxpace_transport::ServerConfig {
@@ -120,4 +120,27 @@ impl Server {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+}
+
+/// The shared frame clock, under `SCHED_FIFO` when `server.realtime_priority` asks for it
+/// and the process may; a refusal is a warning (the clock then runs as an ordinary thread).
+fn start_clock(period: Duration, realtime_priority: Option<u8>) -> FrameClock {
+    let Some(priority) = realtime_priority else {
+        return FrameClock::start(MonotonicClock::new(), period);
+    };
+    let clock = FrameClock::start_with(
+        MonotonicClock::new(),
+        period,
+        voxpace_core::Scheduling::Realtime(priority),
+    );
+    if clock.stats().realtime {
+        tracing::info!(priority, "frame clock runs under SCHED_FIFO");
+    } else {
+        tracing::warn!(
+            priority,
+            "server.realtime_priority: SCHED_FIFO was refused (it needs root, CAP_SYS_NICE or \
+             an RLIMIT_RTPRIO allowance); the frame clock runs as an ordinary thread"
+        );
+    }
+    clock
 }
