@@ -19,8 +19,9 @@
 //! the sequence consecutive).
 //! Beside the total, the server's own `voxpace_encode_seconds_total` (`/metrics`, read
 //! before and after the window) per session-frame: libopus inside the server, so what a
-//! session costs beyond encoding is the difference. That counter is time around the encode
-//! call (wall clock on the encoder's thread), so under load it reads high. And the server's
+//! session costs beyond encoding is the difference (the counter is the encoding thread's CPU
+//! time around each libopus call; before 2026-12-08 it was wall-clock time and read high
+//! under load, so an older server's figure is not comparable). And the server's
 //! context switches per session-frame (`/proc/<pid>/task/*/status`): its wake-ups.
 //!
 //! `cargo bench -p voxpace-transport --bench session` with:

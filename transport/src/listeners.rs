@@ -169,7 +169,6 @@ pub(crate) struct Listening {
 
 impl Listening {
     /// Packets this listener skipped because its peer connection's queue was full.
-    #[allow(dead_code)]
     pub(crate) fn skipped(&self) -> u64 {
         self.state.skipped.load(Ordering::Relaxed)
     }

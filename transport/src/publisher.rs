@@ -32,7 +32,7 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atomic_waker::AtomicWaker;
 use bytes::Bytes;
@@ -108,7 +108,8 @@ pub struct PublisherStats {
     pub frames_skipped: u64,
     /// Opus bytes produced.
     pub bytes: u64,
-    /// Total encoder time in nanoseconds (CPU per frame = this / frames_sent).
+    /// Total encoder CPU time in nanoseconds: the encoding thread's CPU clock around each
+    /// libopus call, so a preempted encoder does not read slow (per frame = this / frames_sent).
     pub encode_nanos: u64,
     /// Packets a listener did not get because its peer connection could not take them at
     /// once (summed over listeners); that listener's next packet carries the marker bit.
@@ -441,7 +442,7 @@ impl EncoderTask {
             self.roster.clear();
             return;
         }
-        let started = Instant::now();
+        let started = thread_cpu_nanos();
         let n = match self.encoder.encode(&self.scratch, &mut self.packet) {
             Ok(n) => n,
             Err(e) => {
@@ -451,8 +452,10 @@ impl EncoderTask {
                 return;
             }
         };
-        c.encode_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        c.encode_nanos.fetch_add(
+            thread_cpu_nanos().saturating_sub(started),
+            Ordering::Relaxed,
+        );
         // With DTX libopus marks silence with packets of at most 2 bytes: not transmitted.
         if self.dtx && n <= 2 {
             c.frames_skipped.fetch_add(1, Ordering::Relaxed);
@@ -473,4 +476,18 @@ impl EncoderTask {
             let _ = self.shared.frames.send(frame);
         }
     }
+}
+
+/// This thread's CPU time in nanoseconds (0 if the clock cannot be read). One call costs a
+/// system call (~0.3 µs), against ~150 µs for the encode it brackets.
+fn thread_cpu_nanos() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the call only writes it.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return 0;
+    }
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }

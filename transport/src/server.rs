@@ -174,9 +174,11 @@ impl Inner {
         let Some(session) = self.lock_book().sessions.remove(id) else {
             return false;
         };
+        // Packets its peer connection could not take at once (a slow driver): 0 normally.
+        let skipped: u64 = session.listeners.iter().map(Listening::skipped).sum();
         session
             .span
-            .in_scope(|| tracing::info!(session = id, why, "session ended"));
+            .in_scope(|| tracing::info!(session = id, why, skipped, "session ended"));
         for task in &session.tasks {
             task.abort();
         }

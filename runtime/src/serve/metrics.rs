@@ -139,7 +139,7 @@ pub(crate) fn render(state: &AppState) -> String {
             &mut out,
             "voxpace_encode_seconds_total",
             "counter",
-            "Time spent encoding Opus.",
+            "CPU time spent encoding Opus (the encoding thread's CPU clock).",
             &publ(&|s| s.encode_nanos as f64 / 1e9),
         );
         family(
