@@ -131,8 +131,11 @@ async fn a_flood_of_offers_that_never_connect_keeps_no_listener_out() {
         "503s carry Retry-After (the connect timeout): {:?}",
         refused.first()
     );
+    // The flooder's 4, plus the real listener's own offer: the server counts it pending
+    // until its peer connection reports connected, which can trail the viewer's own
+    // connected state when the machine is busy.
     assert!(
-        most_pending <= 4,
+        most_pending <= 4 + 1,
         "pending bounded per client: {most_pending}"
     );
 
