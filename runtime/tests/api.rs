@@ -81,6 +81,12 @@ impl Api {
             .await
     }
 
+    /// The `/metrics` page.
+    async fn metrics(&self) -> String {
+        let resp = self.http.get(format!("{}/metrics", self.base)).send();
+        resp.await.unwrap().text().await.unwrap()
+    }
+
     /// Subscribe to an output's events.
     async fn events(&self, output: &str) -> Events {
         sse::subscribe_with(
@@ -605,15 +611,7 @@ async fn every_documented_route_answers_and_metrics_are_exposed() {
             );
         }
     }
-    let text = api
-        .http
-        .get(format!("{}/metrics", api.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = api.metrics().await;
     for name in [
         "voxpace_frames_total{output=\"default\"}",
         "voxpace_late_frames_total",
@@ -1349,15 +1347,7 @@ fn frame_clock_threads() -> Vec<(u32, u32)> {
 async fn a_realtime_frame_clock_is_granted_or_refused_and_metrics_say_which() {
     // Priority 7: no other test asks for one, so a SCHED_FIFO clock at 7 is this server's.
     let (_dir, _server, api) = serve("realtime_priority = 7\n").await;
-    let text = api
-        .http
-        .get(format!("{}/metrics", api.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = api.metrics().await;
     let line = text
         .lines()
         .find(|l| l.starts_with("voxpace_frame_clock_realtime "))
