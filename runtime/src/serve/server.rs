@@ -124,7 +124,7 @@ impl Server {
 
 /// The shared frame clock, under `SCHED_FIFO` when `server.realtime_priority` asks for it
 /// and the process may; a refusal is a warning (the clock then runs as an ordinary thread).
-fn start_clock(period: Duration, realtime_priority: Option<u8>) -> FrameClock {
+fn start_clock(period: std::time::Duration, realtime_priority: Option<u8>) -> FrameClock {
     let Some(priority) = realtime_priority else {
         return FrameClock::start(MonotonicClock::new(), period);
     };
